@@ -1,0 +1,51 @@
+"""Opening images the same way everywhere, with errors that name the file."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from PIL import Image, ImageOps
+
+from .errors import DatasetError
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+
+# Larger images are refused rather than decoded: a decompression bomb would take all memory.
+Image.MAX_IMAGE_PIXELS = 50_000_000
+
+
+def is_image_file(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_SUFFIXES
+
+
+def open_rgb(path: Path | str) -> Image.Image:
+    """Decode an image as upright RGB (EXIF rotation applied, alpha flattened on white)."""
+    path = Path(path)
+    try:
+        with Image.open(path) as img:
+            img = ImageOps.exif_transpose(img)
+            img.load()
+    except FileNotFoundError:
+        raise DatasetError(f"{path}: image not found") from None
+    except Image.DecompressionBombError:
+        raise DatasetError(f"{path}: image is too large to decode safely (over {Image.MAX_IMAGE_PIXELS:,} pixels)") from None
+    except Exception as exc:  # PIL raises many types for broken files
+        raise DatasetError(f"{path}: cannot read image ({exc.__class__.__name__}: {exc}); remove it or run `eda --drop-corrupt`") from None
+    return to_rgb(img)
+
+
+def to_rgb(img: Image.Image) -> Image.Image:
+    """Any PIL mode (L, P, RGBA, CMYK, I;16, ...) to RGB; transparency becomes white."""
+    if img.mode == "RGB":
+        return img
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        import numpy as np
+
+        arr = np.asarray(img, dtype=np.float64)
+        top = arr.max() or 1.0
+        img = Image.fromarray((arr / top * 255).astype("uint8"), mode="L")
+    if img.mode == "P":
+        img = img.convert("RGBA")
+    if img.mode in ("RGBA", "LA", "PA"):
+        background = Image.new("RGBA", img.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, img.convert("RGBA")).convert("RGB")
+    return img.convert("RGB")
