@@ -1,0 +1,50 @@
+# `make demo` and `make test` do all set-up themselves on a fresh Debian/Ubuntu machine.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+DATASET ?= data/stampscenes
+RESULTS ?= results
+
+.PHONY: help setup system-packages demo test leaderboard clean-results
+
+help:
+	@echo "make demo     set up, build StampScenes, run EDA and the benchmark, print the leaderboard"
+	@echo "make test     set up, then run the test suite"
+	@echo "make setup    create $(VENV) and install Python and Debian packages"
+
+$(VENV)/.installed: requirements.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --disable-pip-version-check -q -r requirements.txt
+	@touch $@
+
+system-packages:
+	@bash scripts/install-system-packages.sh
+
+setup: system-packages $(VENV)/.installed
+
+$(DATASET)/dataset.json: | setup
+	$(PY) -m benchmarks build-default $(DATASET)
+
+$(DATASET)/eda/report.json: $(DATASET)/dataset.json
+	$(PY) -m benchmarks eda $(DATASET)
+
+demo: setup $(DATASET)/dataset.json $(DATASET)/eda/report.json
+	$(PY) -m benchmarks baseline prior $(DATASET) --results $(RESULTS) --skip-existing
+	$(PY) -m benchmarks baseline linear-probe $(DATASET) --results $(RESULTS) --skip-existing
+	@echo
+	@echo "== Leaderboard ($(DATASET), test split, thresholds tuned on valid) =="
+	@$(PY) -m benchmarks leaderboard --dataset $(DATASET) --results $(RESULTS)
+	@echo
+	@echo "dataset:      $(DATASET) (labels.csv, dataset.json)"
+	@echo "EDA report:   $(DATASET)/eda/report.html and report.json"
+	@echo "runs:         $(RESULTS)/<run_id>/ (run.json, predictions.csv, metrics.json)"
+
+leaderboard: setup
+	@$(PY) -m benchmarks leaderboard --dataset $(DATASET) --results $(RESULTS)
+
+test: setup
+	$(PY) -m pytest -q
+
+clean-results:
+	rm -rf $(RESULTS)/*/

@@ -1,0 +1,185 @@
+"""``python -m benchmarks``: build, import, inspect and score datasets and runs."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .errors import BenchmarkError
+
+DEFAULT_DATASET = Path("data/stampscenes")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args) or 0
+    except BenchmarkError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description="Multi-label image-classification benchmark: datasets, EDA, baselines, one evaluator, leaderboard.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = commands.add_parser("build-default", help="compose the StampScenes dataset from Tux Paint stamps (offline)")
+    p.add_argument("out", type=Path, help="folder to create")
+    p.add_argument("--size", type=int, default=3000, help="number of images (2/3 train, 1/6 valid, 1/6 test; default 3000)")
+    p.add_argument("--img-size", type=int, default=224, help="image side in pixels (default 224)")
+    p.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same dataset")
+    p.add_argument("--stamps", type=Path, default=None, help="stamp folder (default /usr/share/tuxpaint/stamps)")
+    p.set_defaults(handler=cmd_build_default)
+
+    p = commands.add_parser("import", help="import a dataset from another layout into the dataset format")
+    p.add_argument("format", choices=["folder", "fastai-csv", "voc", "coco"], help="folder: SRC/<label>/*.jpg; fastai-csv: CSV fname,labels[,is_valid]; voc: VOC root; coco: instances JSON")
+    p.add_argument("src", type=Path, help="source folder, CSV or JSON")
+    p.add_argument("dest", type=Path, help="new dataset folder")
+    p.add_argument("--images", type=Path, default=None, help="image folder for fastai-csv and coco (default: beside the file)")
+    p.add_argument("--name", default=None, help="dataset name (default: the destination folder name)")
+    p.add_argument("--seed", type=int, default=0, help="seed for the stratified split when the source has none")
+    p.set_defaults(handler=cmd_import)
+
+    p = commands.add_parser("eda", help="EDA and quality report (DATASET/eda/); remedies write a cleaned copy")
+    p.add_argument("dataset", type=Path)
+    p.add_argument("--drop-corrupt", action="store_true", help="remedy: leave out unreadable or zero-byte images")
+    p.add_argument("--dedupe", action="store_true", help="remedy: keep one image of each exact/near-duplicate group")
+    p.add_argument("--resplit", action="store_true", help="remedy: re-split with stratification, duplicates kept together")
+    p.add_argument("--out", type=Path, default=None, help="where remedies write the cleaned dataset (default DATASET-clean)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(handler=cmd_eda)
+
+    p = commands.add_parser("baseline", help="reference runs: label-frequency prior or linear probe on frozen features")
+    p.add_argument("kind", choices=["prior", "linear-probe"])
+    p.add_argument("dataset", type=Path)
+    p.add_argument("--results", type=Path, default=Path("results"), help="results folder (default results/)")
+    p.add_argument("--backbone", default="lite0", help="linear probe backbone: lite0, lite1 or lite2")
+    p.add_argument("--img-size", type=int, default=None, help="linear probe input size (default: the backbone's)")
+    p.add_argument("--skip-existing", action="store_true", help="do nothing if a finished run of this kind exists for this dataset")
+    p.set_defaults(handler=cmd_baseline)
+
+    p = commands.add_parser("evaluate", help="score a run with the shared evaluator (writes RUN/metrics.json)")
+    p.add_argument("run", type=Path)
+    p.add_argument("--dataset", type=Path, default=None, help="dataset folder, if it moved since the run")
+    p.set_defaults(handler=cmd_evaluate)
+
+    p = commands.add_parser("compare", help="paired bootstrap comparison of two runs on the same test images")
+    p.add_argument("run_a", type=Path)
+    p.add_argument("run_b", type=Path)
+    p.add_argument("--json", action="store_true", help="print the full result as JSON")
+    p.set_defaults(handler=cmd_compare)
+
+    p = commands.add_parser("leaderboard", help="one table of all runs on a dataset")
+    p.add_argument("--dataset", type=Path, default=None, help="only runs on this dataset")
+    p.add_argument("--results", type=Path, default=Path("results"))
+    p.add_argument("--csv", action="store_true", help="print CSV instead of a table")
+    p.set_defaults(handler=cmd_leaderboard)
+    return parser
+
+
+def cmd_build_default(args) -> None:
+    from .stampscenes import build_stampscenes
+
+    dataset = build_stampscenes(args.out, size=args.size, img_size=args.img_size, seed=args.seed, stamps_dir=args.stamps)
+    print(f"built {dataset.name} in {dataset.root}: {len(dataset.items)} images, {len(dataset.labels)} labels, fingerprint {dataset.fingerprint}")
+    print(dataset.counts().to_string())
+
+
+def cmd_import(args) -> None:
+    from . import importers
+
+    readers = {
+        "folder": lambda: importers.read_folder(args.src),
+        "fastai-csv": lambda: importers.read_fastai_csv(args.src, args.images),
+        "voc": lambda: importers.read_voc(args.src),
+        "coco": lambda: importers.read_coco(args.src, args.images),
+    }
+    records = readers[args.format]()
+    dataset = importers.materialize(records, args.dest, name=args.name or args.dest.name, source=f"{args.format}: {args.src}", seed=args.seed)
+    print(f"imported {len(dataset.items)} images with {len(dataset.labels)} labels into {dataset.root}")
+    print(dataset.counts().to_string())
+
+
+def cmd_eda(args) -> None:
+    from .cleaning import clean_dataset
+    from .dataset import load_dataset
+    from .eda import scan_images
+    from .eda_report import run_eda
+
+    dataset = load_dataset(args.dataset, require_train_positives=False)
+    report = run_eda(dataset)
+    print(f"EDA of {dataset.name}: {dataset.root / 'eda' / 'report.json'} and report.html")
+    for check in report["checks"]:
+        print(f"  [{check['verdict']:>4}] {check['check']}: {check['finding']}" + (f" -> {check['remedy']}" if check["remedy"] else ""))
+    if args.drop_corrupt or args.dedupe or args.resplit:
+        out = args.out or dataset.root.with_name(dataset.root.name + "-clean")
+        cleaned = clean_dataset(dataset, scan_images(dataset), out, drop_corrupt=args.drop_corrupt, dedupe=args.dedupe, resplit=args.resplit, seed=args.seed)
+        print(f"cleaned dataset written to {cleaned.root} ({len(cleaned.items)} images): {'; '.join(cleaned.info['derived_from']['remedies'])}")
+
+
+def cmd_baseline(args) -> None:
+    from .baselines import run_linear_probe, run_prior
+    from .dataset import load_dataset
+    from .evaluate import evaluate_run
+    from .results import list_runs
+
+    dataset = load_dataset(args.dataset)
+    kind = args.kind.replace("-", "_")
+    if args.skip_existing:
+        for run in list_runs(args.results):
+            same_backbone = kind == "prior" or run.info.get("backbone") == args.backbone
+            if run.info["kind"] == kind and same_backbone and run.info["status"] == "done" and run.info["dataset"].get("fingerprint") == dataset.fingerprint:
+                print(f"reusing {run.path} ({kind} on this dataset already done)")
+                return
+    run = run_prior(dataset, args.results) if kind == "prior" else run_linear_probe(dataset, args.results, backbone_name=args.backbone, img_size=args.img_size)
+    metrics = evaluate_run(run.path, dataset)
+    summary = metrics["overall"]
+    print(f"{run.path}: macro AUC {_fmt(summary['macro_roc_auc'], summary['macro_roc_auc_ci'])}, mAP {_fmt(summary['map'], summary['map_ci'])}")
+
+
+def cmd_evaluate(args) -> None:
+    from .dataset import load_dataset
+    from .evaluate import evaluate_run
+
+    dataset = load_dataset(args.dataset, require_train_positives=False) if args.dataset else None
+    metrics = evaluate_run(args.run, dataset)
+    summary = metrics["overall"]
+    print(f"{args.run}: macro AUC {_fmt(summary['macro_roc_auc'], summary['macro_roc_auc_ci'])}, mAP {_fmt(summary['map'], summary['map_ci'])}, "
+          f"micro F1 {summary['micro_f1']:.3f}, macro F1 {summary['macro_f1']:.3f} (thresholds tuned on valid) -> {Path(args.run) / 'metrics.json'}")
+
+
+def cmd_compare(args) -> None:
+    from .compare import compare_runs
+
+    result = compare_runs(args.run_a, args.run_b)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return
+    print(f"A = {result['a']}\nB = {result['b']}\n({result['n_test_images']} test images, {result['resamples']} paired bootstrap resamples)")
+    for name, m in result["metrics"].items():
+        ci = m["ci"]
+        ci_text = f"[{ci[0]:+.4f}, {ci[1]:+.4f}]" if ci else "n/a"
+        print(f"  {name}: A {m['a']:.4f}  B {m['b']:.4f}  A-B {m['difference']:+.4f}  95% CI {ci_text}  -> {m['verdict']}")
+
+
+def cmd_leaderboard(args) -> None:
+    from .dataset import load_dataset
+    from .leaderboard import format_table, leaderboard
+
+    dataset = load_dataset(args.dataset, require_train_positives=False) if args.dataset else None
+    table = leaderboard(args.results, dataset)
+    print(table.to_csv(index=False) if args.csv else format_table(table))
+
+
+def _fmt(value, ci) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")

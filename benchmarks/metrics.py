@@ -1,0 +1,164 @@
+"""Multi-label metrics as pure functions of (targets, scores); scikit-learn computes every number.
+
+``targets`` and ``scores`` are (images × labels) arrays; a label whose targets are all 0 (or all 1)
+has no ROC-AUC or AP, which is reported as ``None`` with a reason, never as NaN.
+"""
+from __future__ import annotations
+
+import os
+import warnings
+from typing import Callable
+
+import numpy as np
+from joblib import Parallel, delayed
+from sklearn.exceptions import UndefinedMetricWarning
+from sklearn.metrics import (
+    accuracy_score,
+    average_precision_score,
+    f1_score,
+    hamming_loss,
+    label_ranking_average_precision_score,
+    log_loss,
+    precision_recall_curve,
+    precision_score,
+    recall_score,
+    roc_auc_score,
+    roc_curve,
+)
+
+DEFAULT_THRESHOLD = 0.5
+CURVE_POINTS = 101
+
+
+def rankable(targets: np.ndarray) -> np.ndarray:
+    """Labels that have both positives and negatives, so ROC-AUC and AP are defined."""
+    positives = targets.sum(axis=0)
+    return (positives > 0) & (positives < len(targets))
+
+
+def why_unrankable(column: np.ndarray) -> str:
+    return "no positive images in this split" if column.sum() == 0 else "no negative images in this split"
+
+
+def tune_thresholds(targets: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, list[str | None]]:
+    """Per label, the score threshold that maximises F1 (on the split given: valid, never test)."""
+    thresholds = np.full(targets.shape[1], DEFAULT_THRESHOLD)
+    notes: list[str | None] = [None] * targets.shape[1]
+    for j in range(targets.shape[1]):
+        if targets[:, j].sum() == 0:
+            notes[j] = f"no positives to tune on; default {DEFAULT_THRESHOLD}"
+            continue
+        precision, recall, cut = precision_recall_curve(targets[:, j], scores[:, j])
+        f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros_like(precision), where=(precision + recall) > 0)
+        thresholds[j] = float(cut[int(np.argmax(f1[:-1]))])
+    return thresholds, notes
+
+
+def macro_auc(targets: np.ndarray, scores: np.ndarray) -> float | None:
+    return _macro(roc_auc_score, targets, scores)
+
+
+def mean_ap(targets: np.ndarray, scores: np.ndarray) -> float | None:
+    return _macro(average_precision_score, targets, scores)
+
+
+def _macro(metric: Callable, targets: np.ndarray, scores: np.ndarray) -> float | None:
+    keep = rankable(targets)
+    if not keep.any():
+        return None
+    return float(np.mean(metric(targets[:, keep], scores[:, keep], average=None)))
+
+
+def per_label(targets: np.ndarray, scores: np.ndarray, thresholds: np.ndarray, labels: list[str]) -> dict[str, dict]:
+    predicted = scores >= thresholds
+    table = {}
+    for j, label in enumerate(labels):
+        y, s, p = targets[:, j], scores[:, j], predicted[:, j]
+        entry = {
+            "support": int(y.sum()),
+            "threshold": float(thresholds[j]),
+            "f1": float(f1_score(y, p, zero_division=0)),
+            "precision": float(precision_score(y, p, zero_division=0)),
+            "recall": float(recall_score(y, p, zero_division=0)),
+            "tp": int((p & (y == 1)).sum()), "fp": int((p & (y == 0)).sum()),
+            "fn": int((~p & (y == 1)).sum()), "tn": int((~p & (y == 0)).sum()),
+        }
+        if rankable(y[:, None])[0]:
+            entry["roc_auc"] = float(roc_auc_score(y, s))
+            entry["ap"] = float(average_precision_score(y, s))
+        else:
+            entry.update(roc_auc=None, ap=None, note=why_unrankable(y))
+        table[label] = entry
+    return table
+
+
+def overall(targets: np.ndarray, scores: np.ndarray, thresholds: np.ndarray) -> dict:
+    predicted = (scores >= thresholds).astype(int)
+    keep = rankable(targets)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UndefinedMetricWarning)
+        micro_auc = float(roc_auc_score(targets[:, keep], scores[:, keep], average="micro")) if keep.any() else None
+        ranking_ap = float(label_ranking_average_precision_score(targets, scores))
+    clipped = np.clip(scores, 1e-7, 1 - 1e-7)
+    return {
+        "macro_roc_auc": macro_auc(targets, scores),
+        "micro_roc_auc": micro_auc,
+        "map": mean_ap(targets, scores),
+        "micro_f1": float(f1_score(targets, predicted, average="micro", zero_division=0)),
+        "macro_f1": float(f1_score(targets, predicted, average="macro", zero_division=0)),
+        "samples_f1": float(f1_score(targets, predicted, average="samples", zero_division=0)),
+        "hamming_loss": float(hamming_loss(targets, predicted)),
+        "subset_accuracy": float(accuracy_score(targets, predicted)),
+        "label_ranking_ap": ranking_ap,
+        "log_loss": float(np.mean([log_loss(targets[:, j], clipped[:, j], labels=[0, 1]) for j in range(targets.shape[1])])),
+        "labels_scored": int(keep.sum()),
+        "labels_total": int(targets.shape[1]),
+    }
+
+
+def curves(targets: np.ndarray, scores: np.ndarray, labels: list[str]) -> dict[str, dict]:
+    """ROC and PR curve points per label, thinned to at most ``CURVE_POINTS`` for plotting."""
+    out = {}
+    for j, label in enumerate(labels):
+        y, s = targets[:, j], scores[:, j]
+        if not rankable(y[:, None])[0]:
+            continue
+        fpr, tpr, _ = roc_curve(y, s)
+        precision, recall, _ = precision_recall_curve(y, s)
+        out[label] = {"roc": _thin({"fpr": fpr, "tpr": tpr}), "pr": _thin({"recall": recall, "precision": precision})}
+    return out
+
+
+def _thin(points: dict[str, np.ndarray]) -> dict[str, list[float]]:
+    n = len(next(iter(points.values())))
+    keep = np.unique(np.linspace(0, n - 1, min(n, CURVE_POINTS)).round().astype(int))
+    return {k: [round(float(v), 5) for v in values[keep]] for k, values in points.items()}
+
+
+def bootstrap(
+    statistic: Callable[[np.ndarray], float | None], n_images: int, *, resamples: int = 1000, seed: int = 0, jobs: int | None = None
+) -> np.ndarray:
+    """``statistic(indices)`` over seeded resamples of the image indices (NaN where undefined).
+
+    The resamples are drawn up front, so the result is the same however many processes share the work.
+    """
+    indices = np.random.default_rng(seed).integers(0, n_images, (resamples, n_images))
+    jobs = jobs or min(os.cpu_count() or 1, 4)
+    chunks = np.array_split(indices, jobs) if resamples >= 200 and jobs > 1 else [indices]
+    if len(chunks) == 1:
+        return _statistic_over(statistic, indices)
+    parts = Parallel(n_jobs=len(chunks))(delayed(_statistic_over)(statistic, chunk) for chunk in chunks)
+    return np.concatenate(parts)
+
+
+def _statistic_over(statistic: Callable[[np.ndarray], float | None], indices: np.ndarray) -> np.ndarray:
+    values = [statistic(rows) for rows in indices]
+    return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+
+
+def confidence_interval(values: np.ndarray, level: float = 0.95) -> list[float] | None:
+    values = values[np.isfinite(values)]
+    if len(values) == 0:
+        return None
+    tail = (1 - level) / 2 * 100
+    return [float(np.percentile(values, tail)), float(np.percentile(values, 100 - tail))]

@@ -1,0 +1,76 @@
+"""Tiny data made in the tests: fake stamp folders, a 48-image StampScenes, and a dataset writer."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image, ImageDraw
+
+from benchmarks.dataset import write_dataset
+from benchmarks.stampscenes import build_stampscenes
+
+FAKE_STAMP_FOLDERS = {"animals/birds": 5, "food/fruit": 5, "vehicles": 5, "animals/insects/cartoon": 5, "town/roadsigns": 3}
+
+
+@pytest.fixture(autouse=True)
+def isolated_cache(tmp_path_factory, monkeypatch):
+    """Feature caches go to a per-session temp folder, never the user's home."""
+    monkeypatch.setenv("IMGBENCH_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
+def draw_stamp(path: Path, rng: np.random.Generator) -> None:
+    """A coloured ellipse or polygon on transparency, like a small Tux Paint cut-out."""
+    size = int(rng.integers(40, 80))
+    image = Image.new("RGBA", (size, size), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(image)
+    colour = tuple(int(c) for c in rng.integers(0, 255, 3)) + (255,)
+    if rng.random() < 0.5:
+        draw.ellipse((4, 4, size - 4, size - 4), fill=colour)
+    else:
+        draw.polygon([(size // 2, 2), (size - 2, size - 2), (2, size - 2)], fill=colour)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path)
+
+
+@pytest.fixture(scope="session")
+def fake_stamps(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("stamps")
+    rng = np.random.default_rng(0)
+    for folder, count in FAKE_STAMP_FOLDERS.items():
+        for i in range(count):
+            draw_stamp(root / folder / f"stamp{i}.png", rng)
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_scenes(tmp_path_factory, fake_stamps) -> Path:
+    """A 48-image, 64-px StampScenes built from the fake stamps (train 32 / valid 8 / test 8)."""
+    out = tmp_path_factory.mktemp("scenes") / "tiny"
+    build_stampscenes(out, size=48, img_size=64, seed=1, stamps_dir=fake_stamps, workers=1)
+    return out
+
+
+def solid_image(path: Path, colour=(200, 30, 30), size=(32, 32), mode="RGB") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new(mode, size, colour if mode == "RGB" else colour[0]).save(path)
+    return path
+
+
+def make_dataset(root: Path, rows: list[tuple[str, str, str]], labels: list[str]) -> Path:
+    """Write images (a distinct colour each) and a dataset from (image, labels, split) rows."""
+    rng = np.random.default_rng(len(rows))
+    for image, _, _ in rows:
+        pixels = rng.integers(0, 255, (24, 24, 3), dtype=np.uint8)
+        (root / image).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(pixels).save(root / image)
+    items = pd.DataFrame([(i, tuple(l.split()), s) for i, l, s in rows], columns=["image", "labels", "split"])
+    write_dataset(root, items, labels, name=root.name)
+    return root
+
+
+@pytest.fixture
+def small_dataset(tmp_path) -> Path:
+    rows = [(f"images/{s}{i}.png", lab, s) for s in ("train", "valid", "test") for i, lab in enumerate(["cat", "dog", "cat dog", ""])]
+    return make_dataset(tmp_path / "small", rows, ["cat", "dog"])

@@ -1,0 +1,58 @@
+import numpy as np
+import pytest
+
+from benchmarks.metrics import bootstrap, confidence_interval, macro_auc, mean_ap, overall, per_label, tune_thresholds
+
+
+def test_auc_ap_f1_match_a_hand_computed_case():
+    targets = np.array([[1], [0], [1], [0]])
+    scores = np.array([[0.9], [0.8], [0.4], [0.1]])
+    # positive/negative pairs: (0.9>0.8) (0.9>0.1) (0.4<0.8) (0.4>0.1) -> 3/4
+    assert macro_auc(targets, scores) == pytest.approx(0.75)
+    # ranks: 0.9 (P: prec 1, rec .5), 0.8 (N), 0.4 (P: prec 2/3, rec 1) -> AP = .5*1 + .5*2/3
+    assert mean_ap(targets, scores) == pytest.approx(0.5 + 1 / 3)
+    table = per_label(targets, scores, np.array([0.5]), ["x"])["x"]
+    # predicted 1 for 0.9 and 0.8: tp 1, fp 1, fn 1 -> precision .5, recall .5, F1 .5
+    assert (table["tp"], table["fp"], table["fn"], table["tn"]) == (1, 1, 1, 1)
+    assert table["f1"] == pytest.approx(0.5)
+
+
+def test_threshold_is_the_max_f1_cut_on_the_split_given():
+    targets = np.array([[1], [1], [0], [0], [1]])
+    scores = np.array([[0.9], [0.7], [0.6], [0.2], [0.3]])
+    thresholds, notes = tune_thresholds(targets, scores)
+    # cut at 0.3 predicts 4 positives: tp 3, fp 1 -> F1 6/7, the best available
+    assert thresholds[0] == pytest.approx(0.3) and notes == [None]
+
+
+def test_label_without_positives_gets_null_auc_with_a_reason():
+    targets = np.array([[1, 0], [0, 0], [1, 0], [0, 0]])
+    scores = np.array([[0.9, 0.2], [0.1, 0.4], [0.8, 0.3], [0.3, 0.1]])
+    table = per_label(targets, scores, np.array([0.5, 0.5]), ["a", "b"])
+    assert table["b"]["roc_auc"] is None and "no positive" in table["b"]["note"]
+    summary = overall(targets, scores, np.array([0.5, 0.5]))
+    assert summary["macro_roc_auc"] == 1.0 and summary["labels_scored"] == 1
+    assert not any(isinstance(v, float) and np.isnan(v) for v in summary.values())
+
+
+def test_overall_metrics_on_a_small_case():
+    targets = np.array([[1, 0], [0, 1], [1, 1]])
+    scores = np.array([[0.9, 0.2], [0.3, 0.8], [0.7, 0.4]])
+    summary = overall(targets, scores, np.array([0.5, 0.5]))
+    # predictions [[1,0],[0,1],[1,0]]: one miss of 6 cells -> Hamming 1/6; 2 of 3 rows exact
+    assert summary["hamming_loss"] == pytest.approx(1 / 6)
+    assert summary["subset_accuracy"] == pytest.approx(2 / 3)
+    assert summary["micro_f1"] == pytest.approx(2 * 3 / (2 * 3 + 0 + 1))
+
+
+def test_bootstrap_is_seeded_and_its_interval_brackets_the_estimate():
+    rng = np.random.default_rng(0)
+    targets = (rng.random((200, 3)) < 0.3).astype(int)
+    scores = np.clip(targets * 0.3 + rng.random((200, 3)) * 0.7, 0, 1)
+    stat = lambda i: macro_auc(targets[i], scores[i])  # noqa: E731
+    a = bootstrap(stat, 200, resamples=300, seed=5)
+    b = bootstrap(stat, 200, resamples=300, seed=5, jobs=1)
+    assert np.array_equal(a, b)  # same answer however the work is shared
+    low, high = confidence_interval(a)
+    assert low < macro_auc(targets, scores) < high
+    assert confidence_interval(np.array([np.nan])) is None

@@ -1,0 +1,151 @@
+import json
+
+import numpy as np
+import pytest
+
+from benchmarks import evaluate as evaluate_module
+from benchmarks.atomic import atomic_write, atomic_write_json
+from benchmarks.compare import compare_runs
+from benchmarks.dataset import load_dataset
+from benchmarks.errors import BenchmarkError, RunError
+from benchmarks.evaluate import evaluate_run
+from benchmarks.leaderboard import leaderboard
+from benchmarks.results import create_run, load_run, recording
+from tests.conftest import make_dataset
+
+
+@pytest.fixture(autouse=True)
+def fewer_resamples(monkeypatch):
+    monkeypatch.setattr(evaluate_module, "BOOTSTRAP_RESAMPLES", 200)
+
+
+def _rows(n_per_split=12):
+    rows = []
+    for split in ("train", "valid", "test"):
+        for i in range(n_per_split):
+            rows.append((f"images/{split}{i}.png", ["a", "b", "a b", ""][i % 4], split))
+    return rows
+
+
+@pytest.fixture
+def dataset(tmp_path):
+    return load_dataset(make_dataset(tmp_path / "ds", _rows(), ["a", "b"]))
+
+
+def _run_with_scores(results, dataset, scores_fn, kind="prior"):
+    run = create_run(results, kind=kind, dataset=dataset, params={})
+    rows = dataset.rows(["valid", "test"])
+    run.write_predictions(list(rows["image"]), list(rows["split"]), scores_fn(dataset.targets(["valid", "test"])))
+    run.finish()
+    return run
+
+
+def test_run_folder_has_run_json_predictions_and_metrics(tmp_path, dataset):
+    run = _run_with_scores(tmp_path / "results", dataset, lambda t: np.clip(t * 0.6 + 0.2, 0, 1))
+    metrics = evaluate_run(run.path)
+    info = json.loads((run.path / "run.json").read_text())
+    assert info["status"] == "done" and info["dataset"]["fingerprint"] == dataset.fingerprint
+    assert info["environment"]["python"]
+    assert metrics["overall"]["macro_roc_auc"] == 1.0
+    assert set(metrics["per_label"]) == {"a", "b"} and "curves" in metrics
+    assert (run.path / "metrics.json").is_file()
+
+
+def test_threshold_is_tuned_on_valid_not_test(tmp_path, dataset):
+    targets = dataset.targets(["valid", "test"])
+    splits = dataset.rows(["valid", "test"])["split"].to_numpy()
+
+    def scores(t):
+        # valid positives score 0.9, test positives 0.35; negatives 0.3 everywhere
+        s = np.where(t == 1, 0.9, 0.3)
+        s[(splits == "test")[:, None] & (t == 1)] = 0.35
+        return s
+
+    run = _run_with_scores(tmp_path / "results", dataset, scores)
+    metrics = evaluate_run(run.path)
+    assert metrics["thresholds"]["a"] == pytest.approx(0.9)  # valid's best cut, not test's 0.35
+    assert metrics["per_label"]["a"]["recall"] == 0.0  # so on test nothing passes it
+    assert metrics["overall"]["macro_roc_auc"] == 1.0  # while the ranking is still perfect
+
+
+def test_run_without_predictions_and_with_wrong_labels_are_refused(tmp_path, dataset):
+    run = create_run(tmp_path / "results", kind="prior", dataset=dataset, params={})
+    with pytest.raises(RunError, match="predictions.csv: missing"):
+        evaluate_run(run.path)
+    (run.path / "predictions.csv").write_text("image,split,a,zebra\nimages/valid0.png,valid,0.1,0.2\n")
+    with pytest.raises(RunError, match=r"label columns do not match the dataset's labels \(missing \['b'\]\)"):
+        evaluate_run(run.path)
+    rows = dataset.rows(["valid"])
+    text = "image,split,a,b\n" + "".join(f"{i},valid,0.5,0.5\n" for i in rows["image"])
+    (run.path / "predictions.csv").write_text(text)
+    with pytest.raises(RunError, match="test image\\(s\\) have no prediction"):
+        evaluate_run(run.path)
+
+
+def test_run_on_a_changed_dataset_is_refused(tmp_path, dataset):
+    run = _run_with_scores(tmp_path / "results", dataset, lambda t: t * 0.5 + 0.25)
+    (dataset.root / "images" / "test0.png").write_bytes((dataset.root / "images" / "test0.png").read_bytes() + b"x")
+    with pytest.raises(RunError, match="fingerprint"):
+        evaluate_run(run.path)
+
+
+def test_not_a_run_folder(tmp_path):
+    with pytest.raises(RunError, match="run.json: missing"):
+        load_run(tmp_path)
+
+
+def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
+    target = tmp_path / "metrics.json"
+    atomic_write_json(target, {"ok": 1})
+
+    def crash(tmp):
+        tmp.write_text('{"half": ')
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError):
+        atomic_write(target, crash)
+    assert json.loads(target.read_text()) == {"ok": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
+
+
+def test_crashed_run_is_marked_failed_and_ctrl_c_interrupted(tmp_path, dataset):
+    run = create_run(tmp_path / "r", kind="prior", dataset=dataset, params={})
+    with pytest.raises(ValueError):
+        with recording(run):
+            raise ValueError("boom")
+    assert load_run(run.path).info["status"] == "failed" and "boom" in load_run(run.path).info["error"]
+    other = create_run(tmp_path / "r", kind="prior", dataset=dataset, params={})
+    with pytest.raises(KeyboardInterrupt):
+        with recording(other):
+            raise KeyboardInterrupt
+    assert load_run(other.path).info["status"] == "interrupted"
+
+
+def test_scores_outside_zero_one_are_refused(tmp_path, dataset):
+    run = create_run(tmp_path / "r", kind="prior", dataset=dataset, params={})
+    rows = dataset.rows(["valid", "test"])
+    with pytest.raises(RunError, match=r"probabilities in \[0, 1\]"):
+        run.write_predictions(list(rows["image"]), list(rows["split"]), np.full((len(rows), 2), 1.5))
+
+
+def test_compare_says_which_run_is_better(tmp_path, dataset):
+    rng = np.random.default_rng(0)
+    good = _run_with_scores(tmp_path / "r", dataset, lambda t: np.clip(t * 0.7 + rng.random(t.shape) * 0.3, 0, 1))
+    noise = _run_with_scores(tmp_path / "r", dataset, lambda t: rng.random(t.shape))
+    result = compare_runs(good.path, noise.path, resamples=200)
+    assert result["metrics"]["macro_roc_auc"]["verdict"] == f"{good.run_id} is better"
+    same = compare_runs(good.path, good.path, resamples=200)
+    assert same["metrics"]["map"]["verdict"] == "no significant difference"
+
+
+def test_leaderboard_ranks_runs_and_refuses_mixed_datasets(tmp_path, dataset):
+    results = tmp_path / "r"
+    _run_with_scores(results, dataset, lambda t: np.full(t.shape, 0.5), kind="prior")
+    best = _run_with_scores(results, dataset, lambda t: np.clip(t * 0.8 + 0.1, 0, 1), kind="linear_probe")
+    table = leaderboard(results, dataset)
+    assert table["run"].tolist()[0] == best.run_id and table["macro_auc"].tolist()[0] == 1.0
+    other = load_dataset(make_dataset(tmp_path / "other", _rows(8), ["a", "b"]))
+    _run_with_scores(results, other, lambda t: np.full(t.shape, 0.5))
+    with pytest.raises(BenchmarkError, match="2 different datasets"):
+        leaderboard(results)
+    assert len(leaderboard(results, other)) == 1

@@ -1,0 +1,62 @@
+import json
+from collections import defaultdict
+
+import pytest
+
+from benchmarks.dataset import load_dataset
+from benchmarks.errors import DatasetError
+from benchmarks.stampscenes import MIN_VISIBLE, build_stampscenes
+
+
+def _objects(root):
+    return [json.loads(line) for line in (root / "objects.jsonl").read_text().splitlines()]
+
+
+def test_builds_a_valid_dataset_with_requested_size(tiny_scenes):
+    dataset = load_dataset(tiny_scenes)
+    assert dataset.labels == ["bird", "fruit", "insect", "vehicle"]
+    assert dataset.counts().loc["(images)"].tolist() == [32, 8, 8]
+    from PIL import Image
+
+    assert Image.open(dataset.image_paths()[0]).size == (64, 64)
+
+
+def test_splits_are_instance_disjoint(tiny_scenes):
+    splits_of_stamp = defaultdict(set)
+    for obj in _objects(tiny_scenes):
+        splits_of_stamp[obj["stamp"]].add(obj["image"].split("/")[1])
+    assert splits_of_stamp and all(len(s) == 1 for s in splits_of_stamp.values())
+    info = json.loads((tiny_scenes / "dataset.json").read_text())
+    for label in ("bird", "fruit", "insect", "vehicle"):
+        assert {s["split"] for s in info["stamps"] if s["label"] == label} == {"train", "valid", "test"}
+
+
+def test_every_label_is_a_visible_object_and_every_labelled_object_is_labelled(tiny_scenes):
+    dataset = load_dataset(tiny_scenes)
+    by_image = defaultdict(list)
+    for obj in _objects(tiny_scenes):
+        by_image[obj["image"]].append(obj)
+    for image, labels in zip(dataset.items["image"], dataset.items["labels"]):
+        labelled = [o for o in by_image[image] if o["label"]]
+        assert labelled, f"{image} has no labelled object"
+        assert set(labels) == {o["label"] for o in labelled}
+        assert all(o["visible"] >= MIN_VISIBLE for o in labelled)
+
+
+def test_same_seed_same_dataset(tmp_path, fake_stamps, tiny_scenes):
+    again = build_stampscenes(tmp_path / "again", size=48, img_size=64, seed=1, stamps_dir=fake_stamps, workers=2)
+    assert again.fingerprint == load_dataset(tiny_scenes).fingerprint
+    other = build_stampscenes(tmp_path / "other", size=48, img_size=64, seed=2, stamps_dir=fake_stamps, workers=1)
+    assert other.fingerprint != again.fingerprint
+
+
+def test_missing_stamps_folder_says_how_to_get_it(tmp_path):
+    with pytest.raises(DatasetError, match="apt-get install tuxpaint-stamps-default"):
+        build_stampscenes(tmp_path / "out", size=48, stamps_dir=tmp_path / "no-stamps")
+
+
+def test_refuses_to_overwrite(tmp_path, fake_stamps):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "file").write_text("x")
+    with pytest.raises(DatasetError, match="not empty"):
+        build_stampscenes(tmp_path / "out", size=48, stamps_dir=fake_stamps)
