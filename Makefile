@@ -15,7 +15,7 @@ help:
 
 $(VENV)/.installed: requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --disable-pip-version-check -q -r requirements.txt
+	@set -o pipefail; $(VENV)/bin/pip install --disable-pip-version-check -q -r requirements.txt 2>&1 | sed "/is ignored: it is neither a file nor a directory/d"
 	@touch $@
 
 system-packages:

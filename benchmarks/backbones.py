@@ -40,7 +40,7 @@ class Backbone:
         import timm
 
         model = timm.create_model(self.timm_arch, pretrained=False)
-        model.load_state_dict(_timm_state_dict(self))
+        model.load_state_dict(timm_state_dict(self))
         if num_classes != 1000:
             model.reset_classifier(num_classes)
         return model.eval()
@@ -60,7 +60,7 @@ def get_backbone(name: str) -> Backbone:
     return BACKBONES[name]
 
 
-def _timm_state_dict(backbone: Backbone) -> dict:
+def timm_state_dict(backbone: Backbone) -> dict:
     """The wheel's state dict (EfficientNet-PyTorch naming) renamed to timm's keys.
 
     Both list the same tensors in the same order (stem, blocks with expand/depthwise/SE-free/project

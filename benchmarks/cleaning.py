@@ -30,7 +30,7 @@ def clean_dataset(dataset: Dataset, facts: pd.DataFrame, out: Path, *, drop_corr
         raise DatasetError(f"{dataset.root}: {int((~readable).sum())} unreadable file(s); add --drop-corrupt to remove them")
     ok = np.flatnonzero(readable)
     groups = np.full(len(items), -1)
-    groups[ok] = duplicate_groups(list(facts["sha256"].iloc[ok]), list(facts["phash"].iloc[ok]))
+    groups[ok] = duplicate_groups(list(facts["sha256"].iloc[ok]), list(facts["phash"].iloc[ok]), list(facts["thumb"].iloc[ok]))
     groups[~readable] = groups.max() + 1 + np.arange(int((~readable).sum()))
     if dedupe:
         split_rank = items["split"].map({"train": 0, "valid": 1, "test": 2}).to_numpy()

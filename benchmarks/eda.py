@@ -12,7 +12,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from .dataset import SPLITS, Dataset
-from .image_hashes import duplicate_groups, file_sha256, near_duplicate_pairs, perceptual_hash
+from .image_hashes import duplicate_groups, file_sha256, near_duplicate_pairs, perceptual_signature
 
 TINY_SIDE = 32
 MIN_TRAIN_POSITIVES, MIN_EVAL_POSITIVES = 10, 5
@@ -34,6 +34,7 @@ class ImageFacts:
     exif_rotated: bool = False
     sha256: str = ""
     phash: int = 0
+    thumb: bytes = b""
     brightness: float = 0.0
     contrast: float = 0.0
 
@@ -52,7 +53,7 @@ def inspect_image(job: tuple[Path, str]) -> ImageFacts:
             facts.exif_rotated = img.getexif().get(EXIF_ORIENTATION, 1) not in (1, None)
             img.load()
             gray = np.asarray(img.convert("L"), dtype=np.float32)
-        facts.phash = perceptual_hash(path)
+        facts.phash, facts.thumb = perceptual_signature(path)
     except Exception as exc:  # any decoder failure means the file is unusable
         facts.error = f"{exc.__class__.__name__}: {exc}"
         return facts
@@ -122,10 +123,10 @@ def quality_checks(dataset: Dataset, facts: pd.DataFrame) -> list[dict]:
     exact = ok[ok.duplicated("sha256", keep=False)]
     check("exact duplicates", "warn" if len(exact) else "ok", f"{len(exact)} image(s) in {exact['sha256'].nunique()} group(s) of identical files",
           "--dedupe keeps one image per group" if len(exact) else "", list(exact["image"]))
-    pairs = [(i, j, d) for i, j, d in near_duplicate_pairs(list(ok["phash"])) if ok["sha256"].iloc[i] != ok["sha256"].iloc[j]]
-    check("near duplicates", "warn" if pairs else "ok", f"{len(pairs)} pair(s) of near-identical images (perceptual hash within 6 bits)",
+    pairs = [(i, j, d) for i, j, d in near_duplicate_pairs(list(ok["phash"]), list(ok["thumb"])) if ok["sha256"].iloc[i] != ok["sha256"].iloc[j]]
+    check("near duplicates", "warn" if pairs else "ok", f"{len(pairs)} pair(s) of near-identical images (perceptual hash within 6 bits and matching colours)",
           "--dedupe keeps one image per group" if pairs else "", [f"{ok['image'].iloc[i]} ~ {ok['image'].iloc[j]} ({d} bits)" for i, j, d in pairs])
-    groups = duplicate_groups(list(ok["sha256"]), list(ok["phash"]))
+    groups = duplicate_groups(list(ok["sha256"]), list(ok["phash"]), list(ok["thumb"]))
     split_sets = pd.Series(ok["split"].to_numpy()).groupby(groups).agg(lambda s: sorted(set(s)))
     leaking = [g for g, splits in split_sets.items() if len(splits) > 1]
     leak_examples = [" / ".join(ok["image"].to_numpy()[groups == g]) for g in leaking]

@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 
 from .dataset import Dataset, label_matrix, load_dataset, write_dataset
 from .errors import DatasetError
-from .image_hashes import duplicate_groups, file_sha256, perceptual_hash
+from .image_hashes import duplicate_groups, file_sha256, perceptual_signature
 from .images import is_image_file
 from .splitting import stratified_splits
 
@@ -128,8 +128,8 @@ def materialize(records: list[Record], dest: Path, *, name: str, source: str, se
         raise DatasetError(f"{source}: no labels found")
     label_sets = [tuple(renames[x] for x in r.labels) for r in records]
     exact = [file_sha256(r.source) for r in tqdm(records, desc="hashing images", unit="img")]
-    perceptual = [perceptual_hash(r.source) for r in tqdm(records, desc="perceptual hashes", unit="img")]
-    groups = duplicate_groups(exact, perceptual)
+    signatures = [perceptual_signature(r.source) for r in tqdm(records, desc="perceptual hashes", unit="img")]
+    groups = duplicate_groups(exact, [s[0] for s in signatures], [s[1] for s in signatures])
     fixed = [r.split for r in records]
     splits = stratified_splits(label_matrix(label_sets, labels), groups, fixed=fixed, seed=seed) if None in fixed else np.array(fixed)
     staging = dest.with_name(dest.name + ".partial")

@@ -214,3 +214,14 @@ class Stopwatch:
 
     def seconds(self) -> float:
         return round(time.perf_counter() - self.start, 3)
+
+
+def read_thresholds(run: Run) -> dict[str, float] | None:
+    """Per-label thresholds the evaluator tuned on valid, or None if the run is not evaluated yet."""
+    path = run.path / METRICS_JSON
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8")).get("thresholds")
+    except json.JSONDecodeError:
+        raise RunError(f"{path}: damaged; re-run `python -m benchmarks evaluate {run.path}`") from None

@@ -1,0 +1,1 @@
+"""fastai (PyTorch) multi-label transfer-learning trainer."""

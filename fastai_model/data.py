@@ -1,0 +1,52 @@
+"""fastai DataLoaders from a dataset in our format: train/valid from labels.csv, test kept out of training."""
+from __future__ import annotations
+
+import pandas as pd
+from fastai.vision.all import (
+    ColReader,
+    ColSplitter,
+    DataBlock,
+    ImageBlock,
+    MultiCategoryBlock,
+    Normalize,
+    RandomResizedCrop,
+    Resize,
+    aug_transforms,
+)
+
+from benchmarks.backbones import Backbone
+from benchmarks.dataset import Dataset
+
+from .config import TrainConfig
+
+
+def training_frame(dataset: Dataset) -> pd.DataFrame:
+    """train + valid rows only: the test split never reaches the DataBlock."""
+    rows = dataset.rows(["train", "valid"])
+    return pd.DataFrame({
+        "image": [str(dataset.root / rel) for rel in rows["image"]],
+        "labels": [" ".join(names) for names in rows["labels"]],
+        "is_valid": (rows["split"] == "valid").to_numpy(),
+    })
+
+
+def label_list(row):  # no return annotation: fastai casts results to it, and list[str] breaks that
+    """Space-separated labels; an empty cell is an image with none of the labels."""
+    return row["labels"].split()
+
+
+def make_dataloaders(dataset: Dataset, backbone: Backbone, config: TrainConfig, size: int | None = None):
+    size = size or config.img_size
+    item_tfm = RandomResizedCrop(size, min_scale=0.5) if config.item_tfm == "rrc" else Resize(size)
+    block = DataBlock(
+        blocks=(ImageBlock, MultiCategoryBlock(vocab=dataset.labels)),
+        get_x=ColReader("image"),
+        get_y=label_list,
+        splitter=ColSplitter("is_valid"),
+        item_tfms=item_tfm,
+        batch_tfms=[
+            *aug_transforms(do_flip=True, max_rotate=15.0, max_zoom=1.1, max_lighting=0.2, max_warp=0.1),
+            Normalize.from_stats(list(backbone.mean), list(backbone.std)),
+        ],
+    )
+    return block.dataloaders(training_frame(dataset), bs=config.bs, num_workers=config.num_workers)

@@ -1,0 +1,92 @@
+"""The fastai Learner: registry backbone cut before its classifier, fastai's concat-pool head and splitter."""
+from __future__ import annotations
+
+import torch
+from fastai.vision.all import (
+    BCEWithLogitsLossFlat,
+    EarlyStoppingCallback,
+    F1ScoreMulti,
+    GradientAccumulation,
+    MixUp,
+    RocAucMulti,
+    SaveModelCallback,
+    accuracy_multi,
+    vision_learner,
+)
+
+from benchmarks.backbones import Backbone, timm_state_dict
+from benchmarks.errors import BenchmarkError
+
+from .config import TrainConfig
+
+
+class SmoothBCEWithLogitsLossFlat(BCEWithLogitsLossFlat):
+    """BCE with label smoothing: targets move ``eps/2`` towards 0.5, so the model is never pushed to certainty."""
+
+    def __init__(self, eps: float = 0.1, **kwargs):
+        super().__init__(**kwargs)
+        self.eps = eps
+
+    def __call__(self, inp, targ, **kwargs):
+        return super().__call__(inp, targ.float() * (1 - self.eps) + 0.5 * self.eps, **kwargs)
+
+
+def build_learner(dls, backbone: Backbone, config: TrainConfig, path, *, monitor_auc: bool = True):
+    """``vision_learner`` on the timm architecture, then the registry's ImageNet weights loaded into the body."""
+    loss = SmoothBCEWithLogitsLossFlat(config.label_smoothing) if config.label_smoothing else BCEWithLogitsLossFlat()
+    metrics = [accuracy_multi, F1ScoreMulti(average="macro")]
+    if monitor_auc:
+        metrics.append(RocAucMulti(average="macro"))
+    learn = vision_learner(
+        dls, backbone.timm_arch, pretrained=False, normalize=False, n_out=len(dls.vocab),
+        loss_func=loss, metrics=metrics, wd=config.wd, path=path, model_dir="checkpoints",
+    )
+    load_backbone_weights(learn.model, backbone)
+    learn.freeze()  # pretrained=False skips vision_learner's own freeze; the weights are pretrained all the same
+    for callback in training_callbacks(config):
+        learn.add_cb(callback)
+    set_precision(learn)
+    return learn
+
+
+def load_backbone_weights(model, backbone: Backbone) -> None:
+    """Registry weights into the fastai body (``model[0].model``, timm without its classifier)."""
+    state = {k: v for k, v in timm_state_dict(backbone).items() if not k.startswith("classifier.")}
+    missing, unexpected = model[0].model.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise BenchmarkError(f"backbone {backbone.name}: weights do not fit the body (missing {missing[:3]}, unexpected {unexpected[:3]})")
+
+
+def training_callbacks(config: TrainConfig) -> list:
+    callbacks = []
+    if config.mixup:
+        callbacks.append(MixUp())
+    if config.grad_accum > 1:
+        callbacks.append(GradientAccumulation(n_acc=config.bs * config.grad_accum))
+    if config.patience:
+        callbacks.append(EarlyStoppingCallback(monitor="valid_loss", patience=config.patience))
+    if config.save_best:
+        callbacks.append(SaveModelCallback(monitor="valid_loss", fname="best"))
+    return callbacks
+
+
+def precision_mode() -> str:
+    """fp16 on CUDA, bf16 on CPUs with native bf16 (AVX512-BF16 / AMX), else fp32."""
+    if torch.cuda.is_available():
+        return "fp16"
+    flags = ""
+    try:
+        flags = open("/proc/cpuinfo").read()
+    except OSError:
+        pass
+    return "bf16" if ("avx512_bf16" in flags or "amx_bf16" in flags) else "fp32"
+
+
+def set_precision(learn) -> None:
+    """channels_last always (faster convolutions on CPU and GPU), mixed precision where the hardware has it."""
+    mode = precision_mode()
+    if mode == "fp32":
+        learn.to_channelslast(use_amp=False)
+    else:
+        learn.to_channelslast(amp_mode=mode)
+    learn.precision = mode

@@ -1,0 +1,52 @@
+"""The framework-light serving artifact: a plain state dict + serving.json, loaded without unpickling anything."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from fastai.vision.learner import create_timm_model
+from PIL import Image
+
+from benchmarks.atomic import atomic_write, atomic_write_json
+from benchmarks.backbones import get_backbone, normalise, prepare_image
+from benchmarks.errors import RunError
+
+STATE_FILE = "model_state.pt"
+CONFIG_FILE = "serving.json"
+
+
+def save_serving_artifact(model: torch.nn.Module, out_dir: Path, *, arch: str, backbone: str, labels: list[str], img_size: int) -> Path:
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    atomic_write(out_dir / STATE_FILE, lambda tmp: torch.save(state, tmp))
+    atomic_write_json(out_dir / CONFIG_FILE, {"framework": "fastai", "arch": arch, "backbone": backbone, "labels": labels, "img_size": img_size, "head": "fastai create_head, concat pooling"})
+    return out_dir / STATE_FILE
+
+
+class FastaiPredictor:
+    """Sigmoid scores for PIL images from a run's serving artifact (``weights_only`` load: no pickle code runs)."""
+
+    def __init__(self, run_dir: Path | str):
+        run_dir = Path(run_dir)
+        config_path, state_path = run_dir / CONFIG_FILE, run_dir / STATE_FILE
+        if not config_path.is_file() or not state_path.is_file():
+            raise RunError(f"{run_dir}: no fastai serving artifact ({CONFIG_FILE} + {STATE_FILE}); is this a finished fastai run?")
+        self.config = json.loads(config_path.read_text(encoding="utf-8"))
+        self.labels = list(self.config["labels"])
+        self.backbone = get_backbone(self.config["backbone"])
+        self.img_size = int(self.config["img_size"])
+        model, _ = create_timm_model(self.config["arch"], len(self.labels), pretrained=False)
+        try:
+            model.load_state_dict(torch.load(state_path, map_location="cpu", weights_only=True))
+        except Exception as exc:
+            raise RunError(f"{state_path}: cannot load model weights ({exc.__class__.__name__}); the file may be damaged") from None
+        self.model = model.eval().to(memory_format=torch.channels_last)
+
+    def preprocess(self, images: list[Image.Image]) -> torch.Tensor:
+        batch = np.stack([np.asarray(prepare_image(img.convert("RGB"), self.img_size)) for img in images])
+        return torch.from_numpy(normalise(batch, self.backbone)).contiguous(memory_format=torch.channels_last)
+
+    @torch.inference_mode()
+    def predict(self, images: list[Image.Image]) -> np.ndarray:
+        return torch.sigmoid(self.model(self.preprocess(images)).float()).numpy()

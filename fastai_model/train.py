@@ -1,0 +1,219 @@
+"""``python -m fastai_model.train``: fine-tune an ImageNet EfficientNet-Lite with fastai on a dataset in our format.
+
+The story: parse config -> load dataset -> DataBlock -> vision_learner with registry weights -> lr_find ->
+fine-tune (frozen head, then discriminative LRs) -> sigmoid scores for valid and test -> results format ->
+the shared evaluator tunes thresholds and scores the run.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import warnings
+
+import matplotlib
+
+warnings.filterwarnings("ignore", message=".*torch.jit.script.*deprecated", category=FutureWarning)  # raised inside fastai's import
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import torch  # noqa: E402
+from fastai.callback.core import Callback  # noqa: E402
+from fastai.torch_core import set_seed  # noqa: E402
+from fastai.vision.all import valley  # noqa: E402
+
+from benchmarks.backbones import get_backbone  # noqa: E402
+from benchmarks.dataset import Dataset, load_dataset  # noqa: E402
+from benchmarks.errors import BenchmarkError, DatasetError  # noqa: E402
+from benchmarks.evaluate import dataset_of, evaluate_run  # noqa: E402
+from benchmarks.metrics import rankable  # noqa: E402
+from benchmarks.results import Run, Stopwatch, create_run, load_run, model_size_bytes, recording  # noqa: E402
+
+from .config import PRESETS, TrainConfig, make_config  # noqa: E402
+from .data import make_dataloaders  # noqa: E402
+from .learner import build_learner  # noqa: E402
+from .serving import save_serving_artifact  # noqa: E402
+
+KIND = "fastai"
+
+
+class RunRecorder(Callback):
+    """After each epoch: history row into run.json and a 'last' checkpoint, so Ctrl-C loses at most one epoch."""
+
+    order = 90  # after the Recorder has the epoch's values
+
+    def __init__(self, run: Run):
+        self.target_run = run
+        self.phase = "frozen"
+
+    def before_epoch(self):
+        self.started = time.perf_counter()
+
+    def after_epoch(self):
+        names = [n for n in self.learn.recorder.metric_names if n not in ("epoch", "time")]
+        values = self.learn.recorder.values[-1] if self.learn.recorder.values else []
+        row = {"phase": self.phase, "epoch": self.learn.epoch, "seconds": round(time.perf_counter() - self.started, 2)}
+        row.update({name: (None if v is None else round(float(v), 5)) for name, v in zip(names, values)})
+        self.learn.save("last", with_opt=True)
+        self.target_run.update(history=self.target_run.info.get("history", []) + [row], progress={"phase": self.phase, "epoch": self.learn.epoch})
+
+
+def check_trainable(dataset: Dataset) -> None:
+    """Refuse labels that cannot be learnt: no positive (or no negative) training image."""
+    train = dataset.targets("train")
+    for label, count in zip(dataset.labels, train.sum(axis=0)):
+        if count == 0:
+            raise DatasetError(f"{dataset.root}: label '{label}' has no training images; add some or remove the label")
+        if count == len(train):
+            raise DatasetError(f"{dataset.root}: label '{label}' is on every training image; nothing to learn")
+
+
+def find_lr(learn, config: TrainConfig, out: Path) -> float:
+    """fastai's lr_find valley suggestion, with the loss-vs-LR plot saved beside the run."""
+    suggestion = learn.lr_find(suggest_funcs=(valley,), num_it=config.lr_find_iters, show_plot=False)
+    learn.recorder.plot_lr_find()
+    plt.savefig(out, dpi=100, bbox_inches="tight")
+    plt.close("all")
+    return float(suggestion.valley)
+
+
+def fine_tune(learn, recorder: RunRecorder, config: TrainConfig, lr: float, full_size_dls=None, start: tuple[str, int] = ("frozen", 0)) -> None:
+    """``Learner.fine_tune`` opened into its two phases, with its exact schedule, so a run can resume
+    mid-way and progressive resizing can change the image size between phases."""
+    phase, first_epoch = start
+    if phase == "frozen" and first_epoch < config.freeze_epochs:
+        recorder.phase = "frozen"
+        learn.freeze()
+        learn.fit_one_cycle(config.freeze_epochs, slice(lr), pct_start=0.99, start_epoch=first_epoch)
+    if full_size_dls is not None:
+        learn.dls = full_size_dls
+    if config.epochs:
+        recorder.phase = "unfrozen"
+        learn.unfreeze()
+        base = lr / 2
+        learn.fit_one_cycle(config.epochs, slice(base / config.lr_mult, base), pct_start=0.3, div=5.0, start_epoch=first_epoch if phase == "unfrozen" else 0)
+
+
+def predict_eval_splits(learn, dataset: Dataset, tta: bool) -> tuple[pd.DataFrame, np.ndarray, float]:
+    """Sigmoid scores for every valid and test image (test is seen here for the first time)."""
+    rows = dataset.rows(["valid", "test"])
+    frame = pd.DataFrame({"image": [str(dataset.root / r) for r in rows["image"]], "labels": ""})
+    dl = learn.dls.test_dl(frame)
+    start = time.perf_counter()
+    scores = learn.tta(dl=dl)[0] if tta else learn.get_preds(dl=dl)[0]
+    seconds = time.perf_counter() - start
+    return rows, scores.float().numpy(), seconds
+
+
+def train(dataset_dir: Path, results_dir: Path, config: TrainConfig, resume: Path | None = None) -> Run:
+    if resume:
+        run = load_run(resume)
+        if run.info["kind"] != KIND:
+            raise BenchmarkError(f"{resume}: is a {run.info['kind']} run, not a fastai run")
+        config = TrainConfig(**{k: v for k, v in run.info["params"].items() if k in TrainConfig.__dataclass_fields__})
+        dataset = dataset_of(run)
+    else:
+        dataset = load_dataset(dataset_dir)
+    check_trainable(dataset)
+    backbone = get_backbone(config.backbone)
+    torch.set_num_threads(max(torch.get_num_threads(), 1))
+    set_seed(config.seed, reproducible=config.reproducible)
+    if not resume:
+        run = create_run(results_dir, kind=KIND, dataset=dataset, backbone=backbone.name, params=config.to_dict())
+    print(f"run: {run.path}")
+    with recording(run):
+        run.update(status="running")
+        first_size = round(config.img_size * 0.75 / 32) * 32 if config.progressive else config.img_size
+        dls = make_dataloaders(dataset, backbone, config, size=first_size)
+        full_dls = make_dataloaders(dataset, backbone, config) if config.progressive else None
+        monitor_auc = bool(rankable(dataset.targets("valid")).all())
+        learn = build_learner(dls, backbone, config, path=run.path, monitor_auc=monitor_auc)
+        recorder = RunRecorder(run)
+        clock = Stopwatch()
+        start = ("frozen", 0)
+        if resume:
+            lr = float(run.info["params"]["lr_used"])
+            learn.load("last", with_opt=True)
+            progress = run.info.get("progress", {"phase": "frozen", "epoch": -1})
+            start = (progress["phase"], progress["epoch"] + 1)
+            if start[0] == "frozen" and start[1] >= config.freeze_epochs:
+                start = ("unfrozen", 0)
+            print(f"resuming {start[0]} phase at epoch {start[1]}")
+        elif config.lr == "auto":
+            lr = find_lr(learn, config, run.path / "lr_find.png")
+            run.update(params={**run.info["params"], "lr_used": lr, "lr_find_suggestion": lr}, lr_find={"valley": lr, "plot": "lr_find.png", "seconds": clock.seconds()})
+        else:
+            lr = float(config.lr)
+            run.update(params={**run.info["params"], "lr_used": lr})
+        learn.add_cb(recorder)
+        fine_tune(learn, recorder, config, lr, full_dls, start)
+        train_s = clock.seconds() + run.info.get("timings", {}).get("train_s", 0.0) if resume else clock.seconds()
+        learn.remove_cb(recorder)
+
+        rows, scores, predict_s = predict_eval_splits(learn, dataset, config.tta)
+        run.write_predictions(list(rows["image"]), list(rows["split"]), scores)
+        artifact = save_serving_artifact(learn.model, run.path, arch=backbone.timm_arch, backbone=backbone.name, labels=dataset.labels, img_size=config.img_size)
+        learn.export(run.path / "export.pkl")
+        run.finish(
+            timings={"train_s": round(train_s, 2), "predict_s": round(predict_s, 2), "ms_per_image": round(predict_s * 1000 / len(rows), 2)},
+            model={"path": artifact.name, "size_bytes": model_size_bytes(artifact), "fastai_export": "export.pkl", "precision": learn.precision},
+        )
+    metrics = evaluate_run(run.path, dataset)
+    summary = metrics["overall"]
+    print(f"{run.path}: test macro AUC {summary['macro_roc_auc']:.3f}, mAP {summary['map']:.3f} (shared evaluator)")
+    return run
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m fastai_model.train",
+        description="Fine-tune an ImageNet-pretrained EfficientNet-Lite with fastai (multi-label, sigmoid outputs). "
+        "Thresholds are tuned on valid by the shared evaluator; test is only predicted after training.",
+    )
+    parser.add_argument("--dataset", type=Path, help="dataset folder (labels.csv + images/)")
+    parser.add_argument("--results", type=Path, default=Path("results"), help="results folder (default results/)")
+    parser.add_argument("--preset", choices=sorted(PRESETS), help="quick: ~5 min on a 2-core CPU; full: for a GPU")
+    parser.add_argument("--backbone", help="lite0 (default), lite1 or lite2")
+    parser.add_argument("--img-size", type=int, help="training image size (default 224; quick 160)")
+    parser.add_argument("--epochs", type=int, help="epochs with the whole network unfrozen")
+    parser.add_argument("--freeze-epochs", type=int, help="head-only epochs first")
+    parser.add_argument("--lr", help="'auto' (lr_find) or a number such as 2e-3")
+    parser.add_argument("--bs", type=int, help="batch size")
+    parser.add_argument("--wd", type=float, help="weight decay (default 0.01)")
+    parser.add_argument("--mixup", action="store_true", default=None, help="MixUp augmentation")
+    parser.add_argument("--label-smoothing", type=float, help="BCE label smoothing, e.g. 0.1")
+    parser.add_argument("--progressive", action="store_true", default=None, help="progressive resizing: frozen phase at 3/4 size")
+    parser.add_argument("--tta", action="store_true", default=None, help="test-time augmentation for valid/test scores")
+    parser.add_argument("--patience", type=int, help="early stopping patience in epochs (valid_loss)")
+    parser.add_argument("--save-best", action="store_true", default=None, help="keep the epoch with the best valid_loss")
+    parser.add_argument("--grad-accum", type=int, help="accumulate gradients over N batches")
+    parser.add_argument("--item-tfm", choices=["resize", "rrc"], help="item transform: resize (default) or RandomResizedCrop")
+    parser.add_argument("--lr-find-iters", type=int, help="lr_find iterations (default 100; quick 40)")
+    parser.add_argument("--seed", type=int, help="random seed (default 0)")
+    parser.add_argument("--reproducible", action="store_true", default=None, help="set_seed(reproducible=True)")
+    parser.add_argument("--resume", type=Path, help="continue an interrupted fastai run folder")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if not args.resume and not args.dataset:
+            raise BenchmarkError("--dataset DIR is required (or --resume RUN)")
+        options = {k: v for k, v in vars(args).items() if k not in ("dataset", "results", "preset", "resume")}
+        config = make_config(args.preset, **options)
+        train(args.dataset, args.results, config, resume=args.resume)
+    except BenchmarkError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted: the run is marked interrupted with its last finished epoch saved; continue with --resume RUN", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
