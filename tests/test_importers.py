@@ -114,3 +114,19 @@ def test_stratified_split_is_seeded_and_balances_rare_labels():
         share = targets[first == "test", label].sum() / targets[:, label].sum()
         assert 0.05 <= share <= 0.3
         assert targets[first == "train", label].sum() > 0
+
+
+def test_plain_background_scenes_are_not_near_duplicates(tmp_path):
+    from benchmarks.image_hashes import duplicate_groups, perceptual_signature
+
+    paths = []
+    for i, (colour, dot) in enumerate([((30, 160, 60), (20, 20)), ((160, 60, 30), (40, 10))]):  # same flat look, other colours
+        image = Image.new("RGB", (64, 64), colour)
+        image.putpixel(dot, (0, 0, 0))
+        paths.append(tmp_path / f"{i}.png")
+        image.save(paths[-1])
+    image.resize((50, 50)).save(tmp_path / "resized.png")  # a true near duplicate of the second
+    paths.append(tmp_path / "resized.png")
+    signatures = [perceptual_signature(p) for p in paths]
+    groups = duplicate_groups(["a", "b", "c"], [s[0] for s in signatures], [s[1] for s in signatures])
+    assert groups[0] != groups[1] and groups[1] == groups[2]

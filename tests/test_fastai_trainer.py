@@ -1,0 +1,117 @@
+"""fastai trainer on the 48-image, 64-px StampScenes built in conftest (one frozen + one unfrozen epoch)."""
+import json
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+warnings.filterwarnings("ignore", category=FutureWarning)
+
+from benchmarks import evaluate as evaluate_module  # noqa: E402
+from benchmarks.backbones import get_backbone  # noqa: E402
+from benchmarks.dataset import load_dataset  # noqa: E402
+from benchmarks.errors import BenchmarkError, DatasetError  # noqa: E402
+from benchmarks.images import open_rgb  # noqa: E402
+from benchmarks.results import load_run  # noqa: E402
+from fastai_model import train as train_module  # noqa: E402
+from fastai_model.config import make_config  # noqa: E402
+from fastai_model.data import make_dataloaders  # noqa: E402
+from fastai_model.learner import build_learner  # noqa: E402
+from fastai_model.serving import FastaiPredictor  # noqa: E402
+from tests.conftest import make_dataset  # noqa: E402
+
+TINY = dict(img_size=64, epochs=1, freeze_epochs=1, lr=1e-3, bs=8)
+
+
+@pytest.fixture(autouse=True)
+def fewer_resamples(monkeypatch):
+    monkeypatch.setattr(evaluate_module, "BOOTSTRAP_RESAMPLES", 100)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, tiny_scenes):
+    results = tmp_path_factory.mktemp("fastai-results")
+    return train_module.train(tiny_scenes, results, make_config(**TINY))
+
+
+def test_one_epoch_run_is_complete_and_scored(trained, tiny_scenes):
+    info = json.loads((trained.path / "run.json").read_text())
+    assert info["status"] == "done" and info["kind"] == "fastai" and info["backbone"] == "lite0"
+    assert [row["phase"] for row in info["history"]] == ["frozen", "unfrozen"]
+    assert {"train_loss", "valid_loss", "seconds"} <= set(info["history"][0])
+    predictions = pd.read_csv(trained.path / "predictions.csv")
+    assert sorted(predictions["split"].unique()) == ["test", "valid"] and len(predictions) == 16
+    metrics = json.loads((trained.path / "metrics.json").read_text())
+    assert metrics["thresholds_tuned_on"] == "valid"
+    for name in ("model_state.pt", "serving.json", "export.pkl"):
+        assert (trained.path / name).is_file()
+    assert info["params"]["lr_used"] == 1e-3 and info["timings"]["ms_per_image"] > 0
+
+
+def test_serving_artifact_predicts_what_the_learner_predicts(trained, tiny_scenes):
+    from fastai.learner import load_learner
+
+    image_path = load_dataset(tiny_scenes).image_paths("test")[0]
+    learn = load_learner(trained.path / "export.pkl")
+    dl = learn.dls.test_dl(pd.DataFrame({"image": [str(image_path)], "labels": [""]}))
+    expected = learn.get_preds(dl=dl)[0].numpy()
+    served = FastaiPredictor(trained.path).predict([open_rgb(image_path)])
+    np.testing.assert_allclose(served, expected, atol=1e-4)
+
+
+def test_frozen_phase_leaves_the_body_unchanged(tiny_scenes, tmp_path):
+    dataset = load_dataset(tiny_scenes)
+    config = make_config(**TINY)
+    backbone = get_backbone("lite0")
+    learn = build_learner(make_dataloaders(dataset, backbone, config), backbone, config, path=tmp_path)
+    convs = {n: p.detach().clone() for n, p in learn.model[0].named_parameters() if p.ndim == 4}
+    head = [p.detach().clone() for p in learn.model[1].parameters()]
+    learn.fit_one_cycle(1, 1e-3)
+    assert all(torch.equal(p, convs[n]) for n, p in learn.model[0].named_parameters() if p.ndim == 4)
+    assert any(not torch.equal(a, b) for a, b in zip(head, learn.model[1].parameters()))
+
+
+def test_same_seed_same_predictions(trained, tiny_scenes, tmp_path):
+    again = train_module.train(tiny_scenes, tmp_path, make_config(**TINY))
+    first = pd.read_csv(trained.path / "predictions.csv")
+    second = pd.read_csv(again.path / "predictions.csv")
+    np.testing.assert_allclose(first.iloc[:, 2:].to_numpy(), second.iloc[:, 2:].to_numpy(), atol=1e-5)
+
+
+def test_ctrl_c_marks_run_interrupted_and_resume_finishes_it(tiny_scenes, tmp_path, monkeypatch):
+    original = train_module.RunRecorder.after_epoch
+
+    def interrupt_after_frozen_epoch(self):
+        original(self)
+        if self.phase == "frozen":
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_module.RunRecorder, "after_epoch", interrupt_after_frozen_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        train_module.train(tiny_scenes, tmp_path, make_config(**TINY))
+    run_dir = next(tmp_path.iterdir())
+    info = load_run(run_dir).info
+    assert info["status"] == "interrupted" and info["progress"] == {"phase": "frozen", "epoch": 0}
+    assert (run_dir / "checkpoints" / "last.pth").is_file()
+    monkeypatch.setattr(train_module.RunRecorder, "after_epoch", original)
+    resumed = train_module.train(None, tmp_path, make_config(), resume=run_dir)
+    info = load_run(resumed.path).info
+    assert info["status"] == "done" and [r["phase"] for r in info["history"]] == ["frozen", "unfrozen"]
+
+
+def test_label_without_training_positives_is_refused(tmp_path):
+    rows = [(f"images/{s}{i}.png", "cat" if s != "train" or i else "cat", s) for s in ("train", "valid", "test") for i in range(4)]
+    rows += [("images/v_dog.png", "dog", "valid")]
+    root = make_dataset(tmp_path / "ds", rows, ["cat", "dog"])
+    with pytest.raises(DatasetError, match="label 'dog' appears in valid but never in train"):
+        train_module.train(root, tmp_path / "r", make_config(**TINY))
+
+
+def test_bad_options_are_one_line_errors():
+    with pytest.raises(BenchmarkError, match="--lr 'fast'"):
+        make_config(lr="fast")
+    with pytest.raises(BenchmarkError, match="unknown preset"):
+        make_config("turbo")
+    assert train_module.main(["--dataset", "/no/such/place"]) == 2
