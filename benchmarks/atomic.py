@@ -8,13 +8,16 @@ from pathlib import Path
 from typing import Any, Callable
 
 
-def atomic_write(path: Path | str, write: Callable[[Path], None]) -> Path:
-    """Call ``write(tmp_path)`` then rename the temp file over ``path`` in one step."""
+def atomic_write(path: Path | str, write: Callable[[Path], None], suffix: str = ".tmp") -> Path:
+    """Call ``write(tmp_path)`` then rename the temp file over ``path`` in one step.
+
+    ``suffix``: for writers that insist on a file extension (Keras saves only to ``*.keras``)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
+    os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600 files; results are meant to be shared
     try:
         write(tmp_path)
         os.replace(tmp_path, path)
@@ -22,6 +25,12 @@ def atomic_write(path: Path | str, write: Callable[[Path], None]) -> Path:
         tmp_path.unlink(missing_ok=True)
         raise
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write_text(path: Path | str, text: str) -> Path:

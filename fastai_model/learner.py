@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import torch
+from fastai.callback.fp16 import AMPMode, MixedPrecision
 from fastai.vision.all import (
     BCEWithLogitsLossFlat,
     EarlyStoppingCallback,
@@ -16,6 +17,7 @@ from fastai.vision.all import (
 
 from benchmarks.backbones import Backbone, timm_state_dict
 from benchmarks.errors import BenchmarkError
+from benchmarks.hardware import cpu_has_native_bf16
 
 from .config import TrainConfig
 
@@ -45,7 +47,7 @@ def build_learner(dls, backbone: Backbone, config: TrainConfig, path, *, monitor
     learn.freeze()  # pretrained=False skips vision_learner's own freeze; the weights are pretrained all the same
     for callback in training_callbacks(config):
         learn.add_cb(callback)
-    set_precision(learn)
+    set_precision(learn, config.precision)
     return learn
 
 
@@ -70,23 +72,30 @@ def training_callbacks(config: TrainConfig) -> list:
     return callbacks
 
 
-def precision_mode() -> str:
-    """fp16 on CUDA, bf16 on CPUs with native bf16 (AVX512-BF16 / AMX), else fp32."""
+def precision_mode(requested: str = "auto") -> str:
+    """``auto``: fp16 on CUDA, bf16 on CPUs with native bf16 (AVX512-BF16 / AMX), else fp32."""
+    if requested != "auto":
+        return requested
     if torch.cuda.is_available():
         return "fp16"
-    flags = ""
-    try:
-        flags = open("/proc/cpuinfo").read()
-    except OSError:
-        pass
-    return "bf16" if ("avx512_bf16" in flags or "amx_bf16" in flags) else "fp32"
+    return "bf16" if cpu_has_native_bf16() else "fp32"
 
 
-def set_precision(learn) -> None:
+class DeviceMixedPrecision(MixedPrecision):
+    """fastai's ``MixedPrecision`` with autocast on the data's device: fastai 2.8 always autocasts for
+    'cuda', which on a CPU silently trains in fp32 (and pays for a GradScaler)."""
+
+    def before_fit(self):
+        super().before_fit()
+        device = getattr(self.dls, "device", None) or torch.device("cpu")
+        dtype = torch.bfloat16 if self.amp_mode == AMPMode.BF16 else torch.float16
+        self.autocast = torch.autocast(device.type, dtype=dtype)
+
+
+def set_precision(learn, requested: str = "auto") -> None:
     """channels_last always (faster convolutions on CPU and GPU), mixed precision where the hardware has it."""
-    mode = precision_mode()
-    if mode == "fp32":
-        learn.to_channelslast(use_amp=False)
-    else:
-        learn.to_channelslast(amp_mode=mode)
+    mode = precision_mode(requested)
+    learn.to_channelslast(use_amp=False)
+    if mode != "fp32":
+        learn.add_cb(DeviceMixedPrecision(amp_mode=mode))
     learn.precision = mode

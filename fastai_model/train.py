@@ -27,7 +27,8 @@ from fastai.vision.all import valley  # noqa: E402
 
 from benchmarks.backbones import get_backbone  # noqa: E402
 from benchmarks.dataset import Dataset, load_dataset  # noqa: E402
-from benchmarks.errors import BenchmarkError, DatasetError  # noqa: E402
+from benchmarks.errors import BenchmarkError  # noqa: E402
+from benchmarks.training import add_common_arguments, check_trainable, trainer_main  # noqa: E402
 from benchmarks.evaluate import dataset_of, evaluate_run  # noqa: E402
 from benchmarks.metrics import rankable  # noqa: E402
 from benchmarks.results import Run, Stopwatch, create_run, load_run, model_size_bytes, recording  # noqa: E402
@@ -59,16 +60,6 @@ class RunRecorder(Callback):
         row.update({name: (None if v is None else round(float(v), 5)) for name, v in zip(names, values)})
         self.learn.save("last", with_opt=True)
         self.target_run.update(history=self.target_run.info.get("history", []) + [row], progress={"phase": self.phase, "epoch": self.learn.epoch})
-
-
-def check_trainable(dataset: Dataset) -> None:
-    """Refuse labels that cannot be learnt: no positive (or no negative) training image."""
-    train = dataset.targets("train")
-    for label, count in zip(dataset.labels, train.sum(axis=0)):
-        if count == 0:
-            raise DatasetError(f"{dataset.root}: label '{label}' has no training images; add some or remove the label")
-        if count == len(train):
-            raise DatasetError(f"{dataset.root}: label '{label}' is on every training image; nothing to learn")
 
 
 def find_lr(learn, config: TrainConfig, out: Path) -> float:
@@ -171,48 +162,24 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m fastai_model.train",
         description="Fine-tune an ImageNet-pretrained EfficientNet-Lite with fastai (multi-label, sigmoid outputs). "
-        "Thresholds are tuned on valid by the shared evaluator; test is only predicted after training.",
+        "Thresholds are tuned on valid by the shared evaluator; test is only predicted after training. "
+        "--lr auto runs lr_find.",
     )
-    parser.add_argument("--dataset", type=Path, help="dataset folder (labels.csv + images/)")
-    parser.add_argument("--results", type=Path, default=Path("results"), help="results folder (default results/)")
-    parser.add_argument("--preset", choices=sorted(PRESETS), help="quick: ~5 min on a 2-core CPU; full: for a GPU")
-    parser.add_argument("--backbone", help="lite0 (default), lite1 or lite2")
-    parser.add_argument("--img-size", type=int, help="training image size (default 224; quick 160)")
-    parser.add_argument("--epochs", type=int, help="epochs with the whole network unfrozen")
-    parser.add_argument("--freeze-epochs", type=int, help="head-only epochs first")
-    parser.add_argument("--lr", help="'auto' (lr_find) or a number such as 2e-3")
-    parser.add_argument("--bs", type=int, help="batch size")
-    parser.add_argument("--wd", type=float, help="weight decay (default 0.01)")
-    parser.add_argument("--mixup", action="store_true", default=None, help="MixUp augmentation")
-    parser.add_argument("--label-smoothing", type=float, help="BCE label smoothing, e.g. 0.1")
+    add_common_arguments(parser, PRESETS)
+    parser.add_argument("--lr-mult", type=int, help="discriminative LRs: body start trains this many times slower than the head (default 100)")
     parser.add_argument("--progressive", action="store_true", default=None, help="progressive resizing: frozen phase at 3/4 size")
     parser.add_argument("--tta", action="store_true", default=None, help="test-time augmentation for valid/test scores")
-    parser.add_argument("--patience", type=int, help="early stopping patience in epochs (valid_loss)")
     parser.add_argument("--save-best", action="store_true", default=None, help="keep the epoch with the best valid_loss")
     parser.add_argument("--grad-accum", type=int, help="accumulate gradients over N batches")
     parser.add_argument("--item-tfm", choices=["resize", "rrc"], help="item transform: resize (default) or RandomResizedCrop")
-    parser.add_argument("--lr-find-iters", type=int, help="lr_find iterations (default 100; quick 40)")
-    parser.add_argument("--seed", type=int, help="random seed (default 0)")
+    parser.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], help="auto (default): bf16 on CPUs with native bf16, fp16 on CUDA")
+    parser.add_argument("--lr-find-iters", type=int, help="lr_find iterations (default 100)")
     parser.add_argument("--reproducible", action="store_true", default=None, help="set_seed(reproducible=True)")
-    parser.add_argument("--resume", type=Path, help="continue an interrupted fastai run folder")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        if not args.resume and not args.dataset:
-            raise BenchmarkError("--dataset DIR is required (or --resume RUN)")
-        options = {k: v for k, v in vars(args).items() if k not in ("dataset", "results", "preset", "resume")}
-        config = make_config(args.preset, **options)
-        train(args.dataset, args.results, config, resume=args.resume)
-    except BenchmarkError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("\ninterrupted: the run is marked interrupted with its last finished epoch saved; continue with --resume RUN", file=sys.stderr)
-        return 130
-    return 0
+    return trainer_main(argv, build_parser(), make_config, train)
 
 
 if __name__ == "__main__":

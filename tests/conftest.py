@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import benchmarks.torch_first  # noqa: F401  (PyTorch before TensorFlow)
 import numpy as np
 import pandas as pd
 import pytest

@@ -1,0 +1,85 @@
+"""``python -m benchmarks.bench``: speed and quality figures for the notes, measured in one run on one machine.
+
+Trainers are run as subprocesses (``benchmarks`` never imports a trainer): their throughput probes, then
+``--preset quick`` on the dataset with wall time and peak memory, then every run's test metrics from the
+shared evaluator, side by side, with paired comparisons against the linear probe.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+from .atomic import atomic_write_json
+from .compare import compare_runs
+from .dataset import load_dataset
+from .leaderboard import leaderboard
+from .results import list_runs
+
+TRAINERS = {"fastai": "fastai_model"}
+
+
+def run_child(args: list[str]) -> tuple[str, float, float]:
+    """Run a Python module; return its stdout, wall seconds and the child's peak resident memory in MB."""
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"error: `python -m {' '.join(args)}` failed:\n{done.stderr[-2000:]}")
+    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # max over children so far
+    return done.stdout, seconds, peak_mb
+
+
+def newest_run(results: Path, kind: str, fingerprint: str):
+    runs = [r for r in list_runs(results) if r.info["kind"] == kind and r.info["status"] == "done" and r.info["dataset"]["fingerprint"] == fingerprint]
+    return max(runs, key=lambda r: r.info["created"]) if runs else None
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", type=Path, default=Path("data/stampscenes"))
+    parser.add_argument("--results", type=Path, default=Path("results"))
+    parser.add_argument("--trainers", nargs="+", default=list(TRAINERS), choices=list(TRAINERS))
+    parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument("--skip-training", action="store_true", help="only report runs already in --results")
+    args = parser.parse_args(argv)
+    dataset = load_dataset(args.dataset)
+    report: dict = {"dataset": dataset.name, "fingerprint": dataset.fingerprint, "date": datetime.now().isoformat(timespec="seconds"), "trainers": {}}
+
+    if newest_run(args.results, "linear_probe", dataset.fingerprint) is None:
+        run_child(["benchmarks", "baseline", "linear-probe", str(args.dataset), "--results", str(args.results)])
+    for kind in args.trainers:
+        module = TRAINERS[kind]
+        entry = report["trainers"].setdefault(kind, {})
+        if not args.skip_throughput:
+            out, _, _ = run_child([f"{module}.throughput", "--dataset", str(args.dataset)])
+            entry["throughput"] = json.loads(out.strip().splitlines()[-1])
+            print(f"{kind} throughput: {entry['throughput']}", flush=True)
+        if not args.skip_training:
+            _, seconds, peak_mb = run_child([f"{module}.train", "--dataset", str(args.dataset), "--results", str(args.results), "--preset", "quick"])
+            entry["quick"] = {"wall_s": round(seconds, 1), "peak_rss_mb": round(peak_mb)}
+            print(f"{kind} --preset quick: {entry['quick']}", flush=True)
+
+    table = leaderboard(args.results, dataset)
+    report["leaderboard"] = json.loads(table.to_json(orient="records"))
+    probe = newest_run(args.results, "linear_probe", dataset.fingerprint)
+    report["comparisons"] = {}
+    for kind in args.trainers:
+        run = newest_run(args.results, kind, dataset.fingerprint)
+        if run and probe:
+            result = compare_runs(run.path, probe.path)
+            report["comparisons"][f"{kind} vs linear_probe"] = {m: {k: v[k] for k in ("difference", "ci", "verdict")} for m, v in result["metrics"].items()}
+    out = args.results / f"benchmark-{datetime.now().strftime('%Y%m%d-%H%M%S')}.json"
+    atomic_write_json(out, report)
+    print(table[["run", "kind", "macro_auc", "macro_auc_ci", "map", "map_ci", "train_s", "ms_per_image"]].to_string(index=False))
+    print(json.dumps(report["comparisons"], indent=1))
+    print(f"written: {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,14 @@
+"""What the machine offers for training: native bf16 on the CPU decides both trainers' mixed precision."""
+from __future__ import annotations
+
+from functools import lru_cache
+
+
+@lru_cache(maxsize=1)
+def cpu_has_native_bf16() -> bool:
+    """AVX512-BF16 or AMX: bf16 matrix maths in hardware, where bf16 autocast is worth it on a CPU."""
+    try:
+        flags = open("/proc/cpuinfo", encoding="utf-8").read()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags

@@ -1,0 +1,115 @@
+"""Training throughput of the fastai trainer against a plain PyTorch loop on the same model and data.
+
+Both train the whole network (unfrozen) with the same backbone, image size, batch size, precision and
+memory format, decoding the same training images; fastai adds its augmentation and callbacks, which is
+exactly the overhead being measured. Prints one JSON object (used by ``python -m benchmarks.bench``).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+import warnings
+from pathlib import Path
+
+warnings.filterwarnings("ignore", category=FutureWarning)
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from fastai.callback.core import Callback, CancelFitException  # noqa: E402
+
+from benchmarks.backbones import get_backbone, normalise, prepare_image  # noqa: E402
+from benchmarks.dataset import load_dataset  # noqa: E402
+from benchmarks.images import open_rgb  # noqa: E402
+
+from .config import make_config  # noqa: E402
+from .data import make_dataloaders  # noqa: E402
+from .learner import build_learner, precision_mode  # noqa: E402
+
+
+class BatchClock(Callback):
+    """Timestamps after each training batch; stops the fit after ``warmup + batches``."""
+
+    def __init__(self, warmup: int, batches: int):
+        self.warmup, self.batches, self.stamps = warmup, batches, []
+
+    def after_batch(self):
+        if self.training:
+            self.stamps.append(time.perf_counter())
+            if len(self.stamps) >= self.warmup + self.batches:
+                raise CancelFitException
+
+
+def images_per_second(stamps: list[float], warmup: int, bs: int) -> float:
+    timed = stamps[warmup - 1 :]
+    return (len(timed) - 1) * bs / (timed[-1] - timed[0])
+
+
+def fastai_throughput(dataset, backbone, config, warmup: int, batches: int) -> float:
+    learn = build_learner(make_dataloaders(dataset, backbone, config), backbone, config, path=Path("/tmp"), monitor_auc=False)
+    learn.unfreeze()
+    clock = BatchClock(warmup, batches)
+    learn.fit(1, 1e-4, cbs=clock)
+    return images_per_second(clock.stamps, warmup, config.bs)
+
+
+class TrainImages(torch.utils.data.Dataset):
+    def __init__(self, paths, targets, backbone, size):
+        self.paths, self.targets, self.backbone, self.size = paths, targets, backbone, size
+
+    def __len__(self):
+        return len(self.paths)
+
+    def __getitem__(self, i):
+        pixels = np.asarray(prepare_image(open_rgb(self.paths[i]), self.size))[None]
+        return torch.from_numpy(normalise(pixels, self.backbone)[0]), torch.from_numpy(self.targets[i].astype(np.float32))
+
+
+def plain_throughput(dataset, backbone, config, warmup: int, batches: int) -> float:
+    """The same model in a hand-written loop: AdamW, BCE-with-logits, channels_last, the same autocast, no augmentation."""
+    learn = build_learner(make_dataloaders(dataset, backbone, config), backbone, config, path=Path("/tmp"), monitor_auc=False)
+    learn.unfreeze()  # build_learner froze the body: train everything, as the fastai side does
+    model = learn.model.train().to(memory_format=torch.channels_last)
+    data = TrainImages(dataset.image_paths("train"), dataset.targets("train"), backbone, config.img_size)
+    loader = torch.utils.data.DataLoader(data, batch_size=config.bs, shuffle=True, drop_last=True, num_workers=config.num_workers)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=config.wd)
+    loss_fn = torch.nn.BCEWithLogitsLoss()
+    mode = precision_mode(config.precision)
+    autocast = torch.autocast("cuda" if mode == "fp16" else "cpu", dtype=torch.float16 if mode == "fp16" else torch.bfloat16, enabled=mode != "fp32")
+    stamps = []
+    for x, y in loader:
+        optimiser.zero_grad()
+        with autocast:
+            loss = loss_fn(model(x.contiguous(memory_format=torch.channels_last)).float(), y)
+        loss.backward()
+        optimiser.step()
+        stamps.append(time.perf_counter())
+        if len(stamps) >= warmup + batches:
+            break
+    return images_per_second(stamps, warmup, config.bs)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m fastai_model.throughput", description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", type=Path, required=True)
+    parser.add_argument("--img-size", type=int, default=160)
+    parser.add_argument("--bs", type=int, default=32)
+    parser.add_argument("--batches", type=int, default=20)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"])
+    parser.add_argument("--num-workers", type=int, default=0, help="DataLoader worker processes for both loops")
+    args = parser.parse_args(argv)
+    dataset = load_dataset(args.dataset)
+    backbone = get_backbone("lite0")
+    config = make_config(img_size=args.img_size, bs=args.bs, lr=1e-4, precision=args.precision, num_workers=args.num_workers)
+    torch.manual_seed(0)
+    plain = plain_throughput(dataset, backbone, config, args.warmup, args.batches)
+    trainer = fastai_throughput(dataset, backbone, config, args.warmup, args.batches)
+    print(json.dumps({
+        "img_size": args.img_size, "bs": args.bs, "precision": precision_mode(args.precision), "batches": args.batches, "threads": torch.get_num_threads(),
+        "fastai_img_per_s": round(trainer, 2), "plain_torch_img_per_s": round(plain, 2), "ratio": round(trainer / plain, 3),
+    }))
+
+
+if __name__ == "__main__":
+    main()

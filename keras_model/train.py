@@ -1,0 +1,175 @@
+"""``python -m keras_model.train``: fine-tune the ported ImageNet EfficientNet-Lite with Keras 3 on a dataset in our format.
+
+The story: parse config -> load dataset -> tf.data pipelines -> ported body + sigmoid head -> phase 1
+(body frozen) -> phase 2 (body unfrozen, much lower LR) -> sigmoid scores for valid and test -> results
+format -> the shared evaluator tunes thresholds and scores the run.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from pathlib import Path
+
+
+from benchmarks.atomic import atomic_write
+from benchmarks.backbones import get_backbone
+from benchmarks.dataset import load_dataset
+from benchmarks.errors import BenchmarkError
+from benchmarks.evaluate import dataset_of, evaluate_run
+from benchmarks.results import Run, Stopwatch, create_run, load_run, model_size_bytes, recording
+from benchmarks.training import add_common_arguments, check_trainable, trainer_main
+
+from .backbone import keras
+from .config import PRESETS, TrainConfig, head_lr, make_config
+from .data import evaluation_data, training_data
+from .model import build_classifier, compile_phase, precision_policy, set_body_trainable
+from .serving import save_serving_artifact
+
+KIND = "keras"
+CHECKPOINT = Path("checkpoints") / "last.keras"
+BEST_WEIGHTS = Path("checkpoints") / "best.weights.h5"
+
+
+class RunRecorder(keras.callbacks.Callback):
+    """After each epoch: history row into run.json and the whole model (with optimizer state) saved
+    atomically, so Ctrl-C loses at most one epoch. (``ModelCheckpoint`` writes in place: a kill mid-write
+    would leave a broken file.)"""
+
+    def __init__(self, run: Run, phase: str):
+        super().__init__()
+        self.target_run, self.phase = run, phase
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        row = {"phase": self.phase, "epoch": epoch, "seconds": round(time.perf_counter() - self.started, 2)}
+        row.update({name: round(float(value), 5) for name, value in (logs or {}).items()})
+        atomic_write(self.target_run.path / CHECKPOINT, lambda tmp: self.model.save(tmp), suffix=".keras")
+        self.target_run.update(history=self.target_run.info.get("history", []) + [row], progress={"phase": self.phase, "epoch": epoch})
+
+
+def distribution_strategy():
+    """MirroredStrategy over several GPUs, else the default (one device)."""
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    return tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
+
+
+def phase_callbacks(run: Run, config: TrainConfig, phase: str) -> list:
+    callbacks = [RunRecorder(run, phase)]
+    if config.patience:
+        callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True))
+    if config.save_best:
+        callbacks.append(keras.callbacks.ModelCheckpoint(run.path / BEST_WEIGHTS, monitor="val_loss", save_best_only=True, save_weights_only=True))
+    if phase == "unfrozen" and config.schedule == "plateau":
+        callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.3, patience=1))
+    return callbacks
+
+
+def resume_point(run: Run) -> tuple[str, int]:
+    """The phase and epoch after the last one saved."""
+    progress = run.info.get("progress")
+    if not progress or not (run.path / CHECKPOINT).is_file():
+        raise BenchmarkError(f"{run.path}: no finished epoch to resume from; start a new run")
+    return progress["phase"], progress["epoch"] + 1
+
+
+def fine_tune(model, run: Run, config: TrainConfig, train_data, valid_data, n_labels: int, steps: int, start: tuple[str, int] | None) -> None:
+    """Phase 1 with the body frozen, then phase 2 unfrozen at a much lower LR; ``start`` resumes mid-way
+    (the checkpoint carries the compiled optimizer, so the resumed phase is not recompiled)."""
+    verbose = 1 if sys.stdout.isatty() else 2
+    phase, first_epoch = start or ("frozen", 0)
+    if phase == "frozen" and first_epoch < config.freeze_epochs:
+        if start is None:
+            set_body_trainable(model, None)
+            compile_phase(model, config, n_labels, "frozen", steps)
+        model.fit(train_data, validation_data=valid_data, epochs=config.freeze_epochs, initial_epoch=first_epoch, shuffle=False,
+                  callbacks=phase_callbacks(run, config, "frozen"), verbose=verbose)
+    if config.epochs:
+        if phase != "unfrozen":
+            set_body_trainable(model, config.unfreeze)
+            compile_phase(model, config, n_labels, "unfrozen", steps)
+        model.fit(train_data, validation_data=valid_data, epochs=config.epochs, initial_epoch=first_epoch if phase == "unfrozen" else 0, shuffle=False,
+                  callbacks=phase_callbacks(run, config, "unfrozen"), verbose=verbose)
+
+
+def train(dataset_dir: Path | None, results_dir: Path, config: TrainConfig, resume: Path | None = None) -> Run:
+    if resume:
+        run = load_run(resume)
+        if run.info["kind"] != KIND:
+            raise BenchmarkError(f"{resume}: is a {run.info['kind']} run, not a Keras run")
+        config = TrainConfig(**{k: v for k, v in run.info["params"].items() if k in TrainConfig.__dataclass_fields__})
+        dataset = dataset_of(run)
+        start = resume_point(run)
+    else:
+        dataset = load_dataset(dataset_dir)
+        start = None
+    check_trainable(dataset)
+    backbone = get_backbone(config.backbone)
+    keras.utils.set_random_seed(config.seed)
+    policy = precision_policy(config.precision)
+    keras.mixed_precision.set_dtype_policy(policy)
+    if not resume:
+        run = create_run(results_dir, kind=KIND, dataset=dataset, backbone=backbone.name, params={**config.to_dict(), "lr_used": head_lr(config), "policy": policy})
+    print(f"run: {run.path}")
+    with recording(run):
+        run.update(status="running")
+        train_data = training_data(dataset, config)
+        valid_data = evaluation_data(dataset, ["valid"], config)
+        steps = math.ceil(len(dataset.rows("train")) / config.bs)
+        with distribution_strategy().scope():
+            if start:
+                print(f"resuming {start[0]} phase at epoch {start[1]}")
+                model = keras.saving.load_model(run.path / CHECKPOINT, safe_mode=True)
+            else:
+                model = build_classifier(backbone, dataset.labels, config, policy)
+        clock = Stopwatch()
+        fine_tune(model, run, config, train_data, valid_data, len(dataset.labels), steps, start)
+        train_s = clock.seconds() + (run.info.get("timings", {}).get("train_s", 0.0) if resume else 0.0)
+        if config.save_best and (run.path / BEST_WEIGHTS).is_file():
+            model.load_weights(run.path / BEST_WEIGHTS)
+
+        rows = dataset.rows(["valid", "test"])
+        clock = Stopwatch()
+        scores = model.predict(evaluation_data(dataset, ["valid", "test"], config, with_targets=False), verbose=0)
+        predict_s = clock.seconds()
+        run.write_predictions(list(rows["image"]), list(rows["split"]), scores)
+        artifact = save_serving_artifact(model, run.path, backbone=backbone.name, labels=dataset.labels, img_size=config.img_size)
+        run.finish(
+            timings={"train_s": round(train_s, 2), "predict_s": round(predict_s, 2), "ms_per_image": round(predict_s * 1000 / len(rows), 2)},
+            model={"path": artifact.name, "size_bytes": model_size_bytes(artifact), "precision": policy},
+        )
+    metrics = evaluate_run(run.path, dataset)
+    summary = metrics["overall"]
+    print(f"{run.path}: test macro AUC {summary['macro_roc_auc']:.3f}, mAP {summary['map']:.3f} (shared evaluator)")
+    return run
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m keras_model.train",
+        description="Fine-tune the ImageNet EfficientNet-Lite (ported from the same PyTorch weights fastai uses) with Keras 3, "
+        "multi-label with sigmoid outputs. Thresholds are tuned on valid by the shared evaluator; test is only predicted "
+        "after training. --lr is the head's learning rate (auto = 1e-3); phase 2 uses lr x --fine-tune-lr-factor.",
+    )
+    add_common_arguments(parser, PRESETS)
+    parser.add_argument("--fine-tune-lr-factor", type=float, help="phase-2 peak LR as a share of --lr (default 0.1)")
+    parser.add_argument("--unfreeze", type=int, help="phase 2: 0 = whole body (default), N = its last N of 7 stages")
+    parser.add_argument("--schedule", choices=["cosine", "plateau"], help="phase-2 LR: warm-up + cosine decay (default) or ReduceLROnPlateau")
+    parser.add_argument("--dropout", type=float, help="dropout before the sigmoid layer (default 0.2)")
+    parser.add_argument("--focal", action="store_true", default=None, help="binary focal cross-entropy instead of BCE")
+    parser.add_argument("--save-best", action="store_true", default=None, help="keep the epoch with the best val_loss")
+    parser.add_argument("--precision", choices=["auto", "float32", "mixed_bfloat16", "mixed_float16"], help="auto (default): mixed_bfloat16 on CPUs with native bf16, mixed_float16 on GPU")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    return trainer_main(argv, build_parser(), make_config, train)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

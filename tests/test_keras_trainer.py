@@ -1,0 +1,130 @@
+"""Keras trainer on the 48-image, 64-px StampScenes built in conftest (one frozen + one unfrozen epoch)."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import benchmarks.torch_first  # noqa: F401  (PyTorch before TensorFlow)
+
+from benchmarks import evaluate as evaluate_module
+from benchmarks.backbones import get_backbone
+from benchmarks.dataset import load_dataset
+from benchmarks.errors import BenchmarkError, DatasetError
+from benchmarks.images import open_rgb
+from benchmarks.results import load_run
+from keras_model import train as train_module
+from keras_model.backbone import feature_extractor
+from keras_model.config import make_config
+from keras_model.data import training_data
+from keras_model.model import BODY, build_classifier, compile_phase, set_body_trainable
+from keras_model.serving import KerasPredictor
+from tests.conftest import make_dataset
+
+TINY = dict(img_size=64, epochs=1, freeze_epochs=1, lr=1e-3, bs=8, precision="float32")
+
+
+@pytest.fixture(autouse=True)
+def fewer_resamples(monkeypatch):
+    monkeypatch.setattr(evaluate_module, "BOOTSTRAP_RESAMPLES", 100)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, tiny_scenes):
+    results = tmp_path_factory.mktemp("keras-results")
+    return train_module.train(tiny_scenes, results, make_config(**TINY))
+
+
+def batchnorm_state(model) -> dict:
+    return {layer.name: [w.copy() for w in layer.get_weights()] for layer in model.get_layer(BODY).layers if "bn" in layer.name}
+
+
+def test_one_epoch_run_is_complete_and_scored(trained):
+    info = json.loads((trained.path / "run.json").read_text())
+    assert info["status"] == "done" and info["kind"] == "keras" and info["backbone"] == "lite0"
+    assert [row["phase"] for row in info["history"]] == ["frozen", "unfrozen"]
+    assert {"loss", "val_loss", "auc", "val_auc", "seconds"} <= set(info["history"][0])
+    predictions = pd.read_csv(trained.path / "predictions.csv")
+    assert sorted(predictions["split"].unique()) == ["test", "valid"] and len(predictions) == 16
+    metrics = json.loads((trained.path / "metrics.json").read_text())
+    assert metrics["thresholds_tuned_on"] == "valid"
+    assert (trained.path / "model.keras").is_file() and info["timings"]["ms_per_image"] > 0
+    assert info["model"]["size_bytes"] < 20e6  # serving copy without optimizer state
+
+
+def test_saved_model_loads_safely_and_predicts_what_training_wrote(trained, tiny_scenes):
+    dataset = load_dataset(tiny_scenes)
+    predictor = KerasPredictor(trained.path)  # safe_mode=True load
+    written = pd.read_csv(trained.path / "predictions.csv").set_index("image")
+    for rel in dataset.rows("test")["image"][:3]:
+        served = predictor.predict([open_rgb(tiny_scenes / rel)])[0]
+        np.testing.assert_allclose(served, written.loc[rel, predictor.labels].to_numpy(float), atol=1e-4)
+
+
+def test_batchnorm_keeps_imagenet_statistics_in_both_phases(trained):
+    """training=False on the body: moving mean/variance never move, even after unfreezing."""
+    imagenet = {layer.name: layer.get_weights() for layer in feature_extractor(get_backbone("lite0")).layers if "bn" in layer.name}
+    model = KerasPredictor(trained.path).model
+    for name, (gamma, beta, mean, var) in batchnorm_state(model).items():
+        np.testing.assert_array_equal(mean, imagenet[name][2])
+        np.testing.assert_array_equal(var, imagenet[name][3])
+
+
+def test_frozen_phase_leaves_the_body_unchanged(tiny_scenes):
+    dataset = load_dataset(tiny_scenes)
+    config = make_config(**TINY)
+    model = build_classifier(get_backbone("lite0"), dataset.labels, config)
+    set_body_trainable(model, None)
+    compile_phase(model, config, len(dataset.labels), "frozen", steps_per_epoch=4)
+    body_before = [w.copy() for w in model.get_layer(BODY).get_weights()]
+    head_before = model.get_layer("scores").get_weights()[0].copy()
+    model.fit(training_data(dataset, config), epochs=1, verbose=0, shuffle=False)
+    assert all(np.array_equal(a, b) for a, b in zip(body_before, model.get_layer(BODY).get_weights()))
+    assert not np.array_equal(head_before, model.get_layer("scores").get_weights()[0])
+
+
+def test_unfreeze_top_stages_only(tiny_scenes):
+    dataset = load_dataset(tiny_scenes)
+    model = build_classifier(get_backbone("lite0"), dataset.labels, make_config(**TINY))
+    set_body_trainable(model, 2)
+    trainable = {layer.name for layer in model.get_layer(BODY).layers if layer.trainable and layer.weights}
+    assert "conv_head" in trainable and "blocks_6_0_conv_pw" in trainable and "blocks_5_0_conv_dw" in trainable
+    assert "blocks_4_0_conv_pw" not in trainable and "conv_stem" not in trainable
+
+
+def test_ctrl_c_marks_run_interrupted_and_resume_finishes_it(tiny_scenes, tmp_path, monkeypatch):
+    original = train_module.RunRecorder.on_epoch_end
+
+    def interrupt_after_frozen_epoch(self, epoch, logs=None):
+        original(self, epoch, logs)
+        if self.phase == "frozen":
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_module.RunRecorder, "on_epoch_end", interrupt_after_frozen_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        train_module.train(tiny_scenes, tmp_path, make_config(**TINY))
+    run_dir = next(tmp_path.iterdir())
+    info = load_run(run_dir).info
+    assert info["status"] == "interrupted" and info["progress"] == {"phase": "frozen", "epoch": 0}
+    assert (run_dir / "checkpoints" / "last.keras").is_file()
+    monkeypatch.setattr(train_module.RunRecorder, "on_epoch_end", original)
+    resumed = train_module.train(None, tmp_path, make_config(), resume=run_dir)
+    info = load_run(resumed.path).info
+    assert info["status"] == "done" and [r["phase"] for r in info["history"]] == ["frozen", "unfrozen"]
+
+
+def test_label_without_training_positives_is_refused(tmp_path):
+    rows = [(f"images/{s}{i}.png", "cat", s) for s in ("train", "valid", "test") for i in range(4)]
+    rows += [("images/v_dog.png", "dog", "valid")]
+    root = make_dataset(tmp_path / "ds", rows, ["cat", "dog"])
+    with pytest.raises(DatasetError, match="label 'dog'"):
+        train_module.train(root, tmp_path / "r", make_config(**TINY))
+
+
+def test_bad_options_are_one_line_errors(capsys):
+    with pytest.raises(BenchmarkError, match="--schedule 'linear'"):
+        make_config(schedule="linear")
+    with pytest.raises(BenchmarkError, match="--unfreeze 9"):
+        make_config(unfreeze=9)
+    assert train_module.main(["--dataset", "/no/such/place"]) == 2
+    assert "dataset folder not found" in capsys.readouterr().err
+    assert train_module.main([]) == 2
