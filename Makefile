@@ -6,12 +6,13 @@ PY := $(VENV)/bin/python
 DATASET ?= data/stampscenes
 RESULTS ?= results
 
-.PHONY: help setup system-packages demo test leaderboard clean-results
+.PHONY: help setup system-packages demo test leaderboard bench clean-results
 
 help:
 	@echo "make demo     set up, build StampScenes, run EDA and the benchmark, print the leaderboard"
 	@echo "make test     set up, then run the test suite"
 	@echo "make setup    create $(VENV) and install Python and Debian packages"
+	@echo "make bench    throughput and quick-preset figures for both trainers (about 25 minutes)"
 
 $(VENV)/.installed: requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,6 +33,10 @@ $(DATASET)/eda/report.json: $(DATASET)/dataset.json
 demo: setup $(DATASET)/dataset.json $(DATASET)/eda/report.json
 	$(PY) -m benchmarks baseline prior $(DATASET) --results $(RESULTS) --skip-existing
 	$(PY) -m benchmarks baseline linear-probe $(DATASET) --results $(RESULTS) --skip-existing
+	@echo "== fastai, --preset quick (about 4 minutes on 2 CPU cores) =="
+	$(PY) -m fastai_model.train --dataset $(DATASET) --results $(RESULTS) --preset quick --skip-existing
+	@echo "== Keras, --preset quick (about 5 minutes on 2 CPU cores) =="
+	$(PY) -m keras_model.train --dataset $(DATASET) --results $(RESULTS) --preset quick --skip-existing
 	@echo
 	@echo "== Leaderboard ($(DATASET), test split, thresholds tuned on valid) =="
 	@$(PY) -m benchmarks leaderboard --dataset $(DATASET) --results $(RESULTS)
@@ -42,6 +47,9 @@ demo: setup $(DATASET)/dataset.json $(DATASET)/eda/report.json
 
 leaderboard: setup
 	@$(PY) -m benchmarks leaderboard --dataset $(DATASET) --results $(RESULTS)
+
+bench: setup $(DATASET)/dataset.json
+	$(PY) -m benchmarks.bench --dataset $(DATASET) --results $(RESULTS)
 
 test: setup
 	$(PY) -m pytest -q

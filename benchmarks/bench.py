@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
+import os
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
@@ -19,25 +20,28 @@ from .atomic import atomic_write_json
 from .compare import compare_runs
 from .dataset import load_dataset
 from .leaderboard import leaderboard
-from .results import list_runs
+from .results import newest_done_run
 
-TRAINERS = {"fastai": "fastai_model"}
+# trainer kind -> (package, throughput probe variants: extra flags for each)
+TRAINERS = {
+    "fastai": ("fastai_model", {"num_workers=0": [], "num_workers=1": ["--num-workers", "1"]}),
+    "keras": ("keras_model", {"tf.data": []}),
+}
 
 
 def run_child(args: list[str]) -> tuple[str, float, float]:
-    """Run a Python module; return its stdout, wall seconds and the child's peak resident memory in MB."""
+    """Run a Python module; return its stdout, wall seconds and that child's own peak resident memory in MB."""
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True)
-    seconds = time.perf_counter() - start
-    if done.returncode != 0:
-        raise SystemExit(f"error: `python -m {' '.join(args)}` failed:\n{done.stderr[-2000:]}")
-    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # max over children so far
-    return done.stdout, seconds, peak_mb
-
-
-def newest_run(results: Path, kind: str, fingerprint: str):
-    runs = [r for r in list_runs(results) if r.info["kind"] == kind and r.info["status"] == "done" and r.info["dataset"]["fingerprint"] == fingerprint]
-    return max(runs, key=lambda r: r.info["created"]) if runs else None
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        child = subprocess.Popen([sys.executable, "-m", *args], stdout=out, stderr=err, text=True)
+        _, status, usage = os.wait4(child.pid, 0)  # this child's rusage, not the max over all children
+        child.returncode = os.waitstatus_to_exitcode(status)
+        seconds = time.perf_counter() - start
+        out.seek(0), err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    if child.returncode != 0:
+        raise SystemExit(f"error: `python -m {' '.join(args)}` failed:\n{stderr[-2000:]}")
+    return stdout, seconds, usage.ru_maxrss / 1024
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -51,15 +55,17 @@ def main(argv: list[str] | None = None) -> None:
     dataset = load_dataset(args.dataset)
     report: dict = {"dataset": dataset.name, "fingerprint": dataset.fingerprint, "date": datetime.now().isoformat(timespec="seconds"), "trainers": {}}
 
-    if newest_run(args.results, "linear_probe", dataset.fingerprint) is None:
+    if newest_done_run(args.results, "linear_probe", dataset.fingerprint) is None:
         run_child(["benchmarks", "baseline", "linear-probe", str(args.dataset), "--results", str(args.results)])
     for kind in args.trainers:
-        module = TRAINERS[kind]
+        module, variants = TRAINERS[kind]
         entry = report["trainers"].setdefault(kind, {})
         if not args.skip_throughput:
-            out, _, _ = run_child([f"{module}.throughput", "--dataset", str(args.dataset)])
-            entry["throughput"] = json.loads(out.strip().splitlines()[-1])
-            print(f"{kind} throughput: {entry['throughput']}", flush=True)
+            entry["throughput"] = {}
+            for variant, flags in variants.items():
+                out, _, _ = run_child([f"{module}.throughput", "--dataset", str(args.dataset), *flags])
+                entry["throughput"][variant] = json.loads(out.strip().splitlines()[-1])
+                print(f"{kind} throughput ({variant}): {entry['throughput'][variant]}", flush=True)
         if not args.skip_training:
             _, seconds, peak_mb = run_child([f"{module}.train", "--dataset", str(args.dataset), "--results", str(args.results), "--preset", "quick"])
             entry["quick"] = {"wall_s": round(seconds, 1), "peak_rss_mb": round(peak_mb)}
@@ -67,10 +73,10 @@ def main(argv: list[str] | None = None) -> None:
 
     table = leaderboard(args.results, dataset)
     report["leaderboard"] = json.loads(table.to_json(orient="records"))
-    probe = newest_run(args.results, "linear_probe", dataset.fingerprint)
+    probe = newest_done_run(args.results, "linear_probe", dataset.fingerprint)
     report["comparisons"] = {}
     for kind in args.trainers:
-        run = newest_run(args.results, kind, dataset.fingerprint)
+        run = newest_done_run(args.results, kind, dataset.fingerprint)
         if run and probe:
             result = compare_runs(run.path, probe.path)
             report["comparisons"][f"{kind} vs linear_probe"] = {m: {k: v[k] for k in ("difference", "ci", "verdict")} for m, v in result["metrics"].items()}

@@ -129,16 +129,15 @@ def cmd_baseline(args) -> None:
     from .baselines import run_linear_probe, run_prior
     from .dataset import load_dataset
     from .evaluate import evaluate_run
-    from .results import list_runs
+    from .results import newest_done_run
 
     dataset = load_dataset(args.dataset)
     kind = args.kind.replace("-", "_")
     if args.skip_existing:
-        for run in list_runs(args.results):
-            same_backbone = kind == "prior" or run.info.get("backbone") == args.backbone
-            if run.info["kind"] == kind and same_backbone and run.info["status"] == "done" and run.info["dataset"].get("fingerprint") == dataset.fingerprint:
-                print(f"reusing {run.path} ({kind} on this dataset already done)")
-                return
+        same = {} if kind == "prior" else {"backbone": args.backbone}
+        if (run := newest_done_run(args.results, kind, dataset.fingerprint, **same)) is not None:
+            print(f"reusing {run.path} ({kind} on this dataset already done)")
+            return
     run = run_prior(dataset, args.results) if kind == "prior" else run_linear_probe(dataset, args.results, backbone_name=args.backbone, img_size=args.img_size)
     metrics = evaluate_run(run.path, dataset)
     summary = metrics["overall"]

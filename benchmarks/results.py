@@ -165,6 +165,19 @@ def list_runs(results_dir: Path | str) -> list[Run]:
     return runs
 
 
+def newest_done_run(results_dir: Path | str, kind: str, fingerprint: str, **same) -> Run | None:
+    """The latest finished run of ``kind`` on this dataset fingerprint whose run.json fields (``backbone=...``)
+    or params (``params={...}``, compared key by key) match."""
+    wanted_params = same.pop("params", {})
+    found = [
+        run for run in list_runs(results_dir)
+        if run.info["kind"] == kind and run.info["status"] == "done" and run.info["dataset"].get("fingerprint") == fingerprint
+        and all(run.info.get(k) == v for k, v in same.items())
+        and all(run.info["params"].get(k) == v for k, v in wanted_params.items())
+    ]
+    return max(found, key=lambda run: run.info["created"]) if found else None
+
+
 def model_size_bytes(path: Path) -> int:
     path = Path(path)
     if path.is_dir():

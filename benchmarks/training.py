@@ -11,8 +11,9 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Callable, TypeVar
 
-from .dataset import Dataset
+from .dataset import Dataset, load_dataset
 from .errors import BenchmarkError, DatasetError
+from .results import newest_done_run
 
 
 @dataclass
@@ -26,7 +27,9 @@ class CommonConfig:
     wd: float = 0.01
     mixup: bool = False
     label_smoothing: float = 0.0
+    unfreeze: int = 0  # phase 2: 0 = the whole body, N = only its last N of 7 stages (+ head conv)
     patience: int = 0  # early stopping on valid loss when > 0
+    save_best: bool = False  # keep the epoch with the lowest valid loss
     seed: int = 0
     preset: str = ""
 
@@ -61,6 +64,8 @@ def make_config(cls: type[Config], presets: dict[str, dict], preset: str | None 
         raise BenchmarkError(f"--img-size {config.img_size}: EfficientNet needs at least 32 px")
     if config.epochs < 0 or config.freeze_epochs < 0 or config.epochs + config.freeze_epochs == 0:
         raise BenchmarkError("--epochs and --freeze-epochs must be >= 0 and not both 0")
+    if not 0 <= config.unfreeze <= 7:
+        raise BenchmarkError(f"--unfreeze {config.unfreeze}: 0 (whole body) to 7 stages")
     if not 0 <= config.label_smoothing < 1:
         raise BenchmarkError(f"--label-smoothing {config.label_smoothing}: must be in [0, 1)")
     return config
@@ -81,9 +86,12 @@ def add_common_arguments(parser: argparse.ArgumentParser, presets: dict[str, dic
     parser.add_argument("--wd", type=float, help="weight decay (default 0.01)")
     parser.add_argument("--mixup", action="store_true", default=None, help="MixUp augmentation")
     parser.add_argument("--label-smoothing", type=float, help="BCE label smoothing, e.g. 0.1")
+    parser.add_argument("--unfreeze", type=int, help="phase 2: 0 = whole body (default), N = only its last N of 7 stages")
     parser.add_argument("--patience", type=int, help="early stopping patience in epochs (valid loss)")
+    parser.add_argument("--save-best", action="store_true", default=None, help="predict with the epoch of lowest valid loss")
     parser.add_argument("--seed", type=int, help="random seed (default 0)")
     parser.add_argument("--resume", type=Path, help="continue an interrupted run folder")
+    parser.add_argument("--skip-existing", action="store_true", help="do nothing if a finished run with these settings exists for this dataset")
 
 
 def check_trainable(dataset: Dataset) -> None:
@@ -111,14 +119,20 @@ def run_cli(body: Callable[[], object]) -> int:
     return 0
 
 
-def trainer_main(argv: list[str] | None, parser: argparse.ArgumentParser, make_config: Callable, train: Callable) -> int:
+def trainer_main(argv: list[str] | None, parser: argparse.ArgumentParser, make_config: Callable, train: Callable, kind: str) -> int:
     """``python -m <trainer>.train``: flags -> config (preset under explicit flags) -> train or resume."""
     args = parser.parse_args(argv)
 
     def body():
         if not args.resume and not args.dataset:
             raise BenchmarkError("--dataset DIR is required (or --resume RUN)")
-        options = {k: v for k, v in vars(args).items() if k not in ("dataset", "results", "preset", "resume")}
-        train(args.dataset, args.results, make_config(args.preset, **options), resume=args.resume)
+        options = {k: v for k, v in vars(args).items() if k not in ("dataset", "results", "preset", "resume", "skip_existing")}
+        config = make_config(args.preset, **options)
+        if args.skip_existing and not args.resume:
+            fingerprint = load_dataset(args.dataset).fingerprint
+            if (run := newest_done_run(args.results, kind, fingerprint, params=config.to_dict())) is not None:
+                print(f"reusing {run.path} ({kind} with these settings on this dataset already done)")
+                return
+        train(args.dataset, args.results, config, resume=args.resume)
 
     return run_cli(body)

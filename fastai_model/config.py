@@ -10,10 +10,10 @@ from benchmarks.training import make_config as make_common_config
 
 @dataclass
 class TrainConfig(CommonConfig):
+    train_bn: bool = True  # fastai's default: BatchNorm layers train even in frozen groups
     lr_mult: int = 100  # discriminative LRs: the body's earliest layers train lr_mult times slower than the head
     progressive: bool = False  # frozen phase at 3/4 size, then full size
     tta: bool = False
-    save_best: bool = False  # SaveModelCallback: keep the epoch with the lowest valid_loss
     grad_accum: int = 1  # accumulate gradients over this many batches
     item_tfm: str = "resize"  # "resize" keeps every labelled object in view; "rrc" = RandomResizedCrop
     precision: str = "auto"  # auto: bf16 autocast on CPUs with native bf16, fp16 on CUDA; or fp32/bf16/fp16
@@ -23,8 +23,10 @@ class TrainConfig(CommonConfig):
 
 
 PRESETS: dict[str, dict] = {
-    # 2-core CPU, StampScenes default (2,000 train images): about 5 minutes end to end
-    "quick": {"img_size": 160, "freeze_epochs": 1, "epochs": 2, "bs": 32, "lr_find_iters": 40},
+    # 2-core CPU, StampScenes default (2,000 train images): about 4 minutes end to end. Native 224 px (the
+    # stamps are small; 160 px loses 0.04 AUC), BatchNorm frozen so the frozen phase is forward-only,
+    # then only the last 3 stages fine-tuned (cheap backward, less overfitting to the training stamps).
+    "quick": {"img_size": 224, "freeze_epochs": 2, "epochs": 2, "unfreeze": 3, "train_bn": False, "bs": 32, "lr_find_iters": 30},
     # a GPU: full resolution, longer schedule, the usual regularisers
     "full": {"img_size": 224, "freeze_epochs": 2, "epochs": 12, "bs": 64, "mixup": True, "tta": True, "save_best": True, "patience": 4},
 }

@@ -5,6 +5,7 @@ import torch
 from fastai.callback.fp16 import AMPMode, MixedPrecision
 from fastai.vision.all import (
     BCEWithLogitsLossFlat,
+    BnFreeze,
     EarlyStoppingCallback,
     F1ScoreMulti,
     GradientAccumulation,
@@ -12,6 +13,8 @@ from fastai.vision.all import (
     RocAucMulti,
     SaveModelCallback,
     accuracy_multi,
+    nn,
+    params,
     vision_learner,
 )
 
@@ -40,15 +43,31 @@ def build_learner(dls, backbone: Backbone, config: TrainConfig, path, *, monitor
     if monitor_auc:
         metrics.append(RocAucMulti(average="macro"))
     learn = vision_learner(
-        dls, backbone.timm_arch, pretrained=False, normalize=False, n_out=len(dls.vocab),
-        loss_func=loss, metrics=metrics, wd=config.wd, path=path, model_dir="checkpoints",
+        dls, backbone.timm_arch, pretrained=False, normalize=False, n_out=len(dls.vocab), splitter=stage_splitter(config.unfreeze),
+        loss_func=loss, metrics=metrics, wd=config.wd, path=path, model_dir="checkpoints", train_bn=config.train_bn,
     )
     load_backbone_weights(learn.model, backbone)
     learn.freeze()  # pretrained=False skips vision_learner's own freeze; the weights are pretrained all the same
+    if not config.train_bn:
+        learn.add_cb(BnFreeze())  # frozen BatchNorm layers also keep their ImageNet running statistics
     for callback in training_callbacks(config):
         learn.add_cb(callback)
     set_precision(learn, config.precision)
     return learn
+
+
+def stage_splitter(unfreeze_stages: int):
+    """Three parameter groups — early body, late body, head — so discriminative LRs spread over all three
+    and ``freeze_to(-2)`` trains only the last ``unfreeze_stages`` of EfficientNet's 7 stages (default split: 4)."""
+    split = 7 - (unfreeze_stages or 3)
+
+    def splitter(model):
+        body = model[0].model
+        early = [body.conv_stem, body.bn1, *body.blocks[:split]]
+        late = [*body.blocks[split:], body.conv_head, body.bn2]
+        return [params(nn.Sequential(*early)), params(nn.Sequential(*late)), params(model[1])]
+
+    return splitter
 
 
 def load_backbone_weights(model, backbone: Backbone) -> None:

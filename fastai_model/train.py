@@ -83,7 +83,10 @@ def fine_tune(learn, recorder: RunRecorder, config: TrainConfig, lr: float, full
         learn.dls = full_size_dls
     if config.epochs:
         recorder.phase = "unfrozen"
-        learn.unfreeze()
+        if config.unfreeze:
+            learn.freeze_to(-2)  # the last `unfreeze` stages and the head; early stages stay frozen
+        else:
+            learn.unfreeze()
         base = lr / 2
         learn.fit_one_cycle(config.epochs, slice(base / config.lr_mult, base), pct_start=0.3, div=5.0, start_epoch=first_epoch if phase == "unfrozen" else 0)
 
@@ -166,10 +169,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--lr auto runs lr_find.",
     )
     add_common_arguments(parser, PRESETS)
+    parser.add_argument("--no-train-bn", dest="train_bn", action="store_false", default=None, help="keep frozen BatchNorm layers frozen (fastai trains them by default)")
     parser.add_argument("--lr-mult", type=int, help="discriminative LRs: body start trains this many times slower than the head (default 100)")
     parser.add_argument("--progressive", action="store_true", default=None, help="progressive resizing: frozen phase at 3/4 size")
     parser.add_argument("--tta", action="store_true", default=None, help="test-time augmentation for valid/test scores")
-    parser.add_argument("--save-best", action="store_true", default=None, help="keep the epoch with the best valid_loss")
     parser.add_argument("--grad-accum", type=int, help="accumulate gradients over N batches")
     parser.add_argument("--item-tfm", choices=["resize", "rrc"], help="item transform: resize (default) or RandomResizedCrop")
     parser.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], help="auto (default): bf16 on CPUs with native bf16, fp16 on CUDA")
@@ -179,7 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return trainer_main(argv, build_parser(), make_config, train)
+    return trainer_main(argv, build_parser(), make_config, train, KIND)
 
 
 if __name__ == "__main__":

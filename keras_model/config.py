@@ -13,19 +13,17 @@ DEFAULT_LR = 1e-3  # Keras has no lr_find: "auto" means Adam's usual 1e-3 for th
 @dataclass
 class TrainConfig(CommonConfig):
     fine_tune_lr_factor: float = 0.1  # phase 2 peak LR = lr x this ("a much lower learning rate", Keras guide)
-    unfreeze: int = 0  # phase 2: 0 = the whole body, N = only its last N of 7 stages (+ head conv)
     schedule: str = "cosine"  # phase 2: "cosine" (linear warm-up + cosine decay) or "plateau" (ReduceLROnPlateau)
     warmup: float = 0.1  # share of phase-2 steps spent warming up (cosine schedule)
     dropout: float = 0.2
     focal: bool = False  # binary focal cross-entropy instead of plain BCE
     mixup_alpha: float = 0.2
-    save_best: bool = False  # ModelCheckpoint on val_loss; the best epoch's weights are used for predictions
-    precision: str = "auto"  # auto: mixed_float16 on GPU, mixed_bfloat16 on CPUs with native bf16; or float32/...
+    precision: str = "auto"  # auto: mixed_float16 on GPU, mixed_bfloat16 on CPUs with AMX, else float32
 
 
 PRESETS: dict[str, dict] = {
-    # 2-core CPU, StampScenes default (2,000 train images): the same budget as fastai's quick preset
-    "quick": {"img_size": 160, "freeze_epochs": 1, "epochs": 2, "bs": 32},
+    # 2-core CPU, StampScenes default (2,000 train images): the same recipe and budget as fastai's quick preset
+    "quick": {"img_size": 224, "freeze_epochs": 2, "epochs": 2, "unfreeze": 3, "bs": 32},
     # a GPU: full resolution, longer schedule, the usual regularisers
     "full": {"img_size": 224, "freeze_epochs": 3, "epochs": 12, "bs": 64, "mixup": True, "save_best": True, "patience": 4},
 }
@@ -36,8 +34,6 @@ def make_config(preset: str | None = None, **overrides) -> TrainConfig:
     config = make_common_config(TrainConfig, PRESETS, preset, **overrides)
     if config.schedule not in ("cosine", "plateau"):
         raise BenchmarkError(f"--schedule {config.schedule!r}: choose cosine or plateau")
-    if not 0 <= config.unfreeze <= 7:
-        raise BenchmarkError(f"--unfreeze {config.unfreeze}: 0 (whole body) to 7 stages")
     if not 0 < config.fine_tune_lr_factor <= 1:
         raise BenchmarkError(f"--fine-tune-lr-factor {config.fine_tune_lr_factor}: must be in (0, 1]")
     if config.precision not in PRECISIONS:

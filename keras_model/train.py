@@ -158,17 +158,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_common_arguments(parser, PRESETS)
     parser.add_argument("--fine-tune-lr-factor", type=float, help="phase-2 peak LR as a share of --lr (default 0.1)")
-    parser.add_argument("--unfreeze", type=int, help="phase 2: 0 = whole body (default), N = its last N of 7 stages")
     parser.add_argument("--schedule", choices=["cosine", "plateau"], help="phase-2 LR: warm-up + cosine decay (default) or ReduceLROnPlateau")
     parser.add_argument("--dropout", type=float, help="dropout before the sigmoid layer (default 0.2)")
     parser.add_argument("--focal", action="store_true", default=None, help="binary focal cross-entropy instead of BCE")
-    parser.add_argument("--save-best", action="store_true", default=None, help="keep the epoch with the best val_loss")
-    parser.add_argument("--precision", choices=["auto", "float32", "mixed_bfloat16", "mixed_float16"], help="auto (default): mixed_bfloat16 on CPUs with native bf16, mixed_float16 on GPU")
+    parser.add_argument("--precision", choices=["auto", "float32", "mixed_bfloat16", "mixed_float16"], help="auto (default): mixed_float16 on GPU, mixed_bfloat16 on CPUs with AMX, else float32")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    return trainer_main(argv, build_parser(), make_config, train)
+    return trainer_main(argv, build_parser(), make_config, train, KIND)
 
 
 if __name__ == "__main__":

@@ -115,3 +115,31 @@ def test_bad_options_are_one_line_errors():
     with pytest.raises(BenchmarkError, match="unknown preset"):
         make_config("turbo")
     assert train_module.main(["--dataset", "/no/such/place"]) == 2
+
+
+def test_partial_unfreeze_with_frozen_batchnorm_trains_only_the_top_stages(tiny_scenes, tmp_path):
+    dataset = load_dataset(tiny_scenes)
+    config = make_config(**{**TINY, "unfreeze": 2, "train_bn": False})
+    backbone = get_backbone("lite0")
+    learn = build_learner(make_dataloaders(dataset, backbone, config), backbone, config, path=tmp_path)
+    body = learn.model[0].model
+    early = {n: t.detach().clone() for n, t in body.blocks[:5].state_dict().items()}
+    late = {n: t.detach().clone() for n, t in body.blocks[5:].state_dict().items()}
+    learn.fit_one_cycle(1, 1e-3)  # frozen phase: BnFreeze keeps even the running statistics
+    assert all(torch.equal(t, late[n]) for n, t in body.blocks[5:].state_dict().items())
+    learn.freeze_to(-2)
+    learn.fit_one_cycle(1, 1e-3)
+    assert all(torch.equal(t, early[n]) for n, t in body.blocks[:5].state_dict().items())
+    assert any(not torch.equal(t, late[n]) for n, t in body.blocks[5:].state_dict().items() if t.is_floating_point())
+
+
+def test_predict_cli_prints_scores_and_labels(trained, tiny_scenes, tmp_path, capsys):
+    from fastai_model.predict import main
+
+    image = load_dataset(tiny_scenes).image_paths("test")[0]
+    assert main([str(trained.path), str(image)]) == 0
+    out = capsys.readouterr().out
+    assert "labels:" in out and out.count("threshold") == len(load_dataset(tiny_scenes).labels)
+    (tmp_path / "notes.png").write_text("not an image")
+    assert main([str(trained.path), str(tmp_path / "notes.png")]) == 2
+    assert "cannot read image" in capsys.readouterr().err

@@ -128,3 +128,15 @@ def test_bad_options_are_one_line_errors(capsys):
     assert train_module.main(["--dataset", "/no/such/place"]) == 2
     assert "dataset folder not found" in capsys.readouterr().err
     assert train_module.main([]) == 2
+
+
+def test_predict_cli_prints_scores_and_labels(trained, tiny_scenes, tmp_path, capsys):
+    from keras_model.predict import main
+
+    image = load_dataset(tiny_scenes).image_paths("test")[0]
+    assert main([str(trained.path), str(image)]) == 0
+    out = capsys.readouterr().out
+    assert "labels:" in out and out.count("threshold") == len(load_dataset(tiny_scenes).labels)
+    (tmp_path / "notes.png").write_text("not an image")
+    assert main([str(trained.path), str(tmp_path / "notes.png")]) == 2
+    assert "cannot read image" in capsys.readouterr().err

@@ -1,0 +1,90 @@
+"""Training throughput of the Keras trainer against a plain ``model.fit`` on the same model and data.
+
+Both train the whole body (phase-2 settings) with the same backbone, image size, batch size and
+precision policy, from the same decoded, cached images; the trainer adds its augmentation layers,
+callbacks and LR schedule, which is exactly the overhead being measured. Prints one JSON object
+(used by ``python -m benchmarks.bench``).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks.backbones import get_backbone
+from benchmarks.dataset import load_dataset
+from benchmarks.results import create_run
+
+from .backbone import keras
+from .config import make_config
+from .data import AUTOTUNE, decoded_images, tf, training_data
+from .model import build_classifier, compile_phase, precision_policy, set_body_trainable
+from .train import phase_callbacks
+
+
+class EpochClock(keras.callbacks.Callback):
+    """Wall time of each epoch, callbacks included (they are part of the trainer's cost)."""
+
+    def __init__(self):
+        super().__init__()
+        self.seconds = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds.append(time.perf_counter() - self.started)
+
+
+def plain_data(dataset, config):
+    """Decoded, cached, shuffled, batched: no augmentation."""
+    images = decoded_images(dataset.image_paths("train"), config.img_size).map(lambda x: tf.cast(x, tf.float32))
+    targets = tf.data.Dataset.from_tensor_slices(dataset.targets("train").astype("float32"))
+    return tf.data.Dataset.zip(images, targets).shuffle(1000, seed=0).batch(config.bs).prefetch(AUTOTUNE)
+
+
+def measure(model, data, n_images: int, callbacks: list) -> float:
+    """Images per second over the second epoch: the first one decodes and fills the cache."""
+    clock = EpochClock()
+    model.fit(data, epochs=2, callbacks=[*callbacks, clock], verbose=0, shuffle=False)
+    return n_images / clock.seconds[-1]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m keras_model.throughput", description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", type=Path, required=True)
+    parser.add_argument("--img-size", type=int, default=160)
+    parser.add_argument("--bs", type=int, default=32)
+    parser.add_argument("--precision", default="auto", choices=["auto", "float32", "mixed_bfloat16", "mixed_float16"])
+    args = parser.parse_args(argv)
+    dataset = load_dataset(args.dataset)
+    backbone = get_backbone("lite0")
+    config = make_config(img_size=args.img_size, bs=args.bs, epochs=1, precision=args.precision)
+    policy = precision_policy(config.precision)
+    keras.mixed_precision.set_dtype_policy(policy)
+    keras.utils.set_random_seed(0)
+    n_train = len(dataset.rows("train"))
+    steps = math.ceil(n_train / config.bs)
+    rates = {}
+    for name in ("plain", "trainer"):
+        model = build_classifier(backbone, dataset.labels, config, policy)
+        set_body_trainable(model, config.unfreeze)
+        if name == "plain":
+            model.compile(optimizer=keras.optimizers.AdamW(1e-4), loss="binary_crossentropy")
+            rates[name] = measure(model, plain_data(dataset, config), n_train, [])
+        else:
+            compile_phase(model, config, len(dataset.labels), "unfrozen", steps)
+            with tempfile.TemporaryDirectory() as tmp:
+                run = create_run(tmp, kind="keras", dataset=dataset, params=config.to_dict(), backbone=backbone.name)
+                rates[name] = measure(model, training_data(dataset, config), n_train, phase_callbacks(run, config, "unfrozen"))
+    print(json.dumps({
+        "img_size": args.img_size, "bs": args.bs, "precision": policy, "images_per_epoch": n_train,
+        "keras_img_per_s": round(rates["trainer"], 2), "plain_fit_img_per_s": round(rates["plain"], 2), "ratio": round(rates["trainer"] / rates["plain"], 3),
+    }))
+
+
+if __name__ == "__main__":
+    main()
