@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> None:
             entry["throughput"] = {}
             for variant, flags in variants.items():
                 out, _, _ = run_child([f"{module}.throughput", "--dataset", str(args.dataset), *flags])
-                entry["throughput"][variant] = json.loads(out.strip().splitlines()[-1])
+                entry["throughput"][variant] = json.loads(out[out.rindex("{"):])  # the probe's last output is its JSON
                 print(f"{kind} throughput ({variant}): {entry['throughput'][variant]}", flush=True)
         if not args.skip_training:
             _, seconds, peak_mb = run_child([f"{module}.train", "--dataset", str(args.dataset), "--results", str(args.results), "--preset", "quick"])

@@ -49,7 +49,8 @@ def fastai_throughput(dataset, backbone, config, warmup: int, batches: int) -> f
     learn = build_learner(make_dataloaders(dataset, backbone, config), backbone, config, path=Path("/tmp"), monitor_auc=False)
     learn.unfreeze()
     clock = BatchClock(warmup, batches)
-    learn.fit(1, 1e-4, cbs=clock)
+    with learn.no_bar():  # stdout carries only the JSON result
+        learn.fit(1, 1e-4, cbs=clock)
     return images_per_second(clock.stamps, warmup, config.bs)
 
 

@@ -124,7 +124,7 @@ def train(dataset_dir: Path, results_dir: Path, config: TrainConfig, resume: Pat
         dls = make_dataloaders(dataset, backbone, config, size=first_size)
         full_dls = make_dataloaders(dataset, backbone, config) if config.progressive else None
         monitor_auc = bool(rankable(dataset.targets("valid")).all())
-        learn = build_learner(dls, backbone, config, path=run.path, monitor_auc=monitor_auc)
+        learn = build_learner(dls, backbone, config, path=run.path.resolve(), monitor_auc=monitor_auc)  # fastai joins learn.path with file names
         recorder = RunRecorder(run)
         clock = Stopwatch()
         start = ("frozen", 0)
@@ -150,7 +150,7 @@ def train(dataset_dir: Path, results_dir: Path, config: TrainConfig, resume: Pat
         rows, scores, predict_s = predict_eval_splits(learn, dataset, config.tta)
         run.write_predictions(list(rows["image"]), list(rows["split"]), scores)
         artifact = save_serving_artifact(learn.model, run.path, arch=backbone.timm_arch, backbone=backbone.name, labels=dataset.labels, img_size=config.img_size)
-        learn.export(run.path / "export.pkl")
+        learn.export("export.pkl")
         run.finish(
             timings={"train_s": round(train_s, 2), "predict_s": round(predict_s, 2), "ms_per_image": round(predict_s * 1000 / len(rows), 2)},
             model={"path": artifact.name, "size_bytes": model_size_bytes(artifact), "fastai_export": "export.pkl", "precision": learn.precision},

@@ -1,0 +1,1 @@
+"""Adapters: cloud-trained models and cloud predictions into runs scored by the shared evaluator."""

@@ -1,0 +1,72 @@
+"""Turn an adapter's scores for the dataset's valid and test images into a run, scored by the shared evaluator."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from PIL import Image
+from tqdm.auto import tqdm
+
+from benchmarks.dataset import Dataset
+from benchmarks.errors import BenchmarkError
+from benchmarks.evaluate import evaluate_run
+from benchmarks.images import open_rgb
+from benchmarks.results import Run, create_run, recording
+
+from .class_mapping import ClassMapping
+
+EVAL_SPLITS = ["valid", "test"]
+
+
+def match_to_dataset(by_uri: dict[str, object], dataset: Dataset, source: Path) -> list:
+    """Values keyed by URI or path (``gs://bucket/x/images/a.jpg``) lined up with the valid + test images:
+    the longest path suffix equal to a dataset path wins, else a unique file name."""
+    rels = list(dataset.rows(EVAL_SPLITS)["image"])
+    by_path: dict[str, object] = {}
+    by_name: dict[str, list] = {}
+    for uri, value in by_uri.items():
+        parts = uri.split("://", 1)[-1].replace("__", "/").split("/")  # exports flatten paths with "__"
+        for i in range(len(parts)):
+            by_path.setdefault("/".join(parts[i:]), value)
+        by_name.setdefault(parts[-1], []).append(value)
+    matched, missing = [], []
+    for rel in rels:
+        if rel in by_path:
+            matched.append(by_path[rel])
+        elif len(by_name.get(rel.rsplit("/", 1)[-1], [])) == 1:
+            matched.append(by_name[rel.rsplit("/", 1)[-1]][0])
+        else:
+            missing.append(rel)
+    if missing:
+        raise BenchmarkError(f"{source}: no prediction for {len(missing)} of {len(rels)} valid/test images, e.g. {missing[0]}; predict both splits")
+    return matched
+
+
+def score_images(dataset: Dataset, predict: Callable[[Image.Image], np.ndarray], desc: str) -> tuple[np.ndarray, float]:
+    """Class scores for every valid and test image (dataset order) and the seconds per image."""
+    paths = dataset.image_paths(EVAL_SPLITS)
+    rows, start = [], time.perf_counter()
+    for path in tqdm(paths, desc=desc, unit="img"):
+        rows.append(predict(open_rgb(path)))
+    return np.stack(rows), (time.perf_counter() - start) / max(len(paths), 1)
+
+
+def write_adapter_run(
+    dataset: Dataset, results: Path, *, kind: str, label_scores: np.ndarray, params: dict, mapping: ClassMapping | None = None,
+    model: dict | None = None, seconds_per_image: float | None = None, backbone: str | None = None,
+) -> Run:
+    """One run: predictions for valid + test in dataset order, then the shared evaluator's metrics.json."""
+    rows = dataset.rows(EVAL_SPLITS)
+    if mapping is not None:
+        params = {**params, "class_mapping": mapping.to_dict(), "unscored_labels": mapping.unscored_labels}
+    run = create_run(results, kind=kind, dataset=dataset, params=params, backbone=backbone)
+    with recording(run):
+        run.write_predictions(list(rows["image"]), list(rows["split"]), label_scores)
+        timings = {} if seconds_per_image is None else {"ms_per_image": round(seconds_per_image * 1000, 2)}
+        run.finish(timings=timings, model=model or {})
+    metrics = evaluate_run(run.path, dataset)
+    summary = metrics["overall"]
+    print(f"{run.path}: test macro AUC {summary['macro_roc_auc']:.3f}, mAP {summary['map']:.3f} (shared evaluator)")
+    return run

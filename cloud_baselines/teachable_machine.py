@@ -1,0 +1,105 @@
+"""Teachable Machine: export a dataset for TM's image project, and evaluate what TM exports.
+
+Export strategy for multi-label data: TM trains one softmax over classes, so each label becomes a class
+holding every train/valid image that carries it (an image with two labels is uploaded to both), plus a
+``none`` class for images with no label. TM pays for this: co-occurring labels compete for one probability
+mass, so a two-label image can score at most ~0.5 on each — the per-label thresholds tuned on valid
+recover part of it. The test split is never exported.
+"""
+from __future__ import annotations
+
+import shutil
+import tempfile
+import zipfile
+from pathlib import Path
+
+from benchmarks.atomic import atomic_write_json
+from benchmarks.dataset import Dataset
+from benchmarks.errors import BenchmarkError
+
+from .adapter_runs import score_images, write_adapter_run
+from .class_mapping import map_classes, read_indexed_labels
+from .image_prep import teachable_machine_fit
+from .tflite_model import TFLiteClassifier
+from .tm_keras_model import load_h5, load_tfjs
+
+NONE_CLASS = "none"
+KIND = "teachable_machine"
+
+
+def export_for_tm(dataset: Dataset, out: Path) -> dict[str, int]:
+    """``OUT/<class>/`` folders and ``OUT/<class>.zip`` files, one per label (+ ``none``), from train and valid."""
+    out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        raise BenchmarkError(f"{out}: already exists and is not empty; choose another folder")
+    staging = out.with_name(out.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    counts: dict[str, int] = {}
+    rows = dataset.rows(["train", "valid"])
+    for rel, labels in zip(rows["image"], rows["labels"]):
+        for cls in labels or [NONE_CLASS]:
+            folder = staging / cls
+            folder.mkdir(parents=True, exist_ok=True)
+            target = folder / rel.replace("/", "__")
+            shutil.copy2(dataset.root / rel, target)
+            counts[cls] = counts.get(cls, 0) + 1
+    for cls in counts:
+        with zipfile.ZipFile(staging / f"{cls}.zip", "w", zipfile.ZIP_STORED) as archive:
+            for image in sorted((staging / cls).iterdir()):
+                archive.write(image, image.name)
+    atomic_write_json(staging / "export.json", {
+        "dataset": dataset.name, "fingerprint": dataset.fingerprint, "strategy": "one class per label (+ none); multi-label images in every class they carry",
+        "classes": counts, "splits_exported": ["train", "valid"],
+    })
+    staging.rename(out)
+    return counts
+
+
+def open_tm_export(export: Path):
+    """A TM export in any of its forms → (classifier, class names, the file it came from)."""
+    export = Path(export)
+    if not export.exists():
+        raise BenchmarkError(f"{export}: not found")
+    if export.is_file() and export.suffix == ".zip":
+        unpacked = Path(tempfile.mkdtemp(prefix="tm-export-"))
+        try:
+            with zipfile.ZipFile(export) as archive:
+                archive.extractall(unpacked)
+        except zipfile.BadZipFile:
+            raise BenchmarkError(f"{export}: not a valid zip file (truncated download?)") from None
+        return open_tm_export(unpacked)
+    folder = export if export.is_dir() else export.parent
+    if export.is_file() and export.suffix == ".tflite":
+        return _tflite(export, folder)
+    if (folder / "keras_model.h5").is_file() or (export.is_file() and export.suffix == ".h5"):
+        h5 = export if export.is_file() else folder / "keras_model.h5"
+        return load_h5(h5), read_indexed_labels(folder / "labels.txt"), h5
+    if (folder / "model.json").is_file():
+        classifier, metadata = load_tfjs(folder / "model.json")
+        labels = metadata.get("labels") or read_indexed_labels(folder / "labels.txt")
+        return classifier, list(labels), folder / "model.json"
+    for name in ("model_unquant.tflite", "model.tflite", "model_edgetpu.tflite"):
+        if (folder / name).is_file():
+            return _tflite(folder / name, folder)
+    raise BenchmarkError(
+        f"{export}: no Teachable Machine export found (expected keras_model.h5 + labels.txt, converted_keras.zip, "
+        "model.json + weights.bin + metadata.json, or a .tflite + labels.txt)"
+    )
+
+
+def _tflite(path: Path, folder: Path):
+    return TFLiteClassifier(path, teachable_machine_fit), read_indexed_labels(folder / "labels.txt"), path
+
+
+def evaluate_tm_export(export: Path, dataset: Dataset, results: Path, mapping_file: Path | None = None):
+    classifier, classes, source = open_tm_export(export)
+    if classifier.n_classes != len(classes):
+        raise BenchmarkError(f"{source}: the model outputs {classifier.n_classes} classes but its label file lists {len(classes)}")
+    mapping = map_classes(classes, dataset.labels, mapping_file)
+    for line in mapping.report():
+        print(f"  {line}")
+    class_scores, seconds = score_images(dataset, classifier.predict, desc=f"Teachable Machine ({classifier.describe()['format']})")
+    params = {"export": str(Path(export).resolve()), "classes": classes, "single_label_by_construction": True,
+              "note": "softmax over TM classes; a label's score is its class's probability"}
+    return write_adapter_run(dataset, results, kind=KIND, label_scores=mapping.label_scores(class_scores), params=params,
+                             mapping=mapping, model=classifier.describe(), seconds_per_image=seconds)

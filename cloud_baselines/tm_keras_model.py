@@ -1,0 +1,174 @@
+"""Teachable Machine's Keras (.h5) and TensorFlow.js (model.json) exports, rebuilt natively in Keras 3.
+
+Why rebuilt: TM's h5 files were written by Keras 2.4 and ``keras.models.load_model`` fails on them under
+Keras 3 (``DepthwiseConv2D`` ``groups``, then nested-Sequential input errors; see FORMATS.md §1). Both exports
+hold the same network — ``keras.applications.MobileNetV2`` (width read off the weights) + global average
+pooling + Dense(relu) + Dense(softmax) — so we build that and copy the tensors in by layer name. Inner group
+names differ between exports, so nothing but the layer/variable names of MobileNetV2 itself is assumed.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from benchmarks.errors import BenchmarkError
+
+from .image_prep import teachable_machine_fit, to_minus_one_one
+
+ALPHA_BY_LAST_CHANNELS = {112: 0.35, 160: 0.5, 240: 0.75, 320: 1.0, 416: 1.3, 448: 1.4}  # MobileNetV2 block_16 width
+DEFAULT_SIZE = 224  # TM's IMAGE_SIZE when metadata.json has no imageSize
+
+
+def read_h5_weights(path: Path) -> tuple[dict[str, np.ndarray], int]:
+    """``{"<layer>/<variable>": array}`` from an h5 file's ``model_weights``, and the model's input size."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            if "model_weights" not in f:
+                raise BenchmarkError(f"{path}: an HDF5 file without model_weights; is this TM's keras_model.h5?")
+            weights: dict[str, np.ndarray] = {}
+
+            def collect(name, obj):
+                if isinstance(obj, h5py.Dataset):
+                    parts = name.split("/")
+                    weights["/".join(parts[-2:]).removesuffix(":0")] = obj[()]
+
+            f["model_weights"].visititems(collect)
+            config = f.attrs.get("model_config")
+    except OSError as exc:
+        raise BenchmarkError(f"{path}: not a readable HDF5 model ({str(exc).splitlines()[0][:100]}); re-download the export") from None
+    return weights, _input_size_from_config(config)
+
+
+def _input_size_from_config(config) -> int:
+    if config is None:
+        return DEFAULT_SIZE
+    text = config.decode() if isinstance(config, bytes) else str(config)
+    for key in ('"batch_input_shape": [null, ', '"batch_shape": [null, '):
+        if key in text:
+            return int(text.split(key, 1)[1].split(",", 1)[0])
+    return DEFAULT_SIZE
+
+
+def read_tfjs_weights(model_json: Path) -> tuple[dict[str, np.ndarray], dict]:
+    """Weights of a tfjs layers model from its manifest and binary shards (float32, little-endian, in order)."""
+    try:
+        spec = json.loads(model_json.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise BenchmarkError(f"{model_json}: not valid JSON ({exc.msg})") from None
+    if spec.get("format") == "graph-model":
+        raise BenchmarkError(f"{model_json}: a TensorFlow.js graph model (AutoML's tfjs export), not TM's layers model; use vertex-eval with the Edge TFLite export")
+    weights: dict[str, np.ndarray] = {}
+    for group in spec.get("weightsManifest", []):
+        blob = b""
+        for shard in group["paths"]:
+            shard_path = model_json.parent / shard
+            if not shard_path.is_file():
+                raise BenchmarkError(f"{shard_path}: weight file named in model.json is missing")
+            blob += shard_path.read_bytes()
+        offset = 0
+        for entry in group["weights"]:
+            if entry.get("dtype", "float32") != "float32" or "quantization" in entry:
+                raise BenchmarkError(f"{model_json}: weight {entry['name']} is {entry.get('dtype')}/quantized; only float32 TM exports are supported")
+            count = int(np.prod(entry["shape"])) if entry["shape"] else 1
+            if offset + 4 * count > len(blob):
+                raise BenchmarkError(f"{model_json.parent}: weights.bin is shorter than model.json says (truncated download?)")
+            weights[entry["name"]] = np.frombuffer(blob, dtype="<f4", count=count, offset=offset).reshape(entry["shape"])
+            offset += 4 * count
+    if not weights:
+        raise BenchmarkError(f"{model_json}: no weightsManifest; is this TM's model.json?")
+    return weights, spec
+
+
+def build_tm_classifier(weights: dict[str, np.ndarray], size: int, source: Path):
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+
+    if "Conv_1/kernel" not in weights:
+        raise BenchmarkError(f"{source}: no MobileNetV2 weights (Conv_1/kernel) inside; is this a Teachable Machine image model?")
+    last = weights["Conv_1/kernel"].shape[2]
+    if last not in ALPHA_BY_LAST_CHANNELS or weights["Conv1/kernel"].shape[2] != 3:
+        raise BenchmarkError(f"{source}: not a MobileNetV2 RGB image model this adapter knows (TM's tiny/grayscale models are not supported)")
+    base = keras.applications.MobileNetV2(input_shape=(size, size, 3), alpha=ALPHA_BY_LAST_CHANNELS[last], include_top=False, weights=None)
+    used = set()
+    for layer in base.layers:
+        values = []
+        for variable in layer.weights:
+            name = variable.name
+            if isinstance(layer, keras.layers.DepthwiseConv2D) and name == "kernel":
+                name = "depthwise_kernel"  # TF 2.3's name for what Keras 3 calls kernel
+            key = f"{layer.name}/{name}"
+            if key not in weights:
+                raise BenchmarkError(f"{source}: weight {key} is missing; the file is damaged or not a TM export")
+            values.append(weights[key])
+            used.add(key)
+        if values:
+            layer.set_weights(values)
+    hidden, output = _head_weights(weights, used, base.output_shape[-1], source)
+    x = keras.layers.GlobalAveragePooling2D()(base.output)
+    x = keras.layers.Dense(hidden[0].shape[1], activation="relu", use_bias=len(hidden) == 2)(x)
+    outputs = keras.layers.Dense(output[0].shape[1], activation="softmax", use_bias=len(output) == 2)(x)
+    model = keras.Model(base.input, outputs)
+    model.layers[-2].set_weights(hidden)
+    model.layers[-1].set_weights(output)
+    return model
+
+
+def _head_weights(weights: dict, used: set, features: int, source: Path) -> tuple[list, list]:
+    """The two Dense layers after pooling, found by shape: (features, hidden) then (hidden, classes)."""
+    rest = {k: v for k, v in weights.items() if k not in used}
+    kernels = {k.rsplit("/", 1)[0]: v for k, v in rest.items() if k.endswith("/kernel") and v.ndim == 2}
+    first = [layer for layer, k in kernels.items() if k.shape[0] == features]
+    if len(first) != 1:
+        raise BenchmarkError(f"{source}: cannot find the classifier head (a {features}×N Dense kernel)")
+    hidden_units = kernels[first[0]].shape[1]
+    second = [layer for layer, k in kernels.items() if k.shape[0] == hidden_units and layer != first[0]]
+    if len(second) != 1:
+        raise BenchmarkError(f"{source}: cannot find the output layer (a {hidden_units}×classes Dense kernel)")
+
+    def dense(layer):
+        return [kernels[layer]] + ([rest[f"{layer}/bias"]] if f"{layer}/bias" in rest else [])
+
+    return dense(first[0]), dense(second[0])
+
+
+class TMKerasClassifier:
+    """A rebuilt TM model: TM's preprocessing (ImageOps.fit + LANCZOS, ``x/127.5 - 1``), softmax out."""
+
+    def __init__(self, model, size: int, describe: dict):
+        self.model, self.size, self._describe = model, size, describe
+        self.n_classes = int(model.output_shape[-1])
+
+    def describe(self) -> dict:
+        return self._describe
+
+    def predict(self, image: Image.Image) -> np.ndarray:
+        x = to_minus_one_one(teachable_machine_fit(image, self.size))[None]
+        return np.asarray(self.model(x, training=False))[0]
+
+
+def load_h5(path: Path) -> TMKerasClassifier:
+    weights, size = read_h5_weights(path)
+    model = build_tm_classifier(weights, size, path)
+    return TMKerasClassifier(model, size, {"format": "keras-h5", "file": path.name, "size_bytes": path.stat().st_size, "input_size": size})
+
+
+def load_tfjs(model_json: Path) -> tuple[TMKerasClassifier, dict]:
+    weights, _ = read_tfjs_weights(model_json)
+    metadata_path = model_json.parent / "metadata.json"
+    metadata = {}
+    if metadata_path.is_file():
+        try:
+            metadata = json.loads(metadata_path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise BenchmarkError(f"{metadata_path}: not valid JSON ({exc.msg})") from None
+    size = int(metadata.get("imageSize") or DEFAULT_SIZE)  # older exports have no imageSize: TM's default
+    model = build_tm_classifier(weights, size, model_json)
+    size_bytes = sum(p.stat().st_size for p in model_json.parent.glob("*.bin"))
+    described = {"format": "tfjs", "file": model_json.name, "size_bytes": size_bytes, "input_size": size, "tm_version": metadata.get("tmVersion")}
+    return TMKerasClassifier(model, size, described), metadata
