@@ -6,13 +6,15 @@ PY := $(VENV)/bin/python
 DATASET ?= data/stampscenes
 RESULTS ?= results
 
-.PHONY: help setup system-packages demo test leaderboard bench clean-results
+.PHONY: help setup system-packages demo test leaderboard bench api dashboard clean-results
 
 help:
 	@echo "make demo     set up, build StampScenes, run EDA and the benchmark, print the leaderboard"
 	@echo "make test     set up, then run the test suite"
 	@echo "make setup    create $(VENV) and install Python and Debian packages"
 	@echo "make bench    throughput and quick-preset figures for both trainers (about 25 minutes)"
+	@echo "make api      serve every saved model at http://127.0.0.1:8000 (docs at /docs)"
+	@echo "make dashboard  open the Streamlit dashboard at http://localhost:8501"
 
 $(VENV)/.installed: requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -44,9 +46,16 @@ demo: setup $(DATASET)/dataset.json $(DATASET)/eda/report.json
 	@echo "dataset:      $(DATASET) (labels.csv, dataset.json)"
 	@echo "EDA report:   $(DATASET)/eda/report.html and report.json"
 	@echo "runs:         $(RESULTS)/<run_id>/ (run.json, predictions.csv, metrics.json)"
+	@echo "next:         make api (prediction endpoint); python -m cloud_baselines --help (TM / Vertex / Vision / Roboflow)"
 
 leaderboard: setup
 	@$(PY) -m benchmarks leaderboard --dataset $(DATASET) --results $(RESULTS)
+
+dashboard: setup
+	RESULTS_DIR=$(RESULTS) $(VENV)/bin/streamlit run dashboard/app.py --server.headless true
+
+api: setup
+	RESULTS_DIR=$(RESULTS) $(VENV)/bin/uvicorn api.app:app --host 127.0.0.1 --port 8000
 
 bench: setup $(DATASET)/dataset.json
 	$(PY) -m benchmarks.bench --dataset $(DATASET) --results $(RESULTS)

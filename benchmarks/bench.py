@@ -16,6 +16,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+from .api_load import measure_api
 from .atomic import atomic_write_json
 from .compare import compare_runs
 from .dataset import load_dataset
@@ -51,6 +52,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--trainers", nargs="+", default=list(TRAINERS), choices=list(TRAINERS))
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--skip-training", action="store_true", help="only report runs already in --results")
+    parser.add_argument("--skip-api", action="store_true", help="do not measure the prediction API")
     args = parser.parse_args(argv)
     dataset = load_dataset(args.dataset)
     report: dict = {"dataset": dataset.name, "fingerprint": dataset.fingerprint, "date": datetime.now().isoformat(timespec="seconds"), "trainers": {}}
@@ -80,6 +82,9 @@ def main(argv: list[str] | None = None) -> None:
         if run and probe:
             result = compare_runs(run.path, probe.path)
             report["comparisons"][f"{kind} vs linear_probe"] = {m: {k: v[k] for k in ("difference", "ci", "verdict")} for m, v in result["metrics"].items()}
+    if not args.skip_api:
+        report["api"] = measure_api(args.results, dataset.image_paths("test")[0])
+        print(f"API (one 224x224 image per request): {json.dumps(report['api'])}", flush=True)
     out = args.results / f"benchmark-{datetime.now().strftime('%Y%m%d-%H%M%S')}.json"
     atomic_write_json(out, report)
     print(table[["run", "kind", "macro_auc", "macro_auc_ci", "map", "map_ci", "train_s", "ms_per_image"]].to_string(index=False))

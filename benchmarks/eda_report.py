@@ -40,12 +40,21 @@ def run_eda(dataset: Dataset, out_dir: Path | None = None) -> dict:
 
 
 def make_figures(dataset: Dataset, stats: dict, facts) -> dict[str, go.Figure]:
+    readable = facts[facts["readable"]]
+    return {
+        **label_figures(dataset, stats),
+        "image_sizes": px.scatter(readable, x="width", y="height", color="split", hover_name="image", title="Image sizes (px)"),
+        "brightness_contrast": px.scatter(readable, x="brightness", y="contrast", color="split", hover_name="image", opacity=0.6, title="Brightness vs contrast (grayscale mean and std)"),
+    }
+
+
+def label_figures(dataset: Dataset, stats: dict) -> dict[str, go.Figure]:
+    """Figures from the label statistics alone (also drawn by the dashboard from report.json)."""
     frequency = [
         {"label": label, "split": split, "images": count}
         for split in SPLITS for label, count in stats["label_frequency"][split].items()
     ]
     per_image = stats["labels_per_image"]
-    readable = facts[facts["readable"]]
     return {
         "label_frequency": px.bar(frequency, x="label", y="images", color="split", barmode="group", title="Label frequency per split"),
         "cooccurrence": px.imshow(
@@ -53,8 +62,6 @@ def make_figures(dataset: Dataset, stats: dict, facts) -> dict[str, go.Figure]:
             color_continuous_scale="Blues", title="Label co-occurrence (images with both labels; diagonal = label count)",
         ),
         "labels_per_image": px.bar(x=list(per_image), y=list(per_image.values()), labels={"x": "labels on the image", "y": "images"}, title="Labels per image"),
-        "image_sizes": px.scatter(readable, x="width", y="height", color="split", hover_name="image", title="Image sizes (px)"),
-        "brightness_contrast": px.scatter(readable, x="brightness", y="contrast", color="split", hover_name="image", opacity=0.6, title="Brightness vs contrast (grayscale mean and std)"),
     }
 
 

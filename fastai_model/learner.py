@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import torch
 from fastai.callback.fp16 import AMPMode, MixedPrecision
+from fastcore.foundation import L
 from fastai.vision.all import (
     BCEWithLogitsLossFlat,
     BnFreeze,
@@ -105,10 +106,11 @@ class DeviceMixedPrecision(MixedPrecision):
     'cuda', which on a CPU silently trains in fp32 (and pays for a GradScaler)."""
 
     def before_fit(self):
-        super().before_fit()
         device = getattr(self.dls, "device", None) or torch.device("cpu")
         dtype = torch.bfloat16 if self.amp_mode == AMPMode.BF16 else torch.float16
         self.autocast = torch.autocast(device.type, dtype=dtype)
+        self.learn.scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16, **self.kwargs)  # bf16 needs no scaling
+        self.scales = L()
 
 
 def set_precision(learn, requested: str = "auto") -> None:

@@ -147,6 +147,7 @@ def train(dataset_dir: Path, results_dir: Path, config: TrainConfig, resume: Pat
         train_s = clock.seconds() + run.info.get("timings", {}).get("train_s", 0.0) if resume else clock.seconds()
         learn.remove_cb(recorder)
 
+        learn.to_fp32()  # score valid/test in fp32, as the serving artifact does, so served scores equal the leaderboard's
         rows, scores, predict_s = predict_eval_splits(learn, dataset, config.tta)
         run.write_predictions(list(rows["image"]), list(rows["split"]), scores)
         artifact = save_serving_artifact(learn.model, run.path, arch=backbone.timm_arch, backbone=backbone.name, labels=dataset.labels, img_size=config.img_size)

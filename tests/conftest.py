@@ -75,3 +75,28 @@ def make_dataset(root: Path, rows: list[tuple[str, str, str]], labels: list[str]
 def small_dataset(tmp_path) -> Path:
     rows = [(f"images/{s}{i}.png", lab, s) for s in ("train", "valid", "test") for i, lab in enumerate(["cat", "dog", "cat dog", ""])]
     return make_dataset(tmp_path / "small", rows, ["cat", "dog"])
+
+
+TINY_TRAINING = dict(img_size=64, epochs=1, freeze_epochs=1, lr=1e-3, bs=8)
+
+
+@pytest.fixture(scope="session")
+def tiny_results(tmp_path_factory) -> Path:
+    """One results folder holding a tiny fastai run and a tiny Keras run (trained once per session)."""
+    return tmp_path_factory.mktemp("results")
+
+
+@pytest.fixture(scope="session")
+def fastai_run(tiny_scenes, tiny_results):
+    from fastai_model.config import make_config
+    from fastai_model.train import train
+
+    return train(tiny_scenes, tiny_results, make_config(**TINY_TRAINING))
+
+
+@pytest.fixture(scope="session")
+def keras_run(tiny_scenes, tiny_results):
+    from keras_model.config import make_config
+    from keras_model.train import train
+
+    return train(tiny_scenes, tiny_results, make_config(**TINY_TRAINING, precision="float32"))

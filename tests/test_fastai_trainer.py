@@ -31,9 +31,8 @@ def fewer_resamples(monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory, tiny_scenes):
-    results = tmp_path_factory.mktemp("fastai-results")
-    return train_module.train(tiny_scenes, results, make_config(**TINY))
+def trained(fastai_run):
+    return fastai_run
 
 
 def test_one_epoch_run_is_complete_and_scored(trained, tiny_scenes):

@@ -29,9 +29,8 @@ def fewer_resamples(monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory, tiny_scenes):
-    results = tmp_path_factory.mktemp("keras-results")
-    return train_module.train(tiny_scenes, results, make_config(**TINY))
+def trained(keras_run):
+    return keras_run
 
 
 def batchnorm_state(model) -> dict:

@@ -1,0 +1,199 @@
+"""``uvicorn api.app:app``: every saved model in the results folder behind one prediction endpoint.
+
+Models are loaded once at start-up from their serving artifacts (plain state dicts, ``.keras`` files in
+safe mode: nothing is unpickled), called directly on a preprocessed batch, one request at a time per model.
+Settings come from the environment: ``RESULTS_DIR`` (default ``results``), ``API_KEY`` (when set, the
+``X-API-Key`` header must match), ``MAX_UPLOAD_MB`` (default 10).
+"""
+from __future__ import annotations
+
+import benchmarks.torch_first  # noqa: F401  (PyTorch before TensorFlow in one process)
+
+import io
+import os
+import secrets
+import threading
+import time
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastapi import Depends, FastAPI, File, Form, Header, HTTPException, UploadFile
+from pydantic import BaseModel
+
+from benchmarks.errors import BenchmarkError
+from benchmarks.images import ImageTooLarge, open_rgb
+from benchmarks.predictors import PREDICTORS, load_predictor
+from benchmarks.results import METRICS_JSON, list_runs, read_thresholds
+
+IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"BM", b"RIFF", b"II*\x00", b"MM\x00*")
+
+
+class ModelInfo(BaseModel):
+    id: str
+    kind: str
+    backbone: str | None
+    dataset: str
+    labels: list[str]
+    thresholds: dict[str, float]
+    macro_auc: float | None
+    map: float | None
+
+
+class ModelPrediction(BaseModel):
+    model: str
+    kind: str
+    scores: dict[str, float]
+    thresholds: dict[str, float]
+    labels: list[str]
+    latency_ms: float
+
+
+class Prediction(BaseModel):
+    filename: str
+    width: int
+    height: int
+    predictions: list[ModelPrediction]
+
+
+class BatchPrediction(BaseModel):
+    results: list[Prediction]
+
+
+class Health(BaseModel):
+    status: str
+    models: int
+
+
+@dataclass
+class LoadedModel:
+    info: ModelInfo
+    predictor: object
+    lock: threading.Lock
+
+
+def load_models(results_dir: Path) -> dict[str, LoadedModel]:
+    """Every finished run with a serving artifact; damaged runs are skipped with a message, not fatal."""
+    models = {}
+    for run in list_runs(results_dir):
+        if run.info["kind"] not in PREDICTORS or run.info["status"] != "done":
+            continue
+        try:
+            predictor = load_predictor(run)
+            thresholds = read_thresholds(run) or {label: 0.5 for label in run.labels}
+        except BenchmarkError as exc:
+            print(f"skipping {run.path}: {exc}")
+            continue
+        summary = _metrics_summary(run.path / METRICS_JSON)
+        info = ModelInfo(id=run.run_id, kind=run.info["kind"], backbone=run.info.get("backbone"), dataset=run.info["dataset"]["name"],
+                         labels=run.labels, thresholds=thresholds, **summary)
+        models[run.run_id] = LoadedModel(info, predictor, threading.Lock())
+    return models
+
+
+def _metrics_summary(path: Path) -> dict:
+    import json
+
+    try:
+        overall = json.loads(path.read_text(encoding="utf-8"))["overall"]
+        return {"macro_auc": overall.get("macro_roc_auc"), "map": overall.get("map")}
+    except (OSError, ValueError, KeyError):
+        return {"macro_auc": None, "map": None}
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI):
+    threads = os.cpu_count() or 1
+    import torch
+
+    torch.set_num_threads(threads)
+    app.state.models = load_models(Path(os.environ.get("RESULTS_DIR", "results")))
+    print(f"serving {len(app.state.models)} model(s): {', '.join(app.state.models) or 'none (train one: make demo)'}")
+    yield
+
+
+app = FastAPI(title="imgbench prediction API", version="1.0", lifespan=lifespan,
+              description="Multi-label scores from every model trained or evaluated by the benchmark, with the thresholds tuned on valid.")
+
+
+def check_api_key(x_api_key: str | None = Header(default=None)) -> None:
+    expected = os.environ.get("API_KEY")
+    if expected and not (x_api_key and secrets.compare_digest(x_api_key, expected)):
+        raise HTTPException(status_code=401, detail="missing or wrong X-API-Key header")
+
+
+def max_upload_bytes() -> int:
+    return int(float(os.environ.get("MAX_UPLOAD_MB", "10")) * 1024 * 1024)
+
+
+def read_image(upload: UploadFile):
+    """Size cap, content type, magic bytes, then a guarded decode (EXIF rotation, any mode → RGB)."""
+    name = upload.filename or "upload"
+    if upload.content_type and not (upload.content_type.startswith("image/") or upload.content_type == "application/octet-stream"):
+        raise HTTPException(status_code=415, detail=f"{name}: content type {upload.content_type} is not an image")
+    data = upload.file.read(max_upload_bytes() + 1)
+    if len(data) > max_upload_bytes():
+        raise HTTPException(status_code=413, detail=f"{name}: larger than {max_upload_bytes() // (1024 * 1024)} MB")
+    if not data:
+        raise HTTPException(status_code=400, detail=f"{name}: empty file")
+    if not data.startswith(IMAGE_MAGIC) or (data.startswith(b"RIFF") and data[8:12] != b"WEBP"):
+        raise HTTPException(status_code=415, detail=f"{name}: not a JPEG, PNG, GIF, BMP, WebP or TIFF image")
+    try:
+        return open_rgb(io.BytesIO(data), name=name)
+    except ImageTooLarge as exc:
+        raise HTTPException(status_code=413, detail=str(exc)) from None
+    except BenchmarkError as exc:
+        raise HTTPException(status_code=400, detail=str(exc)) from None
+
+
+def chosen_models(model: str) -> list[LoadedModel]:
+    models = app.state.models
+    if model == "all":
+        if not models:
+            raise HTTPException(status_code=503, detail="no models loaded; train one (make demo) and restart the API")
+        return list(models.values())
+    if model not in models:
+        raise HTTPException(status_code=404, detail=f"unknown model {model!r}; GET /models lists them")
+    return [models[model]]
+
+
+def predict_all(images: list, names: list[str], models: list[LoadedModel]) -> list[Prediction]:
+    per_image = [[] for _ in images]
+    for loaded in models:
+        start = time.perf_counter()
+        with loaded.lock:
+            scores = loaded.predictor.predict(images)
+        latency = (time.perf_counter() - start) * 1000 / len(images)
+        info = loaded.info
+        for i, row in enumerate(scores):
+            label_scores = {label: round(float(s), 6) for label, s in zip(info.labels, row)}
+            per_image[i].append(ModelPrediction(
+                model=info.id, kind=info.kind, scores=label_scores, thresholds=info.thresholds,
+                labels=[label for label, s in label_scores.items() if s >= info.thresholds[label]], latency_ms=round(latency, 2),
+            ))
+    return [Prediction(filename=name, width=img.width, height=img.height, predictions=preds) for img, name, preds in zip(images, names, per_image)]
+
+
+@app.get("/health", response_model=Health)
+def health() -> Health:
+    return Health(status="ok", models=len(app.state.models))
+
+
+@app.get("/models", response_model=list[ModelInfo], dependencies=[Depends(check_api_key)])
+def models() -> list[ModelInfo]:
+    return [loaded.info for loaded in app.state.models.values()]
+
+
+@app.post("/predict", response_model=Prediction, dependencies=[Depends(check_api_key)])
+def predict(image: UploadFile = File(..., description="an image file"), model: str = Form("all", description="a model id from /models, or all")) -> Prediction:
+    chosen = chosen_models(model)
+    return predict_all([read_image(image)], [image.filename or "upload"], chosen)[0]
+
+
+@app.post("/predict/batch", response_model=BatchPrediction, dependencies=[Depends(check_api_key)])
+def predict_batch(images: list[UploadFile] = File(..., description="image files"), model: str = Form("all")) -> BatchPrediction:
+    if len(images) > 64:
+        raise HTTPException(status_code=413, detail=f"{len(images)} images in one request; send at most 64")
+    chosen = chosen_models(model)
+    decoded = [read_image(upload) for upload in images]
+    return BatchPrediction(results=predict_all(decoded, [u.filename or "upload" for u in images], chosen))

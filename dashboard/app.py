@@ -1,0 +1,239 @@
+"""``streamlit run dashboard/app.py``: explore the dataset, rank runs, inspect labels, try an image.
+
+Reads only the dataset and results formats. ``DASHBOARD_DATA`` (default ``data``) holds dataset folders,
+``RESULTS_DIR`` (default ``results``) the runs. Page logic lives in ``dashboard/logic.py``.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `streamlit run dashboard/app.py` from the repo root
+
+import benchmarks.torch_first  # noqa: E402,F401  (PyTorch before TensorFlow in one process)
+
+import os  # noqa: E402
+import time  # noqa: E402
+
+import streamlit as st  # noqa: E402
+
+from benchmarks.dataset import Dataset  # noqa: E402
+from benchmarks.eda_report import label_figures  # noqa: E402
+from benchmarks.errors import BenchmarkError  # noqa: E402
+from benchmarks.images import open_rgb  # noqa: E402
+from benchmarks.predictors import load_predictor  # noqa: E402
+from benchmarks.results import load_run  # noqa: E402
+from dashboard import charts, logic  # noqa: E402
+
+
+@st.cache_data(show_spinner=False)
+def cached_dataset(path: str, modified: float) -> tuple[Dataset | None, str | None]:
+    """``modified`` (labels.csv mtime) is part of the cache key, so an edited dataset is reloaded."""
+    return logic.load_dataset_safely(Path(path))
+
+
+@st.cache_resource(show_spinner="loading model…")
+def cached_predictor(run_path: str):
+    return load_predictor(load_run(run_path))
+
+
+def sidebar() -> tuple[Dataset | None, Path]:
+    st.sidebar.title("imgbench")
+    results = Path(st.sidebar.text_input("results folder", str(logic.DEFAULT_RESULTS)))
+    choices = logic.find_datasets()
+    if not choices:
+        st.sidebar.warning(f"no datasets under {logic.DEFAULT_DATA_ROOT}/ — run `make demo` or import one")
+        return None, results
+    chosen = st.sidebar.selectbox("dataset", choices, format_func=lambda p: p.name)
+    stamp = (chosen / "labels.csv").stat().st_mtime if (chosen / "labels.csv").is_file() else 0.0
+    dataset, error = cached_dataset(str(chosen), stamp)
+    if error:
+        st.sidebar.error(error)
+    return dataset, results
+
+
+def page_dataset(dataset: Dataset, results: Path) -> None:
+    st.header(f"Dataset — {dataset.name}")
+    st.caption(dataset.info.get("description", ""))
+    report = logic.eda_report(dataset)
+    left, right = st.columns([1, 2])
+    left.dataframe(logic.split_counts(dataset))
+    if report:
+        figures = label_figures(dataset, report["statistics"])
+        right.plotly_chart(figures["label_frequency"], use_container_width=True)
+        left.plotly_chart(figures["labels_per_image"], use_container_width=True)
+        right.plotly_chart(figures["cooccurrence"], use_container_width=True)
+        st.subheader("Quality checks (EDA)")
+        st.dataframe([{k: c.get(k) for k in ("check", "verdict", "finding", "remedy")} for c in report["checks"]], use_container_width=True)
+    else:
+        st.info(f"no EDA report yet: `python -m benchmarks eda {dataset.root}`")
+    st.subheader("Gallery")
+    a, b, c = st.columns(3)
+    label = a.selectbox("label", ["(any)", *dataset.labels])
+    split = b.selectbox("split", ["(any)", "train", "valid", "test"])
+    only_flagged = c.checkbox("only images with an issue")
+    rows = logic.gallery(dataset, None if label == "(any)" else label, None if split == "(any)" else split,
+                         logic.flagged_images(report) if only_flagged else None)
+    if rows.empty:
+        st.write("no images match")
+    columns = st.columns(6)
+    for i, (rel, labels, split_name) in enumerate(zip(rows["image"], rows["labels"], rows["split"])):
+        columns[i % 6].image(str(dataset.root / rel), caption=f"{split_name}: {' '.join(labels) or '(none)'}")
+
+
+def page_leaderboard(dataset: Dataset, results: Path) -> None:
+    st.header("Leaderboard (test split, thresholds tuned on valid)")
+    table = logic.leaderboard_table(results, dataset)
+    if table.empty:
+        st.info(f"no runs on this dataset in {results}/ yet — `make demo` trains some")
+        return
+    st.dataframe(table, use_container_width=True)
+    st.plotly_chart(charts.leaderboard_bars(table), use_container_width=True)
+    st.plotly_chart(charts.quality_latency_size(table), use_container_width=True)
+    st.subheader("Is A really better than B? (paired bootstrap on the same test images)")
+    a, b = st.columns(2)
+    run_a = a.selectbox("run A", table["run"], index=0)
+    run_b = b.selectbox("run B", table["run"], index=min(1, len(table) - 1))
+    if run_a != run_b and st.button("compare"):
+        from benchmarks.compare import compare_runs
+
+        result = compare_runs(results / run_a, results / run_b)
+        for metric, entry in result["metrics"].items():
+            st.write(f"**{metric}**: difference {entry['difference']:+.3f}, 95% CI {entry['ci']} → {entry['verdict']}")
+
+
+def page_per_class(dataset: Dataset, results: Path) -> None:
+    st.header("Per-class analysis")
+    runs = logic.runs_on(results, dataset)
+    if not runs:
+        st.info("no finished runs on this dataset yet")
+        return
+    ids = [r.run_id for r in runs]
+    chosen = st.multiselect("runs", ids, default=ids[: min(4, len(ids))])
+    label = st.selectbox("label", dataset.labels)
+    chosen_runs = [r for r in runs if r.run_id in chosen]
+    curves = {}
+    for run in chosen_runs:
+        try:
+            curves[run.run_id] = logic.curves(run)
+        except BenchmarkError as exc:
+            st.warning(str(exc))
+    left, right = st.columns(2)
+    left.plotly_chart(charts.roc_overlay(curves, label), use_container_width=True)
+    right.plotly_chart(charts.pr_overlay(curves, label), use_container_width=True)
+    st.plotly_chart(charts.auc_heatmap(logic.auc_matrix(runs)), use_container_width=True)
+    if not chosen_runs:
+        return
+    st.subheader("Threshold explorer")
+    run = st.selectbox("run", chosen_runs, format_func=lambda r: r.run_id)
+    tuned = logic.tuned_thresholds(run).get(label, 0.5)
+    threshold = st.slider(f"threshold for {label} (tuned on valid: {tuned:.3f})", 0.0, 1.0, float(tuned), 0.01)
+    st.dataframe(logic.threshold_effect(run, dataset, label, threshold))
+    errors = logic.worst_errors(run, dataset, label)
+    for title, frame in (("Top false positives (test)", errors["false_positives"]), ("Top false negatives (test)", errors["false_negatives"])):
+        st.caption(title)
+        columns = st.columns(8)
+        for i, (rel, score) in enumerate(zip(frame.index, frame[label])):
+            columns[i % 8].image(str(dataset.root / rel), caption=f"{score:.2f}")
+
+
+def page_try(dataset: Dataset, results: Path) -> None:
+    st.header("Try an image: every saved model side by side")
+    runs = logic.predictable_runs(logic.runs_on(results, dataset))
+    if not runs:
+        st.info("no saved fastai or Keras model on this dataset yet — `make demo` trains both")
+        return
+    upload = st.file_uploader("upload an image", type=["jpg", "jpeg", "png", "gif", "bmp", "webp", "tif", "tiff"])
+    test_images = list(dataset.rows("test")["image"])
+    picked = st.selectbox("…or pick a test image", ["(none)", *test_images[:200]], key="test_image")
+    truth = None
+    try:
+        if upload is not None:
+            image = open_rgb(upload, name=upload.name)
+        elif picked != "(none)":
+            image = open_rgb(dataset.root / picked)
+            truth = dict(zip(dataset.rows("test")["image"], dataset.rows("test")["labels"]))[picked]
+        else:
+            return
+    except BenchmarkError as exc:
+        st.error(str(exc))
+        return
+    st.image(image, width=256, caption=f"true labels: {' '.join(truth) or '(none)'}" if truth is not None else "uploaded")
+    columns = st.columns(min(len(runs), 3))
+    for i, run in enumerate(runs):
+        try:
+            predictor = cached_predictor(str(run.path))
+            start = time.perf_counter()
+            scores = predictor.predict([image])[0]
+            latency = (time.perf_counter() - start) * 1000
+        except BenchmarkError as exc:
+            columns[i % len(columns)].error(f"{run.run_id}: {exc}")
+            continue
+        thresholds = logic.tuned_thresholds(run) or {label: 0.5 for label in run.labels}
+        named = dict(zip(run.labels, map(float, scores)))
+        predicted = [label for label, s in named.items() if s >= thresholds.get(label, 0.5)]
+        column = columns[i % len(columns)]
+        column.plotly_chart(charts.score_bars(named, thresholds, f"{run.info['kind']} — {run.run_id}"), use_container_width=True)
+        column.write(f"predicted: **{' '.join(predicted) or '(none)'}** · {latency:.0f} ms")
+
+
+def page_train(dataset: Dataset, results: Path) -> None:
+    st.header("Train a model locally")
+    with st.form("train"):
+        a, b, c = st.columns(3)
+        framework = a.selectbox("framework", list(logic.TRAINERS))
+        backbone = b.selectbox("backbone", ["lite0", "lite1", "lite2"])
+        preset = c.selectbox("preset", ["quick", "full", "(none)"])
+        img_size = a.number_input("image size (0 = preset's)", 0, 640, 0, 16)
+        epochs = b.number_input("epochs (-1 = preset's)", -1, 100, -1)
+        freeze_epochs = c.number_input("freeze epochs (-1 = preset's)", -1, 20, -1)
+        lr = a.text_input("learning rate ('auto' = lr_find for fastai, 1e-3 for Keras)", "auto")
+        seed = b.number_input("seed", 0, 10_000, 0)
+        mixup = c.checkbox("MixUp")
+        tta = c.checkbox("TTA (fastai)")
+        submitted = st.form_submit_button("start training")
+    if submitted:
+        options = {"preset": None if preset == "(none)" else preset, "backbone": backbone, "img_size": img_size or None,
+                   "epochs": None if epochs < 0 else epochs, "freeze_epochs": None if freeze_epochs < 0 else freeze_epochs,
+                   "lr": lr.strip() or None, "seed": seed, "mixup": mixup, "tta": tta and framework == "fastai"}
+        command = logic.train_command(framework, dataset.root, results, options)
+        st.session_state["job"] = logic.start_training(command, results / ".dashboard" / f"train-{int(time.time())}.log")
+    job = st.session_state.get("job")
+    if job:
+        show_job(job, results)
+
+
+@st.fragment(run_every=2)
+def show_job(job: dict, results: Path) -> None:
+    status = logic.training_status(job, results)
+    planned = max(status["epochs_planned"], 1)
+    st.progress(min(status["epochs_done"] / planned, 1.0), text=f"{status['state']}: {status['epochs_done']}/{status['epochs_planned']} epochs · {status['run'] or 'starting…'}")
+    st.code("\n".join(status["tail"]) or "…", language=None)
+    if status["state"] == "done":
+        st.success(f"finished: {status['run']} is on the leaderboard")
+    elif status["state"] == "failed":
+        st.error(status["error"])
+
+
+PAGES = {"Dataset": page_dataset, "Leaderboard": page_leaderboard, "Per-class analysis": page_per_class, "Try an image": page_try}
+if os.environ.get("DASHBOARD_READONLY") != "1":
+    PAGES["Train"] = page_train
+
+
+def main() -> None:
+    st.set_page_config(page_title="imgbench", layout="wide")
+    dataset, results = sidebar()
+    if dataset is None:
+        st.title("imgbench")
+        st.write("Choose a dataset in the sidebar (build the default one with `make demo`).")
+        return
+
+    def runner(render):
+        return lambda: render(dataset, results)
+
+    first = st.session_state.get("page", "Dataset")  # the page shown when the URL names none
+    pages = [st.Page(runner(render), title=title, url_path=title.lower().replace(" ", "-"), default=title == first) for title, render in PAGES.items()]
+    st.navigation(pages).run()
+
+
+main()

@@ -1,0 +1,55 @@
+"""Plotly figures for the dashboard (and the HTML report): pure functions from tables to figures."""
+from __future__ import annotations
+
+import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
+
+
+def leaderboard_bars(table: pd.DataFrame, metric: str = "macro_auc") -> go.Figure:
+    ci = table[f"{metric}_ci"].map(lambda c: c if isinstance(c, (list, tuple)) and len(c) == 2 else [None, None])
+    upper = [hi - v if hi is not None and v is not None else None for (lo, hi), v in zip(ci, table[metric])]
+    lower = [v - lo if lo is not None and v is not None else None for (lo, hi), v in zip(ci, table[metric])]
+    figure = go.Figure(go.Bar(x=table["run"], y=table[metric], error_y={"type": "data", "array": upper, "arrayminus": lower}, marker_color="#4C78A8"))
+    figure.update_layout(title=f"Test {metric.replace('_', ' ')} with 95% bootstrap CI", yaxis_title=metric, xaxis_title="run")
+    return figure
+
+
+def quality_latency_size(table: pd.DataFrame) -> go.Figure:
+    data = table.dropna(subset=["macro_auc"]).copy()
+    data["model_mb"] = data["model_mb"].fillna(0.1)
+    return px.scatter(data, x="ms_per_image", y="macro_auc", size="model_mb", color="kind", hover_name="run",
+                      title="Quality vs latency (marker size: model MB)", labels={"ms_per_image": "ms per image", "macro_auc": "macro AUC"})
+
+
+def roc_overlay(curves_by_run: dict[str, dict], label: str) -> go.Figure:
+    figure = go.Figure()
+    for run_id, curves in curves_by_run.items():
+        if label in curves and curves[label].get("roc"):
+            figure.add_scatter(x=curves[label]["roc"]["fpr"], y=curves[label]["roc"]["tpr"], mode="lines", name=run_id)
+    figure.add_scatter(x=[0, 1], y=[0, 1], mode="lines", line={"dash": "dot", "color": "grey"}, name="chance")
+    figure.update_layout(title=f"ROC — {label} (test)", xaxis_title="false positive rate", yaxis_title="true positive rate")
+    return figure
+
+
+def pr_overlay(curves_by_run: dict[str, dict], label: str) -> go.Figure:
+    figure = go.Figure()
+    for run_id, curves in curves_by_run.items():
+        if label in curves and curves[label].get("pr"):
+            figure.add_scatter(x=curves[label]["pr"]["recall"], y=curves[label]["pr"]["precision"], mode="lines", name=run_id)
+    figure.update_layout(title=f"Precision-recall — {label} (test)", xaxis_title="recall", yaxis_title="precision")
+    return figure
+
+
+def auc_heatmap(matrix: pd.DataFrame) -> go.Figure:
+    return px.imshow(matrix.astype(float), text_auto=".2f", color_continuous_scale="RdYlGn", zmin=0.5, zmax=1.0,
+                     aspect="auto", title="Test ROC-AUC per label and run")
+
+
+def score_bars(scores: dict[str, float], thresholds: dict[str, float], title: str) -> go.Figure:
+    labels = list(scores)
+    figure = go.Figure(go.Bar(x=[scores[l] for l in labels], y=labels, orientation="h",
+                              marker_color=["#54A24B" if scores[l] >= thresholds.get(l, 0.5) else "#BAB0AC" for l in labels]))
+    figure.add_scatter(x=[thresholds.get(l, 0.5) for l in labels], y=labels, mode="markers", marker={"symbol": "line-ns-open", "size": 14, "color": "black"}, name="threshold")
+    figure.update_layout(title=title, xaxis={"range": [0, 1], "title": "score"}, showlegend=False, height=40 + 28 * len(labels))
+    return figure

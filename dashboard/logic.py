@@ -1,0 +1,187 @@
+"""What the dashboard pages show, as plain functions over the dataset and results formats (unit-tested).
+
+Nothing here computes a metric of its own: numbers come from metrics.json, or from ``benchmarks.metrics``
+when the user moves a threshold.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from benchmarks.dataset import Dataset, load_dataset
+from benchmarks.errors import BenchmarkError
+from benchmarks.leaderboard import leaderboard, read_metrics
+from benchmarks.metrics import per_label
+from benchmarks.results import Run, list_runs, read_predictions
+
+DEFAULT_DATA_ROOT = Path(os.environ.get("DASHBOARD_DATA", "data"))
+DEFAULT_RESULTS = Path(os.environ.get("RESULTS_DIR", "results"))
+
+
+def find_datasets(root: Path | None = None) -> list[Path]:
+    """Dataset folders (with dataset.json) directly under ``root`` (default ``DASHBOARD_DATA`` or data/)."""
+    root = Path(root or DEFAULT_DATA_ROOT)
+    if not root.is_dir():
+        return []
+    return sorted(p.parent for p in root.glob("*/dataset.json"))
+
+
+def runs_on(results: Path, dataset: Dataset) -> list[Run]:
+    return [r for r in list_runs(results) if r.info["dataset"].get("fingerprint") == dataset.fingerprint and r.info["status"] == "done"]
+
+
+def leaderboard_table(results: Path, dataset: Dataset) -> pd.DataFrame:
+    table = leaderboard(results, dataset)
+    return table.sort_values("macro_auc", ascending=False, na_position="last").reset_index(drop=True) if len(table) else table
+
+
+def split_counts(dataset: Dataset) -> pd.DataFrame:
+    return dataset.counts()
+
+
+def eda_report(dataset: Dataset) -> dict | None:
+    path = dataset.root / "eda" / "report.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+    except json.JSONDecodeError:
+        return None
+
+
+def gallery(dataset: Dataset, label: str | None = None, split: str | None = None, flagged: set[str] | None = None, limit: int = 48) -> pd.DataFrame:
+    rows = dataset.items
+    if label:
+        rows = rows[rows["labels"].map(lambda labels: label in labels)]
+    if split:
+        rows = rows[rows["split"] == split]
+    if flagged is not None:
+        rows = rows[rows["image"].isin(flagged)]
+    return rows.head(limit)
+
+
+def flagged_images(report: dict | None) -> set[str]:
+    """Images named in any EDA check that is not ok."""
+    found: set[str] = set()
+    for check in (report or {}).get("checks", []):
+        if check.get("verdict") not in ("ok", "info"):
+            for example in check.get("examples", []):
+                found.update(example if isinstance(example, list) else [example])
+    return {str(x) for x in found}
+
+
+def auc_matrix(runs: list[Run]) -> pd.DataFrame:
+    """Labels × runs test ROC-AUC from each run's metrics.json."""
+    columns = {}
+    for run in runs:
+        metrics = read_metrics(run, evaluate_missing=False)
+        if metrics:
+            columns[run.run_id] = {label: entry.get("roc_auc") for label, entry in metrics["per_label"].items()}
+    return pd.DataFrame(columns)
+
+
+def curves(run: Run) -> dict:
+    metrics = read_metrics(run, evaluate_missing=False)
+    if not metrics:
+        raise BenchmarkError(f"{run.path}: not evaluated yet (python -m benchmarks evaluate {run.path})")
+    return metrics["curves"]
+
+
+def tuned_thresholds(run: Run) -> dict[str, float]:
+    metrics = read_metrics(run, evaluate_missing=False) or {}
+    return metrics.get("thresholds", {})
+
+
+def threshold_effect(run: Run, dataset: Dataset, label: str, threshold: float) -> pd.DataFrame:
+    """Precision, recall, F1 and confusion counts of one label at ``threshold``, on valid and on test
+    (computed by the shared ``benchmarks.metrics.per_label``)."""
+    table = read_predictions(run, dataset)
+    rows = {}
+    for split in ("valid", "test"):
+        part = table[table["split"] == split]
+        targets = dataset.targets(split)
+        order = dataset.rows(split)["image"].tolist()
+        scores = part.set_index("image").loc[order, run.labels].to_numpy(float)
+        j = run.labels.index(label)
+        entry = per_label(targets[:, [dataset.labels.index(label)]], scores[:, [j]], np.array([threshold]), [label])[label]
+        rows[split] = {k: entry[k] for k in ("precision", "recall", "f1", "tp", "fp", "fn", "tn")}
+    return pd.DataFrame(rows).T
+
+
+def worst_errors(run: Run, dataset: Dataset, label: str, k: int = 8) -> dict[str, pd.DataFrame]:
+    """Test images: highest-scored negatives (false positives) and lowest-scored positives (false negatives)."""
+    table = read_predictions(run, dataset)
+    test = table[table["split"] == "test"].set_index("image")
+    truth = dict(zip(dataset.rows("test")["image"], dataset.rows("test")["labels"]))
+    test = test.assign(has_label=[label in truth[i] for i in test.index])
+    negatives = test[~test["has_label"]].sort_values(label, ascending=False).head(k)
+    positives = test[test["has_label"]].sort_values(label, ascending=True).head(k)
+    return {"false_positives": negatives[[label]], "false_negatives": positives[[label]]}
+
+
+def predictable_runs(runs: list[Run]) -> list[Run]:
+    from benchmarks.predictors import PREDICTORS
+
+    return [r for r in runs if r.info["kind"] in PREDICTORS]
+
+
+def load_dataset_safely(path: Path) -> tuple[Dataset | None, str | None]:
+    try:
+        return load_dataset(path), None
+    except BenchmarkError as exc:
+        return None, str(exc)
+
+
+TRAINERS = {"fastai": "fastai_model.train", "keras": "keras_model.train"}
+
+
+def train_command(framework: str, dataset_root: Path, results: Path, options: dict) -> list[str]:
+    """The trainer CLI call for the Train page's form (unset options are left to the trainer's defaults)."""
+    import sys
+
+    if framework not in TRAINERS:
+        raise BenchmarkError(f"unknown framework {framework!r}; choose {', '.join(TRAINERS)}")
+    command = [sys.executable, "-m", TRAINERS[framework], "--dataset", str(dataset_root), "--results", str(results)]
+    for name, value in options.items():
+        flag = "--" + name.replace("_", "-")
+        if value is True:
+            command.append(flag)
+        elif value not in (None, False, ""):
+            command += [flag, str(value)]
+    return command
+
+
+def start_training(command: list[str], log_path: Path) -> dict:
+    """Run the trainer in a background process; its output goes to ``log_path``."""
+    import subprocess
+    import time
+
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log = open(log_path, "w", encoding="utf-8")
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=Path(__file__).resolve().parents[1], env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    return {"pid": process.pid, "process": process, "log": str(log_path), "started": time.time(), "command": command}
+
+
+def training_status(job: dict, results: Path) -> dict:
+    """running / done / failed, the run folder once it exists, epochs finished of planned, the log's tail."""
+    process = job["process"]
+    code = process.poll()
+    text = Path(job["log"]).read_text(encoding="utf-8", errors="replace") if Path(job["log"]).is_file() else ""
+    lines = [line for line in text.replace("\r", "\n").splitlines() if line.strip()]
+    run_dir = next((line.split("run: ", 1)[1].strip() for line in lines if line.startswith("run: ")), None)
+    done_epochs = planned = 0
+    if run_dir and (Path(run_dir) / "run.json").is_file():
+        try:
+            info = json.loads((Path(run_dir) / "run.json").read_text(encoding="utf-8"))
+            params = info.get("params", {})
+            planned = int(params.get("epochs", 0)) + int(params.get("freeze_epochs", 0))
+            done_epochs = len(info.get("history", []))
+        except (ValueError, OSError):
+            pass
+    error = next((line for line in reversed(lines) if line.startswith("error:")), None)
+    state = "running" if code is None else ("done" if code == 0 else "failed")
+    if state == "failed" and error is None:
+        error = lines[-1] if lines else f"exit code {code}"
+    return {"state": state, "run": run_dir, "epochs_done": done_epochs, "epochs_planned": planned, "error": error, "tail": lines[-15:]}
