@@ -39,6 +39,8 @@ demo: setup $(DATASET)/dataset.json $(DATASET)/eda/report.json
 	$(PY) -m fastai_model.train --dataset $(DATASET) --results $(RESULTS) --preset quick --skip-existing
 	@echo "== Keras, --preset quick (about 5 minutes on 2 CPU cores) =="
 	$(PY) -m keras_model.train --dataset $(DATASET) --results $(RESULTS) --preset quick --skip-existing
+	@echo "== Teachable Machine replica: TM's network and recipe, trained locally (about 1 minute) =="
+	$(PY) -m cloud_baselines tm-replica $(DATASET) --results $(RESULTS) --skip-existing
 	@echo
 	@echo "== Leaderboard ($(DATASET), test split, thresholds tuned on valid) =="
 	@$(PY) -m benchmarks leaderboard --dataset $(DATASET) --results $(RESULTS)

@@ -1,8 +1,9 @@
 """``python -m benchmarks.bench``: speed and quality figures for the notes, measured in one run on one machine.
 
 Trainers are run as subprocesses (``benchmarks`` never imports a trainer): their throughput probes, then
-``--preset quick`` on the dataset with wall time and peak memory, then every run's test metrics from the
-shared evaluator, side by side, with paired comparisons against the linear probe.
+``--preset quick`` on the dataset with wall time and peak memory, the Teachable Machine replica (both heads),
+then every run's test metrics from the shared evaluator, side by side, with paired comparisons against the
+linear probe, and the prediction API's latency and throughput.
 """
 from __future__ import annotations
 
@@ -73,15 +74,23 @@ def main(argv: list[str] | None = None) -> None:
             entry["quick"] = {"wall_s": round(seconds, 1), "peak_rss_mb": round(peak_mb)}
             print(f"{kind} --preset quick: {entry['quick']}", flush=True)
 
+    if not args.skip_training:  # Teachable Machine's own recipe, and the same with a sigmoid head
+        report["tm_replica"] = {}
+        for head in ("softmax", "sigmoid"):
+            _, seconds, peak_mb = run_child(["cloud_baselines", "tm-replica", str(args.dataset), "--results", str(args.results), "--head", head])
+            report["tm_replica"][head] = {"wall_s": round(seconds, 1), "peak_rss_mb": round(peak_mb)}
+            print(f"TM replica ({head} head): {report['tm_replica'][head]}", flush=True)
+
     table = leaderboard(args.results, dataset)
     report["leaderboard"] = json.loads(table.to_json(orient="records"))
     probe = newest_done_run(args.results, "linear_probe", dataset.fingerprint)
     report["comparisons"] = {}
-    for kind in args.trainers:
-        run = newest_done_run(args.results, kind, dataset.fingerprint)
+    contenders = {kind: newest_done_run(args.results, kind, dataset.fingerprint) for kind in args.trainers}
+    contenders |= {f"tm_replica_{head}": newest_done_run(args.results, "teachable_machine_replica", dataset.fingerprint, params={"head": head}) for head in ("softmax", "sigmoid")}
+    for name, run in contenders.items():
         if run and probe:
             result = compare_runs(run.path, probe.path)
-            report["comparisons"][f"{kind} vs linear_probe"] = {m: {k: v[k] for k in ("difference", "ci", "verdict")} for m, v in result["metrics"].items()}
+            report["comparisons"][f"{name} vs linear_probe"] = {m: {k: v[k] for k in ("difference", "ci", "verdict")} for m, v in result["metrics"].items()}
     if not args.skip_api:
         report["api"] = measure_api(args.results, dataset.image_paths("test")[0])
         print(f"API (one 224x224 image per request): {json.dumps(report['api'])}", flush=True)

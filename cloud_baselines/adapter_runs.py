@@ -55,7 +55,7 @@ def score_images(dataset: Dataset, predict: Callable[[Image.Image], np.ndarray],
 
 def write_adapter_run(
     dataset: Dataset, results: Path, *, kind: str, label_scores: np.ndarray, params: dict, mapping: ClassMapping | None = None,
-    model: dict | None = None, seconds_per_image: float | None = None, backbone: str | None = None,
+    model: dict | None = None, seconds_per_image: float | None = None, backbone: str | None = None, timings: dict | None = None,
 ) -> Run:
     """One run: predictions for valid + test in dataset order, then the shared evaluator's metrics.json."""
     rows = dataset.rows(EVAL_SPLITS)
@@ -64,7 +64,9 @@ def write_adapter_run(
     run = create_run(results, kind=kind, dataset=dataset, params=params, backbone=backbone)
     with recording(run):
         run.write_predictions(list(rows["image"]), list(rows["split"]), label_scores)
-        timings = {} if seconds_per_image is None else {"ms_per_image": round(seconds_per_image * 1000, 2)}
+        timings = dict(timings or {})
+        if seconds_per_image is not None:
+            timings["ms_per_image"] = round(seconds_per_image * 1000, 2)
         run.finish(timings=timings, model=model or {})
     metrics = evaluate_run(run.path, dataset)
     summary = metrics["overall"]

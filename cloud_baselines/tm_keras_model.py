@@ -85,7 +85,8 @@ def read_tfjs_weights(model_json: Path) -> tuple[dict[str, np.ndarray], dict]:
     return weights, spec
 
 
-def build_tm_classifier(weights: dict[str, np.ndarray], size: int, source: Path):
+def build_base(weights: dict[str, np.ndarray], size: int, source: Path, used: set | None = None):
+    """TM's frozen feature extractor: MobileNetV2 (width read off the weights), filled by layer name."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
 
@@ -95,7 +96,7 @@ def build_tm_classifier(weights: dict[str, np.ndarray], size: int, source: Path)
     if last not in ALPHA_BY_LAST_CHANNELS or weights["Conv1/kernel"].shape[2] != 3:
         raise BenchmarkError(f"{source}: not a MobileNetV2 RGB image model this adapter knows (TM's tiny/grayscale models are not supported)")
     base = keras.applications.MobileNetV2(input_shape=(size, size, 3), alpha=ALPHA_BY_LAST_CHANNELS[last], include_top=False, weights=None)
-    used = set()
+    used = set() if used is None else used
     for layer in base.layers:
         values = []
         for variable in layer.weights:
@@ -105,10 +106,18 @@ def build_tm_classifier(weights: dict[str, np.ndarray], size: int, source: Path)
             key = f"{layer.name}/{name}"
             if key not in weights:
                 raise BenchmarkError(f"{source}: weight {key} is missing; the file is damaged or not a TM export")
-            values.append(weights[key])
+            values.append(np.asarray(weights[key], dtype=np.float32))
             used.add(key)
         if values:
             layer.set_weights(values)
+    return base
+
+
+def build_tm_classifier(weights: dict[str, np.ndarray], size: int, source: Path):
+    import keras
+
+    used: set = set()
+    base = build_base(weights, size, source, used)
     hidden, output = _head_weights(weights, used, base.output_shape[-1], source)
     x = keras.layers.GlobalAveragePooling2D()(base.output)
     x = keras.layers.Dense(hidden[0].shape[1], activation="relu", use_bias=len(hidden) == 2)(x)
@@ -117,6 +126,24 @@ def build_tm_classifier(weights: dict[str, np.ndarray], size: int, source: Path)
     model.layers[-2].set_weights(hidden)
     model.layers[-1].set_weights(output)
     return model
+
+
+def base_weights(weights: dict[str, np.ndarray], source: Path) -> dict[str, np.ndarray]:
+    """Only the MobileNetV2 arrays of an export (what every TM image model shares)."""
+    used: set = set()
+    build_base(weights, DEFAULT_SIZE, source, used)
+    return {k: weights[k] for k in sorted(used)}
+
+
+def weights_of_export(path: Path) -> dict[str, np.ndarray]:
+    """All arrays of a TM Keras (h5 / converted_keras.zip folder) or TF.js export."""
+    path = Path(path)
+    folder = path if path.is_dir() else path.parent
+    if path.suffix == ".h5" or (folder / "keras_model.h5").is_file():
+        return read_h5_weights(path if path.suffix == ".h5" else folder / "keras_model.h5")[0]
+    if (folder / "model.json").is_file():
+        return read_tfjs_weights(folder / "model.json")[0]
+    raise BenchmarkError(f"{path}: need a TM Keras (keras_model.h5) or TensorFlow.js (model.json) export to take the base from")
 
 
 def _head_weights(weights: dict, used: set, features: int, source: Path) -> tuple[list, list]:

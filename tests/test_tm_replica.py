@@ -1,0 +1,67 @@
+"""Teachable Machine replica: both heads on tiny data, cached embeddings, the shipped base, and TM agreement."""
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from benchmarks import evaluate as evaluate_module
+from benchmarks.dataset import load_dataset
+from benchmarks.images import open_rgb
+from cloud_baselines import tm_replica
+from cloud_baselines.teachable_machine import open_tm_export
+from tests.test_cloud_baselines import FIXTURES, FRUIT, FRUIT_IMAGES, TM, dataset_from_files, true_fruit_class
+
+
+@pytest.fixture(autouse=True)
+def fewer_resamples(monkeypatch):
+    monkeypatch.setattr(evaluate_module, "BOOTSTRAP_RESAMPLES", 50)
+
+
+def test_both_heads_train_and_embeddings_are_computed_once(tiny_scenes, tmp_path, monkeypatch):
+    dataset = load_dataset(tiny_scenes)
+    run = tm_replica.train_replica(dataset, tmp_path, epochs=3)
+    info = json.loads((run.path / "run.json").read_text())
+    assert info["kind"] == "teachable_machine_replica" and info["params"]["single_label_by_construction"] is True
+    assert (run.path / "metrics.json").is_file() and info["timings"]["train_s"] > 0
+
+    def no_recompute(*args, **kwargs):
+        raise AssertionError("embeddings should come from the cache")
+
+    monkeypatch.setattr(tm_replica, "build_base", no_recompute)
+    sigmoid = tm_replica.train_replica(dataset, tmp_path, head="sigmoid", epochs=3)
+    assert json.loads((sigmoid.path / "run.json").read_text())["params"]["single_label_by_construction"] is False
+
+
+def test_tm_upload_mirrors_tm_export(small_dataset):
+    rows, names, classes = tm_replica.tm_upload(load_dataset(small_dataset))
+    assert classes == ["cat", "dog", "none"] and names.count("cat") == 4 and names.count("none") == 2
+    keep = tm_replica.holdout_split(["a"] * 20 + ["b"] * 10, seed=0)
+    assert keep[:20].sum() == 17 and keep[20:].sum() == 9  # 15% of each class held out, as TM does
+
+
+@pytest.mark.skipif(not FIXTURES.is_dir(), reason="../shared/fixtures not beside the checkout")
+def test_shipped_base_is_the_base_inside_tm_exports():
+    shipped, _ = tm_replica.load_base_weights(None)
+    from_export, origin = tm_replica.load_base_weights(TM / "keras_waste4")
+    assert set(shipped) == set(from_export) and len(shipped) == 260
+    assert max(np.abs(shipped[k] - from_export[k]).max() / (np.abs(from_export[k]).max() + 1e-6) for k in shipped) < 1e-3
+
+
+@pytest.mark.skipif(not FIXTURES.is_dir(), reason="../shared/fixtures not beside the checkout")
+def test_replica_trained_on_the_fruit_samples_agrees_with_the_real_tm_model(tmp_path):
+    labels = ["fresh_apple", "fresh_banana", "fresh_orange", "rotten_apple", "rotten_orange", "rotten_banana"]
+    root = dataset_from_files(tmp_path / "fruit", FRUIT_IMAGES, lambda p: ["_".join(p.stem.split("_")[:2])], labels)
+    dataset = load_dataset(root)
+    run = tm_replica.train_replica(dataset, tmp_path / "results", epochs=50, seed=0)
+    import pandas as pd
+
+    scores = pd.read_csv(run.path / "predictions.csv")
+    test = scores[scores["split"] == "test"]
+    tm, classes, _ = open_tm_export(FRUIT / "converted_tflite")
+    agree = 0
+    for _, row in test.iterrows():
+        replica_top = row[labels].astype(float).idxmax()
+        tm_top = classes[tm.predict(open_rgb(root / row["image"])).argmax()].lower().replace(" ", "_")
+        agree += replica_top == tm_top
+    assert agree >= 4  # 6 unseen test images, one training image per class; chance would be 1
