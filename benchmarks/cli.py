@@ -71,6 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", type=Path, default=None, help="dataset folder, if it moved since the run")
     p.set_defaults(handler=cmd_evaluate)
 
+    p = commands.add_parser("report", help="one self-contained HTML report: EDA, leaderboard, per-class ROC/AUC, comparisons")
+    p.add_argument("dataset", type=Path)
+    p.add_argument("--results", type=Path, default=Path("results"))
+    p.add_argument("--out", type=Path, default=None, help="HTML file to write (default RESULTS/report-<dataset>.html)")
+    p.set_defaults(handler=cmd_report)
+
     p = commands.add_parser("compare", help="paired bootstrap comparison of two runs on the same test images")
     p.add_argument("run_a", type=Path)
     p.add_argument("run_b", type=Path)
@@ -153,6 +159,13 @@ def cmd_evaluate(args) -> None:
     summary = metrics["overall"]
     print(f"{args.run}: macro AUC {_fmt(summary['macro_roc_auc'], summary['macro_roc_auc_ci'])}, mAP {_fmt(summary['map'], summary['map_ci'])}, "
           f"micro F1 {summary['micro_f1']:.3f}, macro F1 {summary['macro_f1']:.3f} (thresholds tuned on valid) -> {Path(args.run) / 'metrics.json'}")
+
+
+def cmd_report(args) -> None:
+    from .dataset import load_dataset
+    from .report import write_report
+
+    print(f"report written: {write_report(load_dataset(args.dataset), args.results, args.out)}")
 
 
 def cmd_compare(args) -> None:

@@ -85,3 +85,13 @@ def format_table(table: pd.DataFrame) -> str:
     for column in ("train_s", "ms_per_image", "model_mb"):
         shown[column] = [("—" if v is None or pd.isna(v) else f"{v:.4g}") for v in shown[column]]
     return shown.to_string(index=False)
+
+
+def auc_by_label(runs: list[Run]) -> pd.DataFrame:
+    """Labels × runs test ROC-AUC, read from each run's metrics.json."""
+    columns = {}
+    for run in runs:
+        metrics = read_metrics(run, evaluate_missing=False)
+        if metrics:
+            columns[run.run_id] = {label: entry.get("roc_auc") for label, entry in metrics["per_label"].items()}
+    return pd.DataFrame(columns)

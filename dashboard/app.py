@@ -23,7 +23,8 @@ from benchmarks.errors import BenchmarkError  # noqa: E402
 from benchmarks.images import open_rgb  # noqa: E402
 from benchmarks.predictors import load_predictor  # noqa: E402
 from benchmarks.results import load_run  # noqa: E402
-from dashboard import charts, logic  # noqa: E402
+from benchmarks import charts  # noqa: E402
+from dashboard import logic  # noqa: E402
 
 
 @st.cache_data(show_spinner=False)
@@ -215,7 +216,20 @@ def show_job(job: dict, results: Path) -> None:
         st.error(status["error"])
 
 
-PAGES = {"Dataset": page_dataset, "Leaderboard": page_leaderboard, "Per-class analysis": page_per_class, "Try an image": page_try}
+def page_report(dataset: Dataset, results: Path) -> None:
+    st.header("Report")
+    st.write("One self-contained HTML file (EDA, leaderboard, per-class ROC/AUC, paired comparisons) for a written report; "
+             f"the same as `python -m benchmarks report {dataset.root}`.")
+    if st.button("build the report"):
+        from benchmarks.report import build_report
+
+        with st.spinner("building…"):
+            st.session_state["report_html"] = build_report(dataset, results)
+    if "report_html" in st.session_state:
+        st.download_button("download report.html", st.session_state["report_html"], file_name=f"report-{dataset.name.lower()}.html", mime="text/html")
+
+
+PAGES = {"Dataset": page_dataset, "Leaderboard": page_leaderboard, "Per-class analysis": page_per_class, "Try an image": page_try, "Report": page_report}
 if os.environ.get("DASHBOARD_READONLY") != "1":
     PAGES["Train"] = page_train
 

@@ -14,7 +14,7 @@ import pandas as pd
 
 from benchmarks.dataset import Dataset, load_dataset
 from benchmarks.errors import BenchmarkError
-from benchmarks.leaderboard import leaderboard, read_metrics
+from benchmarks.leaderboard import auc_by_label, leaderboard, read_metrics
 from benchmarks.metrics import per_label
 from benchmarks.results import Run, list_runs, read_predictions
 
@@ -73,13 +73,7 @@ def flagged_images(report: dict | None) -> set[str]:
 
 
 def auc_matrix(runs: list[Run]) -> pd.DataFrame:
-    """Labels × runs test ROC-AUC from each run's metrics.json."""
-    columns = {}
-    for run in runs:
-        metrics = read_metrics(run, evaluate_missing=False)
-        if metrics:
-            columns[run.run_id] = {label: entry.get("roc_auc") for label, entry in metrics["per_label"].items()}
-    return pd.DataFrame(columns)
+    return auc_by_label(runs)
 
 
 def curves(run: Run) -> dict:

@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 
 from benchmarks.dataset import load_dataset
-from dashboard import charts, logic
+from benchmarks import charts
+from dashboard import logic
 
 APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py")
 
@@ -43,7 +44,7 @@ def app_env(monkeypatch, tiny_scenes, tiny_results, fastai_run, keras_run):
     monkeypatch.setattr(logic, "DEFAULT_RESULTS", tiny_results)
 
 
-@pytest.mark.parametrize("page", ["Dataset", "Leaderboard", "Per-class analysis", "Try an image"])
+@pytest.mark.parametrize("page", ["Dataset", "Leaderboard", "Per-class analysis", "Try an image", "Train", "Report"])
 def test_every_page_renders_without_exceptions(app_env, page):
     from streamlit.testing.v1 import AppTest
 
@@ -74,3 +75,13 @@ def test_train_command_and_a_failed_job_shows_its_error(tmp_path):
     job["process"].wait(timeout=120)
     status = logic.training_status(job, tmp_path / "results")
     assert status["state"] == "failed" and "dataset folder not found" in status["error"]
+
+
+def test_report_is_one_self_contained_html_file(fastai_run, keras_run, tiny_scenes, tiny_results, tmp_path):
+    from benchmarks.cli import main
+
+    out = tmp_path / "report.html"
+    assert main(["report", str(tiny_scenes), "--results", str(tiny_results), "--out", str(out)]) == 0
+    text = out.read_text()
+    assert "Leaderboard" in text and "Paired comparisons with the best run" in text and fastai_run.run_id in text
+    assert text.count("plotly-graph-div") >= 3 + len(load_dataset(tiny_scenes).labels) and 'src="https://cdn.plot.ly' not in text

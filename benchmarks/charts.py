@@ -1,4 +1,4 @@
-"""Plotly figures for the dashboard (and the HTML report): pure functions from tables to figures."""
+"""Plotly figures shared by the dashboard and the HTML report: pure functions from tables to figures."""
 from __future__ import annotations
 
 import pandas as pd
