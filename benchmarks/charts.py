@@ -51,5 +51,6 @@ def score_bars(scores: dict[str, float], thresholds: dict[str, float], title: st
     figure = go.Figure(go.Bar(x=[scores[l] for l in labels], y=labels, orientation="h",
                               marker_color=["#54A24B" if scores[l] >= thresholds.get(l, 0.5) else "#BAB0AC" for l in labels]))
     figure.add_scatter(x=[thresholds.get(l, 0.5) for l in labels], y=labels, mode="markers", marker={"symbol": "line-ns-open", "size": 14, "color": "black"}, name="threshold")
-    figure.update_layout(title=title, xaxis={"range": [0, 1], "title": "score"}, showlegend=False, height=40 + 28 * len(labels))
+    figure.update_layout(title=title, xaxis={"range": [0, 1], "title": "score"}, showlegend=False, height=90 + 26 * len(labels),
+                         margin={"l": 10, "r": 10, "t": 40, "b": 40}, yaxis={"automargin": True})
     return figure

@@ -100,3 +100,28 @@ def keras_run(tiny_scenes, tiny_results):
     from keras_model.train import train
 
     return train(tiny_scenes, tiny_results, make_config(**TINY_TRAINING, precision="float32"))
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until_up(url: str, seconds: float = 120) -> None:
+    """Poll ``url`` until it answers 200 (servers started by a test take a few seconds to import)."""
+    import time
+
+    import requests
+
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        try:
+            if requests.get(url, timeout=1).ok:
+                return
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.5)
+    raise AssertionError(f"{url} did not come up within {seconds} s")

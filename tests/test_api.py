@@ -1,10 +1,8 @@
 """The prediction API over the session's tiny fastai and Keras runs: every endpoint and every bad input."""
 import io
 import os
-import socket
 import subprocess
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -15,6 +13,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from benchmarks.dataset import load_dataset
+from tests.conftest import free_port, wait_until_up
 
 
 def png_bytes(mode="RGB", size=(80, 60), colour=(200, 40, 40)) -> bytes:
@@ -105,12 +104,6 @@ def test_unknown_model_is_404_and_api_key_is_enforced(client, monkeypatch):
     assert client.get("/health").status_code == 200  # health stays open for load balancers
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_uvicorn_serves_concurrent_requests(tiny_results, fastai_run, keras_run):
     port = free_port()
     env = {**os.environ, "RESULTS_DIR": str(tiny_results)}
@@ -118,13 +111,7 @@ def test_uvicorn_serves_concurrent_requests(tiny_results, fastai_run, keras_run)
                               env=env, cwd=Path(__file__).resolve().parents[1], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         url = f"http://127.0.0.1:{port}"
-        deadline = time.time() + 90
-        while time.time() < deadline:
-            try:
-                if requests.get(f"{url}/health", timeout=1).ok:
-                    break
-            except requests.ConnectionError:
-                time.sleep(0.5)
+        wait_until_up(f"{url}/health")
         image = png_bytes(size=(64, 64))
 
         def one(_):
