@@ -40,9 +40,13 @@ def run_eda(dataset: Dataset, out_dir: Path | None = None) -> dict:
 
 
 def make_figures(dataset: Dataset, stats: dict, facts) -> dict[str, go.Figure]:
+    return {**label_figures(dataset, stats), **image_figures(facts)}
+
+
+def image_figures(facts) -> dict[str, go.Figure]:
+    """Figures from the per-image facts of ``scan_images`` (also drawn by the dashboard)."""
     readable = facts[facts["readable"]]
     return {
-        **label_figures(dataset, stats),
         "image_sizes": px.scatter(readable, x="width", y="height", color="split", hover_name="image", title="Image sizes (px)"),
         "brightness_contrast": px.scatter(readable, x="brightness", y="contrast", color="split", hover_name="image", opacity=0.6, title="Brightness vs contrast (grayscale mean and std)"),
     }

@@ -18,7 +18,7 @@ import time  # noqa: E402
 import streamlit as st  # noqa: E402
 
 from benchmarks.dataset import Dataset  # noqa: E402
-from benchmarks.eda_report import label_figures  # noqa: E402
+from benchmarks.eda_report import image_figures, label_figures  # noqa: E402
 from benchmarks.errors import BenchmarkError  # noqa: E402
 from benchmarks.images import open_rgb  # noqa: E402
 from benchmarks.predictors import load_predictor  # noqa: E402
@@ -31,6 +31,14 @@ from dashboard import logic  # noqa: E402
 def cached_dataset(path: str, modified: float) -> tuple[Dataset | None, str | None]:
     """``modified`` (labels.csv mtime) is part of the cache key, so an edited dataset is reloaded."""
     return logic.load_dataset_safely(Path(path))
+
+
+@st.cache_data(show_spinner="reading image headers…")
+def cached_image_facts(path: str, modified: float):
+    from benchmarks.eda import scan_images
+
+    dataset, _ = logic.load_dataset_safely(Path(path))
+    return scan_images(dataset)
 
 
 @st.cache_resource(show_spinner="loading model…")
@@ -64,6 +72,9 @@ def page_dataset(dataset: Dataset, results: Path) -> None:
         right.plotly_chart(figures["label_frequency"], use_container_width=True)
         left.plotly_chart(figures["labels_per_image"], use_container_width=True)
         right.plotly_chart(figures["cooccurrence"], use_container_width=True)
+        modified = (dataset.root / "labels.csv").stat().st_mtime
+        sizes = image_figures(cached_image_facts(str(dataset.root), modified))["image_sizes"]
+        left.plotly_chart(sizes, use_container_width=True)
         st.subheader("Quality checks (EDA)")
         st.dataframe([{k: c.get(k) for k in ("check", "verdict", "finding", "remedy")} for c in report["checks"]], use_container_width=True)
     else:
