@@ -3,25 +3,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
-from .errors import BenchmarkError
+from .errors import run_cli
 
 DEFAULT_DATASET = Path("data/stampscenes")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        return args.handler(args) or 0
-    except BenchmarkError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    args = build_parser().parse_args(argv)
+    return run_cli(lambda: args.handler(args))
 
 
 def build_parser() -> argparse.ArgumentParser:

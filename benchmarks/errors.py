@@ -11,3 +11,18 @@ class DatasetError(BenchmarkError):
 
 class RunError(BenchmarkError):
     """A run folder that does not follow the results format."""
+
+
+def run_cli(body, interrupted: str = "interrupted") -> int:
+    """Exit codes every CLI here shares: 0 ok, 2 = bad input (one line, no traceback), 130 = Ctrl-C."""
+    import sys
+
+    try:
+        body()
+    except BenchmarkError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(interrupted, file=sys.stderr)
+        return 130
+    return 0

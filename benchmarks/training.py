@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Callable, TypeVar
 
 from .dataset import Dataset, load_dataset
+from . import errors
 from .errors import BenchmarkError, DatasetError
 from .results import newest_done_run
 
@@ -107,16 +108,8 @@ def check_trainable(dataset: Dataset) -> None:
 
 
 def run_cli(body: Callable[[], object]) -> int:
-    """Exit codes and messages every trainer CLI shares: 2 = bad input (one line), 130 = interrupted."""
-    try:
-        body()
-    except BenchmarkError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("\ninterrupted: the run is marked interrupted with its last finished epoch saved; continue with --resume RUN", file=sys.stderr)
-        return 130
-    return 0
+    """The shared CLI frame, with a Ctrl-C message that says how to continue the run."""
+    return errors.run_cli(body, "\ninterrupted: the run is marked interrupted with its last finished epoch saved; continue with --resume RUN")
 
 
 def trainer_main(argv: list[str] | None, parser: argparse.ArgumentParser, make_config: Callable, train: Callable, kind: str) -> int:

@@ -72,3 +72,18 @@ def write_adapter_run(
     summary = metrics["overall"]
     print(f"{run.path}: test macro AUC {summary['macro_roc_auc']:.3f}, mAP {summary['map']:.3f} (shared evaluator)")
     return run
+
+
+def evaluate_classifier(classifier, classes: list[str], source: Path, dataset: Dataset, results: Path, mapping_file: Path | None,
+                        *, kind: str, params: dict, desc: str, label_file: str) -> Run:
+    """An exported softmax classifier scored on the valid and test images, classes mapped to labels, as a run."""
+    from .class_mapping import map_classes
+
+    if classifier.n_classes != len(classes):
+        raise BenchmarkError(f"{source}: the model outputs {classifier.n_classes} classes but {label_file} lists {len(classes)}")
+    mapping = map_classes(classes, dataset.labels, mapping_file)
+    for line in mapping.report():
+        print(f"  {line}")
+    class_scores, seconds = score_images(dataset, classifier.predict, desc=desc)
+    return write_adapter_run(dataset, results, kind=kind, label_scores=mapping.label_scores(class_scores), params={**params, "classes": classes},
+                             mapping=mapping, model=classifier.describe(), seconds_per_image=seconds)

@@ -3,11 +3,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from pathlib import Path
 
 from benchmarks.dataset import load_dataset
-from benchmarks.errors import BenchmarkError
+from benchmarks.errors import BenchmarkError, run_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -193,12 +192,4 @@ def cmd_roboflow_predict(args) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        args.handler(args)
-    except BenchmarkError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    return 0
+    return run_cli(lambda: args.handler(args))

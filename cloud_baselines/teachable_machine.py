@@ -17,8 +17,8 @@ from benchmarks.atomic import atomic_write_json
 from benchmarks.dataset import Dataset
 from benchmarks.errors import BenchmarkError
 
-from .adapter_runs import score_images, write_adapter_run
-from .class_mapping import map_classes, read_indexed_labels
+from .adapter_runs import evaluate_classifier
+from .class_mapping import read_indexed_labels
 from .image_prep import teachable_machine_fit
 from .tflite_model import TFLiteClassifier
 from .tm_keras_model import load_h5, load_tfjs
@@ -93,13 +93,7 @@ def _tflite(path: Path, folder: Path):
 
 def evaluate_tm_export(export: Path, dataset: Dataset, results: Path, mapping_file: Path | None = None):
     classifier, classes, source = open_tm_export(export)
-    if classifier.n_classes != len(classes):
-        raise BenchmarkError(f"{source}: the model outputs {classifier.n_classes} classes but its label file lists {len(classes)}")
-    mapping = map_classes(classes, dataset.labels, mapping_file)
-    for line in mapping.report():
-        print(f"  {line}")
-    class_scores, seconds = score_images(dataset, classifier.predict, desc=f"Teachable Machine ({classifier.describe()['format']})")
-    params = {"export": str(Path(export).resolve()), "classes": classes, "single_label_by_construction": True,
+    params = {"export": str(Path(export).resolve()), "single_label_by_construction": True,
               "note": "softmax over TM classes; a label's score is its class's probability"}
-    return write_adapter_run(dataset, results, kind=KIND, label_scores=mapping.label_scores(class_scores), params=params,
-                             mapping=mapping, model=classifier.describe(), seconds_per_image=seconds)
+    return evaluate_classifier(classifier, classes, source, dataset, results, mapping_file, kind=KIND, params=params,
+                               desc=f"Teachable Machine ({classifier.describe()['format']})", label_file="its label file")

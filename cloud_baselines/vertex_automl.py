@@ -16,7 +16,7 @@ from benchmarks.atomic import atomic_write_json, atomic_write_text
 from benchmarks.dataset import Dataset
 from benchmarks.errors import BenchmarkError
 
-from .adapter_runs import match_to_dataset, score_images, write_adapter_run
+from .adapter_runs import evaluate_classifier, match_to_dataset, write_adapter_run
 from .class_mapping import map_classes, read_plain_labels
 from .image_prep import automl_fit
 from .tflite_model import TFLiteClassifier
@@ -124,12 +124,6 @@ def open_edge_export(export: Path) -> tuple[TFLiteClassifier, list[str], Path]:
 
 def evaluate_edge_export(export: Path, dataset: Dataset, results: Path, mapping_file: Path | None = None):
     classifier, classes, source = open_edge_export(export)
-    if classifier.n_classes != len(classes):
-        raise BenchmarkError(f"{source}: the model outputs {classifier.n_classes} classes but dict.txt lists {len(classes)}")
-    mapping = map_classes(classes, dataset.labels, mapping_file)
-    for line in mapping.report():
-        print(f"  {line}")
-    class_scores, seconds = score_images(dataset, classifier.predict, desc="AutoML Edge (tflite)")
-    params = {"export": str(Path(export).resolve()), "classes": classes, "format": "automl edge tflite"}
-    return write_adapter_run(dataset, results, kind="vertex_automl", label_scores=mapping.label_scores(class_scores), params=params,
-                             mapping=mapping, model=classifier.describe(), seconds_per_image=seconds)
+    params = {"export": str(Path(export).resolve()), "format": "automl edge tflite"}
+    return evaluate_classifier(classifier, classes, source, dataset, results, mapping_file, kind="vertex_automl", params=params,
+                               desc="AutoML Edge (tflite)", label_file="dict.txt")
