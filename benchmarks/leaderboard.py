@@ -29,23 +29,37 @@ def runs_for(results_dir: Path, dataset: Dataset | None) -> list[Run]:
     return runs
 
 
+METRICS_KEYS = ("overall", "per_label", "thresholds", "curves")
+
+
 def read_metrics(run: Run, *, evaluate_missing: bool = True) -> dict | None:
+    """A run's metrics.json; None when there is none yet. It is derived data, so with ``evaluate_missing`` a
+    missing or damaged one is written again by the evaluator; otherwise a damaged one is a RunError."""
     path = run.path / METRICS_JSON
-    if not path.is_file() and evaluate_missing and run.info.get("status") == "done":
+    problem = None
+    if path.is_file():
         try:
-            return evaluate_run(run.path)
-        except RunError:
-            return None
-    try:
-        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
-    except json.JSONDecodeError:
-        return None
+            metrics = json.loads(path.read_text(encoding="utf-8"))
+            missing = [k for k in METRICS_KEYS if not isinstance(metrics, dict) or not isinstance(metrics.get(k), dict)]
+            if not missing:
+                return metrics
+            problem = f"{path}: damaged (no {', '.join(missing)})"
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            problem = f"{path}: damaged ({exc.__class__.__name__})"
+    if evaluate_missing and run.info.get("status") == "done":
+        return evaluate_run(run.path)
+    if problem:
+        raise RunError(f"{problem}; write it again with `python -m benchmarks evaluate {run.path}`")
+    return None
 
 
 def leaderboard(results_dir: Path | str, dataset: Dataset | None = None) -> pd.DataFrame:
     rows = []
     for run in runs_for(Path(results_dir), dataset):
-        metrics = read_metrics(run)
+        try:
+            metrics, problem = read_metrics(run), None
+        except BenchmarkError as exc:  # e.g. predictions.csv damaged: the row stays, saying why it has no scores
+            metrics, problem = None, str(exc)
         summary = (metrics or {}).get("overall", {})
         timings, model = run.info.get("timings", {}), run.info.get("model", {})
         rows.append({
@@ -63,7 +77,7 @@ def leaderboard(results_dir: Path | str, dataset: Dataset | None = None) -> pd.D
             "train_s": timings.get("train_s"),
             "ms_per_image": timings.get("ms_per_image"),
             "model_mb": round(model["size_bytes"] / 1e6, 2) if model.get("size_bytes") else None,
-            "status": run.info.get("status") if metrics else f"{run.info.get('status')} (not evaluated)",
+            "status": run.info.get("status") if metrics else f"{run.info.get('status')} ({problem or 'not evaluated'})",
         })
     table = pd.DataFrame(rows, columns=COLUMNS)
     return table.sort_values("macro_auc", ascending=False, na_position="last").reset_index(drop=True)
@@ -88,10 +102,13 @@ def format_table(table: pd.DataFrame) -> str:
 
 
 def auc_by_label(runs: list[Run]) -> pd.DataFrame:
-    """Labels × runs test ROC-AUC, read from each run's metrics.json."""
+    """Labels × runs test ROC-AUC, read from each run's metrics.json (runs without a readable one are left out)."""
     columns = {}
     for run in runs:
-        metrics = read_metrics(run, evaluate_missing=False)
+        try:
+            metrics = read_metrics(run, evaluate_missing=False)
+        except RunError:
+            continue
         if metrics:
             columns[run.run_id] = {label: entry.get("roc_auc") for label, entry in metrics["per_label"].items()}
     return pd.DataFrame(columns)

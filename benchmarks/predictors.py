@@ -14,7 +14,20 @@ from .results import Run, load_run
 PREDICTORS = {  # run kind -> "module:class"
     "fastai": "fastai_model.serving:FastaiPredictor",
     "keras": "keras_model.serving:KerasPredictor",
+    "teachable_machine": "cloud_baselines.serving:ExportPredictor",
+    "vertex_automl": "cloud_baselines.serving:ExportPredictor",
+    "teachable_machine_replica": "cloud_baselines.serving:ReplicaPredictor",
 }
+TENSORFLOW_KINDS = {"keras", "teachable_machine", "vertex_automl", "teachable_machine_replica"}
+FROM_EXPORT_ONLY = {"teachable_machine", "vertex_automl"}  # their runs can also come from batch predictions: no model then
+
+
+def can_predict(run: Run) -> bool:
+    """A finished run whose kind keeps a model (adapter runs: only those evaluated from an exported model file)."""
+    kind = run.info["kind"]
+    if kind not in PREDICTORS or run.info["status"] != "done":
+        return False
+    return kind not in FROM_EXPORT_ONLY or bool(run.info.get("params", {}).get("export"))
 
 
 def load_predictor(run: Run | Path | str):
@@ -24,7 +37,7 @@ def load_predictor(run: Run | Path | str):
         raise RunError(f"{run.path}: a {kind} run has no saved model to predict with (those that do: {', '.join(PREDICTORS)})")
     if run.info["status"] != "done":
         raise RunError(f"{run.path}: the run is {run.info['status']}, not done; finish it (--resume) before predicting")
-    if kind == "keras":
+    if kind in TENSORFLOW_KINDS:
         from . import torch_first  # noqa: F401  (PyTorch before TensorFlow, should a fastai model load later)
     module, cls = PREDICTORS[kind].split(":")
     return getattr(importlib.import_module(module), cls)(run.path)

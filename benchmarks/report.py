@@ -46,14 +46,17 @@ def build_report(dataset: Dataset, results: Path) -> str:
         parts.append("<p>No finished runs on this dataset yet.</p>")
     else:
         table = table.sort_values("macro_auc", ascending=False, na_position="last").reset_index(drop=True)
+        evaluated = set(table.loc[table["macro_auc"].notna(), "run"])  # leaderboard() re-evaluated what it could
         parts.append("<h2>Leaderboard</h2>" + table.to_html(index=False, float_format=lambda v: f"{v:.3f}", na_rep="—"))
         figures += [("Leaderboard", charts.leaderboard_bars(table)), ("Leaderboard", charts.quality_latency_size(table)),
                     ("Per-class", charts.auc_heatmap(auc_by_label(runs)))]
-        curves = {r.run_id: (read_metrics(r, evaluate_missing=False) or {}).get("curves", {}) for r in runs}
+        curves = {r.run_id: (read_metrics(r) or {}).get("curves", {}) for r in runs if r.run_id in evaluated}
         figures += [("Per-class", charts.roc_overlay(curves, label)) for label in dataset.labels]
         best = table["run"].iloc[0]
         rows = []
         for other in table["run"].iloc[1:]:
+            if best not in evaluated or other not in evaluated:  # failed or damaged runs: the table says why
+                continue
             result = compare_runs(results / best, results / other)
             for metric, entry in result["metrics"].items():
                 rows.append([f"{best} − {other}", metric, f"{entry['difference']:+.3f}", str([round(c, 3) for c in entry["ci"]]), entry["verdict"]])

@@ -56,14 +56,18 @@ def score_images(dataset: Dataset, predict: Callable[[Image.Image], np.ndarray],
 def write_adapter_run(
     dataset: Dataset, results: Path, *, kind: str, label_scores: np.ndarray, params: dict, mapping: ClassMapping | None = None,
     model: dict | None = None, seconds_per_image: float | None = None, backbone: str | None = None, timings: dict | None = None,
+    save_model: Callable[[Path], None] | None = None,
 ) -> Run:
-    """One run: predictions for valid + test in dataset order, then the shared evaluator's metrics.json."""
+    """One run: predictions for valid + test in dataset order, then the shared evaluator's metrics.json.
+    ``save_model(run_dir)`` stores a model trained here, so the run can predict new images later."""
     rows = dataset.rows(EVAL_SPLITS)
     if mapping is not None:
         params = {**params, "class_mapping": mapping.to_dict(), "unscored_labels": mapping.unscored_labels}
     run = create_run(results, kind=kind, dataset=dataset, params=params, backbone=backbone)
     with recording(run):
         run.write_predictions(list(rows["image"]), list(rows["split"]), label_scores)
+        if save_model is not None:
+            save_model(run.path)
         timings = dict(timings or {})
         if seconds_per_image is not None:
             timings["ms_per_image"] = round(seconds_per_image * 1000, 2)

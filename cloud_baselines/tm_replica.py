@@ -34,6 +34,7 @@ from .tm_keras_model import DEFAULT_SIZE, base_weights, build_base, weights_of_e
 SHIPPED_BASE = Path(__file__).parent / "assets" / "tm_mobilenet_v2_0.35_base.npz"
 KIND = "teachable_machine_replica"
 TM_HOLDOUT = 0.15  # TM trains on 85% of each class's images
+HEAD_FILE = "head.keras"  # the trained Dense head; the frozen base is rebuilt from its weights
 
 
 def load_base_weights(tm_export: Path | None) -> tuple[dict[str, np.ndarray], str]:
@@ -133,8 +134,10 @@ def train_replica(dataset: Dataset, results: Path, *, tm_export: Path | None = N
     positions = dataset.items.index.get_indexer(dataset.rows(EVAL_SPLITS).index)  # features are in dataset order
     class_scores = np.asarray(model.predict(features[positions], verbose=0), dtype=np.float64)
     mapping = map_classes(classes, dataset.labels)
-    params = {"head": head, "epochs": epochs, "bs": bs, "lr": lr, "seed": seed, "base": origin, "tm_holdout": TM_HOLDOUT,
+    params = {"head": head, "classes": classes, "epochs": epochs, "bs": bs, "lr": lr, "seed": seed, "base": origin, "tm_holdout": TM_HOLDOUT,
+              "base_export": str(Path(tm_export).resolve()) if tm_export else None,
               "trained_on": "train + valid as tm-export uploads them (85% of each class)", "single_label_by_construction": head == "softmax"}
     return write_adapter_run(dataset, results, kind=KIND, label_scores=mapping.label_scores(class_scores), params=params, mapping=mapping,
                              model={"format": "keras head on cached MobileNetV2-0.35 embeddings", "base": origin},
-                             backbone="mobilenet_v2_0.35", timings={"train_s": round(train_s, 2)})
+                             backbone="mobilenet_v2_0.35", timings={"train_s": round(train_s, 2)},
+                             save_model=lambda run_dir: atomic_write(run_dir / HEAD_FILE, lambda tmp: model.save(tmp), suffix=".keras"))

@@ -12,6 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `streamlit run d
 
 import benchmarks.torch_first  # noqa: E402,F401  (PyTorch before TensorFlow in one process)
 
+import logging  # noqa: E402
 import os  # noqa: E402
 import time  # noqa: E402
 
@@ -69,14 +70,14 @@ def page_dataset(dataset: Dataset, results: Path) -> None:
     left.dataframe(logic.split_counts(dataset))
     if report:
         figures = label_figures(dataset, report["statistics"])
-        right.plotly_chart(figures["label_frequency"], use_container_width=True)
-        left.plotly_chart(figures["labels_per_image"], use_container_width=True)
-        right.plotly_chart(figures["cooccurrence"], use_container_width=True)
+        right.plotly_chart(figures["label_frequency"], width="stretch")
+        left.plotly_chart(figures["labels_per_image"], width="stretch")
+        right.plotly_chart(figures["cooccurrence"], width="stretch")
         modified = (dataset.root / "labels.csv").stat().st_mtime
         sizes = image_figures(cached_image_facts(str(dataset.root), modified))["image_sizes"]
-        left.plotly_chart(sizes, use_container_width=True)
+        left.plotly_chart(sizes, width="stretch")
         st.subheader("Quality checks (EDA)")
-        st.dataframe([{k: c.get(k) for k in ("check", "verdict", "finding", "remedy")} for c in report["checks"]], use_container_width=True)
+        st.dataframe([{k: c.get(k) for k in ("check", "verdict", "finding", "remedy")} for c in report["checks"]], width="stretch")
     else:
         st.info(f"no EDA report yet: `python -m benchmarks eda {dataset.root}`")
     st.subheader("Gallery")
@@ -99,9 +100,9 @@ def page_leaderboard(dataset: Dataset, results: Path) -> None:
     if table.empty:
         st.info(f"no runs on this dataset in {results}/ yet — `make demo` trains some")
         return
-    st.dataframe(table, use_container_width=True)
-    st.plotly_chart(charts.leaderboard_bars(table), use_container_width=True)
-    st.plotly_chart(charts.quality_latency_size(table), use_container_width=True)
+    st.dataframe(table, width="stretch")
+    st.plotly_chart(charts.leaderboard_bars(table), width="stretch")
+    st.plotly_chart(charts.quality_latency_size(table), width="stretch")
     st.subheader("Is A really better than B? (paired bootstrap on the same test images)")
     a, b = st.columns(2)
     run_a = a.selectbox("run A", table["run"], index=0)
@@ -109,7 +110,11 @@ def page_leaderboard(dataset: Dataset, results: Path) -> None:
     if run_a != run_b and st.button("compare"):
         from benchmarks.compare import compare_runs
 
-        result = compare_runs(results / run_a, results / run_b)
+        try:
+            result = compare_runs(results / run_a, results / run_b)
+        except BenchmarkError as exc:
+            st.error(str(exc))
+            return
         for metric, entry in result["metrics"].items():
             st.write(f"**{metric}**: difference {entry['difference']:+.3f}, 95% CI {entry['ci']} → {entry['verdict']}")
 
@@ -131,17 +136,21 @@ def page_per_class(dataset: Dataset, results: Path) -> None:
         except BenchmarkError as exc:
             st.warning(str(exc))
     left, right = st.columns(2)
-    left.plotly_chart(charts.roc_overlay(curves, label), use_container_width=True)
-    right.plotly_chart(charts.pr_overlay(curves, label), use_container_width=True)
-    st.plotly_chart(charts.auc_heatmap(logic.auc_matrix(runs)), use_container_width=True)
+    left.plotly_chart(charts.roc_overlay(curves, label), width="stretch")
+    right.plotly_chart(charts.pr_overlay(curves, label), width="stretch")
+    st.plotly_chart(charts.auc_heatmap(logic.auc_matrix(runs)), width="stretch")
     if not chosen_runs:
         return
     st.subheader("Threshold explorer")
     run = st.selectbox("run", chosen_runs, format_func=lambda r: r.run_id)
-    tuned = logic.tuned_thresholds(run).get(label, 0.5)
-    threshold = st.slider(f"threshold for {label} (tuned on valid: {tuned:.3f})", 0.0, 1.0, float(tuned), 0.01)
-    st.dataframe(logic.threshold_effect(run, dataset, label, threshold))
-    errors = logic.worst_errors(run, dataset, label)
+    try:
+        tuned = logic.tuned_thresholds(run).get(label, 0.5)
+        threshold = st.slider(f"threshold for {label} (tuned on valid: {tuned:.3f})", 0.0, 1.0, float(tuned), 0.01)
+        st.dataframe(logic.threshold_effect(run, dataset, label, threshold))
+        errors = logic.worst_errors(run, dataset, label)
+    except BenchmarkError as exc:
+        st.error(str(exc))
+        return
     for title, frame in (("Top false positives (test)", errors["false_positives"]), ("Top false negatives (test)", errors["false_negatives"])):
         st.caption(title)
         columns = st.columns(8)
@@ -153,7 +162,8 @@ def page_try(dataset: Dataset, results: Path) -> None:
     st.header("Try an image: every saved model side by side")
     runs = logic.predictable_runs(logic.runs_on(results, dataset))
     if not runs:
-        st.info("no saved fastai or Keras model on this dataset yet — `make demo` trains both")
+        st.info("no saved model on this dataset yet — `make demo` trains fastai, Keras and the TM replica; "
+                "`python -m cloud_baselines tm-eval` / `vertex-eval` add Teachable Machine and AutoML exports")
         return
     upload = st.file_uploader("upload an image", type=["jpg", "jpeg", "png", "gif", "bmp", "webp", "tif", "tiff"])
     test_images = list(dataset.rows("test")["image"])
@@ -181,12 +191,21 @@ def page_try(dataset: Dataset, results: Path) -> None:
         except BenchmarkError as exc:
             columns[i % len(columns)].error(f"{run.run_id}: {exc}")
             continue
-        thresholds = logic.tuned_thresholds(run) or {label: 0.5 for label in run.labels}
+        column = columns[i % len(columns)]
+        try:
+            thresholds = logic.tuned_thresholds(run)
+        except BenchmarkError as exc:
+            thresholds = {}
+            column.warning(str(exc))
+        if not thresholds:
+            column.caption("no tuned thresholds: 0.5 for every label")
+            thresholds = {label: 0.5 for label in run.labels}
         named = dict(zip(run.labels, map(float, scores)))
         predicted = [label for label, s in named.items() if s >= thresholds.get(label, 0.5)]
-        column = columns[i % len(columns)]
-        column.plotly_chart(charts.score_bars(named, thresholds, f"{run.info['kind']} — {run.run_id}"), use_container_width=True)
+        column.plotly_chart(charts.score_bars(named, thresholds, f"{run.info['kind']} — {run.run_id}"), width="stretch")
         column.write(f"predicted: **{' '.join(predicted) or '(none)'}** · {latency:.0f} ms")
+        if run.info.get("params", {}).get("single_label_by_construction"):
+            column.caption("softmax over classes: co-occurring labels share one probability")
 
 
 def page_train(dataset: Dataset, results: Path) -> None:
@@ -240,6 +259,17 @@ def page_report(dataset: Dataset, results: Path) -> None:
         st.download_button("download report.html", st.session_state["report_html"], file_name=f"report-{dataset.name.lower()}.html", mime="text/html")
 
 
+def render_safely(render, dataset: Dataset, results: Path) -> None:
+    """A damaged file shows as one message in the page; the traceback of anything unforeseen goes to the server log."""
+    try:
+        render(dataset, results)
+    except BenchmarkError as exc:
+        st.error(str(exc))
+    except Exception as exc:  # Streamlit's own rerun/stop signals are BaseExceptions and pass through
+        logging.getLogger("imgbench.dashboard").exception("page failed")
+        st.error(f"this page could not be shown: {exc.__class__.__name__}: {exc} (details in the server log)")
+
+
 PAGES = {"Dataset": page_dataset, "Leaderboard": page_leaderboard, "Per-class analysis": page_per_class, "Try an image": page_try, "Report": page_report}
 if os.environ.get("DASHBOARD_READONLY") != "1":
     PAGES["Train"] = page_train
@@ -254,7 +284,7 @@ def main() -> None:
         return
 
     def runner(render):
-        return lambda: render(dataset, results)
+        return lambda: render_safely(render, dataset, results)
 
     first = st.session_state.get("page", "Dataset")  # the page shown when the URL names none
     pages = [st.Page(runner(render), title=title, url_path=title.lower().replace(" ", "-"), default=title == first) for title, render in PAGES.items()]

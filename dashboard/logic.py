@@ -116,9 +116,9 @@ def worst_errors(run: Run, dataset: Dataset, label: str, k: int = 8) -> dict[str
 
 
 def predictable_runs(runs: list[Run]) -> list[Run]:
-    from benchmarks.predictors import PREDICTORS
+    from benchmarks.predictors import can_predict
 
-    return [r for r in runs if r.info["kind"] in PREDICTORS]
+    return [r for r in runs if can_predict(r)]
 
 
 def load_dataset_safely(path: Path) -> tuple[Dataset | None, str | None]:

@@ -82,7 +82,7 @@ TINY_TRAINING = dict(img_size=64, epochs=1, freeze_epochs=1, lr=1e-3, bs=8)
 
 @pytest.fixture(scope="session")
 def tiny_results(tmp_path_factory) -> Path:
-    """One results folder holding a tiny fastai run and a tiny Keras run (trained once per session)."""
+    """One results folder holding a tiny fastai run, a tiny Keras run and a TM replica (each trained once per session)."""
     return tmp_path_factory.mktemp("results")
 
 
@@ -100,6 +100,15 @@ def keras_run(tiny_scenes, tiny_results):
     from keras_model.train import train
 
     return train(tiny_scenes, tiny_results, make_config(**TINY_TRAINING, precision="float32"))
+
+
+@pytest.fixture(scope="session")
+def replica_run(tiny_scenes, tiny_results):
+    """A Teachable Machine replica beside them (3 epochs), so pages and the API show a third kind of model."""
+    from benchmarks.dataset import load_dataset
+    from cloud_baselines.tm_replica import train_replica
+
+    return train_replica(load_dataset(tiny_scenes), tiny_results, epochs=3)
 
 
 def free_port() -> int:

@@ -1,4 +1,4 @@
-"""The prediction API over the session's tiny fastai and Keras runs: every endpoint and every bad input."""
+"""The prediction API over the session's tiny fastai, Keras and TM replica runs: every endpoint and every bad input."""
 import io
 import os
 import subprocess
@@ -28,7 +28,7 @@ def png_bytes(mode="RGB", size=(80, 60), colour=(200, 40, 40)) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def client(fastai_run, keras_run, tiny_results):
+def client(fastai_run, keras_run, replica_run, tiny_results):
     os.environ["RESULTS_DIR"] = str(tiny_results)
     from api.app import app
 
@@ -37,10 +37,11 @@ def client(fastai_run, keras_run, tiny_results):
     os.environ.pop("RESULTS_DIR")
 
 
-def test_health_and_models(client, fastai_run, keras_run):
-    assert client.get("/health").json() == {"status": "ok", "models": 2}
+def test_health_and_models(client, fastai_run, keras_run, replica_run):
+    assert client.get("/health").json() == {"status": "ok", "models": 3}
     models = {m["id"]: m for m in client.get("/models").json()}
-    assert set(models) == {fastai_run.run_id, keras_run.run_id}
+    assert set(models) == {fastai_run.run_id, keras_run.run_id, replica_run.run_id}
+    assert models[replica_run.run_id]["kind"] == "teachable_machine_replica"
     assert models[keras_run.run_id]["kind"] == "keras" and len(models[keras_run.run_id]["thresholds"]) == len(keras_run.labels)
 
 
@@ -49,7 +50,7 @@ def test_predict_all_models_gives_scores_thresholds_labels_latency(client, tiny_
     reply = client.post("/predict", files={"image": ("scene.jpg", image.read_bytes(), "image/jpeg")})
     assert reply.status_code == 200
     body = reply.json()
-    assert body["filename"] == "scene.jpg" and len(body["predictions"]) == 2
+    assert body["filename"] == "scene.jpg" and len(body["predictions"]) == 3
     for prediction in body["predictions"]:
         assert set(prediction["scores"]) == set(prediction["thresholds"]) and prediction["latency_ms"] > 0
         assert all(prediction["scores"][label] >= prediction["thresholds"][label] for label in prediction["labels"])
@@ -104,7 +105,7 @@ def test_unknown_model_is_404_and_api_key_is_enforced(client, monkeypatch):
     assert client.get("/health").status_code == 200  # health stays open for load balancers
 
 
-def test_uvicorn_serves_concurrent_requests(tiny_results, fastai_run, keras_run):
+def test_uvicorn_serves_concurrent_requests(tiny_results, fastai_run, keras_run, replica_run):
     port = free_port()
     env = {**os.environ, "RESULTS_DIR": str(tiny_results)}
     server = subprocess.Popen([sys.executable, "-m", "uvicorn", "api.app:app", "--host", "127.0.0.1", "--port", str(port)],

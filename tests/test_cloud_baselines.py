@@ -438,3 +438,57 @@ def test_vertex_plan_errors_are_clear(small_dataset):
         run_vertex(load_dataset(small_dataset), VertexPlan("", "us-central1", "gs://b", "n"), Path("r"), dry_run=True)
     with pytest.raises(BenchmarkError, match="8000..800000 milli node hours"):
         run_vertex(load_dataset(small_dataset), VertexPlan("p", "us-central1", "gs://b", "n", 100), Path("r"), dry_run=True)
+
+
+@pytest.fixture
+def fruit_and_flowers(tmp_path) -> Path:
+    """One dataset with the fruit samples and the flower photos: both real exports score it (each its own labels)."""
+    fruit = ["fresh_apple", "fresh_banana", "fresh_orange", "rotten_apple", "rotten_orange", "rotten_banana"]
+    flowers = ["daisy", "dandelion", "roses", "sunflowers", "tulips"]
+    photos = sorted((FLOWERS / "ios_resources").glob("*.jp*g"))
+
+    def labels_of(path: Path) -> list[str]:
+        return [{"sunflower": "sunflowers"}.get(path.stem, path.stem)] if path in photos else ["_".join(path.stem.split("_")[:2])]
+
+    return dataset_from_files(tmp_path / "mixed", FRUIT_IMAGES + photos, labels_of, fruit + flowers)
+
+
+def test_evaluated_exports_predict_new_images_as_they_scored_the_test_split(fruit_and_flowers, tmp_path):
+    from benchmarks.predictors import can_predict, load_predictor
+    from benchmarks.results import load_run
+
+    dataset = load_dataset(fruit_and_flowers)
+    runs = [evaluate_tm_export(FRUIT / "converted_tflite", dataset, tmp_path / "results"), evaluate_edge_export(FLOWERS, dataset, tmp_path / "results")]
+    written = pd.read_csv(runs[0].path / "predictions.csv").set_index("image")
+    for run in runs:
+        run = load_run(run.path)
+        assert can_predict(run)
+        predictor = load_predictor(run)
+        table = pd.read_csv(run.path / "predictions.csv").set_index("image")
+        for rel in table.index[:4]:
+            scores = predictor.predict([open_rgb(dataset.root / rel)])[0]
+            np.testing.assert_allclose(scores, table.loc[rel, dataset.labels].to_numpy(float), atol=2e-5)
+    assert written.loc[:, ["daisy", "tulips"]].to_numpy().max() == 0  # the fruit model scores no flower label
+
+
+def test_batch_prediction_runs_and_moved_exports_cannot_predict(tmp_path):
+    from benchmarks.errors import RunError
+    from benchmarks.predictors import can_predict, load_predictor
+    from benchmarks.results import load_run
+
+    labels = ["fresh_apple", "fresh_banana", "fresh_orange", "rotten_apple", "rotten_orange", "rotten_banana"]
+    root = dataset_from_files(tmp_path / "fruit", FRUIT_IMAGES, lambda p: ["_".join(p.stem.split("_")[:2])], labels)
+    dataset = load_dataset(root)
+    rows = dataset.rows(["valid", "test"])
+    with open(tmp_path / "predictions_00001.jsonl", "w") as out:
+        for rel, true in zip(rows["image"], rows["labels"]):
+            out.write(json.dumps({"instance": {"content": f"gs://b/{rel}"}, "prediction": {"displayNames": [true[0]], "confidences": [0.9]}}) + "\n")
+    batch = ingest_batch_predictions(tmp_path / "predictions_00001.jsonl", dataset, tmp_path / "results")
+    assert not can_predict(load_run(batch.path))
+
+    export = tmp_path / "export"
+    shutil.copytree(FRUIT / "converted_tflite", export)
+    run = evaluate_tm_export(export, dataset, tmp_path / "results")
+    shutil.rmtree(export)
+    with pytest.raises(RunError, match="no longer there"):
+        load_predictor(run.path)

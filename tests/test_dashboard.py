@@ -27,11 +27,11 @@ def test_threshold_effect_at_the_tuned_threshold_is_what_the_evaluator_wrote(fas
         assert effect.loc["test", "f1"] == pytest.approx(written["f1"]) and effect.loc["test", "tp"] == written["tp"]
 
 
-def test_auc_matrix_and_charts(fastai_run, keras_run, tiny_scenes, tiny_results):
+def test_auc_matrix_and_charts(fastai_run, keras_run, replica_run, tiny_scenes, tiny_results):
     dataset = load_dataset(tiny_scenes)
     runs = logic.runs_on(tiny_results, dataset)
     matrix = logic.auc_matrix(runs)
-    assert set(matrix.columns) == {fastai_run.run_id, keras_run.run_id} and list(matrix.index) == dataset.labels
+    assert set(matrix.columns) == {fastai_run.run_id, keras_run.run_id, replica_run.run_id} and list(matrix.index) == dataset.labels
     table = logic.leaderboard_table(tiny_results, dataset)
     assert len(charts.leaderboard_bars(table).data) == 1 and charts.auc_heatmap(matrix).data
     errors = logic.worst_errors(keras_run, dataset, dataset.labels[0], k=3)
@@ -39,9 +39,10 @@ def test_auc_matrix_and_charts(fastai_run, keras_run, tiny_scenes, tiny_results)
 
 
 @pytest.fixture
-def app_env(monkeypatch, tiny_scenes, tiny_results, fastai_run, keras_run):
+def app_env(monkeypatch, tiny_scenes, tiny_results, fastai_run, keras_run, replica_run):
     monkeypatch.setattr(logic, "DEFAULT_DATA_ROOT", tiny_scenes.parent)
     monkeypatch.setattr(logic, "DEFAULT_RESULTS", tiny_results)
+    return tiny_scenes
 
 
 @pytest.mark.parametrize("page", ["Dataset", "Leaderboard", "Per-class analysis", "Try an image", "Train", "Report"])
@@ -51,11 +52,11 @@ def test_every_page_renders_without_exceptions(app_env, page):
     app = AppTest.from_file(APP, default_timeout=120)
     app.session_state["page"] = page
     app.run()
-    assert not app.exception, app.exception
+    assert not app.exception and not app.error, (app.exception, [e.value for e in app.error])
     if page == "Try an image":
         app.selectbox(key="test_image").select_index(1).run()
         assert not app.exception, app.exception
-        assert any("predicted:" in m.value for m in app.markdown)
+        assert sum("predicted:" in m.value for m in app.markdown) == 3  # fastai, Keras, TM replica
 
 
 def test_empty_results_folder_is_a_friendly_message(app_env, monkeypatch, tmp_path):
@@ -68,6 +69,41 @@ def test_empty_results_folder_is_a_friendly_message(app_env, monkeypatch, tmp_pa
     assert not app.exception and any("no runs on this dataset" in i.value for i in app.info)
 
 
+def test_damaged_run_files_are_messages_in_the_page(app_env, monkeypatch, tmp_path, tiny_results, fastai_run, keras_run, replica_run):
+    import shutil
+
+    from streamlit.testing.v1 import AppTest
+
+    results = tmp_path / "results"
+    shutil.copytree(tiny_results, results)
+    (results / fastai_run.run_id / "metrics.json").write_text('{"overall": ')  # truncated
+    (results / keras_run.run_id / "predictions.csv").write_text("image,split,nothing\nx,test,2\n")
+    (results / replica_run.run_id / "head.keras").write_bytes(b"PK not really a zip")
+    monkeypatch.setattr(logic, "DEFAULT_RESULTS", results)
+
+    def page(name: str) -> AppTest:
+        app = AppTest.from_file(APP, default_timeout=120)
+        app.session_state["page"] = name
+        app.run()
+        assert not app.exception, app.exception
+        return app
+
+    per_class = page("Per-class analysis")
+    assert any("metrics.json: damaged" in w.value for w in per_class.warning)
+    ids = [r.run_id for r in logic.runs_on(results, load_dataset(app_env))]
+    next(s for s in per_class.selectbox if s.label == "run").select_index(ids.index(keras_run.run_id)).run()
+    assert not per_class.exception and any("predictions.csv" in e.value for e in per_class.error)
+
+    try_page = page("Try an image")
+    try_page.selectbox(key="test_image").select_index(1).run()
+    assert not try_page.exception
+    assert sum("predicted:" in m.value for m in try_page.markdown) == 2  # fastai and Keras models are intact
+    assert any("head.keras" in e.value and "damaged" in e.value for e in try_page.error)
+
+    page("Leaderboard")  # metrics.json is derived data: the leaderboard writes it again from predictions.csv
+    assert json.loads((results / fastai_run.run_id / "metrics.json").read_text())["overall"]["macro_roc_auc"] > 0
+
+
 def test_train_command_and_a_failed_job_shows_its_error(tmp_path):
     command = logic.train_command("keras", tmp_path / "missing", tmp_path / "results", {"preset": "quick", "epochs": 3, "mixup": True, "tta": False, "lr": ""})
     assert command[1:3] == ["-m", "keras_model.train"] and command[-5:] == ["--preset", "quick", "--epochs", "3", "--mixup"]
@@ -77,7 +113,7 @@ def test_train_command_and_a_failed_job_shows_its_error(tmp_path):
     assert status["state"] == "failed" and "dataset folder not found" in status["error"]
 
 
-def test_report_is_one_self_contained_html_file(fastai_run, keras_run, tiny_scenes, tiny_results, tmp_path):
+def test_report_is_one_self_contained_html_file(fastai_run, keras_run, replica_run, tiny_scenes, tiny_results, tmp_path):
     from benchmarks.cli import main
 
     out = tmp_path / "report.html"

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.skipif(not (CHROMIUM.exists() and CHROMEDRIVER.exists()
 
 
 @pytest.fixture
-def dashboard_url(tiny_scenes, tiny_results, fastai_run, keras_run):
+def dashboard_url(tiny_scenes, tiny_results, fastai_run, keras_run, replica_run):
     port = free_port()
     env = {**os.environ, "DASHBOARD_DATA": str(tiny_scenes.parent), "RESULTS_DIR": str(tiny_results)}
     server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.headless", "true", "--server.port", str(port),
@@ -57,10 +57,10 @@ def test_every_page_in_chromium_and_an_upload_shows_every_model(dashboard_url, t
         driver.get(f"{dashboard_url}/try-an-image")
         upload = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "input[type=file]"))[0]
         upload.send_keys(str(load_dataset(tiny_scenes).image_paths("test")[0]))
-        wait.until(lambda d: d.find_element(By.TAG_NAME, "body").text.count("predicted:") >= 2)
+        wait.until(lambda d: d.find_element(By.TAG_NAME, "body").text.count("predicted:") >= 3)
         time.sleep(2)
         driver.save_screenshot(str(ARTIFACTS / "try-an-image-upload.png"))
         text = driver.find_element(By.TAG_NAME, "body").text
-        assert "fastai" in text and "keras" in text
+        assert "fastai" in text and "keras" in text and "teachable_machine_replica" in text
     finally:
         driver.quit()

@@ -149,3 +149,20 @@ def test_leaderboard_ranks_runs_and_refuses_mixed_datasets(tmp_path, dataset):
     with pytest.raises(BenchmarkError, match="2 different datasets"):
         leaderboard(results)
     assert len(leaderboard(results, other)) == 1
+
+
+def test_damaged_metrics_are_rewritten_or_named_and_damaged_predictions_stay_on_the_board(tmp_path, dataset):
+    from benchmarks.leaderboard import read_metrics
+
+    results = tmp_path / "r"
+    healthy = _run_with_scores(results, dataset, lambda t: np.clip(t * 0.8 + 0.1, 0, 1))
+    evaluate_run(healthy.path)
+    (healthy.path / "metrics.json").write_text('{"overall": {}}')
+    with pytest.raises(RunError, match="metrics.json: damaged \\(no per_label, thresholds, curves\\).*benchmarks evaluate"):
+        read_metrics(load_run(healthy.path), evaluate_missing=False)
+    assert read_metrics(load_run(healthy.path))["overall"]["macro_roc_auc"] == 1.0  # derived data: written again
+    broken = _run_with_scores(results, dataset, lambda t: np.full(t.shape, 0.5))
+    (broken.path / "predictions.csv").write_text("image,split\n")
+    table = leaderboard(results, dataset).set_index("run")
+    assert table.loc[healthy.run_id, "macro_auc"] == 1.0
+    assert np.isnan(table.loc[broken.run_id, "macro_auc"]) and "predictions.csv" in table.loc[broken.run_id, "status"]

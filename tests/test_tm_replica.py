@@ -33,6 +33,19 @@ def test_both_heads_train_and_embeddings_are_computed_once(tiny_scenes, tmp_path
     assert json.loads((sigmoid.path / "run.json").read_text())["params"]["single_label_by_construction"] is False
 
 
+def test_saved_replica_predicts_new_images_as_it_scored_the_test_split(replica_run, tiny_scenes):
+    import pandas as pd
+
+    from benchmarks.predictors import load_predictor
+
+    dataset = load_dataset(tiny_scenes)
+    predictor = load_predictor(replica_run.path)
+    table = pd.read_csv(replica_run.path / "predictions.csv").set_index("image")
+    rels = list(dataset.rows("test")["image"][:4])
+    scores = predictor.predict([open_rgb(dataset.root / rel) for rel in rels])
+    np.testing.assert_allclose(scores, table.loc[rels, dataset.labels].to_numpy(float), atol=1e-4)
+
+
 def test_tm_upload_mirrors_tm_export(small_dataset):
     rows, names, classes = tm_replica.tm_upload(load_dataset(small_dataset))
     assert classes == ["cat", "dog", "none"] and names.count("cat") == 4 and names.count("none") == 2

@@ -1,0 +1,98 @@
+"""Predict new images with the models behind adapter runs: evaluated TM / AutoML Edge exports and TM replicas.
+
+Each run already records how the model's classes map to the dataset's labels (``params.class_mapping``), so a
+new image is scored exactly as the valid and test images were: the model's softmax, mapped to labels.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from benchmarks.errors import BenchmarkError, RunError
+from benchmarks.results import load_run
+
+from .class_mapping import ClassMapping
+
+
+def _mapping(run) -> ClassMapping:
+    params = run.info.get("params", {})
+    classes, mapped = params.get("classes"), params.get("class_mapping")
+    if not isinstance(classes, list) or not isinstance(mapped, dict):
+        raise RunError(f"{run.path / 'run.json'}: no params.classes / params.class_mapping; re-run the evaluation that made this run")
+    return ClassMapping(list(classes), run.labels, [mapped.get(c) for c in classes])
+
+
+class _MappedPredictor:
+    """Label scores for PIL images from a classifier with ``predict(image) -> class scores``."""
+
+    def __init__(self, run, classifier):
+        self.mapping = _mapping(run)
+        self.labels = run.labels
+        self.classifier = classifier
+        if classifier.n_classes != len(self.mapping.classes):
+            raise RunError(f"{run.path}: the model outputs {classifier.n_classes} classes but the run lists {len(self.mapping.classes)}")
+
+    def predict(self, images: list[Image.Image]) -> np.ndarray:
+        class_scores = np.stack([self.classifier.predict(image.convert("RGB")) for image in images])
+        return self.mapping.label_scores(class_scores).astype(np.float32)
+
+
+class ExportPredictor(_MappedPredictor):
+    """A Teachable Machine or AutoML Edge export, re-opened from where ``tm-eval`` / ``vertex-eval`` read it."""
+
+    def __init__(self, run_dir: Path | str):
+        run = load_run(run_dir)
+        export = run.info.get("params", {}).get("export")
+        if not export:
+            raise RunError(f"{run.path}: this run came from batch predictions, not a model file; there is no model to predict with")
+        if not Path(export).exists():
+            raise RunError(f"{run.path}: its model {export} is no longer there; put it back or evaluate the export again")
+        if run.info["kind"] == "teachable_machine":
+            from .teachable_machine import open_tm_export as open_export
+        else:
+            from .vertex_automl import open_edge_export as open_export
+        try:
+            classifier, _, _ = open_export(Path(export))
+        except RunError:
+            raise
+        except BenchmarkError as exc:
+            raise RunError(f"{run.path}: cannot reopen its model: {exc}") from None
+        super().__init__(run, classifier)
+
+
+class ReplicaClassifier:
+    """TM's frozen MobileNetV2-0.35 base + the head ``tm-replica`` trained, with TM's preprocessing."""
+
+    def __init__(self, run):
+        import keras
+
+        from .image_prep import teachable_machine_fit, to_minus_one_one
+        from .tm_keras_model import DEFAULT_SIZE, build_base
+        from .tm_replica import HEAD_FILE, SHIPPED_BASE, load_base_weights
+
+        head_path = run.path / HEAD_FILE
+        if not head_path.is_file():
+            raise RunError(f"{run.path}: no {HEAD_FILE} (runs made before replicas saved their head); run tm-replica again")
+        base_export = run.info.get("params", {}).get("base_export")
+        if base_export and not Path(base_export).exists():
+            raise RunError(f"{run.path}: its base came from {base_export}, which is no longer there")
+        try:
+            head = keras.saving.load_model(head_path, safe_mode=True, compile=False)
+        except Exception as exc:
+            raise RunError(f"{head_path}: cannot load the head ({exc.__class__.__name__}); the file may be damaged") from None
+        weights, _ = load_base_weights(Path(base_export) if base_export else None)
+        base = build_base(weights, DEFAULT_SIZE, Path(base_export) if base_export else SHIPPED_BASE)
+        self.model = keras.Model(base.input, head(keras.layers.GlobalAveragePooling2D()(base.output)))
+        self.n_classes = int(head.output_shape[-1])
+        self._prepare = lambda image: to_minus_one_one(teachable_machine_fit(image, DEFAULT_SIZE))
+
+    def predict(self, image: Image.Image) -> np.ndarray:
+        return np.asarray(self.model(self._prepare(image)[None], training=False))[0]
+
+
+class ReplicaPredictor(_MappedPredictor):
+    def __init__(self, run_dir: Path | str):
+        run = load_run(run_dir)
+        super().__init__(run, ReplicaClassifier(run))
