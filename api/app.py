@@ -23,7 +23,7 @@ from pydantic import BaseModel
 
 from benchmarks.errors import BenchmarkError
 from benchmarks.images import ImageTooLarge, open_rgb
-from benchmarks.predictors import can_predict, load_predictor
+from benchmarks.predictors import can_predict, load_warm_predictor
 from benchmarks.results import METRICS_JSON, list_runs, read_thresholds
 
 IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"BM", b"RIFF", b"II*\x00", b"MM\x00*")
@@ -79,7 +79,7 @@ def load_models(results_dir: Path) -> dict[str, LoadedModel]:
         if not can_predict(run):
             continue
         try:
-            predictor = load_predictor(run)
+            predictor = load_warm_predictor(run)
             thresholds = read_thresholds(run) or {label: 0.5 for label in run.labels}
         except BenchmarkError as exc:
             print(f"skipping {run.path}: {exc}")

@@ -22,13 +22,16 @@ def quality_latency_size(table: pd.DataFrame) -> go.Figure:
                       title="Quality vs latency (marker size: model MB)", labels={"ms_per_image": "ms per image", "macro_auc": "macro AUC"})
 
 
+LEGEND_BELOW = {"legend": {"orientation": "h", "yanchor": "top", "y": -0.25, "x": 0}, "height": 520}  # run ids are long
+
+
 def roc_overlay(curves_by_run: dict[str, dict], label: str) -> go.Figure:
     figure = go.Figure()
     for run_id, curves in curves_by_run.items():
         if label in curves and curves[label].get("roc"):
             figure.add_scatter(x=curves[label]["roc"]["fpr"], y=curves[label]["roc"]["tpr"], mode="lines", name=run_id)
     figure.add_scatter(x=[0, 1], y=[0, 1], mode="lines", line={"dash": "dot", "color": "grey"}, name="chance")
-    figure.update_layout(title=f"ROC — {label} (test)", xaxis_title="false positive rate", yaxis_title="true positive rate")
+    figure.update_layout(title=f"ROC — {label} (test)", xaxis_title="false positive rate", yaxis_title="true positive rate", **LEGEND_BELOW)
     return figure
 
 
@@ -37,7 +40,7 @@ def pr_overlay(curves_by_run: dict[str, dict], label: str) -> go.Figure:
     for run_id, curves in curves_by_run.items():
         if label in curves and curves[label].get("pr"):
             figure.add_scatter(x=curves[label]["pr"]["recall"], y=curves[label]["pr"]["precision"], mode="lines", name=run_id)
-    figure.update_layout(title=f"Precision-recall — {label} (test)", xaxis_title="recall", yaxis_title="precision")
+    figure.update_layout(title=f"Precision-recall — {label} (test)", xaxis_title="recall", yaxis_title="precision", **LEGEND_BELOW)
     return figure
 
 
@@ -46,11 +49,29 @@ def auc_heatmap(matrix: pd.DataFrame) -> go.Figure:
                      aspect="auto", title="Test ROC-AUC per label and run")
 
 
-def score_bars(scores: dict[str, float], thresholds: dict[str, float], title: str) -> go.Figure:
+def score_bars(scores: dict[str, float], thresholds: dict[str, float], title: str = "") -> go.Figure:
+    """Green bars pass the label's threshold (the black tick), grey ones do not."""
     labels = list(scores)
     figure = go.Figure(go.Bar(x=[scores[l] for l in labels], y=labels, orientation="h",
                               marker_color=["#54A24B" if scores[l] >= thresholds.get(l, 0.5) else "#BAB0AC" for l in labels]))
     figure.add_scatter(x=[thresholds.get(l, 0.5) for l in labels], y=labels, mode="markers", marker={"symbol": "line-ns-open", "size": 14, "color": "black"}, name="threshold")
     figure.update_layout(title=title, xaxis={"range": [0, 1], "title": "score"}, showlegend=False, height=90 + 26 * len(labels),
-                         margin={"l": 10, "r": 10, "t": 40, "b": 40}, yaxis={"automargin": True})
+                         margin={"l": 10, "r": 10, "t": 40 if title else 10, "b": 40}, yaxis={"automargin": True})
+    return figure
+
+
+def confusion_grids(per_label: dict[str, dict], title: str, columns: int = 4) -> go.Figure:
+    """One 2×2 confusion matrix per label (rows: truth no/yes, columns: predicted no/yes), from the evaluator's counts."""
+    from plotly.subplots import make_subplots
+
+    labels = list(per_label)
+    rows = -(-len(labels) // columns)
+    figure = make_subplots(rows=rows, cols=columns, subplot_titles=labels, horizontal_spacing=0.06, vertical_spacing=0.5 / max(rows, 1))
+    for i, label in enumerate(labels):
+        entry = per_label[label]
+        counts = [[entry.get("tn", 0), entry.get("fp", 0)], [entry.get("fn", 0), entry.get("tp", 0)]]
+        figure.add_heatmap(z=[[0, 1], [1, 0]], x=["pred. no", "pred. yes"], y=["true no", "true yes"], text=counts, texttemplate="%{text}",
+                           colorscale=[[0, "#E8F1E4"], [1, "#F4D6D2"]], showscale=False, hoverinfo="skip", row=i // columns + 1, col=i % columns + 1)
+    figure.update_yaxes(autorange="reversed")
+    figure.update_layout(title=title, height=60 + 170 * rows, margin={"t": 80, "l": 10, "r": 10, "b": 10})
     return figure

@@ -41,3 +41,12 @@ def load_predictor(run: Run | Path | str):
         from . import torch_first  # noqa: F401  (PyTorch before TensorFlow, should a fastai model load later)
     module, cls = PREDICTORS[kind].split(":")
     return getattr(importlib.import_module(module), cls)(run.path)
+
+
+def load_warm_predictor(run: Run | Path | str):
+    """For servers: load, then predict once, so graph tracing and lazy allocation are not billed to the first user."""
+    from PIL import Image
+
+    predictor = load_predictor(run)
+    predictor.predict([Image.new("RGB", (64, 64))])
+    return predictor

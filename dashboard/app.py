@@ -22,7 +22,7 @@ from benchmarks.dataset import Dataset  # noqa: E402
 from benchmarks.eda_report import image_figures, label_figures  # noqa: E402
 from benchmarks.errors import BenchmarkError  # noqa: E402
 from benchmarks.images import open_rgb  # noqa: E402
-from benchmarks.predictors import load_predictor  # noqa: E402
+from benchmarks.predictors import load_warm_predictor  # noqa: E402
 from benchmarks.results import load_run  # noqa: E402
 from benchmarks import charts  # noqa: E402
 from dashboard import logic  # noqa: E402
@@ -44,7 +44,8 @@ def cached_image_facts(path: str, modified: float):
 
 @st.cache_resource(show_spinner="loading model…")
 def cached_predictor(run_path: str):
-    return load_predictor(load_run(run_path))
+    """Loaded and warmed up once, so the latency shown is a steady-state one (not graph tracing)."""
+    return load_warm_predictor(load_run(run_path))
 
 
 def sidebar() -> tuple[Dataset | None, Path]:
@@ -148,9 +149,12 @@ def page_per_class(dataset: Dataset, results: Path) -> None:
         threshold = st.slider(f"threshold for {label} (tuned on valid: {tuned:.3f})", 0.0, 1.0, float(tuned), 0.01)
         st.dataframe(logic.threshold_effect(run, dataset, label, threshold))
         errors = logic.worst_errors(run, dataset, label)
+        per_label = logic.label_results(run)
     except BenchmarkError as exc:
         st.error(str(exc))
         return
+    st.plotly_chart(charts.confusion_grids(per_label, f"Test confusion at the tuned thresholds — {run.run_id}"), width="stretch")
+    st.subheader("Error browser")
     for title, frame in (("Top false positives (test)", errors["false_positives"]), ("Top false negatives (test)", errors["false_negatives"])):
         st.caption(title)
         columns = st.columns(8)
@@ -202,7 +206,8 @@ def page_try(dataset: Dataset, results: Path) -> None:
             thresholds = {label: 0.5 for label in run.labels}
         named = dict(zip(run.labels, map(float, scores)))
         predicted = [label for label, s in named.items() if s >= thresholds.get(label, 0.5)]
-        column.plotly_chart(charts.score_bars(named, thresholds, f"{run.info['kind']} — {run.run_id}"), width="stretch")
+        column.markdown(f"**{run.info['kind']}** · `{run.run_id}`")
+        column.plotly_chart(charts.score_bars(named, thresholds), width="stretch", config={"displayModeBar": False}, key=f"scores-{run.run_id}")
         column.write(f"predicted: **{' '.join(predicted) or '(none)'}** · {latency:.0f} ms")
         if run.info.get("params", {}).get("single_label_by_construction"):
             column.caption("softmax over classes: co-occurring labels share one probability")

@@ -83,6 +83,14 @@ def curves(run: Run) -> dict:
     return metrics["curves"]
 
 
+def label_results(run: Run) -> dict[str, dict]:
+    """The evaluator's per-label test results (counts at the tuned thresholds, AUC, AP, F1)."""
+    metrics = read_metrics(run, evaluate_missing=False)
+    if not metrics:
+        raise BenchmarkError(f"{run.path}: not evaluated yet (python -m benchmarks evaluate {run.path})")
+    return metrics["per_label"]
+
+
 def tuned_thresholds(run: Run) -> dict[str, float]:
     metrics = read_metrics(run, evaluate_missing=False) or {}
     return metrics.get("thresholds", {})

@@ -36,6 +36,10 @@ def test_auc_matrix_and_charts(fastai_run, keras_run, replica_run, tiny_scenes, 
     assert len(charts.leaderboard_bars(table).data) == 1 and charts.auc_heatmap(matrix).data
     errors = logic.worst_errors(keras_run, dataset, dataset.labels[0], k=3)
     assert len(errors["false_positives"]) <= 3
+    per_label = logic.label_results(keras_run)
+    grids = charts.confusion_grids(per_label, "confusion")
+    first = per_label[dataset.labels[0]]
+    assert len(grids.data) == len(dataset.labels) and list(map(list, grids.data[0].text)) == [[first["tn"], first["fp"]], [first["fn"], first["tp"]]]
 
 
 @pytest.fixture
