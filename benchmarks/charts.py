@@ -10,8 +10,10 @@ def leaderboard_bars(table: pd.DataFrame, metric: str = "macro_auc") -> go.Figur
     ci = table[f"{metric}_ci"].map(lambda c: c if isinstance(c, (list, tuple)) and len(c) == 2 else [None, None])
     upper = [hi - v if hi is not None and v is not None else None for (lo, hi), v in zip(ci, table[metric])]
     lower = [v - lo if lo is not None and v is not None else None for (lo, hi), v in zip(ci, table[metric])]
-    figure = go.Figure(go.Bar(x=table["run"], y=table[metric], error_y={"type": "data", "array": upper, "arrayminus": lower}, marker_color="#4C78A8"))
-    figure.update_layout(title=f"Test {metric.replace('_', ' ')} with 95% bootstrap CI", yaxis_title=metric, xaxis_title="run")
+    figure = go.Figure(go.Bar(y=table["run"], x=table[metric], orientation="h", error_x={"type": "data", "array": upper, "arrayminus": lower},
+                              marker_color="#4C78A8"))
+    figure.update_layout(title=f"Test {metric.replace('_', ' ')} with 95% bootstrap CI", xaxis_title=metric, height=120 + 40 * len(table),
+                         yaxis={"autorange": "reversed", "automargin": True}, margin={"l": 10, "r": 10, "t": 50, "b": 40})
     return figure
 
 
@@ -45,8 +47,10 @@ def pr_overlay(curves_by_run: dict[str, dict], label: str) -> go.Figure:
 
 
 def auc_heatmap(matrix: pd.DataFrame) -> go.Figure:
-    return px.imshow(matrix.astype(float), text_auto=".2f", color_continuous_scale="RdYlGn", zmin=0.5, zmax=1.0,
-                     aspect="auto", title="Test ROC-AUC per label and run")
+    figure = px.imshow(matrix.astype(float), text_auto=".2f", color_continuous_scale="RdYlGn", zmin=0.5, zmax=1.0,
+                       aspect="auto", title="Test ROC-AUC per label and run")
+    figure.update_yaxes(dtick=1)  # every label named, not every other one
+    return figure.update_layout(height=260 + 28 * len(matrix))
 
 
 def score_bars(scores: dict[str, float], thresholds: dict[str, float], title: str = "") -> go.Figure:
@@ -56,7 +60,7 @@ def score_bars(scores: dict[str, float], thresholds: dict[str, float], title: st
                               marker_color=["#54A24B" if scores[l] >= thresholds.get(l, 0.5) else "#BAB0AC" for l in labels]))
     figure.add_scatter(x=[thresholds.get(l, 0.5) for l in labels], y=labels, mode="markers", marker={"symbol": "line-ns-open", "size": 14, "color": "black"}, name="threshold")
     figure.update_layout(title=title, xaxis={"range": [0, 1], "title": "score"}, showlegend=False, height=90 + 26 * len(labels),
-                         margin={"l": 10, "r": 10, "t": 40 if title else 10, "b": 40}, yaxis={"automargin": True})
+                         margin={"l": 10, "r": 10, "t": 40 if title else 10, "b": 40}, yaxis={"automargin": True, "autorange": "reversed"})
     return figure
 
 

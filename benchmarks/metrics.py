@@ -27,6 +27,7 @@ from sklearn.metrics import (
 )
 
 DEFAULT_THRESHOLD = 0.5
+UNRELIABLE_TUNING_AUC = 0.6  # below this on valid, a tuned threshold is close to arbitrary
 CURVE_POINTS = 101
 
 
@@ -51,6 +52,9 @@ def tune_thresholds(targets: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray
         precision, recall, cut = precision_recall_curve(targets[:, j], scores[:, j])
         f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros_like(precision), where=(precision + recall) > 0)
         thresholds[j] = float(cut[int(np.argmax(f1[:-1]))])
+        if rankable(targets[:, [j]])[0] and (auc := roc_auc_score(targets[:, j], scores[:, j])) < UNRELIABLE_TUNING_AUC:
+            notes[j] = (f"ROC-AUC on the tuning split is only {auc:.2f}: the model barely ranks this label's images there, "
+                        "so the threshold is unreliable; check that split's labels for this class")
     return thresholds, notes
 
 

@@ -43,6 +43,12 @@ LABEL_OVERRIDES: dict[str, str | None] = {
     "vehicles/7spoke256": None,
     "vehicles/wheel_tractor": None,
 }
+# In a label's folder but not of that label (Tux Paint files snails, slugs, woodlice and spiders under insects):
+# kept as unlabelled distractors, so they are hard negatives instead of label noise.
+LOOKALIKES = (
+    "animals/insects/Brown_slug", "animals/insects/Woodlouse", "animals/insects/cartoon/snail", "animals/insects/cartoon/snail2",
+    "animals/insects/cartoon/spider_computer", "animals/insects/cartoon/spider_fly", "animals/insects/cartoon/spider_football",
+)
 # Unlabelled clutter: objects that belong to none of the labels.
 DISTRACTOR_FOLDERS = (
     "town/roadsigns", "town/flags", "symbols/shapes", "symbols/chess", "symbols/math",
@@ -64,6 +70,8 @@ class Stamp:
 
 
 def label_for(key: str) -> str | None:
+    if key in LOOKALIKES:
+        return None
     if key in LABEL_OVERRIDES:
         return LABEL_OVERRIDES[key]
     best = None
@@ -74,7 +82,7 @@ def label_for(key: str) -> str | None:
 
 
 def is_distractor(key: str) -> bool:
-    return any((key + "/").startswith(prefix + "/") or key == prefix for prefix in DISTRACTOR_FOLDERS)
+    return key in LOOKALIKES or any((key + "/").startswith(prefix + "/") or key == prefix for prefix in DISTRACTOR_FOLDERS)
 
 
 def stamp_style(key: str, image: Image.Image) -> str:

@@ -53,6 +53,15 @@ def score_images(dataset: Dataset, predict: Callable[[Image.Image], np.ndarray],
     return np.stack(rows), (time.perf_counter() - start) / max(len(paths), 1)
 
 
+def seconds_per_image(predict: Callable[[Image.Image], np.ndarray], paths: list[Path]) -> float:
+    """One image at a time, as a user's request would come, after one warm-up call (decoding included)."""
+    predict(open_rgb(paths[0]))
+    start = time.perf_counter()
+    for path in paths:
+        predict(open_rgb(path))
+    return (time.perf_counter() - start) / max(len(paths), 1)
+
+
 def write_adapter_run(
     dataset: Dataset, results: Path, *, kind: str, label_scores: np.ndarray, params: dict, mapping: ClassMapping | None = None,
     model: dict | None = None, seconds_per_image: float | None = None, backbone: str | None = None, timings: dict | None = None,

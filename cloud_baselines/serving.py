@@ -62,37 +62,27 @@ class ExportPredictor(_MappedPredictor):
         super().__init__(run, classifier)
 
 
-class ReplicaClassifier:
-    """TM's frozen MobileNetV2-0.35 base + the head ``tm-replica`` trained, with TM's preprocessing."""
+def _replica_classifier(run):
+    """The replica's saved head on the base it was trained with (shipped, or the TM export it named)."""
+    import keras
 
-    def __init__(self, run):
-        import keras
+    from .tm_replica import HEAD_FILE, ReplicaClassifier, load_base_weights
 
-        from .image_prep import teachable_machine_fit, to_minus_one_one
-        from .tm_keras_model import DEFAULT_SIZE, build_base
-        from .tm_replica import HEAD_FILE, SHIPPED_BASE, load_base_weights
-
-        head_path = run.path / HEAD_FILE
-        if not head_path.is_file():
-            raise RunError(f"{run.path}: no {HEAD_FILE} (runs made before replicas saved their head); run tm-replica again")
-        base_export = run.info.get("params", {}).get("base_export")
-        if base_export and not Path(base_export).exists():
-            raise RunError(f"{run.path}: its base came from {base_export}, which is no longer there")
-        try:
-            head = keras.saving.load_model(head_path, safe_mode=True, compile=False)
-        except Exception as exc:
-            raise RunError(f"{head_path}: cannot load the head ({exc.__class__.__name__}); the file may be damaged") from None
-        weights, _ = load_base_weights(Path(base_export) if base_export else None)
-        base = build_base(weights, DEFAULT_SIZE, Path(base_export) if base_export else SHIPPED_BASE)
-        self.model = keras.Model(base.input, head(keras.layers.GlobalAveragePooling2D()(base.output)))
-        self.n_classes = int(head.output_shape[-1])
-        self._prepare = lambda image: to_minus_one_one(teachable_machine_fit(image, DEFAULT_SIZE))
-
-    def predict(self, image: Image.Image) -> np.ndarray:
-        return np.asarray(self.model(self._prepare(image)[None], training=False))[0]
+    head_path = run.path / HEAD_FILE
+    if not head_path.is_file():
+        raise RunError(f"{run.path}: no {HEAD_FILE} (runs made before replicas saved their head); run tm-replica again")
+    base_export = run.info.get("params", {}).get("base_export")
+    if base_export and not Path(base_export).exists():
+        raise RunError(f"{run.path}: its base came from {base_export}, which is no longer there")
+    try:
+        head = keras.saving.load_model(head_path, safe_mode=True, compile=False)
+    except Exception as exc:
+        raise RunError(f"{head_path}: cannot load the head ({exc.__class__.__name__}); the file may be damaged") from None
+    weights, _ = load_base_weights(Path(base_export) if base_export else None)
+    return ReplicaClassifier(head, weights)
 
 
 class ReplicaPredictor(_MappedPredictor):
     def __init__(self, run_dir: Path | str):
         run = load_run(run_dir)
-        super().__init__(run, ReplicaClassifier(run))
+        super().__init__(run, _replica_classifier(run))

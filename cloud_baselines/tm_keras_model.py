@@ -168,15 +168,18 @@ class TMKerasClassifier:
     """A rebuilt TM model: TM's preprocessing (ImageOps.fit + LANCZOS, ``x/127.5 - 1``), softmax out."""
 
     def __init__(self, model, size: int, describe: dict):
+        from keras_model.serving import traced_forward
+
         self.model, self.size, self._describe = model, size, describe
         self.n_classes = int(model.output_shape[-1])
+        self._forward = traced_forward(model, size)
 
     def describe(self) -> dict:
         return self._describe
 
     def predict(self, image: Image.Image) -> np.ndarray:
         x = to_minus_one_one(teachable_machine_fit(image, self.size))[None]
-        return np.asarray(self.model(x, training=False))[0]
+        return np.asarray(self._forward(x))[0]
 
 
 def load_h5(path: Path) -> TMKerasClassifier:

@@ -25,7 +25,7 @@ from benchmarks.dataset import Dataset
 from benchmarks.features import cache_dir
 from benchmarks.images import open_rgb
 
-from .adapter_runs import EVAL_SPLITS, write_adapter_run
+from .adapter_runs import EVAL_SPLITS, seconds_per_image, write_adapter_run
 from .class_mapping import map_classes
 from .image_prep import teachable_machine_fit, to_minus_one_one
 from .teachable_machine import NONE_CLASS
@@ -35,6 +35,7 @@ SHIPPED_BASE = Path(__file__).parent / "assets" / "tm_mobilenet_v2_0.35_base.npz
 KIND = "teachable_machine_replica"
 TM_HOLDOUT = 0.15  # TM trains on 85% of each class's images
 HEAD_FILE = "head.keras"  # the trained Dense head; the frozen base is rebuilt from its weights
+LATENCY_SAMPLE = 32  # test images timed through the whole network (scores come from cached embeddings)
 
 
 def load_base_weights(tm_export: Path | None) -> tuple[dict[str, np.ndarray], str]:
@@ -69,6 +70,24 @@ def embeddings(dataset: Dataset, weights: dict[str, np.ndarray], batch: int = 32
     features = np.concatenate(chunks).astype(np.float32)
     atomic_write(path, lambda tmp: np.save(open(tmp, "wb"), features))
     return features
+
+
+class ReplicaClassifier:
+    """TM's frozen MobileNetV2-0.35 base + a trained head, fed the way TM feeds images: class scores per image."""
+
+    def __init__(self, head, weights: dict[str, np.ndarray]):
+        import keras
+
+        from keras_model.serving import traced_forward
+
+        base = build_base(weights, DEFAULT_SIZE, SHIPPED_BASE)
+        self.model = keras.Model(base.input, head(keras.layers.GlobalAveragePooling2D()(base.output)))
+        self.n_classes = int(head.output_shape[-1])
+        self._forward = traced_forward(self.model, DEFAULT_SIZE)
+
+    def predict(self, image) -> np.ndarray:
+        x = to_minus_one_one(teachable_machine_fit(image, DEFAULT_SIZE))[None]
+        return np.asarray(self._forward(x))[0]
 
 
 def tm_upload(dataset: Dataset) -> tuple[list[int], list[str], list[str]]:
@@ -137,7 +156,10 @@ def train_replica(dataset: Dataset, results: Path, *, tm_export: Path | None = N
     params = {"head": head, "classes": classes, "epochs": epochs, "bs": bs, "lr": lr, "seed": seed, "base": origin, "tm_holdout": TM_HOLDOUT,
               "base_export": str(Path(tm_export).resolve()) if tm_export else None,
               "trained_on": "train + valid as tm-export uploads them (85% of each class)", "single_label_by_construction": head == "softmax"}
+    classifier = ReplicaClassifier(model, weights)
+    size_bytes = sum(w.nbytes for w in weights.values()) + 4 * model.count_params()
     return write_adapter_run(dataset, results, kind=KIND, label_scores=mapping.label_scores(class_scores), params=params, mapping=mapping,
-                             model={"format": "keras head on cached MobileNetV2-0.35 embeddings", "base": origin},
+                             model={"format": f"MobileNetV2-0.35 base + {HEAD_FILE}", "base": origin, "size_bytes": int(size_bytes)},
+                             seconds_per_image=seconds_per_image(classifier.predict, dataset.image_paths("test")[:LATENCY_SAMPLE]),
                              backbone="mobilenet_v2_0.35", timings={"train_s": round(train_s, 2)},
                              save_model=lambda run_dir: atomic_write(run_dir / HEAD_FILE, lambda tmp: model.save(tmp), suffix=".keras"))

@@ -101,7 +101,8 @@ def page_leaderboard(dataset: Dataset, results: Path) -> None:
     if table.empty:
         st.info(f"no runs on this dataset in {results}/ yet — `make demo` trains some")
         return
-    st.dataframe(table, width="stretch")
+    st.dataframe(logic.readable_leaderboard(table), width="stretch", hide_index=True,
+                 column_config={c: st.column_config.NumberColumn(format="%.3f") for c in logic.SCORE_COLUMNS})
     st.plotly_chart(charts.leaderboard_bars(table), width="stretch")
     st.plotly_chart(charts.quality_latency_size(table), width="stretch")
     st.subheader("Is A really better than B? (paired bootstrap on the same test images)")
@@ -145,11 +146,13 @@ def page_per_class(dataset: Dataset, results: Path) -> None:
     st.subheader("Threshold explorer")
     run = st.selectbox("run", chosen_runs, format_func=lambda r: r.run_id)
     try:
+        per_label = logic.label_results(run)
         tuned = logic.tuned_thresholds(run).get(label, 0.5)
+        if per_label.get(label, {}).get("threshold_note"):
+            st.warning(f"{label}: {per_label[label]['threshold_note']}")
         threshold = st.slider(f"threshold for {label} (tuned on valid: {tuned:.3f})", 0.0, 1.0, float(tuned), 0.01)
         st.dataframe(logic.threshold_effect(run, dataset, label, threshold))
         errors = logic.worst_errors(run, dataset, label)
-        per_label = logic.label_results(run)
     except BenchmarkError as exc:
         st.error(str(exc))
         return
@@ -172,19 +175,25 @@ def page_try(dataset: Dataset, results: Path) -> None:
     upload = st.file_uploader("upload an image", type=["jpg", "jpeg", "png", "gif", "bmp", "webp", "tif", "tiff"])
     test_images = list(dataset.rows("test")["image"])
     picked = st.selectbox("…or pick a test image", ["(none)", *test_images[:200]], key="test_image")
-    truth = None
+    source = None  # (image, split, labels) when the image is one of the dataset's
     try:
         if upload is not None:
             image = open_rgb(upload, name=upload.name)
+            modified = (dataset.root / "labels.csv").stat().st_mtime
+            source = logic.dataset_image_with_bytes(dataset, cached_image_facts(str(dataset.root), modified), upload.getvalue())
         elif picked != "(none)":
             image = open_rgb(dataset.root / picked)
-            truth = dict(zip(dataset.rows("test")["image"], dataset.rows("test")["labels"]))[picked]
+            source = logic.dataset_image(dataset, picked)
         else:
             return
     except BenchmarkError as exc:
         st.error(str(exc))
         return
-    st.image(image, width=256, caption=f"true labels: {' '.join(truth) or '(none)'}" if truth is not None else "uploaded")
+    if source:
+        caption = f"{source[0]} ({source[1]}) — true labels: {' '.join(source[2]) or '(none)'}"
+    else:
+        caption = "uploaded (not in the dataset: no true labels)"
+    st.image(image, width=256, caption=caption)
     columns = st.columns(min(len(runs), 3))
     for i, run in enumerate(runs):
         try:
@@ -209,6 +218,10 @@ def page_try(dataset: Dataset, results: Path) -> None:
         column.markdown(f"**{run.info['kind']}** · `{run.run_id}`")
         column.plotly_chart(charts.score_bars(named, thresholds), width="stretch", config={"displayModeBar": False}, key=f"scores-{run.run_id}")
         column.write(f"predicted: **{' '.join(predicted) or '(none)'}** · {latency:.0f} ms")
+        if source:
+            truth = set(source[2])
+            right, missed, wrong = sorted(truth & set(predicted)), sorted(truth - set(predicted)), sorted(set(predicted) - truth)
+            column.caption(f"right: {' '.join(right) or '—'} · missed: {' '.join(missed) or '—'} · wrong: {' '.join(wrong) or '—'}")
         if run.info.get("params", {}).get("single_label_by_construction"):
             column.caption("softmax over classes: co-occurring labels share one probability")
 

@@ -39,6 +39,17 @@ def leaderboard_table(results: Path, dataset: Dataset) -> pd.DataFrame:
     return table.sort_values("macro_auc", ascending=False, na_position="last").reset_index(drop=True) if len(table) else table
 
 
+SCORE_COLUMNS = ["macro_auc", "map", "micro_f1", "macro_f1", "hamming_loss", "subset_accuracy"]
+
+
+def readable_leaderboard(table: pd.DataFrame) -> pd.DataFrame:
+    """CIs as "[low, high]" text beside their (still sortable) numbers."""
+    shown = table.copy()
+    for column in ("macro_auc_ci", "map_ci"):
+        shown[column] = shown[column].map(lambda c: f"[{c[0]:.3f}, {c[1]:.3f}]" if isinstance(c, (list, tuple)) and len(c) == 2 else "")
+    return shown
+
+
 def split_counts(dataset: Dataset) -> pd.DataFrame:
     return dataset.counts()
 
@@ -121,6 +132,20 @@ def worst_errors(run: Run, dataset: Dataset, label: str, k: int = 8) -> dict[str
     negatives = test[~test["has_label"]].sort_values(label, ascending=False).head(k)
     positives = test[test["has_label"]].sort_values(label, ascending=True).head(k)
     return {"false_positives": negatives[[label]], "false_negatives": positives[[label]]}
+
+
+def dataset_image(dataset: Dataset, rel: str) -> tuple[str, str, list[str]]:
+    row = dataset.items.loc[dataset.items["image"] == rel].iloc[0]
+    return rel, row["split"], list(row["labels"])
+
+
+def dataset_image_with_bytes(dataset: Dataset, facts: pd.DataFrame, content: bytes) -> tuple[str, str, list[str]] | None:
+    """An upload that is byte-for-byte one of the dataset's images (facts: ``eda.scan_images``' sha256 column)."""
+    import hashlib
+
+    digest = hashlib.sha256(content).hexdigest()
+    matches = facts.loc[facts["sha256"] == digest, "image"]
+    return dataset_image(dataset, matches.iloc[0]) if len(matches) else None
 
 
 def predictable_runs(runs: list[Run]) -> list[Run]:

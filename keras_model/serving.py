@@ -27,6 +27,14 @@ def save_serving_artifact(model: keras.Model, out_dir: Path, *, backbone: str, l
     return out_dir / MODEL_FILE
 
 
+def traced_forward(model, size: int):
+    """One traced graph for any batch of ``size``-px RGB images: an eager call costs ~5x more per image on a CPU."""
+    import tensorflow as tf
+
+    return tf.function(lambda x: model(x, training=False), reduce_retracing=True,
+                       input_signature=[tf.TensorSpec([None, size, size, 3], tf.float32)])
+
+
 class KerasPredictor:
     """Sigmoid scores for PIL images from a run's ``model.keras``."""
 
@@ -42,11 +50,7 @@ class KerasPredictor:
             self.model = keras.saving.load_model(model_path, safe_mode=True, compile=False)
         except Exception as exc:
             raise RunError(f"{model_path}: cannot load the Keras model ({exc.__class__.__name__}); the file may be damaged") from None
-        import tensorflow as tf
-
-        # one traced graph for any batch size: an eager call costs ~5x more per image on a CPU
-        self._forward = tf.function(lambda x: self.model(x, training=False), reduce_retracing=True,
-                                    input_signature=[tf.TensorSpec([None, self.img_size, self.img_size, 3], tf.float32)])
+        self._forward = traced_forward(self.model, self.img_size)
 
     def preprocess(self, images: list[Image.Image]) -> np.ndarray:
         return np.stack([resize_square(np.asarray(img.convert("RGB")), self.img_size).numpy() for img in images]).astype(np.float32)

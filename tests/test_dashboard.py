@@ -11,6 +11,17 @@ from dashboard import logic
 APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py")
 
 
+def test_an_upload_of_a_dataset_image_is_recognised_by_its_bytes(tiny_scenes):
+    from benchmarks.eda import scan_images
+
+    dataset = load_dataset(tiny_scenes)
+    facts = scan_images(dataset)
+    rel = dataset.rows("valid")["image"].iloc[0]
+    found = logic.dataset_image_with_bytes(dataset, facts, (dataset.root / rel).read_bytes())
+    assert found == (rel, "valid", list(dataset.rows("valid")["labels"].iloc[0]))
+    assert logic.dataset_image_with_bytes(dataset, facts, b"other bytes") is None
+
+
 def test_gallery_filters(tiny_scenes):
     dataset = load_dataset(tiny_scenes)
     label = dataset.labels[0]
@@ -61,6 +72,7 @@ def test_every_page_renders_without_exceptions(app_env, page):
         app.selectbox(key="test_image").select_index(1).run()
         assert not app.exception, app.exception
         assert sum("predicted:" in m.value for m in app.markdown) == 3  # fastai, Keras, TM replica
+        assert sum("missed:" in c.value for c in app.caption) == 3  # the true labels are known for a test image
 
 
 def test_empty_results_folder_is_a_friendly_message(app_env, monkeypatch, tmp_path):

@@ -25,6 +25,13 @@ def test_threshold_is_the_max_f1_cut_on_the_split_given():
     assert thresholds[0] == pytest.approx(0.3) and notes == [None]
 
 
+def test_a_threshold_tuned_where_the_model_cannot_rank_is_flagged():
+    targets = np.array([[1, 1], [1, 1], [0, 0], [0, 0]])
+    scores = np.array([[0.9, 0.2], [0.8, 0.6], [0.2, 0.7], [0.1, 0.3]])  # label 2: AUC 0.25 on this split
+    _, notes = tune_thresholds(targets, scores)
+    assert notes[0] is None and "ROC-AUC on the tuning split is only 0.25" in notes[1]
+
+
 def test_label_without_positives_gets_null_auc_with_a_reason():
     targets = np.array([[1, 0], [0, 0], [1, 0], [0, 0]])
     scores = np.array([[0.9, 0.2], [0.1, 0.4], [0.8, 0.3], [0.3, 0.1]])

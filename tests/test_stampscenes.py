@@ -60,3 +60,10 @@ def test_refuses_to_overwrite(tmp_path, fake_stamps):
     (tmp_path / "out" / "file").write_text("x")
     with pytest.raises(DatasetError, match="not empty"):
         build_stampscenes(tmp_path / "out", size=48, stamps_dir=fake_stamps)
+
+
+def test_lookalikes_in_a_label_folder_are_distractors_not_that_label():
+    from benchmarks.stamp_catalog import is_distractor, label_for
+
+    assert label_for("animals/insects/cartoon/snail") is None and is_distractor("animals/insects/cartoon/snail")
+    assert label_for("animals/insects/cartoon/ladybug") == "insect" and not is_distractor("animals/insects/cartoon/ladybug")
