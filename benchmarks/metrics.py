@@ -53,8 +53,8 @@ def tune_thresholds(targets: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray
         f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros_like(precision), where=(precision + recall) > 0)
         thresholds[j] = float(cut[int(np.argmax(f1[:-1]))])
         if rankable(targets[:, [j]])[0] and (auc := roc_auc_score(targets[:, j], scores[:, j])) < UNRELIABLE_TUNING_AUC:
-            notes[j] = (f"ROC-AUC on the tuning split is only {auc:.2f}: the model barely ranks this label's images there, "
-                        "so the threshold is unreliable; check that split's labels for this class")
+            notes[j] = (f"ROC-AUC on the tuning split is only {auc:.2f}: the model barely ranks this label's images there, so "
+                        "the threshold is close to arbitrary; if it ranks the label well on test, check that split's labels for it")
     return thresholds, notes
 
 

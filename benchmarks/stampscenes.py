@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from .atomic import atomic_write_text
 from .dataset import SPLITS, Dataset, load_dataset, write_dataset
 from .errors import DatasetError
-from .stamp_catalog import DEFAULT_STAMPS_DIR, LABEL_FOLDERS, LABEL_OVERRIDES, Stamp, assign_stamp_splits, catalog
+from .stamp_catalog import DEFAULT_STAMPS_DIR, LABEL_FOLDERS, LABEL_OVERRIDES, LOOKALIKES, Stamp, assign_stamp_splits, catalog
 
 MIN_VISIBLE = 0.6  # every labelled object keeps at least this share of its pixels visible
 OBJECT_COUNTS, OBJECT_COUNT_P = (1, 2, 3, 4), (0.35, 0.35, 0.2, 0.1)
@@ -85,6 +85,7 @@ def build_stampscenes(
         extra={
             "label_folders": {k: v for k, v in LABEL_FOLDERS.items()},
             "label_overrides": LABEL_OVERRIDES,
+            "lookalike_distractors": list(LOOKALIKES),
             "stamps": [{"stamp": s.key, "label": s.label, "style": s.style, "split": s.split} for s in stamps],
         },
     )
