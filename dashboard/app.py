@@ -189,20 +189,25 @@ def page_try(dataset: Dataset, results: Path) -> None:
     except BenchmarkError as exc:
         st.error(str(exc))
         return
+    outcomes = []  # every model predicts before anything is drawn, so the browser's rendering does not slow the timings
+    with st.spinner("every model predicts…"):
+        for run in runs:
+            try:
+                predictor = cached_predictor(str(run.path))
+                start = time.perf_counter()
+                scores = predictor.predict([image])[0]
+                outcomes.append((run, scores, (time.perf_counter() - start) * 1000, None))
+            except BenchmarkError as exc:
+                outcomes.append((run, None, None, exc))
     if source:
         caption = f"{source[0]} ({source[1]}) — true labels: {' '.join(source[2]) or '(none)'}"
     else:
         caption = "uploaded (not in the dataset: no true labels)"
     st.image(image, width=256, caption=caption)
     columns = st.columns(min(len(runs), 3))
-    for i, run in enumerate(runs):
-        try:
-            predictor = cached_predictor(str(run.path))
-            start = time.perf_counter()
-            scores = predictor.predict([image])[0]
-            latency = (time.perf_counter() - start) * 1000
-        except BenchmarkError as exc:
-            columns[i % len(columns)].error(f"{run.run_id}: {exc}")
+    for i, (run, scores, latency, error) in enumerate(outcomes):
+        if error is not None:
+            columns[i % len(columns)].error(f"{run.run_id}: {error}")
             continue
         column = columns[i % len(columns)]
         try:
