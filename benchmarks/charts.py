@@ -19,9 +19,10 @@ def leaderboard_bars(table: pd.DataFrame, metric: str = "macro_auc") -> go.Figur
 
 def quality_latency_size(table: pd.DataFrame) -> go.Figure:
     data = table.dropna(subset=["macro_auc"]).copy()
-    data["model_mb"] = data["model_mb"].fillna(0.1)
-    return px.scatter(data, x="ms_per_image", y="macro_auc", size="model_mb", color="kind", hover_name="run",
-                      title="Quality vs latency (marker size: model MB)", labels={"ms_per_image": "ms per image", "macro_auc": "macro AUC"})
+    data["marker"] = data["model_mb"].fillna(0).clip(lower=1)  # a 0.08 MB probe must still show as a dot
+    return px.scatter(data, x="ms_per_image", y="macro_auc", size="marker", color="kind", hover_name="run",
+                      hover_data={"model_mb": True, "marker": False}, color_discrete_sequence=px.colors.qualitative.D3,
+                      title="Quality vs latency (marker size: model MB, at least 1)", labels={"ms_per_image": "ms per image", "macro_auc": "macro AUC"})
 
 
 LEGEND_BELOW = {"legend": {"orientation": "h", "yanchor": "top", "y": -0.25, "x": 0}, "height": 520}  # run ids are long
