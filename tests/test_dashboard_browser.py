@@ -1,6 +1,6 @@
 """One real-browser test: `streamlit run` on 127.0.0.1, Debian's Chromium driven by Selenium (no browser is
 downloaded), every page loaded and screenshotted to test-artifacts/dashboard/, and an upload on "Try an image"
-that must show every model's prediction."""
+that must show every model's prediction; a non-image and a decompression bomb uploaded must each be one message."""
 import os
 import subprocess
 import sys
@@ -34,7 +34,18 @@ def dashboard_url(tiny_scenes, tiny_results, fastai_run, keras_run, replica_run)
     server.wait(timeout=30)
 
 
-def test_every_page_in_chromium_and_an_upload_shows_every_model(dashboard_url, tiny_scenes):
+def bad_uploads(tmp_path: Path) -> list[tuple[str, bytes, str]]:
+    """A text file named .jpg, and a 60-Mpx PNG (a few KB compressed): each must be one message in the page."""
+    import io
+
+    from PIL import Image
+
+    bomb = io.BytesIO()
+    Image.new("1", (10_000, 6_000)).save(bomb, format="PNG")
+    return [("notes.jpg", b"not an image at all", "cannot read image"), ("huge.png", bomb.getvalue(), "too large to decode safely")]
+
+
+def test_every_page_in_chromium_and_an_upload_shows_every_model(dashboard_url, tiny_scenes, tmp_path):
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
@@ -62,5 +73,12 @@ def test_every_page_in_chromium_and_an_upload_shows_every_model(dashboard_url, t
         driver.save_screenshot(str(ARTIFACTS / "try-an-image-upload.png"))
         text = driver.find_element(By.TAG_NAME, "body").text
         assert "fastai" in text and "keras" in text and "teachable_machine_replica" in text
+        for upload_name, content, message in bad_uploads(tmp_path):
+            driver.get(f"{dashboard_url}/try-an-image")
+            picker = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "input[type=file]"))[0]
+            (tmp_path / upload_name).write_bytes(content)
+            picker.send_keys(str(tmp_path / upload_name))
+            wait.until(lambda d: message in d.find_element(By.TAG_NAME, "body").text)
+            assert "Traceback" not in driver.find_element(By.TAG_NAME, "body").text
     finally:
         driver.quit()
