@@ -53,7 +53,7 @@ def score_images(dataset: Dataset, predict: Callable[[Image.Image], np.ndarray],
     return np.stack(rows), (time.perf_counter() - start) / max(len(paths), 1)
 
 
-def seconds_per_image(predict: Callable[[Image.Image], np.ndarray], paths: list[Path]) -> float:
+def time_per_image(predict: Callable[[Image.Image], np.ndarray], paths: list[Path]) -> float:
     """One image at a time, as a user's request would come, after one warm-up call (decoding included)."""
     predict(open_rgb(paths[0]))
     start = time.perf_counter()

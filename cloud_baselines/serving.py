@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from benchmarks.errors import BenchmarkError, RunError
+from benchmarks.errors import RunError
 from benchmarks.results import load_run
 
 from .class_mapping import ClassMapping
@@ -53,36 +53,13 @@ class ExportPredictor(_MappedPredictor):
             from .teachable_machine import open_tm_export as open_export
         else:
             from .vertex_automl import open_edge_export as open_export
-        try:
-            classifier, _, _ = open_export(Path(export))
-        except RunError:
-            raise
-        except BenchmarkError as exc:
-            raise RunError(f"{run.path}: cannot reopen its model: {exc}") from None
+        classifier, _, _ = open_export(Path(export))
         super().__init__(run, classifier)
-
-
-def _replica_classifier(run):
-    """The replica's saved head on the base it was trained with (shipped, or the TM export it named)."""
-    import keras
-
-    from .tm_replica import HEAD_FILE, ReplicaClassifier, load_base_weights
-
-    head_path = run.path / HEAD_FILE
-    if not head_path.is_file():
-        raise RunError(f"{run.path}: no {HEAD_FILE} (runs made before replicas saved their head); run tm-replica again")
-    base_export = run.info.get("params", {}).get("base_export")
-    if base_export and not Path(base_export).exists():
-        raise RunError(f"{run.path}: its base came from {base_export}, which is no longer there")
-    try:
-        head = keras.saving.load_model(head_path, safe_mode=True, compile=False)
-    except Exception as exc:
-        raise RunError(f"{head_path}: cannot load the head ({exc.__class__.__name__}); the file may be damaged") from None
-    weights, _ = load_base_weights(Path(base_export) if base_export else None)
-    return ReplicaClassifier(head, weights)
 
 
 class ReplicaPredictor(_MappedPredictor):
     def __init__(self, run_dir: Path | str):
+        from .tm_replica import load_replica_classifier
+
         run = load_run(run_dir)
-        super().__init__(run, _replica_classifier(run))
+        super().__init__(run, load_replica_classifier(run))

@@ -22,10 +22,11 @@ from tqdm.auto import tqdm
 
 from benchmarks.atomic import atomic_write
 from benchmarks.dataset import Dataset
+from benchmarks.errors import RunError
 from benchmarks.features import cache_dir
 from benchmarks.images import open_rgb
 
-from .adapter_runs import EVAL_SPLITS, seconds_per_image, write_adapter_run
+from .adapter_runs import EVAL_SPLITS, time_per_image, write_adapter_run
 from .class_mapping import map_classes
 from .image_prep import teachable_machine_fit, to_minus_one_one
 from .teachable_machine import NONE_CLASS
@@ -88,6 +89,24 @@ class ReplicaClassifier:
     def predict(self, image) -> np.ndarray:
         x = to_minus_one_one(teachable_machine_fit(image, DEFAULT_SIZE))[None]
         return np.asarray(self._forward(x))[0]
+
+
+def load_replica_classifier(run) -> ReplicaClassifier:
+    """The replica's saved head on the base it was trained with (shipped, or the TM export it named)."""
+    import keras
+
+    head_path = run.path / HEAD_FILE
+    if not head_path.is_file():
+        raise RunError(f"{run.path}: no {HEAD_FILE} (runs made before replicas saved their head); run tm-replica again")
+    base_export = run.info.get("params", {}).get("base_export")
+    if base_export and not Path(base_export).exists():
+        raise RunError(f"{run.path}: its base came from {base_export}, which is no longer there")
+    try:
+        head = keras.saving.load_model(head_path, safe_mode=True, compile=False)
+    except Exception as exc:
+        raise RunError(f"{head_path}: cannot load the head ({exc.__class__.__name__}); the file may be damaged") from None
+    weights, _ = load_base_weights(Path(base_export) if base_export else None)
+    return ReplicaClassifier(head, weights)
 
 
 def tm_upload(dataset: Dataset) -> tuple[list[int], list[str], list[str]]:
@@ -160,6 +179,6 @@ def train_replica(dataset: Dataset, results: Path, *, tm_export: Path | None = N
     size_bytes = sum(w.nbytes for w in weights.values()) + 4 * model.count_params()
     return write_adapter_run(dataset, results, kind=KIND, label_scores=mapping.label_scores(class_scores), params=params, mapping=mapping,
                              model={"format": f"MobileNetV2-0.35 base + {HEAD_FILE}", "base": origin, "size_bytes": int(size_bytes)},
-                             seconds_per_image=seconds_per_image(classifier.predict, dataset.image_paths("test")[:LATENCY_SAMPLE]),
+                             seconds_per_image=time_per_image(classifier.predict, dataset.image_paths("test")[:LATENCY_SAMPLE]),
                              backbone="mobilenet_v2_0.35", timings={"train_s": round(train_s, 2)},
                              save_model=lambda run_dir: atomic_write(run_dir / HEAD_FILE, lambda tmp: model.save(tmp), suffix=".keras"))

@@ -23,7 +23,7 @@ from benchmarks.eda_report import image_figures, label_figures  # noqa: E402
 from benchmarks.errors import BenchmarkError  # noqa: E402
 from benchmarks.images import open_rgb  # noqa: E402
 from benchmarks.predictors import load_warm_predictor  # noqa: E402
-from benchmarks.results import load_run  # noqa: E402
+from benchmarks.results import load_run, read_thresholds  # noqa: E402
 from benchmarks import charts  # noqa: E402
 from dashboard import logic  # noqa: E402
 
@@ -147,7 +147,7 @@ def page_per_class(dataset: Dataset, results: Path) -> None:
     run = st.selectbox("run", chosen_runs, format_func=lambda r: r.run_id)
     try:
         per_label = logic.label_results(run)
-        tuned = logic.tuned_thresholds(run).get(label, 0.5)
+        tuned = per_label.get(label, {}).get("threshold", 0.5)
         if per_label.get(label, {}).get("threshold_note"):
             st.warning(f"{label}: {per_label[label]['threshold_note']}")
         threshold = st.slider(f"threshold for {label} (tuned on valid: {tuned:.3f})", 0.0, 1.0, float(tuned), 0.01)
@@ -211,7 +211,7 @@ def page_try(dataset: Dataset, results: Path) -> None:
             continue
         column = columns[i % len(columns)]
         try:
-            thresholds = logic.tuned_thresholds(run)
+            thresholds = read_thresholds(run) or {}
         except BenchmarkError as exc:
             thresholds = {}
             column.warning(str(exc))

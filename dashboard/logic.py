@@ -87,24 +87,21 @@ def auc_matrix(runs: list[Run]) -> pd.DataFrame:
     return auc_by_label(runs)
 
 
-def curves(run: Run) -> dict:
+def evaluated_metrics(run: Run) -> dict:
+    """metrics.json as written by the evaluator; a run not evaluated yet (or damaged) is a one-line error."""
     metrics = read_metrics(run, evaluate_missing=False)
     if not metrics:
         raise BenchmarkError(f"{run.path}: not evaluated yet (python -m benchmarks evaluate {run.path})")
-    return metrics["curves"]
+    return metrics
+
+
+def curves(run: Run) -> dict:
+    return evaluated_metrics(run)["curves"]
 
 
 def label_results(run: Run) -> dict[str, dict]:
-    """The evaluator's per-label test results (counts at the tuned thresholds, AUC, AP, F1)."""
-    metrics = read_metrics(run, evaluate_missing=False)
-    if not metrics:
-        raise BenchmarkError(f"{run.path}: not evaluated yet (python -m benchmarks evaluate {run.path})")
-    return metrics["per_label"]
-
-
-def tuned_thresholds(run: Run) -> dict[str, float]:
-    metrics = read_metrics(run, evaluate_missing=False) or {}
-    return metrics.get("thresholds", {})
+    """The evaluator's per-label test results (threshold tuned on valid, counts at it, AUC, AP, F1)."""
+    return evaluated_metrics(run)["per_label"]
 
 
 def threshold_effect(run: Run, dataset: Dataset, label: str, threshold: float) -> pd.DataFrame:
