@@ -1,4 +1,4 @@
-"""Cloud adapters on the real exports in ../shared/fixtures (Teachable Machine, AutoML Edge, Vision API)."""
+"""Cloud adapters on the real exports in tests/fixtures (Teachable Machine, AutoML Edge, Vision API)."""
 import json
 import shutil
 from pathlib import Path
@@ -18,14 +18,13 @@ from cloud_baselines.teachable_machine import evaluate_tm_export, export_for_tm,
 from cloud_baselines.vertex_automl import evaluate_edge_export, export_import_files, ingest_batch_predictions, open_edge_export
 from cloud_baselines.vision_api import ingest_vision_responses
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 TM = FIXTURES / "teachable_machine"
 FRUIT = TM / "tflite_fruit6"
 FRUIT_IMAGES = sorted((FRUIT / "sample_images").glob("*.png"))
 FLOWERS = FIXTURES / "vertex_automl" / "edge_tflite_flowers5"
 VISION = FIXTURES / "vision_api" / "3998-4115-output-201-to-217.json"
 
-pytestmark = pytest.mark.skipif(not FIXTURES.is_dir(), reason="../shared/fixtures not beside the checkout")
 
 
 @pytest.fixture(autouse=True)

@@ -54,7 +54,6 @@ def test_tm_upload_mirrors_tm_export(small_dataset):
     assert keep[:20].sum() == 17 and keep[20:].sum() == 9  # 15% of each class held out, as TM does
 
 
-@pytest.mark.skipif(not FIXTURES.is_dir(), reason="../shared/fixtures not beside the checkout")
 def test_shipped_base_is_the_base_inside_tm_exports():
     shipped, _ = tm_replica.load_base_weights(None)
     from_export, origin = tm_replica.load_base_weights(TM / "keras_waste4")
@@ -62,7 +61,6 @@ def test_shipped_base_is_the_base_inside_tm_exports():
     assert max(np.abs(shipped[k] - from_export[k]).max() / (np.abs(from_export[k]).max() + 1e-6) for k in shipped) < 1e-3
 
 
-@pytest.mark.skipif(not FIXTURES.is_dir(), reason="../shared/fixtures not beside the checkout")
 def test_replica_trained_on_the_fruit_samples_agrees_with_the_real_tm_model(tmp_path):
     labels = ["fresh_apple", "fresh_banana", "fresh_orange", "rotten_apple", "rotten_orange", "rotten_banana"]
     root = dataset_from_files(tmp_path / "fruit", FRUIT_IMAGES, lambda p: ["_".join(p.stem.split("_")[:2])], labels)
