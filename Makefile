@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 DATASET ?= data/stampscenes
 RESULTS ?= results
 
-.PHONY: help setup system-packages demo test leaderboard bench api dashboard clean-results
+.PHONY: help setup system-packages demo test lint leaderboard bench api dashboard clean-results
 
 help:
 	@echo "make demo     set up, build StampScenes, run EDA and the benchmark, print the leaderboard"
@@ -16,9 +16,10 @@ help:
 	@echo "make api      serve every saved model at http://127.0.0.1:8000 (docs at /docs)"
 	@echo "make dashboard  open the Streamlit dashboard at http://localhost:8501"
 
-$(VENV)/.installed: requirements.txt
+$(VENV)/.installed: requirements.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@set -o pipefail; $(VENV)/bin/pip install --disable-pip-version-check -q -r requirements.txt 2>&1 | sed "/is ignored: it is neither a file nor a directory/d"
+	@$(VENV)/bin/pip install --disable-pip-version-check -q --no-deps --no-build-isolation -e .
 	@touch $@
 
 system-packages:
@@ -33,22 +34,12 @@ $(DATASET)/eda/report.json: $(DATASET)/dataset.json
 	$(PY) -m benchmarks eda $(DATASET)
 
 demo: setup $(DATASET)/dataset.json $(DATASET)/eda/report.json
-	$(PY) -m benchmarks baseline prior $(DATASET) --results $(RESULTS) --skip-existing
-	$(PY) -m benchmarks baseline linear-probe $(DATASET) --results $(RESULTS) --skip-existing
-	@echo "== fastai, --preset quick (about 4 minutes on 2 CPU cores) =="
-	$(PY) -m fastai_model.train --dataset $(DATASET) --results $(RESULTS) --preset quick --skip-existing
-	@echo "== Keras, --preset quick (about 5 minutes on 2 CPU cores) =="
-	$(PY) -m keras_model.train --dataset $(DATASET) --results $(RESULTS) --preset quick --skip-existing
-	@echo "== Teachable Machine replica: TM's network and recipe, trained locally (about 1 minute) =="
-	$(PY) -m cloud_baselines tm-replica $(DATASET) --results $(RESULTS) --skip-existing
-	@echo
-	@echo "== Leaderboard ($(DATASET), test split, thresholds tuned on valid) =="
-	@$(PY) -m benchmarks leaderboard --dataset $(DATASET) --results $(RESULTS)
+	$(PY) -m tools.demo --dataset $(DATASET) --results $(RESULTS)
 	@echo
 	@echo "dataset:      $(DATASET) (labels.csv, dataset.json)"
 	@echo "EDA report:   $(DATASET)/eda/report.html and report.json"
 	@echo "runs:         $(RESULTS)/<run_id>/ (run.json, predictions.csv, metrics.json)"
-	@echo "next:         make api (prediction endpoint); python -m cloud_baselines --help (TM / Vertex / Vision / Roboflow)"
+	@echo "next:         make dashboard; make api (prediction endpoint); python -m cloud_baselines --help (TM / Vertex / Vision / Roboflow)"
 
 leaderboard: setup
 	@$(PY) -m benchmarks leaderboard --dataset $(DATASET) --results $(RESULTS)
@@ -60,9 +51,13 @@ api: setup
 	RESULTS_DIR=$(RESULTS) $(VENV)/bin/uvicorn api.app:app --host 127.0.0.1 --port 8000
 
 bench: setup $(DATASET)/dataset.json
-	$(PY) -m benchmarks.bench --dataset $(DATASET) --results $(RESULTS)
+	$(PY) -m tools.bench --dataset $(DATASET) --results $(RESULTS)
+
+lint: setup
+	$(VENV)/bin/ruff check .
 
 test: setup
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q
 
 clean-results:

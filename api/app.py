@@ -7,13 +7,13 @@ Settings come from the environment: ``RESULTS_DIR`` (default ``results``), ``API
 """
 from __future__ import annotations
 
-import benchmarks.torch_first  # noqa: F401  (PyTorch before TensorFlow in one process)
+import benchmarks.models.torch_first  # noqa: F401, I001  (PyTorch before TensorFlow in one process)
 
 import io
+import logging
 import os
 import secrets
 import threading
-import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,10 +21,13 @@ from pathlib import Path
 from fastapi import Depends, FastAPI, File, Form, Header, HTTPException, UploadFile
 from pydantic import BaseModel
 
+from benchmarks.data.images import ImageTooLarge, open_rgb
 from benchmarks.errors import BenchmarkError
-from benchmarks.images import ImageTooLarge, open_rgb
-from benchmarks.predictors import can_predict, load_warm_predictor
-from benchmarks.results import METRICS_JSON, list_runs, read_thresholds
+from benchmarks.evaluation.results import RUN_JSON, list_runs, load_run, read_metrics
+from benchmarks.models.predictors import can_predict, load_warm_predictor
+from benchmarks.models.scoring import Thresholds, score, thresholds_of
+
+log = logging.getLogger("imgbench.api")
 
 IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"BM", b"RIFF", b"II*\x00", b"MM\x00*")
 
@@ -60,45 +63,47 @@ class BatchPrediction(BaseModel):
     results: list[Prediction]
 
 
+class SkippedRun(BaseModel):
+    run: str
+    reason: str
+
+
 class Health(BaseModel):
     status: str
     models: int
+    skipped: list[SkippedRun]
 
 
 @dataclass
 class LoadedModel:
     info: ModelInfo
     predictor: object
+    thresholds: Thresholds
     lock: threading.Lock
 
 
-def load_models(results_dir: Path) -> dict[str, LoadedModel]:
-    """Every finished run with a serving artifact; damaged runs are skipped with a message, not fatal."""
-    models = {}
-    for run in list_runs(results_dir):
-        if not can_predict(run):
-            continue
+def load_models(results_dir: Path) -> tuple[dict[str, LoadedModel], list[SkippedRun]]:
+    """Every finished run that keeps a model. Each run is loaded on its own: a damaged file (or anything else
+    that goes wrong in one run) skips that run with one logged line, and every other model is still served."""
+    models, skipped = {}, []
+    for folder in sorted(p for p in results_dir.iterdir() if (p / RUN_JSON).is_file()) if results_dir.is_dir() else []:
         try:
+            run = load_run(folder)
+            if not can_predict(run):
+                continue
+            thresholds = thresholds_of(run)
             predictor = load_warm_predictor(run)
-            thresholds = read_thresholds(run) or {label: 0.5 for label in run.labels}
-        except BenchmarkError as exc:
-            print(f"skipping {run.path}: {exc}")
+            metrics = read_metrics(run) or {}
+        except Exception as exc:  # noqa: BLE001  (per-run isolation: one damaged run never takes the API down)
+            reason = str(exc) if isinstance(exc, BenchmarkError) else f"{exc.__class__.__name__}: {exc}"
+            log.warning("skipping %s: %s", folder, reason.splitlines()[0] if reason else "")
+            skipped.append(SkippedRun(run=folder.name, reason=reason.splitlines()[0] if reason else exc.__class__.__name__))
             continue
-        summary = _metrics_summary(run.path / METRICS_JSON)
-        info = ModelInfo(id=run.run_id, kind=run.info["kind"], backbone=run.info.get("backbone"), dataset=run.info["dataset"]["name"],
-                         labels=run.labels, thresholds=thresholds, **summary)
-        models[run.run_id] = LoadedModel(info, predictor, threading.Lock())
-    return models
-
-
-def _metrics_summary(path: Path) -> dict:
-    import json
-
-    try:
-        overall = json.loads(path.read_text(encoding="utf-8"))["overall"]
-        return {"macro_auc": overall.get("macro_roc_auc"), "map": overall.get("map")}
-    except (OSError, ValueError, KeyError):
-        return {"macro_auc": None, "map": None}
+        overall = metrics.get("overall", {})
+        info = ModelInfo(id=run.run_id, kind=run.kind, backbone=run.backbone, dataset=run.dataset_name, labels=run.labels,
+                         thresholds=thresholds.values, macro_auc=overall.get("macro_roc_auc"), map=overall.get("map"))
+        models[run.run_id] = LoadedModel(info, predictor, thresholds, threading.Lock())
+    return models, skipped
 
 
 @asynccontextmanager
@@ -107,8 +112,10 @@ async def lifespan(app: FastAPI):
     import torch
 
     torch.set_num_threads(threads)
-    app.state.models = load_models(Path(os.environ.get("RESULTS_DIR", "results")))
+    app.state.models, app.state.skipped = load_models(Path(os.environ.get("RESULTS_DIR", "results")))
     print(f"serving {len(app.state.models)} model(s): {', '.join(app.state.models) or 'none (train one: make demo)'}")
+    for skipped in app.state.skipped:
+        print(f"skipped {skipped.run}: {skipped.reason}")
     yield
 
 
@@ -160,23 +167,20 @@ def chosen_models(model: str) -> list[LoadedModel]:
 def predict_all(images: list, names: list[str], models: list[LoadedModel]) -> list[Prediction]:
     per_image = [[] for _ in images]
     for loaded in models:
-        start = time.perf_counter()
         with loaded.lock:
-            scores = loaded.predictor.predict(images)
-        latency = (time.perf_counter() - start) * 1000 / len(images)
-        info = loaded.info
-        for i, row in enumerate(scores):
-            label_scores = {label: round(float(s), 6) for label, s in zip(info.labels, row)}
+            prediction = score(loaded.predictor, images, loaded.thresholds)
+        for i in range(len(images)):
             per_image[i].append(ModelPrediction(
-                model=info.id, kind=info.kind, scores=label_scores, thresholds=info.thresholds,
-                labels=[label for label, s in label_scores.items() if s >= info.thresholds[label]], latency_ms=round(latency, 2),
+                model=loaded.info.id, kind=loaded.info.kind,
+                scores={label: round(value, 6) for label, value in prediction.label_scores(i).items()},
+                thresholds=loaded.thresholds.values, labels=prediction.predicted(i), latency_ms=round(prediction.latency_ms, 2),
             ))
     return [Prediction(filename=name, width=img.width, height=img.height, predictions=preds) for img, name, preds in zip(images, names, per_image)]
 
 
 @app.get("/health", response_model=Health)
 def health() -> Health:
-    return Health(status="ok", models=len(app.state.models))
+    return Health(status="ok", models=len(app.state.models), skipped=app.state.skipped)
 
 
 @app.get("/models", response_model=list[ModelInfo], dependencies=[Depends(check_api_key)])

@@ -5,7 +5,7 @@ import argparse
 import json
 from pathlib import Path
 
-from .errors import run_cli
+from benchmarks.errors import run_cli
 
 DEFAULT_DATASET = Path("data/stampscenes")
 
@@ -83,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_build_default(args) -> None:
-    from .stampscenes import build_stampscenes
+    from benchmarks.data.stampscenes import build_stampscenes
 
     dataset = build_stampscenes(args.out, size=args.size, img_size=args.img_size, seed=args.seed, stamps_dir=args.stamps)
     print(f"built {dataset.name} in {dataset.root}: {len(dataset.items)} images, {len(dataset.labels)} labels, fingerprint {dataset.fingerprint}")
@@ -91,7 +91,7 @@ def cmd_build_default(args) -> None:
 
 
 def cmd_import(args) -> None:
-    from . import importers
+    from benchmarks.data import importers
 
     readers = {
         "folder": lambda: importers.read_folder(args.src),
@@ -106,10 +106,10 @@ def cmd_import(args) -> None:
 
 
 def cmd_eda(args) -> None:
-    from .cleaning import clean_dataset
-    from .dataset import load_dataset
-    from .eda import scan_images
-    from .eda_report import run_eda
+    from benchmarks.data.cleaning import clean_dataset
+    from benchmarks.data.dataset import load_dataset
+    from benchmarks.data.eda import scan_images
+    from benchmarks.data.eda_report import run_eda
 
     dataset = load_dataset(args.dataset, require_train_positives=False)
     report = run_eda(dataset)
@@ -118,15 +118,15 @@ def cmd_eda(args) -> None:
         print(f"  [{check['verdict']:>4}] {check['check']}: {check['finding']}" + (f" -> {check['remedy']}" if check["remedy"] else ""))
     if args.drop_corrupt or args.dedupe or args.resplit:
         out = args.out or dataset.root.with_name(dataset.root.name + "-clean")
-        cleaned = clean_dataset(dataset, scan_images(dataset), out, drop_corrupt=args.drop_corrupt, dedupe=args.dedupe, resplit=args.resplit, seed=args.seed)
+        cleaned = clean_dataset(dataset, scan_images(dataset, processes=True), out, drop_corrupt=args.drop_corrupt, dedupe=args.dedupe, resplit=args.resplit, seed=args.seed)
         print(f"cleaned dataset written to {cleaned.root} ({len(cleaned.items)} images): {'; '.join(cleaned.info['derived_from']['remedies'])}")
 
 
 def cmd_baseline(args) -> None:
-    from .baselines import run_linear_probe, run_prior
-    from .dataset import load_dataset
-    from .evaluate import evaluate_run
-    from .results import newest_done_run
+    from benchmarks.models.baselines import run_linear_probe, run_prior
+    from benchmarks.data.dataset import load_dataset
+    from benchmarks.evaluation.evaluate import evaluate_run
+    from benchmarks.evaluation.results import newest_done_run
 
     dataset = load_dataset(args.dataset)
     kind = args.kind.replace("-", "_")
@@ -142,8 +142,8 @@ def cmd_baseline(args) -> None:
 
 
 def cmd_evaluate(args) -> None:
-    from .dataset import load_dataset
-    from .evaluate import evaluate_run
+    from benchmarks.data.dataset import load_dataset
+    from benchmarks.evaluation.evaluate import evaluate_run
 
     dataset = load_dataset(args.dataset, require_train_positives=False) if args.dataset else None
     metrics = evaluate_run(args.run, dataset)
@@ -153,14 +153,14 @@ def cmd_evaluate(args) -> None:
 
 
 def cmd_report(args) -> None:
-    from .dataset import load_dataset
-    from .report import write_report
+    from benchmarks.data.dataset import load_dataset
+    from benchmarks.evaluation.report import write_report
 
     print(f"report written: {write_report(load_dataset(args.dataset), args.results, args.out)}")
 
 
 def cmd_compare(args) -> None:
-    from .compare import compare_runs
+    from benchmarks.evaluation.compare import compare_runs
 
     result = compare_runs(args.run_a, args.run_b)
     if args.json:
@@ -174,8 +174,8 @@ def cmd_compare(args) -> None:
 
 
 def cmd_leaderboard(args) -> None:
-    from .dataset import load_dataset
-    from .leaderboard import format_table, leaderboard
+    from benchmarks.data.dataset import load_dataset
+    from benchmarks.evaluation.leaderboard import format_table, leaderboard
 
     dataset = load_dataset(args.dataset, require_train_positives=False) if args.dataset else None
     table = leaderboard(args.results, dataset)

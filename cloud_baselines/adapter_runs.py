@@ -9,11 +9,11 @@ import numpy as np
 from PIL import Image
 from tqdm.auto import tqdm
 
-from benchmarks.dataset import Dataset
+from benchmarks.data.dataset import Dataset
 from benchmarks.errors import BenchmarkError
-from benchmarks.evaluate import evaluate_run
-from benchmarks.images import open_rgb
-from benchmarks.results import Run, create_run, recording
+from benchmarks.evaluation.evaluate import evaluate_run
+from benchmarks.data.images import open_rgb
+from benchmarks.evaluation.results import Run, create_run, recording
 
 from .class_mapping import ClassMapping
 

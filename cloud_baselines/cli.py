@@ -5,7 +5,7 @@ import argparse
 import os
 from pathlib import Path
 
-from benchmarks.dataset import load_dataset
+from benchmarks.data.dataset import load_dataset
 from benchmarks.errors import BenchmarkError, run_cli
 
 
@@ -31,18 +31,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("export", type=Path, help="the export folder, zip or model file")
     with_eval_options(p)
     p.set_defaults(handler=cmd_tm_eval)
-
-    p = commands.add_parser("tm-replica", help="TM's own network and recipe (frozen MobileNetV2-0.35 + Dense head) trained locally into a run")
-    p.add_argument("dataset", type=Path)
-    p.add_argument("--results", type=Path, default=Path("results"))
-    p.add_argument("--tm-export", type=Path, default=None, help="take the frozen base from this TM Keras/TF.js export (default: the shipped base)")
-    p.add_argument("--head", choices=["softmax", "sigmoid"], default="softmax", help="softmax = TM; sigmoid = same head size, one output per label")
-    p.add_argument("--epochs", type=int, default=50, help="TM's default 50")
-    p.add_argument("--bs", type=int, default=16, help="TM's default 16")
-    p.add_argument("--lr", type=float, default=0.001, help="TM's default 0.001 (Adam)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--skip-existing", action="store_true", help="do nothing if a finished replica with these settings exists for this dataset")
-    p.set_defaults(handler=cmd_tm_replica)
 
     p = commands.add_parser("vertex-export", help="Vertex AI multi-label import files (CSV and JSONL) with our splits as ML_USE")
     p.add_argument("dataset", type=Path)
@@ -114,21 +102,6 @@ def cmd_tm_eval(args) -> None:
     from .teachable_machine import evaluate_tm_export
 
     evaluate_tm_export(args.export, load_dataset(args.dataset), args.results, args.mapping)
-
-
-def cmd_tm_replica(args) -> None:
-    from benchmarks.results import newest_done_run
-
-    from .tm_replica import KIND, train_replica
-
-    dataset = load_dataset(args.dataset)
-    settings = {"head": args.head, "epochs": args.epochs, "bs": args.bs, "lr": args.lr, "seed": args.seed}
-    if args.skip_existing and (run := newest_done_run(args.results, KIND, dataset.fingerprint, params=settings)) is not None:
-        print(f"reusing {run.path} (TM replica with these settings on this dataset already done)")
-        return
-    if args.epochs < 1 or args.bs < 1 or not 0 < args.lr < 1:
-        raise BenchmarkError("--epochs and --bs must be at least 1 and --lr in (0, 1)")
-    train_replica(dataset, args.results, tm_export=args.tm_export, **settings)
 
 
 def cmd_vertex_export(args) -> None:

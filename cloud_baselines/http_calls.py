@@ -12,8 +12,8 @@ from tqdm.auto import tqdm
 
 from benchmarks.atomic import atomic_write_json
 from benchmarks.errors import BenchmarkError
-from benchmarks.features import cache_dir
-from benchmarks.image_hashes import file_sha256
+from benchmarks.models.features import cache_dir
+from benchmarks.data.image_hashes import file_sha256
 
 TIMEOUT_S = 60
 

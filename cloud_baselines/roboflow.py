@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmarks.dataset import SPLITS, Dataset
+from benchmarks.data.dataset import SPLITS, Dataset
 from benchmarks.errors import BenchmarkError
 
 from .adapter_runs import EVAL_SPLITS, match_to_dataset, write_adapter_run

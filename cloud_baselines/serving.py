@@ -1,4 +1,4 @@
-"""Predict new images with the models behind adapter runs: evaluated TM / AutoML Edge exports and TM replicas.
+"""Predict new images with the models behind adapter runs: evaluated TM / AutoML Edge exports.
 
 Each run already records how the model's classes map to the dataset's labels (``params.class_mapping``), so a
 new image is scored exactly as the valid and test images were: the model's softmax, mapped to labels.
@@ -11,20 +11,20 @@ import numpy as np
 from PIL import Image
 
 from benchmarks.errors import RunError
-from benchmarks.results import load_run
+from benchmarks.evaluation.results import load_run
 
 from .class_mapping import ClassMapping
 
 
 def _mapping(run) -> ClassMapping:
-    params = run.info.get("params", {})
+    params = run.params
     classes, mapped = params.get("classes"), params.get("class_mapping")
     if not isinstance(classes, list) or not isinstance(mapped, dict):
         raise RunError(f"{run.path / 'run.json'}: no params.classes / params.class_mapping; re-run the evaluation that made this run")
     return ClassMapping(list(classes), run.labels, [mapped.get(c) for c in classes])
 
 
-class _MappedPredictor:
+class MappedPredictor:
     """Label scores for PIL images from a classifier with ``predict(image) -> class scores``."""
 
     def __init__(self, run, classifier):
@@ -35,31 +35,23 @@ class _MappedPredictor:
             raise RunError(f"{run.path}: the model outputs {classifier.n_classes} classes but the run lists {len(self.mapping.classes)}")
 
     def predict(self, images: list[Image.Image]) -> np.ndarray:
-        class_scores = np.stack([self.classifier.predict(image.convert("RGB")) for image in images])
+        class_scores = self.classifier.predict_batch([image.convert("RGB") for image in images])
         return self.mapping.label_scores(class_scores).astype(np.float32)
 
 
-class ExportPredictor(_MappedPredictor):
+class ExportPredictor(MappedPredictor):
     """A Teachable Machine or AutoML Edge export, re-opened from where ``tm-eval`` / ``vertex-eval`` read it."""
 
     def __init__(self, run_dir: Path | str):
         run = load_run(run_dir)
-        export = run.info.get("params", {}).get("export")
+        export = run.params.get("export")
         if not export:
             raise RunError(f"{run.path}: this run came from batch predictions, not a model file; there is no model to predict with")
         if not Path(export).exists():
             raise RunError(f"{run.path}: its model {export} is no longer there; put it back or evaluate the export again")
-        if run.info["kind"] == "teachable_machine":
+        if run.kind == "teachable_machine":
             from .teachable_machine import open_tm_export as open_export
         else:
             from .vertex_automl import open_edge_export as open_export
         classifier, _, _ = open_export(Path(export))
         super().__init__(run, classifier)
-
-
-class ReplicaPredictor(_MappedPredictor):
-    def __init__(self, run_dir: Path | str):
-        from .tm_replica import load_replica_classifier
-
-        run = load_run(run_dir)
-        super().__init__(run, load_replica_classifier(run))

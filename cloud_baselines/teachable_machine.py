@@ -14,7 +14,7 @@ import zipfile
 from pathlib import Path
 
 from benchmarks.atomic import atomic_write_json
-from benchmarks.dataset import Dataset
+from benchmarks.data.dataset import Dataset
 from benchmarks.errors import BenchmarkError
 
 from .adapter_runs import evaluate_classifier

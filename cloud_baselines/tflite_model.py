@@ -60,6 +60,10 @@ class TFLiteClassifier:
             "output_dtype": np.dtype(self.output["dtype"]).name, "output_quantization": {"scale": scale_out, "zero_point": zero_out},
         }
 
+    def predict_batch(self, images: list[Image.Image]) -> np.ndarray:
+        """The exported interpreter takes one image per call (its input is [1, H, W, 3])."""
+        return np.stack([self.predict(image) for image in images])
+
     def predict(self, image: Image.Image) -> np.ndarray:
         pixels = self.fit(image, self.size)
         dtype = self.input["dtype"]

@@ -168,7 +168,7 @@ class TMKerasClassifier:
     """A rebuilt TM model: TM's preprocessing (ImageOps.fit + LANCZOS, ``x/127.5 - 1``), softmax out."""
 
     def __init__(self, model, size: int, describe: dict):
-        from keras_model.serving import traced_forward
+        from benchmarks.models.tf_runtime import traced_forward
 
         self.model, self.size, self._describe = model, size, describe
         self.n_classes = int(model.output_shape[-1])
@@ -178,8 +178,11 @@ class TMKerasClassifier:
         return self._describe
 
     def predict(self, image: Image.Image) -> np.ndarray:
-        x = to_minus_one_one(teachable_machine_fit(image, self.size))[None]
-        return np.asarray(self._forward(x))[0]
+        return self.predict_batch([image])[0]
+
+    def predict_batch(self, images: list[Image.Image]) -> np.ndarray:
+        x = np.stack([to_minus_one_one(teachable_machine_fit(image, self.size)) for image in images])
+        return np.asarray(self._forward(x))
 
 
 def load_h5(path: Path) -> TMKerasClassifier:

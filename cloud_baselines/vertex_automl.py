@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.atomic import atomic_write_json, atomic_write_text
-from benchmarks.dataset import Dataset
+from benchmarks.data.dataset import Dataset
 from benchmarks.errors import BenchmarkError
 
 from .adapter_runs import evaluate_classifier, match_to_dataset, write_adapter_run

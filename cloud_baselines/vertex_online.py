@@ -14,7 +14,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from benchmarks.dataset import Dataset
+from benchmarks.data.dataset import Dataset
 from benchmarks.errors import BenchmarkError
 
 from .adapter_runs import EVAL_SPLITS

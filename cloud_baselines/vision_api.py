@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.dataset import Dataset
+from benchmarks.data.dataset import Dataset
 from benchmarks.errors import BenchmarkError
 
 from .adapter_runs import EVAL_SPLITS, match_to_dataset, write_adapter_run

@@ -5,27 +5,25 @@ Reads only the dataset and results formats. ``DASHBOARD_DATA`` (default ``data``
 """
 from __future__ import annotations
 
-import sys
+import benchmarks.models.torch_first  # noqa: F401, I001  (PyTorch before TensorFlow in one process)
+
+import logging
+import os
+import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `streamlit run dashboard/app.py` from the repo root
+import streamlit as st
 
-import benchmarks.torch_first  # noqa: E402,F401  (PyTorch before TensorFlow in one process)
-
-import logging  # noqa: E402
-import os  # noqa: E402
-import time  # noqa: E402
-
-import streamlit as st  # noqa: E402
-
-from benchmarks.dataset import Dataset  # noqa: E402
-from benchmarks.eda_report import image_figures, label_figures  # noqa: E402
-from benchmarks.errors import BenchmarkError  # noqa: E402
-from benchmarks.images import open_rgb  # noqa: E402
-from benchmarks.predictors import load_warm_predictor  # noqa: E402
-from benchmarks.results import load_run, read_thresholds  # noqa: E402
-from benchmarks import charts  # noqa: E402
-from dashboard import logic  # noqa: E402
+from benchmarks.data.dataset import Dataset
+from benchmarks.data.eda_report import image_figures, label_figures
+from benchmarks.data.images import open_rgb
+from benchmarks.errors import BenchmarkError
+from benchmarks.evaluation import charts
+from benchmarks.evaluation.results import load_run
+from benchmarks.models.predictors import load_warm_predictor
+from benchmarks.models.registry import trainable_families
+from benchmarks.models.scoring import score, thresholds_of
+from dashboard import logic
 
 
 @st.cache_data(show_spinner=False)
@@ -36,7 +34,7 @@ def cached_dataset(path: str, modified: float) -> tuple[Dataset | None, str | No
 
 @st.cache_data(show_spinner="reading image headers…")
 def cached_image_facts(path: str, modified: float):
-    from benchmarks.eda import scan_images
+    from benchmarks.data.eda import scan_images
 
     dataset, _ = logic.load_dataset_safely(Path(path))
     return scan_images(dataset)
@@ -110,7 +108,7 @@ def page_leaderboard(dataset: Dataset, results: Path) -> None:
     run_a = a.selectbox("run A", table["run"], index=0)
     run_b = b.selectbox("run B", table["run"], index=min(1, len(table) - 1))
     if run_a != run_b and st.button("compare"):
-        from benchmarks.compare import compare_runs
+        from benchmarks.evaluation.compare import compare_runs
 
         try:
             result = compare_runs(results / run_a, results / run_b)
@@ -167,11 +165,15 @@ def page_per_class(dataset: Dataset, results: Path) -> None:
 
 def page_try(dataset: Dataset, results: Path) -> None:
     st.header("Try an image: every saved model side by side")
-    runs = logic.predictable_runs(logic.runs_on(results, dataset))
+    every_run = logic.runs_on(results, dataset)
+    runs = logic.predictable_runs(every_run)
+    without = logic.runs_without_model(every_run)
     if not runs:
-        st.info("no saved model on this dataset yet — `make demo` trains fastai, Keras and the TM replica; "
+        st.info("no saved model on this dataset yet — `make demo` trains fastai, Keras, the linear probe and the TM replica; "
                 "`python -m cloud_baselines tm-eval` / `vertex-eval` add Teachable Machine and AutoML exports")
         return
+    if without:
+        st.caption("not shown (no model to run): " + "; ".join(f"{run_id}: {reason}" for run_id, reason in without))
     upload = st.file_uploader("upload an image", type=["jpg", "jpeg", "png", "gif", "bmp", "webp", "tif", "tiff"])
     test_images = list(dataset.rows("test")["image"])
     picked = st.selectbox("…or pick a test image", ["(none)", *test_images[:200]], key="test_image")
@@ -193,41 +195,33 @@ def page_try(dataset: Dataset, results: Path) -> None:
     with st.spinner("every model predicts…"):
         for run in runs:
             try:
-                predictor = cached_predictor(str(run.path))
-                start = time.perf_counter()
-                scores = predictor.predict([image])[0]
-                outcomes.append((run, scores, (time.perf_counter() - start) * 1000, None))
+                thresholds = thresholds_of(run)
+                outcomes.append((run, score(cached_predictor(str(run.path)), [image], thresholds), None))
             except BenchmarkError as exc:
-                outcomes.append((run, None, None, exc))
+                outcomes.append((run, None, exc))
     if source:
         caption = f"{source[0]} ({source[1]}) — true labels: {' '.join(source[2]) or '(none)'}"
     else:
         caption = "uploaded (not in the dataset: no true labels)"
     st.image(image, width=256, caption=caption)
     columns = st.columns(min(len(runs), 3))
-    for i, (run, scores, latency, error) in enumerate(outcomes):
-        if error is not None:
-            columns[i % len(columns)].error(f"{run.run_id}: {error}")
-            continue
+    for i, (run, prediction, error) in enumerate(outcomes):
         column = columns[i % len(columns)]
-        try:
-            thresholds = read_thresholds(run) or {}
-        except BenchmarkError as exc:
-            thresholds = {}
-            column.warning(str(exc))
-        if not thresholds:
-            column.caption("no tuned thresholds: 0.5 for every label")
-            thresholds = {label: 0.5 for label in run.labels}
-        named = dict(zip(run.labels, map(float, scores)))
-        predicted = [label for label, s in named.items() if s >= thresholds.get(label, 0.5)]
-        column.markdown(f"**{run.info['kind']}** · `{run.run_id}`")
-        column.plotly_chart(charts.score_bars(named, thresholds), width="stretch", config={"displayModeBar": False}, key=f"scores-{run.run_id}")
-        column.write(f"predicted: **{' '.join(predicted) or '(none)'}** · {latency:.0f} ms")
+        if error is not None:
+            column.error(f"{run.run_id}: {error}")
+            continue
+        if not prediction.thresholds.tuned:
+            column.caption(prediction.thresholds.note)
+        predicted = prediction.predicted(0)
+        column.markdown(f"**{run.kind}** · `{run.run_id}`")
+        column.plotly_chart(charts.score_bars(prediction.label_scores(0), prediction.thresholds.values), width="stretch",
+                            config={"displayModeBar": False}, key=f"scores-{run.run_id}")
+        column.write(f"predicted: **{' '.join(predicted) or '(none)'}** · {prediction.latency_ms:.0f} ms")
         if source:
             truth = set(source[2])
             right, missed, wrong = sorted(truth & set(predicted)), sorted(truth - set(predicted)), sorted(set(predicted) - truth)
             column.caption(f"right: {' '.join(right) or '—'} · missed: {' '.join(missed) or '—'} · wrong: {' '.join(wrong) or '—'}")
-        if run.info.get("params", {}).get("single_label_by_construction"):
+        if run.params.get("single_label_by_construction"):
             column.caption("softmax over classes: co-occurring labels share one probability")
 
 
@@ -235,8 +229,9 @@ def page_train(dataset: Dataset, results: Path) -> None:
     st.header("Train a model locally")
     with st.form("train"):
         a, b, c = st.columns(3)
-        framework = a.selectbox("framework", list(logic.TRAINERS))
-        backbone = b.selectbox("backbone", ["lite0", "lite1", "lite2"])
+        trainers = {family.kind: family for family in trainable_families()}
+        framework = a.selectbox("framework", list(trainers), format_func=lambda kind: trainers[kind].title)
+        backbone = b.selectbox("backbone", trainers[framework].backbones)
         preset = c.selectbox("preset", ["quick", "full", "(none)"])
         img_size = a.number_input("image size (0 = preset's)", 0, 640, 0, 16)
         epochs = b.number_input("epochs (-1 = preset's)", -1, 100, -1)
@@ -274,7 +269,7 @@ def page_report(dataset: Dataset, results: Path) -> None:
     st.write("One self-contained HTML file (EDA, leaderboard, per-class ROC/AUC, paired comparisons) for a written report; "
              f"the same as `python -m benchmarks report {dataset.root}`.")
     if st.button("build the report"):
-        from benchmarks.report import build_report
+        from benchmarks.evaluation.report import build_report
 
         with st.spinner("building…"):
             st.session_state["report_html"] = build_report(dataset, results)

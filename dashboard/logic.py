@@ -1,6 +1,6 @@
 """What the dashboard pages show, as plain functions over the dataset and results formats (unit-tested).
 
-Nothing here computes a metric of its own: numbers come from metrics.json, or from ``benchmarks.metrics``
+Nothing here computes a metric of its own: numbers come from metrics.json, or from ``benchmarks.evaluation.metrics``
 when the user moves a threshold.
 """
 from __future__ import annotations
@@ -12,11 +12,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmarks.dataset import Dataset, load_dataset
+from benchmarks.data.dataset import Dataset, load_dataset
 from benchmarks.errors import BenchmarkError
-from benchmarks.leaderboard import auc_by_label, leaderboard, read_metrics
-from benchmarks.metrics import per_label
-from benchmarks.results import Run, list_runs, read_predictions
+from benchmarks.evaluation.leaderboard import auc_by_label, leaderboard
+from benchmarks.evaluation.results import read_metrics
+from benchmarks.evaluation.metrics import per_label
+from benchmarks.evaluation.results import Run, list_runs, read_predictions
 
 DEFAULT_DATA_ROOT = Path(os.environ.get("DASHBOARD_DATA", "data"))
 DEFAULT_RESULTS = Path(os.environ.get("RESULTS_DIR", "results"))
@@ -31,7 +32,7 @@ def find_datasets(root: Path | None = None) -> list[Path]:
 
 
 def runs_on(results: Path, dataset: Dataset) -> list[Run]:
-    return [r for r in list_runs(results) if r.info["dataset"].get("fingerprint") == dataset.fingerprint and r.info["status"] == "done"]
+    return [r for r in list_runs(results) if r.fingerprint == dataset.fingerprint and r.status == "done"]
 
 
 def leaderboard_table(results: Path, dataset: Dataset) -> pd.DataFrame:
@@ -89,7 +90,7 @@ def auc_matrix(runs: list[Run]) -> pd.DataFrame:
 
 def evaluated_metrics(run: Run) -> dict:
     """metrics.json as written by the evaluator; a run not evaluated yet (or damaged) is a one-line error."""
-    metrics = read_metrics(run, evaluate_missing=False)
+    metrics = read_metrics(run)
     if not metrics:
         raise BenchmarkError(f"{run.path}: not evaluated yet (python -m benchmarks evaluate {run.path})")
     return metrics
@@ -106,7 +107,7 @@ def label_results(run: Run) -> dict[str, dict]:
 
 def threshold_effect(run: Run, dataset: Dataset, label: str, threshold: float) -> pd.DataFrame:
     """Precision, recall, F1 and confusion counts of one label at ``threshold``, on valid and on test
-    (computed by the shared ``benchmarks.metrics.per_label``)."""
+    (computed by the shared ``benchmarks.evaluation.metrics.per_label``)."""
     table = read_predictions(run, dataset)
     rows = {}
     for split in ("valid", "test"):
@@ -146,9 +147,16 @@ def dataset_image_with_bytes(dataset: Dataset, facts: pd.DataFrame, content: byt
 
 
 def predictable_runs(runs: list[Run]) -> list[Run]:
-    from benchmarks.predictors import can_predict
+    from benchmarks.models.predictors import can_predict
 
     return [r for r in runs if can_predict(r)]
+
+
+def runs_without_model(runs: list[Run]) -> list[tuple[str, str]]:
+    """(run id, why it cannot score a new image) for the runs the Try page leaves out."""
+    from benchmarks.models.predictors import can_predict, why_no_model
+
+    return [(r.run_id, why_no_model(r)) for r in runs if not can_predict(r)]
 
 
 def load_dataset_safely(path: Path) -> tuple[Dataset | None, str | None]:
@@ -158,21 +166,21 @@ def load_dataset_safely(path: Path) -> tuple[Dataset | None, str | None]:
         return None, str(exc)
 
 
-TRAINERS = {"fastai": "fastai_model.train", "keras": "keras_model.train"}
-
-
 def train_command(framework: str, dataset_root: Path, results: Path, options: dict) -> list[str]:
     """The trainer CLI call for the Train page's form (unset options are left to the trainer's defaults)."""
     import sys
 
-    if framework not in TRAINERS:
-        raise BenchmarkError(f"unknown framework {framework!r}; choose {', '.join(TRAINERS)}")
-    command = [sys.executable, "-m", TRAINERS[framework], "--dataset", str(dataset_root), "--results", str(results)]
+    from benchmarks.models.registry import trainable_families
+
+    trainers = {family.kind: family.trainer for family in trainable_families()}
+    if framework not in trainers:
+        raise BenchmarkError(f"unknown framework {framework!r}; choose {', '.join(trainers)}")
+    command = [sys.executable, "-m", trainers[framework], "--dataset", str(dataset_root), "--results", str(results)]
     for name, value in options.items():
         flag = "--" + name.replace("_", "-")
         if value is True:
             command.append(flag)
-        elif value not in (None, False, ""):
+        elif value is not None and value is not False and value != "":  # 0 is a value (0 epochs), not "unset"
             command += [flag, str(value)]
     return command
 

@@ -14,8 +14,8 @@ from fastai.vision.all import (
     aug_transforms,
 )
 
-from benchmarks.backbones import Backbone
-from benchmarks.dataset import Dataset
+from benchmarks.models.backbones import Backbone
+from benchmarks.data.dataset import Dataset
 
 from .config import TrainConfig
 

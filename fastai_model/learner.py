@@ -19,9 +19,9 @@ from fastai.vision.all import (
     vision_learner,
 )
 
-from benchmarks.backbones import Backbone, timm_state_dict
+from benchmarks.models.backbones import Backbone, timm_state_dict
 from benchmarks.errors import BenchmarkError
-from benchmarks.hardware import cpu_has_native_bf16
+from benchmarks.models.hardware import cpu_has_native_bf16
 
 from .config import TrainConfig
 

@@ -10,7 +10,7 @@ from fastai.vision.learner import create_timm_model
 from PIL import Image
 
 from benchmarks.atomic import atomic_write, atomic_write_json
-from benchmarks.backbones import get_backbone, normalise, prepare_image
+from benchmarks.models.backbones import get_backbone, normalise, prepare_image
 from benchmarks.errors import RunError
 
 STATE_FILE = "model_state.pt"

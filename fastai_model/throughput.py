@@ -2,7 +2,7 @@
 
 Both train the whole network (unfrozen) with the same backbone, image size, batch size, precision and
 memory format, decoding the same training images; fastai adds its augmentation and callbacks, which is
-exactly the overhead being measured. Prints one JSON object (used by ``python -m benchmarks.bench``).
+exactly the overhead being measured. Prints one JSON object (used by ``python -m tools.bench``).
 """
 from __future__ import annotations
 
@@ -18,9 +18,9 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from fastai.callback.core import Callback, CancelFitException  # noqa: E402
 
-from benchmarks.backbones import get_backbone, normalise, prepare_image  # noqa: E402
-from benchmarks.dataset import load_dataset  # noqa: E402
-from benchmarks.images import open_rgb  # noqa: E402
+from benchmarks.models.backbones import get_backbone, normalise, prepare_image  # noqa: E402
+from benchmarks.data.dataset import load_dataset  # noqa: E402
+from benchmarks.data.images import open_rgb  # noqa: E402
 
 from .config import make_config  # noqa: E402
 from .data import make_dataloaders  # noqa: E402

@@ -25,13 +25,13 @@ from fastai.callback.core import Callback  # noqa: E402
 from fastai.torch_core import set_seed  # noqa: E402
 from fastai.vision.all import valley  # noqa: E402
 
-from benchmarks.backbones import get_backbone  # noqa: E402
-from benchmarks.dataset import Dataset, load_dataset  # noqa: E402
+from benchmarks.models.backbones import get_backbone  # noqa: E402
+from benchmarks.data.dataset import Dataset, load_dataset  # noqa: E402
 from benchmarks.errors import BenchmarkError  # noqa: E402
-from benchmarks.training import add_common_arguments, check_trainable, trainer_main  # noqa: E402
-from benchmarks.evaluate import dataset_of, evaluate_run  # noqa: E402
-from benchmarks.metrics import rankable  # noqa: E402
-from benchmarks.results import Run, Stopwatch, create_run, load_run, model_size_bytes, recording  # noqa: E402
+from benchmarks.models.training import add_common_arguments, check_trainable, trainer_main  # noqa: E402
+from benchmarks.evaluation.evaluate import dataset_of, evaluate_run  # noqa: E402
+from benchmarks.evaluation.metrics import rankable  # noqa: E402
+from benchmarks.evaluation.results import Run, Stopwatch, create_run, load_run, model_size_bytes, recording  # noqa: E402
 
 from .config import PRESETS, TrainConfig, make_config  # noqa: E402
 from .data import make_dataloaders  # noqa: E402
@@ -105,9 +105,9 @@ def predict_eval_splits(learn, dataset: Dataset, tta: bool) -> tuple[pd.DataFram
 def train(dataset_dir: Path, results_dir: Path, config: TrainConfig, resume: Path | None = None) -> Run:
     if resume:
         run = load_run(resume)
-        if run.info["kind"] != KIND:
+        if run.kind != KIND:
             raise BenchmarkError(f"{resume}: is a {run.info['kind']} run, not a fastai run")
-        config = TrainConfig(**{k: v for k, v in run.info["params"].items() if k in TrainConfig.__dataclass_fields__})
+        config = TrainConfig(**{k: v for k, v in run.params.items() if k in TrainConfig.__dataclass_fields__})
         dataset = dataset_of(run)
     else:
         dataset = load_dataset(dataset_dir)
@@ -129,7 +129,7 @@ def train(dataset_dir: Path, results_dir: Path, config: TrainConfig, resume: Pat
         clock = Stopwatch()
         start = ("frozen", 0)
         if resume:
-            lr = float(run.info["params"]["lr_used"])
+            lr = float(run.params["lr_used"])
             learn.load("last", with_opt=True)
             progress = run.info.get("progress", {"phase": "frozen", "epoch": -1})
             start = (progress["phase"], progress["epoch"] + 1)
@@ -138,13 +138,13 @@ def train(dataset_dir: Path, results_dir: Path, config: TrainConfig, resume: Pat
             print(f"resuming {start[0]} phase at epoch {start[1]}")
         elif config.lr == "auto":
             lr = find_lr(learn, config, run.path / "lr_find.png")
-            run.update(params={**run.info["params"], "lr_used": lr, "lr_find_suggestion": lr}, lr_find={"valley": lr, "plot": "lr_find.png", "seconds": clock.seconds()})
+            run.update(params={**run.params, "lr_used": lr, "lr_find_suggestion": lr}, lr_find={"valley": lr, "plot": "lr_find.png", "seconds": clock.seconds()})
         else:
             lr = float(config.lr)
-            run.update(params={**run.info["params"], "lr_used": lr})
+            run.update(params={**run.params, "lr_used": lr})
         learn.add_cb(recorder)
         fine_tune(learn, recorder, config, lr, full_dls, start)
-        train_s = clock.seconds() + run.info.get("timings", {}).get("train_s", 0.0) if resume else clock.seconds()
+        train_s = clock.seconds() + run.timings.get("train_s", 0.0) if resume else clock.seconds()
         learn.remove_cb(recorder)
 
         learn.to_fp32()  # score valid/test in fp32, as the serving artifact does, so served scores equal the leaderboard's

@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.atomic import atomic_write
-from benchmarks.backbones import Backbone
+from benchmarks.models.backbones import Backbone
 from benchmarks.errors import BenchmarkError
-from benchmarks.features import cache_dir
+from benchmarks.models.features import cache_dir
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
@@ -118,7 +118,7 @@ def ported_model_path(backbone: Backbone) -> Path:
 def port_to_cache(backbone: Backbone) -> Path:
     """Read the PyTorch weights, build and fill the Keras model, save it atomically. Needs torch imported
     before TensorFlow in this process (the other order segfaults), hence ``python -m keras_model.port``."""
-    from benchmarks.backbones import timm_state_dict
+    from benchmarks.models.backbones import timm_state_dict
 
     state = {k: v.numpy() for k, v in timm_state_dict(backbone).items()}
     model = build_efficientnet_lite(state, backbone, name=backbone.timm_arch)

@@ -4,8 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from benchmarks.errors import BenchmarkError
-from benchmarks.training import CommonConfig
-from benchmarks.training import make_config as make_common_config
+from benchmarks.models.training import CommonConfig
+from benchmarks.models.training import make_config as make_common_config
 
 DEFAULT_LR = 1e-3  # Keras has no lr_find: "auto" means Adam's usual 1e-3 for the head
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.dataset import Dataset
-from benchmarks.images import open_rgb
+from benchmarks.data.dataset import Dataset
+from benchmarks.data.images import open_rgb
 
 from .backbone import keras
 from .config import TrainConfig

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import math
 
-from benchmarks.backbones import Backbone
-from benchmarks.hardware import cpu_has_amx
+from benchmarks.models.backbones import Backbone
+from benchmarks.models.hardware import cpu_has_amx
 
 from .backbone import feature_extractor, keras
 from .config import TrainConfig, head_lr

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import sys
 
-import benchmarks.torch_first  # noqa: F401  (PyTorch before TensorFlow)
+import benchmarks.models.torch_first  # noqa: F401  (PyTorch before TensorFlow)
 
-from benchmarks.backbones import get_backbone
+from benchmarks.models.backbones import get_backbone
 from benchmarks.errors import BenchmarkError
 
 from .backbone import port_to_cache

@@ -9,6 +9,7 @@ from PIL import Image
 
 from benchmarks.atomic import atomic_write, atomic_write_json
 from benchmarks.errors import RunError
+from benchmarks.models.tf_runtime import traced_forward
 
 from .backbone import keras
 from .data import resize_square
@@ -25,14 +26,6 @@ def save_serving_artifact(model: keras.Model, out_dir: Path, *, backbone: str, l
     atomic_write_json(out_dir / CONFIG_FILE, {"framework": "keras", "backbone": backbone, "labels": labels, "img_size": img_size,
                                               "input": "RGB 0-255, shorter side resized and centre-cropped to img_size"})
     return out_dir / MODEL_FILE
-
-
-def traced_forward(model, size: int):
-    """One traced graph for any batch of ``size``-px RGB images: an eager call costs ~5x more per image on a CPU."""
-    import tensorflow as tf
-
-    return tf.function(lambda x: model(x, training=False), reduce_retracing=True,
-                       input_signature=[tf.TensorSpec([None, size, size, 3], tf.float32)])
 
 
 class KerasPredictor:

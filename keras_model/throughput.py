@@ -3,7 +3,7 @@
 Both train the whole body (phase-2 settings) with the same backbone, image size, batch size and
 precision policy, from the same decoded, cached images; the trainer adds its augmentation layers,
 callbacks and LR schedule, which is exactly the overhead being measured. Prints one JSON object
-(used by ``python -m benchmarks.bench``).
+(used by ``python -m tools.bench``).
 """
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.backbones import get_backbone
-from benchmarks.dataset import load_dataset
-from benchmarks.results import create_run
+from benchmarks.models.backbones import get_backbone
+from benchmarks.data.dataset import load_dataset
+from benchmarks.evaluation.results import create_run
 
 from .backbone import keras
 from .config import make_config

@@ -14,12 +14,12 @@ from pathlib import Path
 
 
 from benchmarks.atomic import atomic_write
-from benchmarks.backbones import get_backbone
-from benchmarks.dataset import load_dataset
+from benchmarks.models.backbones import get_backbone
+from benchmarks.data.dataset import load_dataset
 from benchmarks.errors import BenchmarkError
-from benchmarks.evaluate import dataset_of, evaluate_run
-from benchmarks.results import Run, Stopwatch, create_run, load_run, model_size_bytes, recording
-from benchmarks.training import add_common_arguments, check_trainable, trainer_main
+from benchmarks.evaluation.evaluate import dataset_of, evaluate_run
+from benchmarks.evaluation.results import Run, Stopwatch, create_run, load_run, model_size_bytes, recording
+from benchmarks.models.training import add_common_arguments, check_trainable, trainer_main
 
 from .backbone import keras
 from .config import PRESETS, TrainConfig, head_lr, make_config
@@ -100,9 +100,9 @@ def fine_tune(model, run: Run, config: TrainConfig, train_data, valid_data, n_la
 def train(dataset_dir: Path | None, results_dir: Path, config: TrainConfig, resume: Path | None = None) -> Run:
     if resume:
         run = load_run(resume)
-        if run.info["kind"] != KIND:
+        if run.kind != KIND:
             raise BenchmarkError(f"{resume}: is a {run.info['kind']} run, not a Keras run")
-        config = TrainConfig(**{k: v for k, v in run.info["params"].items() if k in TrainConfig.__dataclass_fields__})
+        config = TrainConfig(**{k: v for k, v in run.params.items() if k in TrainConfig.__dataclass_fields__})
         dataset = dataset_of(run)
         start = resume_point(run)
     else:
@@ -129,7 +129,7 @@ def train(dataset_dir: Path | None, results_dir: Path, config: TrainConfig, resu
                 model = build_classifier(backbone, dataset.labels, config, policy)
         clock = Stopwatch()
         fine_tune(model, run, config, train_data, valid_data, len(dataset.labels), steps, start)
-        train_s = clock.seconds() + (run.info.get("timings", {}).get("train_s", 0.0) if resume else 0.0)
+        train_s = clock.seconds() + (run.timings.get("train_s", 0.0) if resume else 0.0)
         if config.save_best and (run.path / BEST_WEIGHTS).is_file():
             model.load_weights(run.path / BEST_WEIGHTS)
 

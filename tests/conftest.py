@@ -3,14 +3,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import benchmarks.torch_first  # noqa: F401  (PyTorch before TensorFlow)
+import benchmarks.models.torch_first  # noqa: F401  (PyTorch before TensorFlow)
 import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image, ImageDraw
 
-from benchmarks.dataset import write_dataset
-from benchmarks.stampscenes import build_stampscenes
+from benchmarks.data.dataset import write_dataset
+from benchmarks.data.stampscenes import build_stampscenes
 
 FAKE_STAMP_FOLDERS = {"animals/birds": 5, "food/fruit": 5, "vehicles": 5, "animals/insects/cartoon": 5, "town/roadsigns": 3}
 
@@ -105,7 +105,7 @@ def keras_run(tiny_scenes, tiny_results):
 @pytest.fixture(scope="session")
 def replica_run(tiny_scenes, tiny_results):
     """A Teachable Machine replica beside them (3 epochs), so pages and the API show a third kind of model."""
-    from benchmarks.dataset import load_dataset
+    from benchmarks.data.dataset import load_dataset
     from cloud_baselines.tm_replica import train_replica
 
     return train_replica(load_dataset(tiny_scenes), tiny_results, epochs=3)

@@ -12,7 +12,7 @@ import requests
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from benchmarks.dataset import load_dataset
+from benchmarks.data.dataset import load_dataset
 from tests.conftest import free_port, wait_until_up
 
 

@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from benchmarks import evaluate as evaluate_module
-from benchmarks.dataset import load_dataset, write_dataset
+from benchmarks.evaluation import evaluate as evaluate_module
+from benchmarks.data.dataset import load_dataset, write_dataset
 from benchmarks.errors import BenchmarkError
-from benchmarks.images import open_rgb
+from benchmarks.data.images import open_rgb
 from cloud_baselines.class_mapping import map_classes, read_indexed_labels
 from cloud_baselines.cli import main as cloud_main
 from cloud_baselines.teachable_machine import evaluate_tm_export, export_for_tm, open_tm_export
@@ -453,8 +453,8 @@ def fruit_and_flowers(tmp_path) -> Path:
 
 
 def test_evaluated_exports_predict_new_images_as_they_scored_the_test_split(fruit_and_flowers, tmp_path):
-    from benchmarks.predictors import can_predict, load_predictor
-    from benchmarks.results import load_run
+    from benchmarks.models.predictors import can_predict, load_predictor
+    from benchmarks.evaluation.results import load_run
 
     dataset = load_dataset(fruit_and_flowers)
     runs = [evaluate_tm_export(FRUIT / "converted_tflite", dataset, tmp_path / "results"), evaluate_edge_export(FLOWERS, dataset, tmp_path / "results")]
@@ -472,8 +472,8 @@ def test_evaluated_exports_predict_new_images_as_they_scored_the_test_split(frui
 
 def test_batch_prediction_runs_and_moved_exports_cannot_predict(tmp_path):
     from benchmarks.errors import RunError
-    from benchmarks.predictors import can_predict, load_predictor
-    from benchmarks.results import load_run
+    from benchmarks.models.predictors import can_predict, load_predictor
+    from benchmarks.evaluation.results import load_run
 
     labels = ["fresh_apple", "fresh_banana", "fresh_orange", "rotten_apple", "rotten_orange", "rotten_banana"]
     root = dataset_from_files(tmp_path / "fruit", FRUIT_IMAGES, lambda p: ["_".join(p.stem.split("_")[:2])], labels)

@@ -4,15 +4,15 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.dataset import load_dataset
-from benchmarks import charts
+from benchmarks.data.dataset import load_dataset
+from benchmarks.evaluation import charts
 from dashboard import logic
 
 APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py")
 
 
 def test_an_upload_of_a_dataset_image_is_recognised_by_its_bytes(tiny_scenes):
-    from benchmarks.eda import scan_images
+    from benchmarks.data.eda import scan_images
 
     dataset = load_dataset(tiny_scenes)
     facts = scan_images(dataset)

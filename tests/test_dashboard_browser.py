@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.dataset import load_dataset
+from benchmarks.data.dataset import load_dataset
 from tests.conftest import free_port, wait_until_up
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")

@@ -2,9 +2,9 @@ import json
 
 import pytest
 
-from benchmarks.dataset import load_dataset
+from benchmarks.data.dataset import load_dataset
 from benchmarks.errors import DatasetError
-from benchmarks.images import open_rgb
+from benchmarks.data.images import open_rgb
 
 
 def test_loads_labels_splits_and_targets(small_dataset):

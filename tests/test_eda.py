@@ -4,10 +4,10 @@ import shutil
 import pytest
 from PIL import Image
 
-from benchmarks.cleaning import clean_dataset
-from benchmarks.dataset import load_dataset
-from benchmarks.eda import scan_images
-from benchmarks.eda_report import run_eda
+from benchmarks.data.cleaning import clean_dataset
+from benchmarks.data.dataset import load_dataset
+from benchmarks.data.eda import scan_images
+from benchmarks.data.eda_report import run_eda
 from benchmarks.errors import DatasetError
 from tests.conftest import make_dataset
 

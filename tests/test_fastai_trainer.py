@@ -9,12 +9,12 @@ import torch
 
 warnings.filterwarnings("ignore", category=FutureWarning)
 
-from benchmarks import evaluate as evaluate_module  # noqa: E402
-from benchmarks.backbones import get_backbone  # noqa: E402
-from benchmarks.dataset import load_dataset  # noqa: E402
+from benchmarks.evaluation import evaluate as evaluate_module  # noqa: E402
+from benchmarks.models.backbones import get_backbone  # noqa: E402
+from benchmarks.data.dataset import load_dataset  # noqa: E402
 from benchmarks.errors import BenchmarkError, DatasetError  # noqa: E402
-from benchmarks.images import open_rgb  # noqa: E402
-from benchmarks.results import load_run  # noqa: E402
+from benchmarks.data.images import open_rgb  # noqa: E402
+from benchmarks.evaluation.results import load_run  # noqa: E402
 from fastai_model import train as train_module  # noqa: E402
 from fastai_model.config import make_config  # noqa: E402
 from fastai_model.data import make_dataloaders  # noqa: E402
@@ -133,7 +133,7 @@ def test_partial_unfreeze_with_frozen_batchnorm_trains_only_the_top_stages(tiny_
 
 
 def test_predict_cli_prints_scores_and_labels(trained, tiny_scenes, tmp_path, capsys):
-    from fastai_model.predict import main
+    from tools.predict import main
 
     image = load_dataset(tiny_scenes).image_paths("test")[0]
     assert main([str(trained.path), str(image)]) == 0

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from benchmarks import importers
+from benchmarks.data import importers
 from benchmarks.errors import DatasetError
-from benchmarks.splitting import stratified_splits
+from benchmarks.data.splitting import stratified_splits
 
 
 def _random_image(path, seed):
@@ -117,7 +117,7 @@ def test_stratified_split_is_seeded_and_balances_rare_labels():
 
 
 def test_plain_background_scenes_are_not_near_duplicates(tmp_path):
-    from benchmarks.image_hashes import duplicate_groups, perceptual_signature
+    from benchmarks.data.image_hashes import duplicate_groups, perceptual_signature
 
     paths = []
     for i, (colour, dot) in enumerate([((30, 160, 60), (20, 20)), ((160, 60, 30), (40, 10))]):  # same flat look, other colours

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from benchmarks.backbones import get_backbone, normalise
+from benchmarks.models.backbones import get_backbone, normalise
 from keras_model.backbone import feature_extractor, imagenet_model, keras, ported_model_path
 
 

@@ -4,14 +4,14 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-import benchmarks.torch_first  # noqa: F401  (PyTorch before TensorFlow)
+import benchmarks.models.torch_first  # noqa: F401  (PyTorch before TensorFlow)
 
-from benchmarks import evaluate as evaluate_module
-from benchmarks.backbones import get_backbone
-from benchmarks.dataset import load_dataset
+from benchmarks.evaluation import evaluate as evaluate_module
+from benchmarks.models.backbones import get_backbone
+from benchmarks.data.dataset import load_dataset
 from benchmarks.errors import BenchmarkError, DatasetError
-from benchmarks.images import open_rgb
-from benchmarks.results import load_run
+from benchmarks.data.images import open_rgb
+from benchmarks.evaluation.results import load_run
 from keras_model import train as train_module
 from keras_model.backbone import feature_extractor
 from keras_model.config import make_config
@@ -130,7 +130,7 @@ def test_bad_options_are_one_line_errors(capsys):
 
 
 def test_predict_cli_prints_scores_and_labels(trained, tiny_scenes, tmp_path, capsys):
-    from keras_model.predict import main
+    from tools.predict import main
 
     image = load_dataset(tiny_scenes).image_paths("test")[0]
     assert main([str(trained.path), str(image)]) == 0

@@ -3,14 +3,14 @@ import json
 import numpy as np
 import pytest
 
-from benchmarks import evaluate as evaluate_module
+from benchmarks.evaluation import evaluate as evaluate_module
 from benchmarks.atomic import atomic_write, atomic_write_json
-from benchmarks.compare import compare_runs
-from benchmarks.dataset import load_dataset
+from benchmarks.evaluation.compare import compare_runs
+from benchmarks.data.dataset import load_dataset
 from benchmarks.errors import BenchmarkError, RunError
-from benchmarks.evaluate import evaluate_run
-from benchmarks.leaderboard import leaderboard
-from benchmarks.results import create_run, load_run, recording
+from benchmarks.evaluation.evaluate import evaluate_run
+from benchmarks.evaluation.leaderboard import leaderboard
+from benchmarks.evaluation.results import create_run, load_run, recording
 from tests.conftest import make_dataset
 
 
@@ -152,7 +152,7 @@ def test_leaderboard_ranks_runs_and_refuses_mixed_datasets(tmp_path, dataset):
 
 
 def test_damaged_metrics_are_rewritten_or_named_and_damaged_predictions_stay_on_the_board(tmp_path, dataset):
-    from benchmarks.leaderboard import read_metrics
+    from benchmarks.evaluation.leaderboard import read_metrics
 
     results = tmp_path / "r"
     healthy = _run_with_scores(results, dataset, lambda t: np.clip(t * 0.8 + 0.1, 0, 1))

@@ -3,9 +3,9 @@ from collections import defaultdict
 
 import pytest
 
-from benchmarks.dataset import load_dataset
+from benchmarks.data.dataset import load_dataset
 from benchmarks.errors import DatasetError
-from benchmarks.stampscenes import MIN_VISIBLE, build_stampscenes
+from benchmarks.data.stampscenes import MIN_VISIBLE, build_stampscenes
 
 
 def _objects(root):
@@ -63,7 +63,7 @@ def test_refuses_to_overwrite(tmp_path, fake_stamps):
 
 
 def test_lookalikes_in_a_label_folder_are_distractors_not_that_label():
-    from benchmarks.stamp_catalog import is_distractor, label_for
+    from benchmarks.data.stamp_catalog import is_distractor, label_for
 
     assert label_for("animals/insects/cartoon/snail") is None and is_distractor("animals/insects/cartoon/snail")
     assert label_for("animals/insects/cartoon/ladybug") == "insect" and not is_distractor("animals/insects/cartoon/ladybug")

@@ -5,9 +5,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks import evaluate as evaluate_module
-from benchmarks.dataset import load_dataset
-from benchmarks.images import open_rgb
+from benchmarks.evaluation import evaluate as evaluate_module
+from benchmarks.data.dataset import load_dataset
+from benchmarks.data.images import open_rgb
 from cloud_baselines import tm_replica
 from cloud_baselines.teachable_machine import open_tm_export
 from tests.test_cloud_baselines import FIXTURES, FRUIT, FRUIT_IMAGES, TM, dataset_from_files, true_fruit_class
@@ -37,7 +37,7 @@ def test_both_heads_train_and_embeddings_are_computed_once(tiny_scenes, tmp_path
 def test_saved_replica_predicts_new_images_as_it_scored_the_test_split(replica_run, tiny_scenes):
     import pandas as pd
 
-    from benchmarks.predictors import load_predictor
+    from benchmarks.models.predictors import load_predictor
 
     dataset = load_dataset(tiny_scenes)
     predictor = load_predictor(replica_run.path)

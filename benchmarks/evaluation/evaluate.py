@@ -1,0 +1,79 @@
+"""The one evaluator: every run, whatever made it, is scored here on the same frozen test split."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.atomic import atomic_write_json
+from benchmarks.data.dataset import Dataset, load_dataset
+from benchmarks.errors import RunError
+from .metrics import bootstrap, confidence_interval, curves, macro_auc, mean_ap, overall, per_label, tune_thresholds
+from .results import METRICS_JSON, Run, load_run, read_predictions
+
+BOOTSTRAP_RESAMPLES = 1000
+BOOTSTRAP_SEED = 0
+
+
+def dataset_of(run: Run, dataset: Dataset | None = None) -> Dataset:
+    """The run's dataset (or the one given), refusing a dataset whose content differs from the run's."""
+    recorded = run.info["dataset"]
+    if dataset is None:
+        path = Path(recorded.get("path", ""))
+        if not path.is_dir():
+            raise RunError(f"{run.path / 'run.json'}: dataset folder {path} not found; pass --dataset DIR")
+        dataset = load_dataset(path, require_train_positives=False)
+    if recorded.get("fingerprint") != dataset.fingerprint:
+        raise RunError(
+            f"{run.path}: was made on dataset fingerprint {recorded.get('fingerprint')}, but {dataset.root} has "
+            f"{dataset.fingerprint}; evaluate it on the dataset it was trained on"
+        )
+    return dataset
+
+
+def aligned_scores(run: Run, dataset: Dataset, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """(targets, scores) for a split, rows in dataset order."""
+    table = read_predictions(run, dataset)
+    rows = dataset.rows(split)
+    scores = table[table["split"] == split].set_index("image").loc[rows["image"], dataset.labels].to_numpy(dtype=np.float64)
+    return dataset.targets(split), scores
+
+
+def evaluate_run(run_dir: Path | str, dataset: Dataset | None = None) -> dict:
+    """Tune thresholds on valid, apply them to test, write metrics.json and return it."""
+    run = load_run(run_dir)
+    metrics = compute_metrics(run, dataset)
+    atomic_write_json(run.path / METRICS_JSON, metrics)
+    return metrics
+
+
+def compute_metrics(run: Run, dataset: Dataset | None = None) -> dict:
+    """What metrics.json holds, computed without writing it (read-only deployments derive it in memory)."""
+    dataset = dataset_of(run, dataset)
+    labels = dataset.labels
+    valid_targets, valid_scores = aligned_scores(run, dataset, "valid")
+    test_targets, test_scores = aligned_scores(run, dataset, "test")
+    thresholds, threshold_notes = tune_thresholds(valid_targets, valid_scores)
+
+    auc_samples = bootstrap(lambda i: macro_auc(test_targets[i], test_scores[i]), len(test_targets), resamples=BOOTSTRAP_RESAMPLES, seed=BOOTSTRAP_SEED)
+    ap_samples = bootstrap(lambda i: mean_ap(test_targets[i], test_scores[i]), len(test_targets), resamples=BOOTSTRAP_RESAMPLES, seed=BOOTSTRAP_SEED)
+    summary = overall(test_targets, test_scores, thresholds)
+    summary["macro_roc_auc_ci"] = confidence_interval(auc_samples)
+    summary["map_ci"] = confidence_interval(ap_samples)
+    per = per_label(test_targets, test_scores, thresholds, labels)
+    for label, note in zip(labels, threshold_notes):
+        if note:
+            per[label]["threshold_note"] = note
+    metrics = {
+        "run_id": run.run_id,
+        "dataset_fingerprint": dataset.fingerprint,
+        "split": "test",
+        "thresholds_tuned_on": "valid",
+        "n_test_images": int(len(test_targets)),
+        "overall": summary,
+        "per_label": per,
+        "thresholds": dict(zip(labels, map(float, thresholds))),
+        "valid": {"macro_roc_auc": macro_auc(valid_targets, valid_scores), "map": mean_ap(valid_targets, valid_scores)},
+        "curves": curves(test_targets, test_scores, labels),
+        "bootstrap": {"resamples": BOOTSTRAP_RESAMPLES, "seed": BOOTSTRAP_SEED, "level": 0.95},
+    }

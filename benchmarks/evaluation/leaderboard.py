@@ -1,0 +1,101 @@
+"""One table of every run on a dataset, read from metrics.json (derived in memory, never written, when one is missing)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from benchmarks.data.dataset import Dataset
+from benchmarks.errors import BenchmarkError, RunError
+from .evaluate import compute_metrics
+from .results import Run, list_runs, read_metrics
+
+COLUMNS = [
+    "run", "kind", "backbone", "macro_auc", "macro_auc_ci", "map", "map_ci", "micro_f1", "macro_f1",
+    "hamming_loss", "subset_accuracy", "train_s", "ms_per_image", "model_mb", "status",
+]
+
+
+def runs_for(results_dir: Path, dataset: Dataset | None) -> list[Run]:
+    """Runs on ``dataset`` (by fingerprint); without one, all runs, which must share one dataset."""
+    runs = list_runs(results_dir)
+    if dataset is not None:
+        return [r for r in runs if r.fingerprint == dataset.fingerprint]
+    fingerprints = {r.fingerprint for r in runs}
+    if len(fingerprints) > 1:
+        names = sorted({f"{r.info['dataset'].get('name')} ({r.info['dataset'].get('fingerprint')})" for r in runs})
+        raise BenchmarkError(f"{results_dir}: runs are on {len(fingerprints)} different datasets ({'; '.join(names)}); pass --dataset DIR to rank one")
+    return runs
+
+
+def metrics_of(run: Run) -> dict | None:
+    """metrics.json, or — when it is missing or damaged on a finished run — the evaluator's result computed in
+    memory (it is derived data); nothing is written, so a read-only deployment works. None: not evaluable."""
+    try:
+        metrics = read_metrics(run)
+    except RunError:
+        metrics = None
+    if metrics is None and run.status == "done":
+        return compute_metrics(run)
+    return metrics
+
+
+def leaderboard(results_dir: Path | str, dataset: Dataset | None = None) -> pd.DataFrame:
+    rows = []
+    for run in runs_for(Path(results_dir), dataset):
+        try:
+            metrics, problem = metrics_of(run), None
+        except BenchmarkError as exc:  # e.g. predictions.csv damaged: the row stays, saying why it has no scores
+            metrics, problem = None, str(exc)
+        summary = (metrics or {}).get("overall", {})
+        timings, model = run.timings, run.model
+        rows.append({
+            "run": run.run_id,
+            "kind": run.kind,
+            "backbone": run.backbone or "",
+            "macro_auc": summary.get("macro_roc_auc"),
+            "macro_auc_ci": summary.get("macro_roc_auc_ci"),
+            "map": summary.get("map"),
+            "map_ci": summary.get("map_ci"),
+            "micro_f1": summary.get("micro_f1"),
+            "macro_f1": summary.get("macro_f1"),
+            "hamming_loss": summary.get("hamming_loss"),
+            "subset_accuracy": summary.get("subset_accuracy"),
+            "train_s": timings.get("train_s"),
+            "ms_per_image": timings.get("ms_per_image"),
+            "model_mb": round(model["size_bytes"] / 1e6, 2) if model.get("size_bytes") else None,
+            "status": run.status if metrics else f"{run.info.get('status')} ({problem or 'not evaluated'})",
+        })
+    table = pd.DataFrame(rows, columns=COLUMNS)
+    return table.sort_values("macro_auc", ascending=False, na_position="last").reset_index(drop=True)
+
+
+def format_table(table: pd.DataFrame) -> str:
+    """Plain-text leaderboard with CIs written as [low, high]."""
+    if table.empty:
+        return "no runs yet"
+    shown = table.copy()
+    for column in ("macro_auc", "map"):
+        shown[column] = [
+            "—" if value is None or pd.isna(value) else f"{value:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if isinstance(ci, list) else "")
+            for value, ci in zip(shown[column], shown[column + "_ci"])
+        ]
+    shown = shown.drop(columns=["macro_auc_ci", "map_ci"])
+    for column in ("micro_f1", "macro_f1", "hamming_loss", "subset_accuracy"):
+        shown[column] = [("—" if v is None or pd.isna(v) else f"{v:.3f}") for v in shown[column]]
+    for column in ("train_s", "ms_per_image", "model_mb"):
+        shown[column] = [("—" if v is None or pd.isna(v) else f"{v:.4g}") for v in shown[column]]
+    return shown.to_string(index=False)
+
+
+def auc_by_label(runs: list[Run]) -> pd.DataFrame:
+    """Labels × runs test ROC-AUC, read from each run's metrics.json (runs without a readable one are left out)."""
+    columns = {}
+    for run in runs:
+        try:
+            metrics = read_metrics(run)
+        except RunError:
+            continue
+        if metrics:
+            columns[run.run_id] = {label: entry.get("roc_auc") for label, entry in metrics["per_label"].items()}
+    return pd.DataFrame(columns)

@@ -1,0 +1,317 @@
+"""The results format: one folder per run with run.json, predictions.csv and (from the evaluator) metrics.json.
+
+Trainers and adapters only produce predictions through :class:`Run`; nothing here computes a metric.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import secrets
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+import pandas as pd
+
+from benchmarks.atomic import atomic_write, atomic_write_json
+from benchmarks.data.dataset import Dataset
+from benchmarks.errors import RunError
+
+RUN_JSON = "run.json"
+PREDICTIONS_CSV = "predictions.csv"
+METRICS_JSON = "metrics.json"
+DEFAULT_RESULTS_DIR = Path("results")
+STATUSES = ("running", "done", "failed", "interrupted")
+PACKAGES = ("numpy", "scikit-learn", "torch", "timm", "fastai", "tensorflow-cpu", "tensorflow", "keras", "pillow")
+
+
+@dataclass
+class Run:
+    path: Path
+    info: dict
+
+    @property
+    def run_id(self) -> str:
+        return self.info["run_id"]
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.info["labels"])
+
+    @property
+    def kind(self) -> str:
+        return self.info["kind"]
+
+    @property
+    def status(self) -> str:
+        return self.info["status"]
+
+    @property
+    def backbone(self) -> str | None:
+        return self.info.get("backbone")
+
+    @property
+    def params(self) -> dict:
+        return self.info.get("params") or {}
+
+    @property
+    def timings(self) -> dict:
+        return self.info.get("timings") or {}
+
+    @property
+    def model(self) -> dict:
+        return self.info.get("model") or {}
+
+    @property
+    def fingerprint(self) -> str | None:
+        return self.info["dataset"].get("fingerprint")
+
+    @property
+    def dataset_name(self) -> str:
+        return str(self.info["dataset"].get("name") or "")
+
+    def update(self, **fields) -> None:
+        self.info.update(fields)
+        atomic_write_json(self.path / RUN_JSON, self.info)
+
+    def write_predictions(self, images: Sequence[str], splits: Sequence[str], scores: np.ndarray) -> None:
+        """Scores in [0, 1], one row per valid/test image, one column per label in run label order."""
+        scores = np.asarray(scores, dtype=np.float64)
+        if scores.shape != (len(images), len(self.labels)):
+            raise RunError(f"{self.path}: predictions have shape {scores.shape}, expected {(len(images), len(self.labels))}")
+        if not np.isfinite(scores).all() or scores.min() < 0 or scores.max() > 1:
+            raise RunError(f"{self.path}: scores must be probabilities in [0, 1] with no NaN")
+        table = pd.DataFrame(scores, columns=self.labels)
+        table.insert(0, "split", list(splits))
+        table.insert(0, "image", list(images))
+        atomic_write(self.path / PREDICTIONS_CSV, lambda tmp: table.to_csv(tmp, index=False, float_format="%.6g"))
+
+    def finish(self, **fields) -> None:
+        self.update(status="done", finished=_now(), **fields)
+
+
+def create_run(
+    results_dir: Path | str, *, kind: str, dataset: Dataset, params: dict, backbone: str | None = None, labels: Sequence[str] | None = None
+) -> Run:
+    """Make ``RESULTS/<run_id>/`` with run.json in status ``running``."""
+    run_id = f"{kind}-{backbone + '-' if backbone else ''}{datetime.now().strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
+    path = Path(results_dir) / run_id
+    path.mkdir(parents=True, exist_ok=False)
+    info = {
+        "run_id": run_id,
+        "kind": kind,
+        "backbone": backbone,
+        "dataset": {"name": dataset.name, "path": str(dataset.root.resolve()), "fingerprint": dataset.fingerprint},
+        "labels": list(labels or dataset.labels),
+        "params": params,
+        "timings": {},
+        "model": {},
+        "environment": environment(),
+        "created": _now(),
+        "status": "running",
+    }
+    run = Run(path, info)
+    run.update()
+    return run
+
+
+@contextmanager
+def recording(run: Run) -> Iterator[Run]:
+    """Mark the run failed on an error and interrupted on Ctrl-C, so no run is left looking alive."""
+    try:
+        yield run
+    except KeyboardInterrupt:
+        run.update(status="interrupted", finished=_now())
+        raise
+    except BaseException as exc:
+        run.update(status="failed", error=f"{exc.__class__.__name__}: {exc}", finished=_now())
+        raise
+
+
+def load_run(path: Path | str) -> Run:
+    path = Path(path)
+    if not path.is_dir():
+        raise RunError(f"{path}: run folder not found")
+    run_json = path / RUN_JSON
+    if not run_json.is_file():
+        raise RunError(f"{run_json}: missing; this folder is not a run")
+    try:
+        info = json.loads(run_json.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise RunError(f"{run_json}: damaged ({exc})") from None
+    except OSError as exc:
+        raise RunError(f"{run_json}: unreadable ({exc.strerror})") from None
+    return Run(path, validate_run_info(info, run_json))
+
+
+RUN_FIELD_TYPES = {  # field -> (accepted types, what it should be), checked once when a run is read
+    "run_id": (str, "a string"),
+    "kind": (str, "a string"),
+    "labels": (list, "a list of label names"),
+    "dataset": (dict, "an object with name, path and fingerprint"),
+    "status": (str, f"one of {', '.join(STATUSES)}"),
+}
+OPTIONAL_FIELD_TYPES = {"params": dict, "timings": dict, "model": dict, "environment": dict, "history": list, "backbone": (str, type(None))}
+
+
+def validate_run_info(info, run_json: Path) -> dict:
+    """run.json's shape, checked in one place: every reader after this may trust the fields it uses."""
+    if not isinstance(info, dict):
+        raise RunError(f"{run_json}: expected a JSON object, found {type(info).__name__}; the file is damaged")
+    for key, (types, meaning) in RUN_FIELD_TYPES.items():
+        if key not in info:
+            raise RunError(f"{run_json}: missing field '{key}'")
+        if not isinstance(info[key], types):
+            raise RunError(f"{run_json}: field '{key}' should be {meaning}, found {type(info[key]).__name__}")
+    if info["status"] not in STATUSES:
+        raise RunError(f"{run_json}: status {info['status']!r} should be one of {', '.join(STATUSES)}")
+    if not info["labels"] or not all(isinstance(label, str) for label in info["labels"]):
+        raise RunError(f"{run_json}: 'labels' should be a non-empty list of label names")
+    for key, types in OPTIONAL_FIELD_TYPES.items():
+        if info.get(key) is not None and not isinstance(info[key], types):
+            raise RunError(f"{run_json}: field '{key}' has the wrong type ({type(info[key]).__name__})")
+    return info
+
+
+def read_predictions(run: Run, dataset: Dataset | None = None) -> pd.DataFrame:
+    """predictions.csv, checked against the run's labels and, when given, the dataset's valid/test images."""
+    csv_path = run.path / PREDICTIONS_CSV
+    if not csv_path.is_file():
+        raise RunError(f"{csv_path}: missing; the run has no predictions (status: {run.info.get('status')})")
+    try:
+        table = pd.read_csv(csv_path, dtype={"image": str, "split": str})
+    except Exception as exc:
+        raise RunError(f"{csv_path}: unreadable ({exc})") from None
+    for column in ("image", "split"):
+        if column not in table.columns:
+            raise RunError(f"{csv_path}: missing column '{column}'")
+    score_columns = [c for c in table.columns if c not in ("image", "split")]
+    expected = list(dataset.labels) if dataset is not None else run.labels
+    if score_columns != expected:
+        missing = [x for x in expected if x not in score_columns]
+        extra = [x for x in score_columns if x not in expected]
+        detail = f"missing {missing}" if missing else f"unexpected {extra}" if extra else "in a different order"
+        raise RunError(f"{csv_path}: label columns do not match the dataset's labels ({detail})")
+    scores = table[score_columns].to_numpy(dtype=np.float64)
+    if not np.isfinite(scores).all() or scores.min() < 0 or scores.max() > 1:
+        raise RunError(f"{csv_path}: scores must be probabilities in [0, 1] with no empty cells")
+    if dataset is not None:
+        for split in ("valid", "test"):
+            wanted = set(dataset.rows(split)["image"])
+            have = set(table.loc[table["split"] == split, "image"])
+            if wanted - have:
+                raise RunError(f"{csv_path}: {len(wanted - have)} {split} image(s) have no prediction, e.g. {sorted(wanted - have)[0]}")
+    return table
+
+
+def list_runs(results_dir: Path | str) -> list[Run]:
+    """Every readable run below ``results_dir`` (damaged folders are skipped, not fatal)."""
+    results_dir = Path(results_dir)
+    runs = []
+    if results_dir.is_dir():
+        for child in sorted(results_dir.iterdir()):
+            if (child / RUN_JSON).is_file():
+                try:
+                    runs.append(load_run(child))
+                except RunError:
+                    continue
+    return runs
+
+
+def newest_done_run(results_dir: Path | str, kind: str, fingerprint: str, **same) -> Run | None:
+    """The latest finished run of ``kind`` on this dataset fingerprint whose run.json fields (``backbone=...``)
+    or params (``params={...}``, compared key by key) match."""
+    wanted_params = same.pop("params", {})
+    found = [
+        run for run in list_runs(results_dir)
+        if run.kind == kind and run.status == "done" and run.fingerprint == fingerprint
+        and all(run.info.get(k) == v for k, v in same.items())
+        and all(run.params.get(k) == v for k, v in wanted_params.items())
+    ]
+    return max(found, key=lambda run: run.info["created"]) if found else None
+
+
+def model_size_bytes(path: Path) -> int:
+    path = Path(path)
+    if path.is_dir():
+        return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+    return path.stat().st_size if path.exists() else 0
+
+
+def environment() -> dict:
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    gpu = None
+    if "torch" in sys.modules and sys.modules["torch"].cuda.is_available():
+        gpu = sys.modules["torch"].cuda.get_device_name(0)
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu": _cpu_name(),
+        "cpu_count": os.cpu_count(),
+        "gpu": gpu,
+        "packages": versions,
+    }
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class Stopwatch:
+    """Seconds since start, for the timings in run.json."""
+
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+
+    def seconds(self) -> float:
+        return round(time.perf_counter() - self.start, 3)
+
+
+METRICS_KEYS = ("overall", "per_label", "thresholds", "curves")
+
+
+def read_metrics(run: Run) -> dict | None:
+    """A run's metrics.json, its shape checked; None when the run has not been evaluated. Never writes."""
+    path = run.path / METRICS_JSON
+    if not path.is_file():
+        return None
+    fix = f"write it again with `python -m benchmarks evaluate {run.path}`"
+    try:
+        metrics = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise RunError(f"{path}: damaged ({exc.__class__.__name__}); {fix}") from None
+    missing = [k for k in METRICS_KEYS if not isinstance(metrics, dict) or not isinstance(metrics.get(k), dict)]
+    if missing:
+        raise RunError(f"{path}: damaged (no {', '.join(missing)}); {fix}")
+    thresholds = metrics["thresholds"]
+    if sorted(thresholds) != sorted(run.labels) or not all(isinstance(v, (int, float)) for v in thresholds.values()):
+        raise RunError(f"{path}: thresholds do not match the run's labels; {fix}")
+    return metrics
+
+
+def read_thresholds(run: Run) -> dict[str, float] | None:
+    """Per-label thresholds the evaluator tuned on valid, or None if the run is not evaluated yet."""
+    metrics = read_metrics(run)
+    return {label: float(value) for label, value in metrics["thresholds"].items()} if metrics else None

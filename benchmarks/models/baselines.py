@@ -1,0 +1,120 @@
+"""Two reference runs every model must beat: the label-frequency prior and a linear probe on frozen features."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import StandardScaler
+
+from benchmarks.atomic import atomic_write
+from .backbones import DEFAULT_BACKBONE, get_backbone
+from benchmarks.data.dataset import Dataset
+from benchmarks.errors import DatasetError
+from .features import backbone_features
+from benchmarks.evaluation.metrics import macro_auc
+from benchmarks.evaluation.results import Run, Stopwatch, create_run, model_size_bytes, recording
+
+PROBE_C_GRID = (0.01, 0.1, 1.0)
+
+
+def _write_eval_predictions(run: Run, dataset: Dataset, scores_for_rows) -> None:
+    rows = dataset.rows(["valid", "test"])
+    run.write_predictions(list(rows["image"]), list(rows["split"]), scores_for_rows(rows.index.to_numpy()))
+
+
+def run_prior(dataset: Dataset, results_dir: Path) -> Run:
+    """Every image gets the training frequency of each label: a ranking-free floor (AUC 0.5)."""
+    run = create_run(results_dir, kind="prior", dataset=dataset, params={})
+    with recording(run):
+        frequencies = dataset.targets("train").mean(axis=0)
+        clock = Stopwatch()
+        _write_eval_predictions(run, dataset, lambda index: np.tile(frequencies, (len(index), 1)))
+        run.finish(timings={"train_s": 0.0, "predict_s": clock.seconds(), "ms_per_image": 0.0}, model={"frequencies": dict(zip(dataset.labels, frequencies.round(6).tolist()))})
+    return run
+
+
+def run_linear_probe(dataset: Dataset, results_dir: Path, *, backbone_name: str = DEFAULT_BACKBONE, img_size: int | None = None, seed: int = 0) -> Run:
+    """Logistic regression per label on pooled, frozen ImageNet features; C chosen on valid macro AUC."""
+    backbone = get_backbone(backbone_name)
+    img_size = img_size or backbone.input_size
+    _require_train_positives(dataset)
+    run = create_run(results_dir, kind="linear_probe", dataset=dataset, backbone=backbone.name, params={"img_size": img_size, "c_grid": list(PROBE_C_GRID), "seed": seed})
+    with recording(run):
+        features, feature_seconds = backbone_features(dataset, backbone, img_size)
+        splits = dataset.items["split"].to_numpy()
+        scaler = StandardScaler().fit(features[splits == "train"])
+        x = scaler.transform(features)
+        y_train, y_valid = dataset.targets("train"), dataset.targets("valid")
+        clock = Stopwatch()
+        best = None
+        for c in PROBE_C_GRID:
+            models = [LogisticRegression(C=c, max_iter=2000, random_state=seed).fit(x[splits == "train"], y_train[:, j]) for j in range(len(dataset.labels))]
+            valid_auc = macro_auc(y_valid, _probabilities(models, x[splits == "valid"]))
+            if best is None or (valid_auc or 0) > best[0]:
+                best = (valid_auc or 0, c, models)
+        train_s = clock.seconds()
+        _, chosen_c, models = best
+        clock = Stopwatch()
+        start = time.perf_counter()
+        _write_eval_predictions(run, dataset, lambda index: _probabilities(models, x[index]))
+        head_ms = (time.perf_counter() - start) * 1000 / max(int((splits != "train").sum()), 1)
+        artifact = run.path / "linear_probe.npz"
+        atomic_write(artifact, lambda tmp: np.savez(
+            open(tmp, "wb"), coef=np.stack([m.coef_[0] for m in models]), intercept=np.array([m.intercept_[0] for m in models]),
+            scaler_mean=scaler.mean_, scaler_scale=scaler.scale_, labels=np.array(dataset.labels),
+        ))
+        run.update(params={**run.params, "chosen_c": chosen_c})
+        run.finish(
+            timings={"train_s": train_s, "feature_s_per_image": round(feature_seconds, 5), "predict_s": clock.seconds(), "ms_per_image": round(feature_seconds * 1000 + head_ms, 3)},
+            model={"path": artifact.name, "size_bytes": model_size_bytes(artifact), "note": "head only; the frozen backbone comes from the registry"},
+        )
+    return run
+
+
+def _probabilities(models: list[LogisticRegression], x: np.ndarray) -> np.ndarray:
+    return np.stack([m.predict_proba(x)[:, 1] for m in models], axis=1)
+
+
+def _require_train_positives(dataset: Dataset) -> None:
+    counts = dataset.targets("train").sum(axis=0)
+    for label, count in zip(dataset.labels, counts):
+        if count == 0 or count == (dataset.items["split"] == "train").sum():
+            kind = "positive" if count == 0 else "negative"
+            raise DatasetError(f"{dataset.root}: label '{label}' has no {kind} training images; a classifier cannot learn it")
+
+
+class LinearProbePredictor:
+    """The probe as a served model: the registry's frozen backbone, then the saved scaler and per-label heads."""
+
+    def __init__(self, run_dir: Path | str):
+        import torch
+
+        from benchmarks.errors import RunError
+        from benchmarks.evaluation.results import load_run
+
+        run = load_run(run_dir)
+        artifact = run.path / "linear_probe.npz"
+        try:
+            with np.load(artifact, allow_pickle=False) as saved:
+                self.coef, self.intercept = saved["coef"], saved["intercept"]
+                self.mean, self.scale = saved["scaler_mean"], saved["scaler_scale"]
+                self.labels = [str(label) for label in saved["labels"]]
+        except (OSError, KeyError, ValueError) as exc:
+            raise RunError(f"{artifact}: cannot read the probe ({exc.__class__.__name__}); run the linear probe again") from None
+        self.backbone = get_backbone(run.backbone or DEFAULT_BACKBONE)
+        self.img_size = int(run.params.get("img_size") or self.backbone.input_size)
+        self.model = self.backbone.create_torch_model(num_classes=0).eval().to(memory_format=torch.channels_last)
+
+    def predict(self, images) -> np.ndarray:
+        import torch
+
+        from .backbones import normalise, prepare_image
+
+        batch = np.stack([np.asarray(prepare_image(image.convert("RGB"), self.img_size)) for image in images])
+        inputs = torch.from_numpy(normalise(batch, self.backbone)).contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode():
+            features = self.model(inputs).numpy().astype(np.float64)
+        logits = ((features - self.mean) / self.scale) @ self.coef.T + self.intercept
+        return (1 / (1 + np.exp(-logits))).astype(np.float32)

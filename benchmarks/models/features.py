@@ -1,0 +1,50 @@
+"""Frozen-backbone features, cached on disk by dataset fingerprint + backbone + image size."""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from benchmarks.atomic import atomic_write
+from .backbones import Backbone, normalise, prepare_image
+from benchmarks.data.dataset import Dataset
+from benchmarks.data.images import open_rgb
+
+BATCH_SIZE = 32
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("IMGBENCH_CACHE", Path.home() / ".cache" / "imgbench"))
+
+
+def backbone_features(dataset: Dataset, backbone: Backbone, img_size: int | None = None) -> tuple[np.ndarray, float]:
+    """Pooled features for every image in dataset order, and the seconds per image it took to compute them."""
+    img_size = img_size or backbone.input_size
+    key = f"{dataset.fingerprint.replace(':', '-')}-{backbone.name}-{img_size}.npz"
+    path = cache_dir() / "features" / key
+    if path.is_file():
+        cached = np.load(path)
+        return cached["features"], float(cached["seconds_per_image"])
+    features, seconds_per_image = extract(dataset.image_paths(), backbone, img_size)
+    atomic_write(path, lambda tmp: np.savez(open(tmp, "wb"), features=features, seconds_per_image=seconds_per_image))
+    return features, seconds_per_image
+
+
+def extract(paths: list[Path], backbone: Backbone, img_size: int) -> tuple[np.ndarray, float]:
+    import torch
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    model = backbone.create_torch_model(num_classes=0).to(memory_format=torch.channels_last)  # ~2x faster on CPU
+    chunks = []
+    start = time.perf_counter()
+    with torch.inference_mode(), tqdm(total=len(paths), desc=f"{backbone.name} features", unit="img") as bar:
+        for i in range(0, len(paths), BATCH_SIZE):
+            batch = np.stack([np.asarray(prepare_image(open_rgb(p), img_size)) for p in paths[i : i + BATCH_SIZE]])
+            inputs = torch.from_numpy(normalise(batch, backbone)).contiguous(memory_format=torch.channels_last)
+            chunks.append(model(inputs).numpy())
+            bar.update(len(batch))
+    seconds = time.perf_counter() - start
+    return np.concatenate(chunks).astype(np.float32), seconds / max(len(paths), 1)

@@ -1,0 +1,46 @@
+"""One way to open any saved model: the run's family (from the registry) names its predictor.
+
+Predictors take PIL images and return scores (images × the run's labels). Frameworks are imported only when a
+run of theirs is loaded, and PyTorch always before TensorFlow.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from benchmarks.errors import RunError
+from benchmarks.evaluation.results import Run, load_run
+
+from .registry import Predictor, family_of, families, load_predictor_class
+
+
+def can_predict(run: Run) -> bool:
+    """A finished run whose family keeps a model for it."""
+    family = family_of(run.kind)
+    return family is not None and run.status == "done" and family.keeps_model(run)
+
+
+def why_no_model(run: Run) -> str:
+    """One line for a run that cannot predict new images, for pages that list every run."""
+    family = family_of(run.kind)
+    if family is None:
+        return f"unknown kind {run.kind!r} (known: {', '.join(families())})"
+    if run.status != "done":
+        return f"the run is {run.status}, not done"
+    return family.no_model_reason
+
+
+def load_predictor(run: Run | Path | str) -> Predictor:
+    run = run if isinstance(run, Run) else load_run(run)
+    if not can_predict(run):
+        raise RunError(f"{run.path}: cannot predict: {why_no_model(run)}")
+    return load_predictor_class(family_of(run.kind))(run.path)
+
+
+def load_warm_predictor(run: Run | Path | str) -> Predictor:
+    """For servers: load, then predict once, so graph tracing and lazy allocation are not billed to the first user."""
+    from PIL import Image
+
+    predictor = load_predictor(run)
+    predictor.predict([Image.new("RGB", (64, 64))])
+    return predictor

@@ -1,0 +1,110 @@
+"""The model-family registry: every kind of run the suite knows, declared by the package that makes it.
+
+A family package (``fastai_model``, ``keras_model``, ...) defines ``FAMILIES`` in its ``family.py``; this module
+lists those packages once (``FAMILY_MODULES``) and everything above the core — the API, the dashboard, the
+benchmark tools, ``make demo`` — iterates :func:`families` instead of naming kinds. Declaring a family imports no
+framework: predictors and trainers are reached through the module names the family gives for itself.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from functools import cache
+from typing import TYPE_CHECKING, Callable, Protocol, runtime_checkable
+
+from benchmarks.errors import BenchmarkError
+
+if TYPE_CHECKING:
+    import numpy as np
+    from PIL import Image
+
+    from benchmarks.evaluation.results import Run
+
+# The one place that names the family packages (the registry's own discovery): a new family adds one line.
+FAMILY_MODULES = (
+    "benchmarks.models.baselines_family",
+    "fastai_model.family",
+    "keras_model.family",
+    "tm_replica.family",
+    "cloud_baselines.family",
+)
+
+
+@runtime_checkable
+class Predictor(Protocol):
+    """What every saved model offers: its labels, and sigmoid-style scores for a batch of decoded images."""
+
+    labels: list[str]
+
+    def predict(self, images: list[Image.Image]) -> np.ndarray:  # (images, labels), each in [0, 1]
+        ...
+
+
+@dataclass(frozen=True)
+class DemoStep:
+    """One step of ``make demo``: ``python -m MODULE ARGS`` with ``{dataset}`` / ``{results}`` filled in."""
+
+    title: str
+    module: str
+    args: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ModelFamily:
+    """One kind of run. ``predictor`` is ``"module:Class"`` (the class takes a run folder) for families that keep
+    a model; ``has_model`` narrows that per run (an adapter run from batch predictions keeps none)."""
+
+    kind: str
+    title: str
+    description: str
+    runtime: str | None = None  # "torch" or "tensorflow": which native stack loading a model pulls in
+    predictor: str | None = None
+    has_model: Callable[[Run], bool] | None = None
+    trainer: str | None = None  # module whose CLI takes the shared trainer options (``python -m <trainer>``)
+    backbones: tuple[str, ...] = ()
+    throughput: str | None = None  # module whose CLI measures training images/s against a plain loop
+    throughput_probes: dict[str, tuple[str, ...]] = field(default_factory=dict)  # variant name -> extra flags
+    demo: tuple[DemoStep, ...] = ()  # what ``make demo`` runs for this family
+    bench: tuple[DemoStep, ...] | None = None  # what ``make bench`` times (default: the demo steps, run afresh)
+    no_model_reason: str = "this kind of run keeps no model"
+
+    def bench_steps(self) -> tuple[DemoStep, ...]:
+        if self.bench is not None:
+            return self.bench
+        return tuple(DemoStep(s.title, s.module, tuple(a for a in s.args if a != "--skip-existing")) for s in self.demo)
+
+    def keeps_model(self, run: Run) -> bool:
+        if self.predictor is None:
+            return False
+        return self.has_model(run) if self.has_model else True
+
+
+@cache
+def families() -> dict[str, ModelFamily]:
+    """Every registered family by kind, in registry order."""
+    found: dict[str, ModelFamily] = {}
+    for module_name in FAMILY_MODULES:
+        for family in importlib.import_module(module_name).FAMILIES:
+            if family.kind in found:
+                raise RuntimeError(f"{module_name}: kind {family.kind!r} is already registered")
+            found[family.kind] = family
+    return found
+
+
+def family_of(kind: str) -> ModelFamily | None:
+    return families().get(kind)
+
+
+def trainable_families() -> list[ModelFamily]:
+    """Families with a trainer CLI that takes the shared options (the dashboard's Train page, the benchmark)."""
+    return [f for f in families().values() if f.trainer]
+
+
+def load_predictor_class(family: ModelFamily) -> type:
+    if family.predictor is None:
+        raise BenchmarkError(f"a {family.kind} run keeps no model ({family.no_model_reason})")
+    if family.runtime == "tensorflow":
+        from . import torch_first  # noqa: F401  (PyTorch before TensorFlow, should a PyTorch model load later)
+    module, name = family.predictor.split(":")
+    return getattr(importlib.import_module(module), name)

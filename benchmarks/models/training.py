@@ -1,0 +1,131 @@
+"""What every trainer shares, so fastai and Keras take the same options and refuse the same bad input.
+
+Trainers add their framework's own options on top of ``CommonConfig``; presets are merged under the
+flags the user typed; the CLI frame turns errors into one line and Ctrl-C into an interrupted run.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Callable, TypeVar
+
+from benchmarks.data.dataset import Dataset, load_dataset
+from benchmarks import errors
+from benchmarks.errors import BenchmarkError, DatasetError
+from benchmarks.evaluation.results import newest_done_run
+
+
+@dataclass
+class CommonConfig:
+    backbone: str = "lite0"
+    img_size: int = 224
+    epochs: int = 5  # epochs with the body (partly) unfrozen
+    freeze_epochs: int = 1  # head-only epochs first (body frozen)
+    lr: float | str = "auto"
+    bs: int = 32
+    wd: float = 0.01
+    mixup: bool = False
+    label_smoothing: float = 0.0
+    unfreeze: int = 0  # phase 2: 0 = the whole body, N = only its last N of 7 stages (+ head conv)
+    patience: int = 0  # early stopping on valid loss when > 0
+    save_best: bool = False  # keep the epoch with the lowest valid loss
+    seed: int = 0
+    preset: str = ""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+Config = TypeVar("Config", bound=CommonConfig)
+
+
+def make_config(cls: type[Config], presets: dict[str, dict], preset: str | None = None, **overrides) -> Config:
+    """Defaults, then the preset, then the options the user set explicitly; every value checked."""
+    values: dict = {}
+    if preset:
+        if preset not in presets:
+            raise BenchmarkError(f"unknown preset '{preset}'; choose one of: {', '.join(presets)}")
+        values.update(presets[preset], preset=preset)
+    known = {f.name for f in fields(cls)}
+    values.update({k: v for k, v in overrides.items() if v is not None and k in known})
+    config = cls(**values)
+    if config.lr != "auto":
+        try:
+            config.lr = float(config.lr)
+        except ValueError:
+            raise BenchmarkError(f"--lr {config.lr!r}: give a number such as 2e-3, or 'auto'") from None
+        if not 0 < config.lr < 1:
+            raise BenchmarkError(f"--lr {config.lr}: must be between 0 and 1")
+    for name in ("img_size", "bs"):
+        if getattr(config, name) < 1:
+            raise BenchmarkError(f"--{name.replace('_', '-')} must be at least 1")
+    if config.img_size < 32:
+        raise BenchmarkError(f"--img-size {config.img_size}: EfficientNet needs at least 32 px")
+    if config.epochs < 0 or config.freeze_epochs < 0 or config.epochs + config.freeze_epochs == 0:
+        raise BenchmarkError("--epochs and --freeze-epochs must be >= 0 and not both 0")
+    if not 0 <= config.unfreeze <= 7:
+        raise BenchmarkError(f"--unfreeze {config.unfreeze}: 0 (whole body) to 7 stages")
+    if not 0 <= config.label_smoothing < 1:
+        raise BenchmarkError(f"--label-smoothing {config.label_smoothing}: must be in [0, 1)")
+    return config
+
+
+def add_common_arguments(parser: argparse.ArgumentParser, presets: dict[str, dict]) -> None:
+    """The flags both trainers take, with the same names and meanings."""
+    summary = "; ".join(f"{name}: {', '.join(f'{k}={v}' for k, v in p.items())}" for name, p in presets.items())
+    parser.add_argument("--dataset", type=Path, help="dataset folder (labels.csv + images/)")
+    parser.add_argument("--results", type=Path, default="results", help="results folder (default results/)")
+    parser.add_argument("--preset", choices=sorted(presets), help=f"settings bundles ({summary}); explicit flags win")
+    parser.add_argument("--backbone", help="lite0 (default), lite1 or lite2")
+    parser.add_argument("--img-size", type=int, help="training image size (default 224)")
+    parser.add_argument("--epochs", type=int, help="epochs after unfreezing the body")
+    parser.add_argument("--freeze-epochs", type=int, help="head-only epochs first")
+    parser.add_argument("--lr", help="peak learning rate, or 'auto'")
+    parser.add_argument("--bs", type=int, help="batch size (default 32)")
+    parser.add_argument("--wd", type=float, help="weight decay (default 0.01)")
+    parser.add_argument("--mixup", action="store_true", default=None, help="MixUp augmentation")
+    parser.add_argument("--label-smoothing", type=float, help="BCE label smoothing, e.g. 0.1")
+    parser.add_argument("--unfreeze", type=int, help="phase 2: 0 = whole body (default), N = only its last N of 7 stages")
+    parser.add_argument("--patience", type=int, help="early stopping patience in epochs (valid loss)")
+    parser.add_argument("--save-best", action="store_true", default=None, help="predict with the epoch of lowest valid loss")
+    parser.add_argument("--seed", type=int, help="random seed (default 0)")
+    parser.add_argument("--resume", type=Path, help="continue an interrupted run folder")
+    parser.add_argument("--skip-existing", action="store_true", help="do nothing if a finished run with these settings exists for this dataset")
+
+
+def check_trainable(dataset: Dataset) -> None:
+    """Refuse labels that cannot be learnt: no positive (or no negative) training image."""
+    train = dataset.targets("train")
+    if len(train) == 0:
+        raise DatasetError(f"{dataset.root}: the train split is empty")
+    for label, count in zip(dataset.labels, train.sum(axis=0)):
+        if count == 0:
+            raise DatasetError(f"{dataset.root}: label '{label}' has no training images; add some or remove the label")
+        if count == len(train):
+            raise DatasetError(f"{dataset.root}: label '{label}' is on every training image; nothing to learn")
+
+
+def run_cli(body: Callable[[], object]) -> int:
+    """The shared CLI frame, with a Ctrl-C message that says how to continue the run."""
+    return errors.run_cli(body, "\ninterrupted: the run is marked interrupted with its last finished epoch saved; continue with --resume RUN")
+
+
+def trainer_main(argv: list[str] | None, parser: argparse.ArgumentParser, make_config: Callable, train: Callable, kind: str) -> int:
+    """``python -m <trainer>.train``: flags -> config (preset under explicit flags) -> train or resume."""
+    args = parser.parse_args(argv)
+
+    def body():
+        if not args.resume and not args.dataset:
+            raise BenchmarkError("--dataset DIR is required (or --resume RUN)")
+        options = {k: v for k, v in vars(args).items() if k not in ("dataset", "results", "preset", "resume", "skip_existing")}
+        config = make_config(args.preset, **options)
+        if args.skip_existing and not args.resume:
+            fingerprint = load_dataset(args.dataset).fingerprint
+            if (run := newest_done_run(args.results, kind, fingerprint, params=config.to_dict())) is not None:
+                print(f"reusing {run.path} ({kind} with these settings on this dataset already done)")
+                return
+        train(args.dataset, args.results, config, resume=args.resume)
+
+    return run_cli(body)

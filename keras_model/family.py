@@ -1,0 +1,19 @@
+"""The Keras family, declared for the model registry (no framework is imported here)."""
+
+from benchmarks.models.registry import DemoStep, ModelFamily
+
+FAMILIES = (
+    ModelFamily(
+        kind="keras",
+        title="Keras",
+        description="Keras 3 (TensorFlow) fine-tuning of the same ImageNet EfficientNet-Lite, ported from PyTorch",
+        runtime="tensorflow",
+        predictor="keras_model.serving:KerasPredictor",
+        trainer="keras_model.train",
+        backbones=("lite0", "lite1", "lite2"),
+        throughput="keras_model.throughput",
+        throughput_probes={"tf.data": ()},
+        demo=(DemoStep("Keras, --preset quick (about 5 minutes on 2 CPU cores)", "keras_model.train",
+                       ("--dataset", "{dataset}", "--results", "{results}", "--preset", "quick", "--skip-existing")),),
+    ),
+)
