@@ -5,9 +5,8 @@ safe mode: nothing is unpickled), called directly on a preprocessed batch, one r
 Settings come from the environment: ``RESULTS_DIR`` (default ``results``), ``API_KEY`` (when set, the
 ``X-API-Key`` header must match), ``MAX_UPLOAD_MB`` (default 10).
 """
-from __future__ import annotations
 
-import benchmarks.models.torch_first  # noqa: F401, I001  (PyTorch before TensorFlow in one process)
+from __future__ import annotations
 
 import io
 import logging
@@ -21,9 +20,10 @@ from pathlib import Path
 from fastapi import Depends, FastAPI, File, Form, Header, HTTPException, UploadFile
 from pydantic import BaseModel
 
+import benchmarks.models.torch_first  # noqa: F401, I001  (PyTorch before TensorFlow in one process)
 from benchmarks.data.images import ImageTooLarge, open_rgb
 from benchmarks.errors import BenchmarkError
-from benchmarks.evaluation.results import RUN_JSON, list_runs, load_run, read_metrics
+from benchmarks.evaluation.results import RUN_JSON, load_run, read_metrics
 from benchmarks.models.predictors import can_predict, load_warm_predictor
 from benchmarks.models.scoring import Thresholds, score, thresholds_of
 
@@ -97,11 +97,21 @@ def load_models(results_dir: Path) -> tuple[dict[str, LoadedModel], list[Skipped
         except Exception as exc:  # noqa: BLE001  (per-run isolation: one damaged run never takes the API down)
             reason = str(exc) if isinstance(exc, BenchmarkError) else f"{exc.__class__.__name__}: {exc}"
             log.warning("skipping %s: %s", folder, reason.splitlines()[0] if reason else "")
-            skipped.append(SkippedRun(run=folder.name, reason=reason.splitlines()[0] if reason else exc.__class__.__name__))
+            skipped.append(
+                SkippedRun(run=folder.name, reason=reason.splitlines()[0] if reason else exc.__class__.__name__)
+            )
             continue
         overall = metrics.get("overall", {})
-        info = ModelInfo(id=run.run_id, kind=run.kind, backbone=run.backbone, dataset=run.dataset_name, labels=run.labels,
-                         thresholds=thresholds.values, macro_auc=overall.get("macro_roc_auc"), map=overall.get("map"))
+        info = ModelInfo(
+            id=run.run_id,
+            kind=run.kind,
+            backbone=run.backbone,
+            dataset=run.dataset_name,
+            labels=run.labels,
+            thresholds=thresholds.values,
+            macro_auc=overall.get("macro_roc_auc"),
+            map=overall.get("map"),
+        )
         models[run.run_id] = LoadedModel(info, predictor, thresholds, threading.Lock())
     return models, skipped
 
@@ -119,8 +129,13 @@ async def lifespan(app: FastAPI):
     yield
 
 
-app = FastAPI(title="imgbench prediction API", version="1.0", lifespan=lifespan,
-              description="Multi-label scores from every model trained or evaluated by the benchmark, with the thresholds tuned on valid.")
+app = FastAPI(
+    title="imgbench prediction API",
+    version="1.0",
+    lifespan=lifespan,
+    description="Multi-label scores from every model trained or evaluated by the benchmark, with the thresholds tuned "
+    "on valid.",
+)
 
 
 def check_api_key(x_api_key: str | None = Header(default=None)) -> None:
@@ -136,7 +151,9 @@ def max_upload_bytes() -> int:
 def read_image(upload: UploadFile):
     """Size cap, content type, magic bytes, then a guarded decode (EXIF rotation, any mode → RGB)."""
     name = upload.filename or "upload"
-    if upload.content_type and not (upload.content_type.startswith("image/") or upload.content_type == "application/octet-stream"):
+    if upload.content_type and not (
+        upload.content_type.startswith("image/") or upload.content_type == "application/octet-stream"
+    ):
         raise HTTPException(status_code=415, detail=f"{name}: content type {upload.content_type} is not an image")
     data = upload.file.read(max_upload_bytes() + 1)
     if len(data) > max_upload_bytes():
@@ -170,12 +187,20 @@ def predict_all(images: list, names: list[str], models: list[LoadedModel]) -> li
         with loaded.lock:
             prediction = score(loaded.predictor, images, loaded.thresholds)
         for i in range(len(images)):
-            per_image[i].append(ModelPrediction(
-                model=loaded.info.id, kind=loaded.info.kind,
-                scores={label: round(value, 6) for label, value in prediction.label_scores(i).items()},
-                thresholds=loaded.thresholds.values, labels=prediction.predicted(i), latency_ms=round(prediction.latency_ms, 2),
-            ))
-    return [Prediction(filename=name, width=img.width, height=img.height, predictions=preds) for img, name, preds in zip(images, names, per_image)]
+            per_image[i].append(
+                ModelPrediction(
+                    model=loaded.info.id,
+                    kind=loaded.info.kind,
+                    scores={label: round(value, 6) for label, value in prediction.label_scores(i).items()},
+                    thresholds=loaded.thresholds.values,
+                    labels=prediction.predicted(i),
+                    latency_ms=round(prediction.latency_ms, 2),
+                )
+            )
+    return [
+        Prediction(filename=name, width=img.width, height=img.height, predictions=preds)
+        for img, name, preds in zip(images, names, per_image)
+    ]
 
 
 @app.get("/health", response_model=Health)
@@ -189,13 +214,18 @@ def models() -> list[ModelInfo]:
 
 
 @app.post("/predict", response_model=Prediction, dependencies=[Depends(check_api_key)])
-def predict(image: UploadFile = File(..., description="an image file"), model: str = Form("all", description="a model id from /models, or all")) -> Prediction:
+def predict(
+    image: UploadFile = File(..., description="an image file"),
+    model: str = Form("all", description="a model id from /models, or all"),
+) -> Prediction:
     chosen = chosen_models(model)
     return predict_all([read_image(image)], [image.filename or "upload"], chosen)[0]
 
 
 @app.post("/predict/batch", response_model=BatchPrediction, dependencies=[Depends(check_api_key)])
-def predict_batch(images: list[UploadFile] = File(..., description="image files"), model: str = Form("all")) -> BatchPrediction:
+def predict_batch(
+    images: list[UploadFile] = File(..., description="image files"), model: str = Form("all")
+) -> BatchPrediction:
     if len(images) > 64:
         raise HTTPException(status_code=413, detail=f"{len(images)} images in one request; send at most 64")
     chosen = chosen_models(model)

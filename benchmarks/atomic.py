@@ -1,11 +1,13 @@
 """Atomic file writes: a crash never leaves half a file where a whole one is expected."""
+
 from __future__ import annotations
 
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 
 def atomic_write(path: Path | str, write: Callable[[Path], None], suffix: str = ".tmp") -> Path:

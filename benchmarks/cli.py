@@ -1,4 +1,5 @@
 """``python -m benchmarks``: build, import, inspect and score datasets and runs."""
+
 from __future__ import annotations
 
 import argparse
@@ -24,17 +25,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("build-default", help="compose the StampScenes dataset from Tux Paint stamps (offline)")
     p.add_argument("out", type=Path, help="folder to create")
-    p.add_argument("--size", type=int, default=3000, help="number of images (2/3 train, 1/6 valid, 1/6 test; default 3000)")
+    p.add_argument(
+        "--size", type=int, default=3000, help="number of images (2/3 train, 1/6 valid, 1/6 test; default 3000)"
+    )
     p.add_argument("--img-size", type=int, default=224, help="image side in pixels (default 224)")
     p.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same dataset")
     p.add_argument("--stamps", type=Path, default=None, help="stamp folder (default /usr/share/tuxpaint/stamps)")
     p.set_defaults(handler=cmd_build_default)
 
     p = commands.add_parser("import", help="import a dataset from another layout into the dataset format")
-    p.add_argument("format", choices=["folder", "fastai-csv", "voc", "coco"], help="folder: SRC/<label>/*.jpg; fastai-csv: CSV fname,labels[,is_valid]; voc: VOC root; coco: instances JSON")
+    p.add_argument(
+        "format",
+        choices=["folder", "fastai-csv", "voc", "coco"],
+        help="folder: SRC/<label>/*.jpg; fastai-csv: CSV fname,labels[,is_valid]; voc: VOC root; coco: instances JSON",
+    )
     p.add_argument("src", type=Path, help="source folder, CSV or JSON")
     p.add_argument("dest", type=Path, help="new dataset folder")
-    p.add_argument("--images", type=Path, default=None, help="image folder for fastai-csv and coco (default: beside the file)")
+    p.add_argument(
+        "--images", type=Path, default=None, help="image folder for fastai-csv and coco (default: beside the file)"
+    )
     p.add_argument("--name", default=None, help="dataset name (default: the destination folder name)")
     p.add_argument("--seed", type=int, default=0, help="seed for the stratified split when the source has none")
     p.set_defaults(handler=cmd_import)
@@ -43,8 +52,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dataset", type=Path)
     p.add_argument("--drop-corrupt", action="store_true", help="remedy: leave out unreadable or zero-byte images")
     p.add_argument("--dedupe", action="store_true", help="remedy: keep one image of each exact/near-duplicate group")
-    p.add_argument("--resplit", action="store_true", help="remedy: re-split with stratification, duplicates kept together")
-    p.add_argument("--out", type=Path, default=None, help="where remedies write the cleaned dataset (default DATASET-clean)")
+    p.add_argument(
+        "--resplit", action="store_true", help="remedy: re-split with stratification, duplicates kept together"
+    )
+    p.add_argument(
+        "--out", type=Path, default=None, help="where remedies write the cleaned dataset (default DATASET-clean)"
+    )
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(handler=cmd_eda)
 
@@ -54,7 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results", type=Path, default=Path("results"), help="results folder (default results/)")
     p.add_argument("--backbone", default="lite0", help="linear probe backbone: lite0, lite1 or lite2")
     p.add_argument("--img-size", type=int, default=None, help="linear probe input size (default: the backbone's)")
-    p.add_argument("--skip-existing", action="store_true", help="do nothing if a finished run of this kind exists for this dataset")
+    p.add_argument(
+        "--skip-existing", action="store_true", help="do nothing if a finished run of this kind exists for this dataset"
+    )
     p.set_defaults(handler=cmd_baseline)
 
     p = commands.add_parser("evaluate", help="score a run with the shared evaluator (writes RUN/metrics.json)")
@@ -62,7 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", type=Path, default=None, help="dataset folder, if it moved since the run")
     p.set_defaults(handler=cmd_evaluate)
 
-    p = commands.add_parser("report", help="one self-contained HTML report: EDA, leaderboard, per-class ROC/AUC, comparisons")
+    p = commands.add_parser(
+        "report", help="one self-contained HTML report: EDA, leaderboard, per-class ROC/AUC, comparisons"
+    )
     p.add_argument("dataset", type=Path)
     p.add_argument("--results", type=Path, default=Path("results"))
     p.add_argument("--out", type=Path, default=None, help="HTML file to write (default RESULTS/report-<dataset>.html)")
@@ -85,8 +102,13 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_build_default(args) -> None:
     from benchmarks.data.stampscenes import build_stampscenes
 
-    dataset = build_stampscenes(args.out, size=args.size, img_size=args.img_size, seed=args.seed, stamps_dir=args.stamps)
-    print(f"built {dataset.name} in {dataset.root}: {len(dataset.items)} images, {len(dataset.labels)} labels, fingerprint {dataset.fingerprint}")
+    dataset = build_stampscenes(
+        args.out, size=args.size, img_size=args.img_size, seed=args.seed, stamps_dir=args.stamps
+    )
+    print(
+        f"built {dataset.name} in {dataset.root}: {len(dataset.items)} images, {len(dataset.labels)} labels, "
+        f"fingerprint {dataset.fingerprint}"
+    )
     print(dataset.counts().to_string())
 
 
@@ -100,7 +122,9 @@ def cmd_import(args) -> None:
         "coco": lambda: importers.read_coco(args.src, args.images),
     }
     records = readers[args.format]()
-    dataset = importers.materialize(records, args.dest, name=args.name or args.dest.name, source=f"{args.format}: {args.src}", seed=args.seed)
+    dataset = importers.materialize(
+        records, args.dest, name=args.name or args.dest.name, source=f"{args.format}: {args.src}", seed=args.seed
+    )
     print(f"imported {len(dataset.items)} images with {len(dataset.labels)} labels into {dataset.root}")
     print(dataset.counts().to_string())
 
@@ -115,18 +139,32 @@ def cmd_eda(args) -> None:
     report = run_eda(dataset)
     print(f"EDA of {dataset.name}: {dataset.root / 'eda' / 'report.json'} and report.html")
     for check in report["checks"]:
-        print(f"  [{check['verdict']:>4}] {check['check']}: {check['finding']}" + (f" -> {check['remedy']}" if check["remedy"] else ""))
+        print(
+            f"  [{check['verdict']:>4}] {check['check']}: {check['finding']}"
+            + (f" -> {check['remedy']}" if check["remedy"] else "")
+        )
     if args.drop_corrupt or args.dedupe or args.resplit:
         out = args.out or dataset.root.with_name(dataset.root.name + "-clean")
-        cleaned = clean_dataset(dataset, scan_images(dataset, processes=True), out, drop_corrupt=args.drop_corrupt, dedupe=args.dedupe, resplit=args.resplit, seed=args.seed)
-        print(f"cleaned dataset written to {cleaned.root} ({len(cleaned.items)} images): {'; '.join(cleaned.info['derived_from']['remedies'])}")
+        cleaned = clean_dataset(
+            dataset,
+            scan_images(dataset, processes=True),
+            out,
+            drop_corrupt=args.drop_corrupt,
+            dedupe=args.dedupe,
+            resplit=args.resplit,
+            seed=args.seed,
+        )
+        print(
+            f"cleaned dataset written to {cleaned.root} ({len(cleaned.items)} images): "
+            f"{'; '.join(cleaned.info['derived_from']['remedies'])}"
+        )
 
 
 def cmd_baseline(args) -> None:
-    from benchmarks.models.baselines import run_linear_probe, run_prior
     from benchmarks.data.dataset import load_dataset
     from benchmarks.evaluation.evaluate import evaluate_run
     from benchmarks.evaluation.results import newest_done_run
+    from benchmarks.models.baselines import run_linear_probe, run_prior
 
     dataset = load_dataset(args.dataset)
     kind = args.kind.replace("-", "_")
@@ -135,10 +173,17 @@ def cmd_baseline(args) -> None:
         if (run := newest_done_run(args.results, kind, dataset.fingerprint, **same)) is not None:
             print(f"reusing {run.path} ({kind} on this dataset already done)")
             return
-    run = run_prior(dataset, args.results) if kind == "prior" else run_linear_probe(dataset, args.results, backbone_name=args.backbone, img_size=args.img_size)
+    run = (
+        run_prior(dataset, args.results)
+        if kind == "prior"
+        else run_linear_probe(dataset, args.results, backbone_name=args.backbone, img_size=args.img_size)
+    )
     metrics = evaluate_run(run.path, dataset)
     summary = metrics["overall"]
-    print(f"{run.path}: macro AUC {_fmt(summary['macro_roc_auc'], summary['macro_roc_auc_ci'])}, mAP {_fmt(summary['map'], summary['map_ci'])}")
+    print(
+        f"{run.path}: macro AUC {_fmt(summary['macro_roc_auc'], summary['macro_roc_auc_ci'])}, mAP "
+        f"{_fmt(summary['map'], summary['map_ci'])}"
+    )
 
 
 def cmd_evaluate(args) -> None:
@@ -148,8 +193,12 @@ def cmd_evaluate(args) -> None:
     dataset = load_dataset(args.dataset, require_train_positives=False) if args.dataset else None
     metrics = evaluate_run(args.run, dataset)
     summary = metrics["overall"]
-    print(f"{args.run}: macro AUC {_fmt(summary['macro_roc_auc'], summary['macro_roc_auc_ci'])}, mAP {_fmt(summary['map'], summary['map_ci'])}, "
-          f"micro F1 {summary['micro_f1']:.3f}, macro F1 {summary['macro_f1']:.3f} (thresholds tuned on valid) -> {Path(args.run) / 'metrics.json'}")
+    print(
+        f"{args.run}: macro AUC {_fmt(summary['macro_roc_auc'], summary['macro_roc_auc_ci'])}, mAP "
+        f"{_fmt(summary['map'], summary['map_ci'])}, "
+        f"micro F1 {summary['micro_f1']:.3f}, macro F1 {summary['macro_f1']:.3f} (thresholds tuned on valid) -> "
+        f"{Path(args.run) / 'metrics.json'}"
+    )
 
 
 def cmd_report(args) -> None:
@@ -166,11 +215,16 @@ def cmd_compare(args) -> None:
     if args.json:
         print(json.dumps(result, indent=2))
         return
-    print(f"A = {result['a']}\nB = {result['b']}\n({result['n_test_images']} test images, {result['resamples']} paired bootstrap resamples)")
+    print(
+        f"A = {result['a']}\nB = {result['b']}\n({result['n_test_images']} test images, {result['resamples']} paired "
+        "bootstrap resamples)"
+    )
     for name, m in result["metrics"].items():
         ci = m["ci"]
         ci_text = f"[{ci[0]:+.4f}, {ci[1]:+.4f}]" if ci else "n/a"
-        print(f"  {name}: A {m['a']:.4f}  B {m['b']:.4f}  A-B {m['difference']:+.4f}  95% CI {ci_text}  -> {m['verdict']}")
+        print(
+            f"  {name}: A {m['a']:.4f}  B {m['b']:.4f}  A-B {m['difference']:+.4f}  95% CI {ci_text}  -> {m['verdict']}"
+        )
 
 
 def cmd_leaderboard(args) -> None:

@@ -1,18 +1,19 @@
 """Turn an adapter's scores for the dataset's valid and test images into a run, scored by the shared evaluator."""
+
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 from PIL import Image
 from tqdm.auto import tqdm
 
 from benchmarks.data.dataset import Dataset
+from benchmarks.data.images import open_rgb
 from benchmarks.errors import BenchmarkError
 from benchmarks.evaluation.evaluate import evaluate_run
-from benchmarks.data.images import open_rgb
 from benchmarks.evaluation.results import Run, create_run, recording
 
 from .class_mapping import ClassMapping
@@ -40,7 +41,10 @@ def match_to_dataset(by_uri: dict[str, object], dataset: Dataset, source: Path) 
         else:
             missing.append(rel)
     if missing:
-        raise BenchmarkError(f"{source}: no prediction for {len(missing)} of {len(rels)} valid/test images, e.g. {missing[0]}; predict both splits")
+        raise BenchmarkError(
+            f"{source}: no prediction for {len(missing)} of {len(rels)} valid/test images, e.g. {missing[0]}; predict "
+            "both splits"
+        )
     return matched
 
 
@@ -63,8 +67,17 @@ def time_per_image(predict: Callable[[Image.Image], np.ndarray], paths: list[Pat
 
 
 def write_adapter_run(
-    dataset: Dataset, results: Path, *, kind: str, label_scores: np.ndarray, params: dict, mapping: ClassMapping | None = None,
-    model: dict | None = None, seconds_per_image: float | None = None, backbone: str | None = None, timings: dict | None = None,
+    dataset: Dataset,
+    results: Path,
+    *,
+    kind: str,
+    label_scores: np.ndarray,
+    params: dict,
+    mapping: ClassMapping | None = None,
+    model: dict | None = None,
+    seconds_per_image: float | None = None,
+    backbone: str | None = None,
+    timings: dict | None = None,
     save_model: Callable[[Path], None] | None = None,
 ) -> Run:
     """One run: predictions for valid + test in dataset order, then the shared evaluator's metrics.json.
@@ -87,16 +100,37 @@ def write_adapter_run(
     return run
 
 
-def evaluate_classifier(classifier, classes: list[str], source: Path, dataset: Dataset, results: Path, mapping_file: Path | None,
-                        *, kind: str, params: dict, desc: str, label_file: str) -> Run:
+def evaluate_classifier(
+    classifier,
+    classes: list[str],
+    source: Path,
+    dataset: Dataset,
+    results: Path,
+    mapping_file: Path | None,
+    *,
+    kind: str,
+    params: dict,
+    desc: str,
+    label_file: str,
+) -> Run:
     """An exported softmax classifier scored on the valid and test images, classes mapped to labels, as a run."""
     from .class_mapping import map_classes
 
     if classifier.n_classes != len(classes):
-        raise BenchmarkError(f"{source}: the model outputs {classifier.n_classes} classes but {label_file} lists {len(classes)}")
+        raise BenchmarkError(
+            f"{source}: the model outputs {classifier.n_classes} classes but {label_file} lists {len(classes)}"
+        )
     mapping = map_classes(classes, dataset.labels, mapping_file)
     for line in mapping.report():
         print(f"  {line}")
     class_scores, seconds = score_images(dataset, classifier.predict, desc=desc)
-    return write_adapter_run(dataset, results, kind=kind, label_scores=mapping.label_scores(class_scores), params={**params, "classes": classes},
-                             mapping=mapping, model=classifier.describe(), seconds_per_image=seconds)
+    return write_adapter_run(
+        dataset,
+        results,
+        kind=kind,
+        label_scores=mapping.label_scores(class_scores),
+        params={**params, "classes": classes},
+        mapping=mapping,
+        model=classifier.describe(),
+        seconds_per_image=seconds,
+    )

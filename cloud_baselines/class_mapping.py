@@ -4,6 +4,7 @@ A service's class names rarely equal ours ("FRESH APPLE" vs "fresh_apple"): name
 spaces, underscores and hyphens, or through a JSON mapping file ``{"service class": "our label" | null}``.
 Every class and label left unmatched is reported, never silently dropped.
 """
+
 from __future__ import annotations
 
 import json
@@ -97,8 +98,9 @@ def map_classes(classes: list[str], labels: list[str], mapping_file: Path | None
     mapping = ClassMapping(list(classes), list(labels), targets)
     if all(t is None for t in targets):
         raise BenchmarkError(
-            f"none of the model's classes ({', '.join(classes[:6])}) matches a dataset label ({', '.join(labels[:6])}); "
-            "write a mapping file {\"class\": \"label\"} and pass --mapping"
+            f"none of the model's classes ({', '.join(classes[:6])}) matches a dataset label "
+            f"({', '.join(labels[:6])}); "
+            'write a mapping file {"class": "label"} and pass --mapping'
         )
     return mapping
 
@@ -114,5 +116,7 @@ def _read_mapping(path: Path, labels: list[str]) -> dict[str, str | None]:
         raise BenchmarkError(f'{path}: expected a JSON object {{"class": "label" or null}}')
     for name, label in data.items():
         if label is not None and label not in labels:
-            raise BenchmarkError(f"{path}: class {name!r} maps to {label!r}, which is not a dataset label ({', '.join(labels)})")
+            raise BenchmarkError(
+                f"{path}: class {name!r} maps to {label!r}, which is not a dataset label ({', '.join(labels)})"
+            )
     return {**{normalise(k): v for k, v in data.items()}, **data}

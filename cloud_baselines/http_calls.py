@@ -1,19 +1,20 @@
 """Calls to hosted prediction endpoints: one image per request, every answer cached on disk by image hash,
 so a rerun (or a crash halfway) never pays for the same image twice."""
+
 from __future__ import annotations
 
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from tqdm.auto import tqdm
 
 from benchmarks.atomic import atomic_write_json
+from benchmarks.data.image_hashes import file_sha256
 from benchmarks.errors import BenchmarkError
 from benchmarks.models.features import cache_dir
-from benchmarks.data.image_hashes import file_sha256
 
 TIMEOUT_S = 60
 
@@ -22,7 +23,9 @@ def response_cache(service: str) -> Path:
     return cache_dir() / "responses" / service
 
 
-def cached_responses(paths: list[Path], service: str, call: Callable[[bytes], dict], desc: str, variant: str) -> list[dict]:
+def cached_responses(
+    paths: list[Path], service: str, call: Callable[[bytes], dict], desc: str, variant: str
+) -> list[dict]:
     """``call(image bytes)`` for each image not answered before; answers in ``paths`` order. ``variant``
     (endpoint, model, options) keys the cache too: a different model or option is a different answer."""
     folder = response_cache(service) / hashlib.sha256(variant.encode()).hexdigest()[:16]
@@ -46,11 +49,18 @@ def post_json(session, url: str, service: str, **kwargs) -> dict:
     try:
         reply = session.post(url, timeout=TIMEOUT_S, **kwargs)
     except requests.RequestException as exc:
-        raise BenchmarkError(f"{service}: cannot reach {shown} ({exc.__class__.__name__}); check the network, or ingest saved responses instead") from None
+        raise BenchmarkError(
+            f"{service}: cannot reach {shown} ({exc.__class__.__name__}); check the network, or ingest saved "
+            "responses instead"
+        ) from None
     if reply.status_code != 200:
         try:
             body = reply.json()
-            message = body.get("error", {}).get("message") if isinstance(body.get("error"), dict) else body.get("error") or body.get("message")
+            message = (
+                body.get("error", {}).get("message")
+                if isinstance(body.get("error"), dict)
+                else body.get("error") or body.get("message")
+            )
         except ValueError:
             message = reply.text[:200]
         hint = " (check the API key)" if reply.status_code in (401, 403) else ""

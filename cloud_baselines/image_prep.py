@@ -1,4 +1,5 @@
 """How each service's own code turns a photo into its model's input square (so our scores match theirs)."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -6,6 +6,7 @@ Export layout (what Roboflow's "Multi-Label Classification CSV" import reads): `
 Responses: single-label models answer ``{"predictions": [{"class", "confidence"}, ...]}``, multi-label
 models ``{"predictions": {"<class>": {"confidence": ...}}, "predicted_classes": [...]}``; both are read.
 """
+
 from __future__ import annotations
 
 import base64
@@ -72,7 +73,7 @@ def read_saved_responses(source: Path) -> dict[str, dict]:
                     record = json.loads(line)
                     found[record["image"]] = record["response"]
                 except (json.JSONDecodeError, KeyError, TypeError):
-                    raise BenchmarkError(f"{source}:{number}: expected {{\"image\": ..., \"response\": {{...}}}}") from None
+                    raise BenchmarkError(f'{source}:{number}: expected {{"image": ..., "response": {{...}}}}') from None
     else:
         raise BenchmarkError(f"{source}: not found")
     if not found:
@@ -92,7 +93,13 @@ def classify(paths: list[Path], model: str, api_key: str, endpoint: str = ROBOFL
     url = f"{endpoint.rstrip('/')}/{model}?api_key={api_key}"
 
     def call(content: bytes) -> dict:
-        return post_json(session, url, "Roboflow", data=base64.b64encode(content), headers={"Content-Type": "application/x-www-form-urlencoded"})
+        return post_json(
+            session,
+            url,
+            "Roboflow",
+            data=base64.b64encode(content),
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
 
     return cached_responses(paths, "roboflow", call, desc=f"Roboflow {model}", variant=f"{endpoint} {model}")
 
@@ -105,8 +112,14 @@ def responses_to_run(per_image: list[dict], dataset: Dataset, results: Path, map
         print(f"  {line}")
     class_scores = np.array([[s.get(c, 0.0) for c in classes] for s in scores])
     multi_label = all(isinstance(r.get("predictions"), dict) for r in per_image)
-    return write_adapter_run(dataset, results, kind="roboflow", label_scores=mapping.label_scores(class_scores),
-                             params={**params, "classes": classes, "single_label_by_construction": not multi_label}, mapping=mapping)
+    return write_adapter_run(
+        dataset,
+        results,
+        kind="roboflow",
+        label_scores=mapping.label_scores(class_scores),
+        params={**params, "classes": classes, "single_label_by_construction": not multi_label},
+        mapping=mapping,
+    )
 
 
 def ingest_saved(source: Path, dataset: Dataset, results: Path, mapping_file: Path | None = None):
@@ -114,6 +127,13 @@ def ingest_saved(source: Path, dataset: Dataset, results: Path, mapping_file: Pa
     return responses_to_run(per_image, dataset, results, mapping_file, {"source": str(Path(source).resolve())})
 
 
-def classify_dataset(dataset: Dataset, results: Path, model: str, api_key: str, mapping_file: Path | None = None, endpoint: str = ROBOFLOW_URL):
+def classify_dataset(
+    dataset: Dataset,
+    results: Path,
+    model: str,
+    api_key: str,
+    mapping_file: Path | None = None,
+    endpoint: str = ROBOFLOW_URL,
+):
     per_image = classify(dataset.image_paths(EVAL_SPLITS), model, api_key, endpoint)
     return responses_to_run(per_image, dataset, results, mapping_file, {"model": model, "endpoint": endpoint})

@@ -3,6 +3,7 @@
 Each run already records how the model's classes map to the dataset's labels (``params.class_mapping``), so a
 new image is scored exactly as the valid and test images were: the model's softmax, mapped to labels.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -20,7 +21,10 @@ def _mapping(run) -> ClassMapping:
     params = run.params
     classes, mapped = params.get("classes"), params.get("class_mapping")
     if not isinstance(classes, list) or not isinstance(mapped, dict):
-        raise RunError(f"{run.path / 'run.json'}: no params.classes / params.class_mapping; re-run the evaluation that made this run")
+        raise RunError(
+            f"{run.path / 'run.json'}: no params.classes / params.class_mapping; re-run the evaluation that made this "
+            "run"
+        )
     return ClassMapping(list(classes), run.labels, [mapped.get(c) for c in classes])
 
 
@@ -32,7 +36,10 @@ class MappedPredictor:
         self.labels = run.labels
         self.classifier = classifier
         if classifier.n_classes != len(self.mapping.classes):
-            raise RunError(f"{run.path}: the model outputs {classifier.n_classes} classes but the run lists {len(self.mapping.classes)}")
+            raise RunError(
+                f"{run.path}: the model outputs {classifier.n_classes} classes but the run lists "
+                f"{len(self.mapping.classes)}"
+            )
 
     def predict(self, images: list[Image.Image]) -> np.ndarray:
         class_scores = self.classifier.predict_batch([image.convert("RGB") for image in images])
@@ -46,9 +53,13 @@ class ExportPredictor(MappedPredictor):
         run = load_run(run_dir)
         export = run.params.get("export")
         if not export:
-            raise RunError(f"{run.path}: this run came from batch predictions, not a model file; there is no model to predict with")
+            raise RunError(
+                f"{run.path}: this run came from batch predictions, not a model file; there is no model to predict with"
+            )
         if not Path(export).exists():
-            raise RunError(f"{run.path}: its model {export} is no longer there; put it back or evaluate the export again")
+            raise RunError(
+                f"{run.path}: its model {export} is no longer there; put it back or evaluate the export again"
+            )
         if run.kind == "teachable_machine":
             from .teachable_machine import open_tm_export as open_export
         else:

@@ -6,6 +6,7 @@ holding every train/valid image that carries it (an image with two labels is upl
 mass, so a two-label image can score at most ~0.5 on each — the per-label thresholds tuned on valid
 recover part of it. The test split is never exported.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -47,10 +48,16 @@ def export_for_tm(dataset: Dataset, out: Path) -> dict[str, int]:
         with zipfile.ZipFile(staging / f"{cls}.zip", "w", zipfile.ZIP_STORED) as archive:
             for image in sorted((staging / cls).iterdir()):
                 archive.write(image, image.name)
-    atomic_write_json(staging / "export.json", {
-        "dataset": dataset.name, "fingerprint": dataset.fingerprint, "strategy": "one class per label (+ none); multi-label images in every class they carry",
-        "classes": counts, "splits_exported": ["train", "valid"],
-    })
+    atomic_write_json(
+        staging / "export.json",
+        {
+            "dataset": dataset.name,
+            "fingerprint": dataset.fingerprint,
+            "strategy": "one class per label (+ none); multi-label images in every class they carry",
+            "classes": counts,
+            "splits_exported": ["train", "valid"],
+        },
+    )
     staging.rename(out)
     return counts
 
@@ -93,7 +100,20 @@ def _tflite(path: Path, folder: Path):
 
 def evaluate_tm_export(export: Path, dataset: Dataset, results: Path, mapping_file: Path | None = None):
     classifier, classes, source = open_tm_export(export)
-    params = {"export": str(Path(export).resolve()), "single_label_by_construction": True,
-              "note": "softmax over TM classes; a label's score is its class's probability"}
-    return evaluate_classifier(classifier, classes, source, dataset, results, mapping_file, kind=KIND, params=params,
-                               desc=f"Teachable Machine ({classifier.describe()['format']})", label_file="its label file")
+    params = {
+        "export": str(Path(export).resolve()),
+        "single_label_by_construction": True,
+        "note": "softmax over TM classes; a label's score is its class's probability",
+    }
+    return evaluate_classifier(
+        classifier,
+        classes,
+        source,
+        dataset,
+        results,
+        mapping_file,
+        kind=KIND,
+        params=params,
+        desc=f"Teachable Machine ({classifier.describe()['format']})",
+        label_file="its label file",
+    )

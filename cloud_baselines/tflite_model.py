@@ -1,10 +1,11 @@
 """Run an exported TFLite classifier (float or quantized) on PIL images, on the CPU."""
+
 from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 from PIL import Image
@@ -40,7 +41,9 @@ class TFLiteClassifier:
                 self.interpreter = tf.lite.Interpreter(model_content=content)
             self.interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
-            raise BenchmarkError(f"{self.path}: not a readable TFLite model ({str(exc).splitlines()[0][:120]})") from None
+            raise BenchmarkError(
+                f"{self.path}: not a readable TFLite model ({str(exc).splitlines()[0][:120]})"
+            ) from None
         self.input = self.interpreter.get_input_details()[0]
         self.output = self.interpreter.get_output_details()[0]
         shape = self.input["shape"]
@@ -49,15 +52,22 @@ class TFLiteClassifier:
         self.size = int(shape[1])
         self.n_classes = int(self.output["shape"][-1])
         if self.input["dtype"] not in (np.float32, np.uint8, np.int8):
-            raise BenchmarkError(f"{self.path}: input type {np.dtype(self.input['dtype']).name} is not supported (float32, uint8, int8)")
+            raise BenchmarkError(
+                f"{self.path}: input type {np.dtype(self.input['dtype']).name} is not supported (float32, uint8, int8)"
+            )
 
     def describe(self) -> dict:
         scale_in, zero_in = self.input["quantization"]
         scale_out, zero_out = self.output["quantization"]
         return {
-            "format": "tflite", "file": self.path.name, "size_bytes": self.path.stat().st_size, "input_size": self.size,
-            "input_dtype": np.dtype(self.input["dtype"]).name, "input_quantization": {"scale": scale_in, "zero_point": zero_in},
-            "output_dtype": np.dtype(self.output["dtype"]).name, "output_quantization": {"scale": scale_out, "zero_point": zero_out},
+            "format": "tflite",
+            "file": self.path.name,
+            "size_bytes": self.path.stat().st_size,
+            "input_size": self.size,
+            "input_dtype": np.dtype(self.input["dtype"]).name,
+            "input_quantization": {"scale": scale_in, "zero_point": zero_in},
+            "output_dtype": np.dtype(self.output["dtype"]).name,
+            "output_quantization": {"scale": scale_out, "zero_point": zero_out},
         }
 
     def predict_batch(self, images: list[Image.Image]) -> np.ndarray:

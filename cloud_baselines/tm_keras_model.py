@@ -6,6 +6,7 @@ hold the same network — ``keras.applications.MobileNetV2`` (width read off the
 pooling + Dense(relu) + Dense(softmax) — so we build that and copy the tensors in by layer name. Inner group
 names differ between exports, so nothing but the layer/variable names of MobileNetV2 itself is assumed.
 """
+
 from __future__ import annotations
 
 import json
@@ -41,7 +42,9 @@ def read_h5_weights(path: Path) -> tuple[dict[str, np.ndarray], int]:
             f["model_weights"].visititems(collect)
             config = f.attrs.get("model_config")
     except OSError as exc:
-        raise BenchmarkError(f"{path}: not a readable HDF5 model ({str(exc).splitlines()[0][:100]}); re-download the export") from None
+        raise BenchmarkError(
+            f"{path}: not a readable HDF5 model ({str(exc).splitlines()[0][:100]}); re-download the export"
+        ) from None
     return weights, _input_size_from_config(config)
 
 
@@ -62,7 +65,10 @@ def read_tfjs_weights(model_json: Path) -> tuple[dict[str, np.ndarray], dict]:
     except json.JSONDecodeError as exc:
         raise BenchmarkError(f"{model_json}: not valid JSON ({exc.msg})") from None
     if spec.get("format") == "graph-model":
-        raise BenchmarkError(f"{model_json}: a TensorFlow.js graph model (AutoML's tfjs export), not TM's layers model; use vertex-eval with the Edge TFLite export")
+        raise BenchmarkError(
+            f"{model_json}: a TensorFlow.js graph model (AutoML's tfjs export), not TM's layers model; use "
+            "vertex-eval with the Edge TFLite export"
+        )
     weights: dict[str, np.ndarray] = {}
     for group in spec.get("weightsManifest", []):
         blob = b""
@@ -74,11 +80,18 @@ def read_tfjs_weights(model_json: Path) -> tuple[dict[str, np.ndarray], dict]:
         offset = 0
         for entry in group["weights"]:
             if entry.get("dtype", "float32") != "float32" or "quantization" in entry:
-                raise BenchmarkError(f"{model_json}: weight {entry['name']} is {entry.get('dtype')}/quantized; only float32 TM exports are supported")
+                raise BenchmarkError(
+                    f"{model_json}: weight {entry['name']} is {entry.get('dtype')}/quantized; only float32 TM exports "
+                    "are supported"
+                )
             count = int(np.prod(entry["shape"])) if entry["shape"] else 1
             if offset + 4 * count > len(blob):
-                raise BenchmarkError(f"{model_json.parent}: weights.bin is shorter than model.json says (truncated download?)")
-            weights[entry["name"]] = np.frombuffer(blob, dtype="<f4", count=count, offset=offset).reshape(entry["shape"])
+                raise BenchmarkError(
+                    f"{model_json.parent}: weights.bin is shorter than model.json says (truncated download?)"
+                )
+            weights[entry["name"]] = np.frombuffer(blob, dtype="<f4", count=count, offset=offset).reshape(
+                entry["shape"]
+            )
             offset += 4 * count
     if not weights:
         raise BenchmarkError(f"{model_json}: no weightsManifest; is this TM's model.json?")
@@ -91,11 +104,18 @@ def build_base(weights: dict[str, np.ndarray], size: int, source: Path, used: se
     import keras
 
     if "Conv_1/kernel" not in weights:
-        raise BenchmarkError(f"{source}: no MobileNetV2 weights (Conv_1/kernel) inside; is this a Teachable Machine image model?")
+        raise BenchmarkError(
+            f"{source}: no MobileNetV2 weights (Conv_1/kernel) inside; is this a Teachable Machine image model?"
+        )
     last = weights["Conv_1/kernel"].shape[2]
     if last not in ALPHA_BY_LAST_CHANNELS or weights["Conv1/kernel"].shape[2] != 3:
-        raise BenchmarkError(f"{source}: not a MobileNetV2 RGB image model this adapter knows (TM's tiny/grayscale models are not supported)")
-    base = keras.applications.MobileNetV2(input_shape=(size, size, 3), alpha=ALPHA_BY_LAST_CHANNELS[last], include_top=False, weights=None)
+        raise BenchmarkError(
+            f"{source}: not a MobileNetV2 RGB image model this adapter knows (TM's tiny/grayscale models are not "
+            "supported)"
+        )
+    base = keras.applications.MobileNetV2(
+        input_shape=(size, size, 3), alpha=ALPHA_BY_LAST_CHANNELS[last], include_top=False, weights=None
+    )
     used = set() if used is None else used
     for layer in base.layers:
         values = []
@@ -143,7 +163,9 @@ def weights_of_export(path: Path) -> dict[str, np.ndarray]:
         return read_h5_weights(path if path.suffix == ".h5" else folder / "keras_model.h5")[0]
     if (folder / "model.json").is_file():
         return read_tfjs_weights(folder / "model.json")[0]
-    raise BenchmarkError(f"{path}: need a TM Keras (keras_model.h5) or TensorFlow.js (model.json) export to take the base from")
+    raise BenchmarkError(
+        f"{path}: need a TM Keras (keras_model.h5) or TensorFlow.js (model.json) export to take the base from"
+    )
 
 
 def _head_weights(weights: dict, used: set, features: int, source: Path) -> tuple[list, list]:
@@ -188,7 +210,9 @@ class TMKerasClassifier:
 def load_h5(path: Path) -> TMKerasClassifier:
     weights, size = read_h5_weights(path)
     model = build_tm_classifier(weights, size, path)
-    return TMKerasClassifier(model, size, {"format": "keras-h5", "file": path.name, "size_bytes": path.stat().st_size, "input_size": size})
+    return TMKerasClassifier(
+        model, size, {"format": "keras-h5", "file": path.name, "size_bytes": path.stat().st_size, "input_size": size}
+    )
 
 
 def load_tfjs(model_json: Path) -> tuple[TMKerasClassifier, dict]:
@@ -203,5 +227,11 @@ def load_tfjs(model_json: Path) -> tuple[TMKerasClassifier, dict]:
     size = int(metadata.get("imageSize") or DEFAULT_SIZE)  # older exports have no imageSize: TM's default
     model = build_tm_classifier(weights, size, model_json)
     size_bytes = sum(p.stat().st_size for p in model_json.parent.glob("*.bin"))
-    described = {"format": "tfjs", "file": model_json.name, "size_bytes": size_bytes, "input_size": size, "tm_version": metadata.get("tmVersion")}
+    described = {
+        "format": "tfjs",
+        "file": model_json.name,
+        "size_bytes": size_bytes,
+        "input_size": size,
+        "tm_version": metadata.get("tmVersion"),
+    }
     return TMKerasClassifier(model, size, described), metadata

@@ -4,6 +4,7 @@ Vertex label names allow letters, digits and underscores and must start with a l
 valid and the mapping is written beside the import files (``label_mapping.json``) and used on ingest.
 Splits map to Vertex's ML_USE: train → training, valid → validation, test → test.
 """
+
 from __future__ import annotations
 
 import json
@@ -32,9 +33,12 @@ def vertex_label(name: str) -> str:
 
 
 def export_import_files(dataset: Dataset, out: Path, gcs_prefix: str) -> dict[str, Path]:
-    """``import.csv`` and ``import.jsonl`` (multi-label schema) naming images under ``gcs_prefix``, plus the label mapping."""
+    """``import.csv`` and ``import.jsonl`` (multi-label schema) naming images under ``gcs_prefix``, and the label
+    mapping."""
     if not gcs_prefix.startswith("gs://"):
-        raise BenchmarkError(f"--gcs-prefix {gcs_prefix!r}: must start with gs:// (the bucket folder you upload images/ to)")
+        raise BenchmarkError(
+            f"--gcs-prefix {gcs_prefix!r}: must start with gs:// (the bucket folder you upload images/ to)"
+        )
     names = {label: vertex_label(label) for label in dataset.labels}
     if len(set(names.values())) != len(names):
         raise BenchmarkError("two labels become the same Vertex name after cleaning; rename one in labels.csv")
@@ -44,11 +48,15 @@ def export_import_files(dataset: Dataset, out: Path, gcs_prefix: str) -> dict[st
         uri = f"{prefix}/{rel}"
         vertex_names = [names[label] for label in labels]
         csv_lines.append(",".join([ML_USE[split], uri, *vertex_names]))
-        jsonl_lines.append(json.dumps({
-            "imageGcsUri": uri,
-            "classificationAnnotations": [{"displayName": n} for n in vertex_names],
-            "dataItemResourceLabels": {"aiplatform.googleapis.com/ml_use": ML_USE[split]},
-        }))
+        jsonl_lines.append(
+            json.dumps(
+                {
+                    "imageGcsUri": uri,
+                    "classificationAnnotations": [{"displayName": n} for n in vertex_names],
+                    "dataItemResourceLabels": {"aiplatform.googleapis.com/ml_use": ML_USE[split]},
+                }
+            )
+        )
     out = Path(out)
     written = {
         "csv": atomic_write_text(out / "import.csv", "\n".join(csv_lines) + "\n"),
@@ -72,7 +80,10 @@ def read_batch_predictions(paths: list[Path]) -> dict[str, dict[str, float]]:
                 prediction = record["prediction"]
                 names, confidences = prediction["displayNames"], prediction["confidences"]
             except (json.JSONDecodeError, KeyError, TypeError):
-                raise BenchmarkError(f"{path}:{number}: not a Vertex image-classification prediction line (instance.content + prediction.displayNames/confidences)") from None
+                raise BenchmarkError(
+                    f"{path}:{number}: not a Vertex image-classification prediction line (instance.content + "
+                    "prediction.displayNames/confidences)"
+                ) from None
             if len(names) != len(confidences):
                 raise BenchmarkError(f"{path}:{number}: {len(names)} displayNames but {len(confidences)} confidences")
             found[uri] = {str(n): float(c) for n, c in zip(names, confidences)}
@@ -102,7 +113,14 @@ def ingest_batch_predictions(source: Path, dataset: Dataset, results: Path, mapp
         print(f"  {line}")
     class_scores = np.array([[scores.get(c, 0.0) for c in classes] for scores in per_image])
     params = {"source": str(Path(source).resolve()), "classes": classes, "format": "vertex batch prediction jsonl"}
-    return write_adapter_run(dataset, results, kind="vertex_automl", label_scores=mapping.label_scores(class_scores), params=params, mapping=mapping)
+    return write_adapter_run(
+        dataset,
+        results,
+        kind="vertex_automl",
+        label_scores=mapping.label_scores(class_scores),
+        params=params,
+        mapping=mapping,
+    )
 
 
 def open_edge_export(export: Path) -> tuple[TFLiteClassifier, list[str], Path]:
@@ -115,7 +133,10 @@ def open_edge_export(export: Path) -> tuple[TFLiteClassifier, list[str], Path]:
         text = re.sub(r",\s*}", "}", manifest.read_text(encoding="utf-8"))
         try:
             spec = json.loads(text)
-            model, labels_file = folder / spec.get("modelFile", model.name), folder / spec.get("labelsFile", labels_file.name)
+            model, labels_file = (
+                folder / spec.get("modelFile", model.name),
+                folder / spec.get("labelsFile", labels_file.name),
+            )
         except json.JSONDecodeError:
             raise BenchmarkError(f"{manifest}: not valid JSON") from None
     classifier = TFLiteClassifier(model, automl_fit)
@@ -125,5 +146,15 @@ def open_edge_export(export: Path) -> tuple[TFLiteClassifier, list[str], Path]:
 def evaluate_edge_export(export: Path, dataset: Dataset, results: Path, mapping_file: Path | None = None):
     classifier, classes, source = open_edge_export(export)
     params = {"export": str(Path(export).resolve()), "format": "automl edge tflite"}
-    return evaluate_classifier(classifier, classes, source, dataset, results, mapping_file, kind="vertex_automl", params=params,
-                               desc="AutoML Edge (tflite)", label_file="dict.txt")
+    return evaluate_classifier(
+        classifier,
+        classes,
+        source,
+        dataset,
+        results,
+        mapping_file,
+        kind="vertex_automl",
+        params=params,
+        desc="AutoML Edge (tflite)",
+        label_file="dict.txt",
+    )

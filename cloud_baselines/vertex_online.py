@@ -5,6 +5,7 @@ key file through GOOGLE_APPLICATION_CREDENTIALS). ``--dry-run`` prints every res
 the node-hours it would spend, and touches nothing. The SDK modules are parameters so tests can hand in
 fakes: Google cannot be reached from the machines this suite is tested on.
 """
+
 from __future__ import annotations
 
 import json
@@ -41,22 +42,30 @@ class VertexPlan:
         if not self.project:
             raise BenchmarkError("Vertex AI: no project; pass --project or set GOOGLE_CLOUD_PROJECT")
         if not self.bucket.startswith("gs://"):
-            raise BenchmarkError(f"--bucket {self.bucket!r}: give a gs:// bucket (in {self.location}) for images and predictions")
+            raise BenchmarkError(
+                f"--bucket {self.bucket!r}: give a gs:// bucket (in {self.location}) for images and predictions"
+            )
         if self.model_type not in MODEL_TYPES:
             raise BenchmarkError(f"--model-type {self.model_type!r}: choose cloud or mobile")
         low = 8000 if self.model_type == "cloud" else 1000
         if not low <= self.budget_milli_node_hours <= 800_000:
-            raise BenchmarkError(f"--budget {self.budget_milli_node_hours}: Vertex takes {low}..800000 milli node hours for a {self.model_type} model")
+            raise BenchmarkError(
+                f"--budget {self.budget_milli_node_hours}: Vertex takes {low}..800000 milli node hours for a "
+                f"{self.model_type} model"
+            )
 
 
 def steps(dataset: Dataset, plan: VertexPlan) -> list[str]:
     n_eval = len(dataset.rows(EVAL_SPLITS))
     return [
         f"upload {len(dataset.items)} images to {plan.prefix}/images/ (skipping those already there)",
-        f"upload the import file {plan.prefix}/import.jsonl (multi-label; ML_USE {', '.join(f'{k}→{v}' for k, v in ML_USE.items())})",
+        f"upload the import file {plan.prefix}/import.jsonl (multi-label; ML_USE "
+        f"{', '.join(f'{k}→{v}' for k, v in ML_USE.items())})",
         f"create ImageDataset '{plan.name}' in {plan.project}/{plan.location} from it",
-        f"train AutoMLImageTrainingJob '{plan.name}' (classification, multi_label=True, model_type={MODEL_TYPES[plan.model_type]}) "
-        f"with a budget of {plan.budget_milli_node_hours} milli node hours = {plan.budget_milli_node_hours / 1000:g} node hours",
+        f"train AutoMLImageTrainingJob '{plan.name}' (classification, multi_label=True, "
+        f"model_type={MODEL_TYPES[plan.model_type]}) "
+        f"with a budget of {plan.budget_milli_node_hours} milli node hours = {plan.budget_milli_node_hours / 1000:g} "
+        "node hours",
         f"batch-predict the {n_eval} valid + test images into {plan.prefix}/predictions/",
         "download the prediction JSONL and ingest it as a vertex_automl run",
     ]
@@ -69,11 +78,16 @@ def default_clients():
     try:
         google.auth.default()
     except google.auth.exceptions.DefaultCredentialsError:
-        raise BenchmarkError("Vertex AI: no credentials; run `gcloud auth application-default login` or set GOOGLE_APPLICATION_CREDENTIALS to a key file") from None
+        raise BenchmarkError(
+            "Vertex AI: no credentials; run `gcloud auth application-default login` or set "
+            "GOOGLE_APPLICATION_CREDENTIALS to a key file"
+        ) from None
     return aiplatform, storage
 
 
-def run_vertex(dataset: Dataset, plan: VertexPlan, results: Path, *, dry_run: bool = False, aiplatform=None, storage=None):
+def run_vertex(
+    dataset: Dataset, plan: VertexPlan, results: Path, *, dry_run: bool = False, aiplatform=None, storage=None
+):
     plan.check()
     if dry_run:
         print("dry run — nothing is created; this would:")
@@ -95,21 +109,39 @@ def run_vertex(dataset: Dataset, plan: VertexPlan, results: Path, *, dry_run: bo
 
     aiplatform.init(project=plan.project, location=plan.location, staging_bucket=plan.bucket)
     vertex_dataset = aiplatform.ImageDataset.create(
-        display_name=plan.name, gcs_source=[f"{plan.prefix}/import.jsonl"],
+        display_name=plan.name,
+        gcs_source=[f"{plan.prefix}/import.jsonl"],
         import_schema_uri=aiplatform.schema.dataset.ioformat.image.multi_label_classification,
     )
-    job = aiplatform.AutoMLImageTrainingJob(display_name=plan.name, prediction_type="classification", multi_label=True, model_type=MODEL_TYPES[plan.model_type])
+    job = aiplatform.AutoMLImageTrainingJob(
+        display_name=plan.name,
+        prediction_type="classification",
+        multi_label=True,
+        model_type=MODEL_TYPES[plan.model_type],
+    )
     model = job.run(
-        dataset=vertex_dataset, budget_milli_node_hours=plan.budget_milli_node_hours, model_display_name=plan.name,
-        training_filter_split=ML_USE_FILTER.format("training"), validation_filter_split=ML_USE_FILTER.format("validation"),
+        dataset=vertex_dataset,
+        budget_milli_node_hours=plan.budget_milli_node_hours,
+        model_display_name=plan.name,
+        training_filter_split=ML_USE_FILTER.format("training"),
+        validation_filter_split=ML_USE_FILTER.format("validation"),
         test_filter_split=ML_USE_FILTER.format("test"),
     )
 
     instances = work / "batch_input.jsonl"
-    instances.write_text("".join(json.dumps({"content": f"{plan.prefix}/{rel}", "mimeType": "image/jpeg"}) + "\n" for rel in dataset.rows(EVAL_SPLITS)["image"]))
+    instances.write_text(
+        "".join(
+            json.dumps({"content": f"{plan.prefix}/{rel}", "mimeType": "image/jpeg"}) + "\n"
+            for rel in dataset.rows(EVAL_SPLITS)["image"]
+        )
+    )
     bucket.blob(f"{folder}/batch_input.jsonl").upload_from_filename(str(instances))
-    batch = model.batch_predict(job_display_name=f"{plan.name}-valid-test", gcs_source=f"{plan.prefix}/batch_input.jsonl",
-                                gcs_destination_prefix=f"{plan.prefix}/predictions", sync=True)
+    batch = model.batch_predict(
+        job_display_name=f"{plan.name}-valid-test",
+        gcs_source=f"{plan.prefix}/batch_input.jsonl",
+        gcs_destination_prefix=f"{plan.prefix}/predictions",
+        sync=True,
+    )
     downloaded = work / "predictions"
     downloaded.mkdir()
     for blob in batch.iter_outputs():

@@ -4,6 +4,7 @@ Vision returns its own open vocabulary ("Bird", "Musical instrument", ...) with 
 editable mapping file sends Vision labels to ours; a label's score is the highest score among the Vision
 labels mapped to it, and 0 when none was returned. ``vision_labels/stampscenes.json`` is the default for StampScenes.
 """
+
 from __future__ import annotations
 
 import json
@@ -45,7 +46,7 @@ def read_responses(source: Path) -> dict[str, dict[str, float]]:
             raise BenchmarkError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
         responses = data.get("responses") if isinstance(data, dict) else None
         if responses is None:
-            raise BenchmarkError(f"{path}: expected {{\"responses\": [...]}} (Vision API annotate output)")
+            raise BenchmarkError(f'{path}: expected {{"responses": [...]}} (Vision API annotate output)')
         for i, response in enumerate(responses):
             uri = (response.get("context") or {}).get("uri") or data.get("image_uri")
             if not uri:
@@ -68,7 +69,10 @@ def vision_auth(api_key: str | None) -> dict:
         credentials, _ = google.auth.default(scopes=["https://www.googleapis.com/auth/cloud-vision"])
         credentials.refresh(google.auth.transport.requests.Request())
     except google.auth.exceptions.DefaultCredentialsError:
-        raise BenchmarkError("Vision API: no credentials; pass --api-key (or set GOOGLE_API_KEY), or run `gcloud auth application-default login`") from None
+        raise BenchmarkError(
+            "Vision API: no credentials; pass --api-key (or set GOOGLE_API_KEY), or run `gcloud auth "
+            "application-default login`"
+        ) from None
     except google.auth.exceptions.RefreshError as exc:
         raise BenchmarkError(f"Vision API: the Application Default Credentials were refused ({exc})") from None
     return {"headers": {"Authorization": f"Bearer {credentials.token}"}}
@@ -83,13 +87,29 @@ def annotate(paths: list[Path], api_key: str | None, endpoint: str = VISION_URL,
     session, auth = requests.Session(), vision_auth(api_key)
 
     def call(content: bytes) -> dict:
-        body = {"requests": [{"image": {"content": base64.b64encode(content).decode()}, "features": [{"type": "LABEL_DETECTION", "maxResults": max_results}]}]}
+        body = {
+            "requests": [
+                {
+                    "image": {"content": base64.b64encode(content).decode()},
+                    "features": [{"type": "LABEL_DETECTION", "maxResults": max_results}],
+                }
+            ]
+        }
         return post_json(session, endpoint, "Vision API", json=body, **auth)["responses"][0]
 
-    return cached_responses(paths, "vision_api", call, desc="Vision API label detection", variant=f"{endpoint} maxResults={max_results}")
+    return cached_responses(
+        paths, "vision_api", call, desc="Vision API label detection", variant=f"{endpoint} maxResults={max_results}"
+    )
 
 
-def annotate_dataset(dataset: Dataset, results: Path, api_key: str | None, mapping_file: Path | None = None, endpoint: str = VISION_URL, max_results: int = 20):
+def annotate_dataset(
+    dataset: Dataset,
+    results: Path,
+    api_key: str | None,
+    mapping_file: Path | None = None,
+    endpoint: str = VISION_URL,
+    max_results: int = 20,
+):
     rows = dataset.rows(EVAL_SPLITS)
     answers = annotate(dataset.image_paths(EVAL_SPLITS), api_key, endpoint, max_results)
     per_image = [response_labels(answer, rel) for answer, rel in zip(answers, rows["image"])]
@@ -106,14 +126,26 @@ def ingest_vision_responses(source: Path, dataset: Dataset, results: Path, mappi
     return labels_to_run(per_image, dataset, results, mapping_file, {"source": str(Path(source).resolve())})
 
 
-def labels_to_run(per_image: list[dict[str, float]], dataset: Dataset, results: Path, mapping_file: Path | None, params: dict):
+def labels_to_run(
+    per_image: list[dict[str, float]], dataset: Dataset, results: Path, mapping_file: Path | None, params: dict
+):
     mapping_file = mapping_file or default_mapping(dataset)
     vocabulary = sorted({name for scores in per_image for name in scores})
     mapping = map_classes(vocabulary, dataset.labels, mapping_file)
     mapped = [c for c, t in zip(mapping.classes, mapping.targets) if t is not None]
-    print(f"  {len(mapped)} of {len(vocabulary)} Vision labels seen map to dataset labels ({', '.join(mapped[:8])}{' …' if len(mapped) > 8 else ''})")
+    print(
+        f"  {len(mapped)} of {len(vocabulary)} Vision labels seen map to dataset labels "
+        f"({', '.join(mapped[:8])}{' …' if len(mapped) > 8 else ''})"
+    )
     for label in mapping.unscored_labels:
         print(f"  label {label!r}: no Vision label maps to it; scored 0 on every image")
     class_scores = np.array([[scores.get(c, 0.0) for c in vocabulary] for scores in per_image])
     params = {**params, "mapping_file": str(mapping_file) if mapping_file else None, "zero_shot": True}
-    return write_adapter_run(dataset, results, kind="vision_api", label_scores=mapping.label_scores(class_scores), params=params, mapping=mapping)
+    return write_adapter_run(
+        dataset,
+        results,
+        kind="vision_api",
+        label_scores=mapping.label_scores(class_scores),
+        params=params,
+        mapping=mapping,
+    )

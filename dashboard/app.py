@@ -3,9 +3,8 @@
 Reads only the dataset and results formats. ``DASHBOARD_DATA`` (default ``data``) holds dataset folders,
 ``RESULTS_DIR`` (default ``results``) the runs. Page logic lives in ``dashboard/logic.py``.
 """
-from __future__ import annotations
 
-import benchmarks.models.torch_first  # noqa: F401, I001  (PyTorch before TensorFlow in one process)
+from __future__ import annotations
 
 import logging
 import os
@@ -14,6 +13,7 @@ from pathlib import Path
 
 import streamlit as st
 
+import benchmarks.models.torch_first  # noqa: F401, I001  (PyTorch before TensorFlow in one process)
 from benchmarks.data.dataset import Dataset
 from benchmarks.data.eda_report import image_figures, label_figures
 from benchmarks.data.images import open_rgb
@@ -76,7 +76,10 @@ def page_dataset(dataset: Dataset, results: Path) -> None:
         sizes = image_figures(cached_image_facts(str(dataset.root), modified))["image_sizes"]
         left.plotly_chart(sizes, width="stretch")
         st.subheader("Quality checks (EDA)")
-        st.dataframe([{k: c.get(k) for k in ("check", "verdict", "finding", "remedy")} for c in report["checks"]], width="stretch")
+        st.dataframe(
+            [{k: c.get(k) for k in ("check", "verdict", "finding", "remedy")} for c in report["checks"]],
+            width="stretch",
+        )
     else:
         st.info(f"no EDA report yet: `python -m benchmarks eda {dataset.root}`")
     st.subheader("Gallery")
@@ -84,8 +87,12 @@ def page_dataset(dataset: Dataset, results: Path) -> None:
     label = a.selectbox("label", ["(any)", *dataset.labels])
     split = b.selectbox("split", ["(any)", "train", "valid", "test"])
     only_flagged = c.checkbox("only images with an issue")
-    rows = logic.gallery(dataset, None if label == "(any)" else label, None if split == "(any)" else split,
-                         logic.flagged_images(report) if only_flagged else None)
+    rows = logic.gallery(
+        dataset,
+        None if label == "(any)" else label,
+        None if split == "(any)" else split,
+        logic.flagged_images(report) if only_flagged else None,
+    )
     if rows.empty:
         st.write("no images match")
     columns = st.columns(6)
@@ -99,8 +106,12 @@ def page_leaderboard(dataset: Dataset, results: Path) -> None:
     if table.empty:
         st.info(f"no runs on this dataset in {results}/ yet — `make demo` trains some")
         return
-    st.dataframe(logic.readable_leaderboard(table), width="stretch", hide_index=True,
-                 column_config={c: st.column_config.NumberColumn(format="%.3f") for c in logic.SCORE_COLUMNS})
+    st.dataframe(
+        logic.readable_leaderboard(table),
+        width="stretch",
+        hide_index=True,
+        column_config={c: st.column_config.NumberColumn(format="%.3f") for c in logic.SCORE_COLUMNS},
+    )
     st.plotly_chart(charts.leaderboard_bars(table), width="stretch")
     st.plotly_chart(charts.quality_latency_size(table), width="stretch")
     st.subheader("Is A really better than B? (paired bootstrap on the same test images)")
@@ -154,13 +165,18 @@ def page_per_class(dataset: Dataset, results: Path) -> None:
     except BenchmarkError as exc:
         st.error(str(exc))
         return
-    st.plotly_chart(charts.confusion_grids(per_label, f"Test confusion at the tuned thresholds — {run.run_id}"), width="stretch")
+    st.plotly_chart(
+        charts.confusion_grids(per_label, f"Test confusion at the tuned thresholds — {run.run_id}"), width="stretch"
+    )
     st.subheader("Error browser")
-    for title, frame in (("Top false positives (test)", errors["false_positives"]), ("Top false negatives (test)", errors["false_negatives"])):
+    for title, frame in (
+        ("Top false positives (test)", errors["false_positives"]),
+        ("Top false negatives (test)", errors["false_negatives"]),
+    ):
         st.caption(title)
         columns = st.columns(8)
-        for i, (rel, score) in enumerate(zip(frame.index, frame[label])):
-            columns[i % 8].image(str(dataset.root / rel), caption=f"{score:.2f}")
+        for i, (rel, value) in enumerate(zip(frame.index, frame[label])):
+            columns[i % 8].image(str(dataset.root / rel), caption=f"{value:.2f}")
 
 
 def page_try(dataset: Dataset, results: Path) -> None:
@@ -169,8 +185,11 @@ def page_try(dataset: Dataset, results: Path) -> None:
     runs = logic.predictable_runs(every_run)
     without = logic.runs_without_model(every_run)
     if not runs:
-        st.info("no saved model on this dataset yet — `make demo` trains fastai, Keras, the linear probe and the TM replica; "
-                "`python -m cloud_baselines tm-eval` / `vertex-eval` add Teachable Machine and AutoML exports")
+        st.info(
+            "no saved model on this dataset yet — `make demo` trains fastai, Keras, the linear probe and the TM "
+            "replica; "
+            "`python -m cloud_baselines tm-eval` / `vertex-eval` add Teachable Machine and AutoML exports"
+        )
         return
     if without:
         st.caption("not shown (no model to run): " + "; ".join(f"{run_id}: {reason}" for run_id, reason in without))
@@ -182,7 +201,9 @@ def page_try(dataset: Dataset, results: Path) -> None:
         if upload is not None:
             image = open_rgb(upload, name=upload.name)
             modified = (dataset.root / "labels.csv").stat().st_mtime
-            source = logic.dataset_image_with_bytes(dataset, cached_image_facts(str(dataset.root), modified), upload.getvalue())
+            source = logic.dataset_image_with_bytes(
+                dataset, cached_image_facts(str(dataset.root), modified), upload.getvalue()
+            )
         elif picked != "(none)":
             image = open_rgb(dataset.root / picked)
             source = logic.dataset_image(dataset, picked)
@@ -214,13 +235,23 @@ def page_try(dataset: Dataset, results: Path) -> None:
             column.caption(prediction.thresholds.note)
         predicted = prediction.predicted(0)
         column.markdown(f"**{run.kind}** · `{run.run_id}`")
-        column.plotly_chart(charts.score_bars(prediction.label_scores(0), prediction.thresholds.values), width="stretch",
-                            config={"displayModeBar": False}, key=f"scores-{run.run_id}")
+        column.plotly_chart(
+            charts.score_bars(prediction.label_scores(0), prediction.thresholds.values),
+            width="stretch",
+            config={"displayModeBar": False},
+            key=f"scores-{run.run_id}",
+        )
         column.write(f"predicted: **{' '.join(predicted) or '(none)'}** · {prediction.latency_ms:.0f} ms")
         if source:
             truth = set(source[2])
-            right, missed, wrong = sorted(truth & set(predicted)), sorted(truth - set(predicted)), sorted(set(predicted) - truth)
-            column.caption(f"right: {' '.join(right) or '—'} · missed: {' '.join(missed) or '—'} · wrong: {' '.join(wrong) or '—'}")
+            right, missed, wrong = (
+                sorted(truth & set(predicted)),
+                sorted(truth - set(predicted)),
+                sorted(set(predicted) - truth),
+            )
+            column.caption(
+                f"right: {' '.join(right) or '—'} · missed: {' '.join(missed) or '—'} · wrong: {' '.join(wrong) or '—'}"
+            )
         if run.params.get("single_label_by_construction"):
             column.caption("softmax over classes: co-occurring labels share one probability")
 
@@ -242,11 +273,21 @@ def page_train(dataset: Dataset, results: Path) -> None:
         tta = c.checkbox("TTA (fastai)")
         submitted = st.form_submit_button("start training")
     if submitted:
-        options = {"preset": None if preset == "(none)" else preset, "backbone": backbone, "img_size": img_size or None,
-                   "epochs": None if epochs < 0 else epochs, "freeze_epochs": None if freeze_epochs < 0 else freeze_epochs,
-                   "lr": lr.strip() or None, "seed": seed, "mixup": mixup, "tta": tta and framework == "fastai"}
+        options = {
+            "preset": None if preset == "(none)" else preset,
+            "backbone": backbone,
+            "img_size": img_size or None,
+            "epochs": None if epochs < 0 else epochs,
+            "freeze_epochs": None if freeze_epochs < 0 else freeze_epochs,
+            "lr": lr.strip() or None,
+            "seed": seed,
+            "mixup": mixup,
+            "tta": tta and framework == "fastai",
+        }
         command = logic.train_command(framework, dataset.root, results, options)
-        st.session_state["job"] = logic.start_training(command, results / ".dashboard" / f"train-{int(time.time())}.log")
+        st.session_state["job"] = logic.start_training(
+            command, results / ".dashboard" / f"train-{int(time.time())}.log"
+        )
     job = st.session_state.get("job")
     if job:
         show_job(job, results)
@@ -256,7 +297,11 @@ def page_train(dataset: Dataset, results: Path) -> None:
 def show_job(job: dict, results: Path) -> None:
     status = logic.training_status(job, results)
     planned = max(status["epochs_planned"], 1)
-    st.progress(min(status["epochs_done"] / planned, 1.0), text=f"{status['state']}: {status['epochs_done']}/{status['epochs_planned']} epochs · {status['run'] or 'starting…'}")
+    st.progress(
+        min(status["epochs_done"] / planned, 1.0),
+        text=f"{status['state']}: {status['epochs_done']}/{status['epochs_planned']} epochs · "
+        f"{status['run'] or 'starting…'}",
+    )
     st.code("\n".join(status["tail"]) or "…", language=None)
     if status["state"] == "done":
         st.success(f"finished: {status['run']} is on the leaderboard")
@@ -266,15 +311,22 @@ def show_job(job: dict, results: Path) -> None:
 
 def page_report(dataset: Dataset, results: Path) -> None:
     st.header("Report")
-    st.write("One self-contained HTML file (EDA, leaderboard, per-class ROC/AUC, paired comparisons) for a written report; "
-             f"the same as `python -m benchmarks report {dataset.root}`.")
+    st.write(
+        "One self-contained HTML file (EDA, leaderboard, per-class ROC/AUC, paired comparisons) for a written report; "
+        f"the same as `python -m benchmarks report {dataset.root}`."
+    )
     if st.button("build the report"):
         from benchmarks.evaluation.report import build_report
 
         with st.spinner("building…"):
             st.session_state["report_html"] = build_report(dataset, results)
     if "report_html" in st.session_state:
-        st.download_button("download report.html", st.session_state["report_html"], file_name=f"report-{dataset.name.lower()}.html", mime="text/html")
+        st.download_button(
+            "download report.html",
+            st.session_state["report_html"],
+            file_name=f"report-{dataset.name.lower()}.html",
+            mime="text/html",
+        )
 
 
 def render_safely(render, dataset: Dataset, results: Path) -> None:
@@ -288,7 +340,13 @@ def render_safely(render, dataset: Dataset, results: Path) -> None:
         st.error(f"this page could not be shown: {exc.__class__.__name__}: {exc} (details in the server log)")
 
 
-PAGES = {"Dataset": page_dataset, "Leaderboard": page_leaderboard, "Per-class analysis": page_per_class, "Try an image": page_try, "Report": page_report}
+PAGES = {
+    "Dataset": page_dataset,
+    "Leaderboard": page_leaderboard,
+    "Per-class analysis": page_per_class,
+    "Try an image": page_try,
+    "Report": page_report,
+}
 if os.environ.get("DASHBOARD_READONLY") != "1":
     PAGES["Train"] = page_train
 
@@ -305,7 +363,10 @@ def main() -> None:
         return lambda: render_safely(render, dataset, results)
 
     first = st.session_state.get("page", "Dataset")  # the page shown when the URL names none
-    pages = [st.Page(runner(render), title=title, url_path=title.lower().replace(" ", "-"), default=title == first) for title, render in PAGES.items()]
+    pages = [
+        st.Page(runner(render), title=title, url_path=title.lower().replace(" ", "-"), default=title == first)
+        for title, render in PAGES.items()
+    ]
     st.navigation(pages).run()
 
 

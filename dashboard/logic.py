@@ -3,6 +3,7 @@
 Nothing here computes a metric of its own: numbers come from metrics.json, or from ``benchmarks.evaluation.metrics``
 when the user moves a threshold.
 """
+
 from __future__ import annotations
 
 import json
@@ -15,9 +16,8 @@ import pandas as pd
 from benchmarks.data.dataset import Dataset, load_dataset
 from benchmarks.errors import BenchmarkError
 from benchmarks.evaluation.leaderboard import auc_by_label, leaderboard
-from benchmarks.evaluation.results import read_metrics
 from benchmarks.evaluation.metrics import per_label
-from benchmarks.evaluation.results import Run, list_runs, read_predictions
+from benchmarks.evaluation.results import Run, list_runs, read_metrics, read_predictions
 
 DEFAULT_DATA_ROOT = Path(os.environ.get("DASHBOARD_DATA", "data"))
 DEFAULT_RESULTS = Path(os.environ.get("RESULTS_DIR", "results"))
@@ -37,7 +37,11 @@ def runs_on(results: Path, dataset: Dataset) -> list[Run]:
 
 def leaderboard_table(results: Path, dataset: Dataset) -> pd.DataFrame:
     table = leaderboard(results, dataset)
-    return table.sort_values("macro_auc", ascending=False, na_position="last").reset_index(drop=True) if len(table) else table
+    return (
+        table.sort_values("macro_auc", ascending=False, na_position="last").reset_index(drop=True)
+        if len(table)
+        else table
+    )
 
 
 SCORE_COLUMNS = ["macro_auc", "map", "micro_f1", "macro_f1", "hamming_loss", "subset_accuracy"]
@@ -47,7 +51,9 @@ def readable_leaderboard(table: pd.DataFrame) -> pd.DataFrame:
     """CIs as "[low, high]" text beside their (still sortable) numbers."""
     shown = table.copy()
     for column in ("macro_auc_ci", "map_ci"):
-        shown[column] = shown[column].map(lambda c: f"[{c[0]:.3f}, {c[1]:.3f}]" if isinstance(c, (list, tuple)) and len(c) == 2 else "")
+        shown[column] = shown[column].map(
+            lambda c: f"[{c[0]:.3f}, {c[1]:.3f}]" if isinstance(c, (list, tuple)) and len(c) == 2 else ""
+        )
     return shown
 
 
@@ -63,7 +69,13 @@ def eda_report(dataset: Dataset) -> dict | None:
         return None
 
 
-def gallery(dataset: Dataset, label: str | None = None, split: str | None = None, flagged: set[str] | None = None, limit: int = 48) -> pd.DataFrame:
+def gallery(
+    dataset: Dataset,
+    label: str | None = None,
+    split: str | None = None,
+    flagged: set[str] | None = None,
+    limit: int = 48,
+) -> pd.DataFrame:
     rows = dataset.items
     if label:
         rows = rows[rows["labels"].map(lambda labels: label in labels)]
@@ -116,7 +128,9 @@ def threshold_effect(run: Run, dataset: Dataset, label: str, threshold: float) -
         order = dataset.rows(split)["image"].tolist()
         scores = part.set_index("image").loc[order, run.labels].to_numpy(float)
         j = run.labels.index(label)
-        entry = per_label(targets[:, [dataset.labels.index(label)]], scores[:, [j]], np.array([threshold]), [label])[label]
+        entry = per_label(targets[:, [dataset.labels.index(label)]], scores[:, [j]], np.array([threshold]), [label])[
+            label
+        ]
         rows[split] = {k: entry[k] for k in ("precision", "recall", "f1", "tp", "fp", "fn", "tn")}
     return pd.DataFrame(rows).T
 
@@ -137,7 +151,9 @@ def dataset_image(dataset: Dataset, rel: str) -> tuple[str, str, list[str]]:
     return rel, row["split"], list(row["labels"])
 
 
-def dataset_image_with_bytes(dataset: Dataset, facts: pd.DataFrame, content: bytes) -> tuple[str, str, list[str]] | None:
+def dataset_image_with_bytes(
+    dataset: Dataset, facts: pd.DataFrame, content: bytes
+) -> tuple[str, str, list[str]] | None:
     """An upload that is byte-for-byte one of the dataset's images (facts: ``eda.scan_images``' sha256 column)."""
     import hashlib
 
@@ -192,7 +208,13 @@ def start_training(command: list[str], log_path: Path) -> dict:
 
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log = open(log_path, "w", encoding="utf-8")
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=Path(__file__).resolve().parents[1], env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    process = subprocess.Popen(
+        command,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=Path(__file__).resolve().parents[1],
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     return {"pid": process.pid, "process": process, "log": str(log_path), "started": time.time(), "command": command}
 
 
@@ -216,4 +238,11 @@ def training_status(job: dict, results: Path) -> dict:
     state = "running" if code is None else ("done" if code == 0 else "failed")
     if state == "failed" and error is None:
         error = lines[-1] if lines else f"exit code {code}"
-    return {"state": state, "run": run_dir, "epochs_done": done_epochs, "epochs_planned": planned, "error": error, "tail": lines[-15:]}
+    return {
+        "state": state,
+        "run": run_dir,
+        "epochs_done": done_epochs,
+        "epochs_planned": planned,
+        "error": error,
+        "tail": lines[-15:],
+    }

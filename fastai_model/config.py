@@ -1,4 +1,5 @@
 """fastai training configuration: the shared options plus fastai's own, presets, saved whole into run.json."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -26,9 +27,26 @@ PRESETS: dict[str, dict] = {
     # 2-core CPU, StampScenes default (2,000 train images): about 4 minutes end to end. Native 224 px (the
     # stamps are small; 160 px loses 0.04 AUC), BatchNorm frozen so the frozen phase is forward-only,
     # then only the last 3 stages fine-tuned (cheap backward, less overfitting to the training stamps).
-    "quick": {"img_size": 224, "freeze_epochs": 2, "epochs": 2, "unfreeze": 3, "train_bn": False, "bs": 32, "lr_find_iters": 30},
+    "quick": {
+        "img_size": 224,
+        "freeze_epochs": 2,
+        "epochs": 2,
+        "unfreeze": 3,
+        "train_bn": False,
+        "bs": 32,
+        "lr_find_iters": 30,
+    },
     # a GPU: full resolution, longer schedule, the usual regularisers
-    "full": {"img_size": 224, "freeze_epochs": 2, "epochs": 12, "bs": 64, "mixup": True, "tta": True, "save_best": True, "patience": 4},
+    "full": {
+        "img_size": 224,
+        "freeze_epochs": 2,
+        "epochs": 12,
+        "bs": 64,
+        "mixup": True,
+        "tta": True,
+        "save_best": True,
+        "patience": 4,
+    },
 }
 
 

@@ -1,4 +1,5 @@
 """fastai DataLoaders from a dataset in our format: train/valid from labels.csv, test kept out of training."""
+
 from __future__ import annotations
 
 import pandas as pd
@@ -14,8 +15,8 @@ from fastai.vision.all import (
     aug_transforms,
 )
 
-from benchmarks.models.backbones import Backbone
 from benchmarks.data.dataset import Dataset
+from benchmarks.models.backbones import Backbone
 
 from .config import TrainConfig
 
@@ -23,11 +24,13 @@ from .config import TrainConfig
 def training_frame(dataset: Dataset) -> pd.DataFrame:
     """train + valid rows only: the test split never reaches the DataBlock."""
     rows = dataset.rows(["train", "valid"])
-    return pd.DataFrame({
-        "image": [str(dataset.root / rel) for rel in rows["image"]],
-        "labels": [" ".join(names) for names in rows["labels"]],
-        "is_valid": (rows["split"] == "valid").to_numpy(),
-    })
+    return pd.DataFrame(
+        {
+            "image": [str(dataset.root / rel) for rel in rows["image"]],
+            "labels": [" ".join(names) for names in rows["labels"]],
+            "is_valid": (rows["split"] == "valid").to_numpy(),
+        }
+    )
 
 
 def label_list(row):  # no return annotation: fastai casts results to it, and list[str] breaks that

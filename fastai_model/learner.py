@@ -1,9 +1,9 @@
 """The fastai Learner: registry backbone cut before its classifier, fastai's concat-pool head and splitter."""
+
 from __future__ import annotations
 
 import torch
 from fastai.callback.fp16 import AMPMode, MixedPrecision
-from fastcore.foundation import L
 from fastai.vision.all import (
     BCEWithLogitsLossFlat,
     BnFreeze,
@@ -18,9 +18,10 @@ from fastai.vision.all import (
     params,
     vision_learner,
 )
+from fastcore.foundation import L
 
-from benchmarks.models.backbones import Backbone, timm_state_dict
 from benchmarks.errors import BenchmarkError
+from benchmarks.models.backbones import Backbone, timm_state_dict
 from benchmarks.models.hardware import cpu_has_native_bf16
 
 from .config import TrainConfig
@@ -44,8 +45,18 @@ def build_learner(dls, backbone: Backbone, config: TrainConfig, path, *, monitor
     if monitor_auc:
         metrics.append(RocAucMulti(average="macro"))
     learn = vision_learner(
-        dls, backbone.timm_arch, pretrained=False, normalize=False, n_out=len(dls.vocab), splitter=stage_splitter(config.unfreeze),
-        loss_func=loss, metrics=metrics, wd=config.wd, path=path, model_dir="checkpoints", train_bn=config.train_bn,
+        dls,
+        backbone.timm_arch,
+        pretrained=False,
+        normalize=False,
+        n_out=len(dls.vocab),
+        splitter=stage_splitter(config.unfreeze),
+        loss_func=loss,
+        metrics=metrics,
+        wd=config.wd,
+        path=path,
+        model_dir="checkpoints",
+        train_bn=config.train_bn,
     )
     load_backbone_weights(learn.model, backbone)
     learn.freeze()  # pretrained=False skips vision_learner's own freeze; the weights are pretrained all the same
@@ -76,7 +87,10 @@ def load_backbone_weights(model, backbone: Backbone) -> None:
     state = {k: v for k, v in timm_state_dict(backbone).items() if not k.startswith("classifier.")}
     missing, unexpected = model[0].model.load_state_dict(state, strict=False)
     if missing or unexpected:
-        raise BenchmarkError(f"backbone {backbone.name}: weights do not fit the body (missing {missing[:3]}, unexpected {unexpected[:3]})")
+        raise BenchmarkError(
+            f"backbone {backbone.name}: weights do not fit the body (missing {missing[:3]}, unexpected "
+            f"{unexpected[:3]})"
+        )
 
 
 def training_callbacks(config: TrainConfig) -> list:
@@ -109,7 +123,9 @@ class DeviceMixedPrecision(MixedPrecision):
         device = getattr(self.dls, "device", None) or torch.device("cpu")
         dtype = torch.bfloat16 if self.amp_mode == AMPMode.BF16 else torch.float16
         self.autocast = torch.autocast(device.type, dtype=dtype)
-        self.learn.scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16, **self.kwargs)  # bf16 needs no scaling
+        self.learn.scaler = torch.amp.GradScaler(
+            device.type, enabled=dtype == torch.float16, **self.kwargs
+        )  # bf16 needs no scaling
         self.scales = L()
 
 

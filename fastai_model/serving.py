@@ -1,4 +1,5 @@
 """The framework-light serving artifact: a plain state dict + serving.json, loaded without unpickling anything."""
+
 from __future__ import annotations
 
 import json
@@ -10,17 +11,29 @@ from fastai.vision.learner import create_timm_model
 from PIL import Image
 
 from benchmarks.atomic import atomic_write, atomic_write_json
-from benchmarks.models.backbones import get_backbone, normalise, prepare_image
 from benchmarks.errors import RunError
+from benchmarks.models.backbones import get_backbone, normalise, prepare_image
 
 STATE_FILE = "model_state.pt"
 CONFIG_FILE = "serving.json"
 
 
-def save_serving_artifact(model: torch.nn.Module, out_dir: Path, *, arch: str, backbone: str, labels: list[str], img_size: int) -> Path:
+def save_serving_artifact(
+    model: torch.nn.Module, out_dir: Path, *, arch: str, backbone: str, labels: list[str], img_size: int
+) -> Path:
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     atomic_write(out_dir / STATE_FILE, lambda tmp: torch.save(state, tmp))
-    atomic_write_json(out_dir / CONFIG_FILE, {"framework": "fastai", "arch": arch, "backbone": backbone, "labels": labels, "img_size": img_size, "head": "fastai create_head, concat pooling"})
+    atomic_write_json(
+        out_dir / CONFIG_FILE,
+        {
+            "framework": "fastai",
+            "arch": arch,
+            "backbone": backbone,
+            "labels": labels,
+            "img_size": img_size,
+            "head": "fastai create_head, concat pooling",
+        },
+    )
     return out_dir / STATE_FILE
 
 
@@ -31,7 +44,9 @@ class FastaiPredictor:
         run_dir = Path(run_dir)
         config_path, state_path = run_dir / CONFIG_FILE, run_dir / STATE_FILE
         if not config_path.is_file() or not state_path.is_file():
-            raise RunError(f"{run_dir}: no fastai serving artifact ({CONFIG_FILE} + {STATE_FILE}); is this a finished fastai run?")
+            raise RunError(
+                f"{run_dir}: no fastai serving artifact ({CONFIG_FILE} + {STATE_FILE}); is this a finished fastai run?"
+            )
         self.config = json.loads(config_path.read_text(encoding="utf-8"))
         self.labels = list(self.config["labels"])
         self.backbone = get_backbone(self.config["backbone"])
@@ -40,7 +55,9 @@ class FastaiPredictor:
         try:
             model.load_state_dict(torch.load(state_path, map_location="cpu", weights_only=True))
         except Exception as exc:
-            raise RunError(f"{state_path}: cannot load model weights ({exc.__class__.__name__}); the file may be damaged") from None
+            raise RunError(
+                f"{state_path}: cannot load model weights ({exc.__class__.__name__}); the file may be damaged"
+            ) from None
         self.model = model.eval().to(memory_format=torch.channels_last)
 
     def preprocess(self, images: list[Image.Image]) -> torch.Tensor:

@@ -4,6 +4,7 @@ Both train the whole network (unfrozen) with the same backbone, image size, batc
 memory format, decoding the same training images; fastai adds its augmentation and callbacks, which is
 exactly the overhead being measured. Prints one JSON object (used by ``python -m tools.bench``).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,9 +19,9 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from fastai.callback.core import Callback, CancelFitException  # noqa: E402
 
-from benchmarks.models.backbones import get_backbone, normalise, prepare_image  # noqa: E402
 from benchmarks.data.dataset import load_dataset  # noqa: E402
 from benchmarks.data.images import open_rgb  # noqa: E402
+from benchmarks.models.backbones import get_backbone, normalise, prepare_image  # noqa: E402
 
 from .config import make_config  # noqa: E402
 from .data import make_dataloaders  # noqa: E402
@@ -46,7 +47,9 @@ def images_per_second(stamps: list[float], warmup: int, bs: int) -> float:
 
 
 def fastai_throughput(dataset, backbone, config, warmup: int, batches: int) -> float:
-    learn = build_learner(make_dataloaders(dataset, backbone, config), backbone, config, path=Path("/tmp"), monitor_auc=False)
+    learn = build_learner(
+        make_dataloaders(dataset, backbone, config), backbone, config, path=Path("/tmp"), monitor_auc=False
+    )
     learn.unfreeze()
     clock = BatchClock(warmup, batches)
     with learn.no_bar():  # stdout carries only the JSON result
@@ -63,20 +66,31 @@ class TrainImages(torch.utils.data.Dataset):
 
     def __getitem__(self, i):
         pixels = np.asarray(prepare_image(open_rgb(self.paths[i]), self.size))[None]
-        return torch.from_numpy(normalise(pixels, self.backbone)[0]), torch.from_numpy(self.targets[i].astype(np.float32))
+        return torch.from_numpy(normalise(pixels, self.backbone)[0]), torch.from_numpy(
+            self.targets[i].astype(np.float32)
+        )
 
 
 def plain_throughput(dataset, backbone, config, warmup: int, batches: int) -> float:
-    """The same model in a hand-written loop: AdamW, BCE-with-logits, channels_last, the same autocast, no augmentation."""
-    learn = build_learner(make_dataloaders(dataset, backbone, config), backbone, config, path=Path("/tmp"), monitor_auc=False)
+    """The same model in a hand-written loop: AdamW, BCE-with-logits, channels_last, the same autocast, no
+    augmentation."""
+    learn = build_learner(
+        make_dataloaders(dataset, backbone, config), backbone, config, path=Path("/tmp"), monitor_auc=False
+    )
     learn.unfreeze()  # build_learner froze the body: train everything, as the fastai side does
     model = learn.model.train().to(memory_format=torch.channels_last)
     data = TrainImages(dataset.image_paths("train"), dataset.targets("train"), backbone, config.img_size)
-    loader = torch.utils.data.DataLoader(data, batch_size=config.bs, shuffle=True, drop_last=True, num_workers=config.num_workers)
+    loader = torch.utils.data.DataLoader(
+        data, batch_size=config.bs, shuffle=True, drop_last=True, num_workers=config.num_workers
+    )
     optimiser = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=config.wd)
     loss_fn = torch.nn.BCEWithLogitsLoss()
     mode = precision_mode(config.precision)
-    autocast = torch.autocast("cuda" if mode == "fp16" else "cpu", dtype=torch.float16 if mode == "fp16" else torch.bfloat16, enabled=mode != "fp32")
+    autocast = torch.autocast(
+        "cuda" if mode == "fp16" else "cpu",
+        dtype=torch.float16 if mode == "fp16" else torch.bfloat16,
+        enabled=mode != "fp32",
+    )
     stamps = []
     for x, y in loader:
         optimiser.zero_grad()
@@ -102,14 +116,26 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     dataset = load_dataset(args.dataset)
     backbone = get_backbone("lite0")
-    config = make_config(img_size=args.img_size, bs=args.bs, lr=1e-4, precision=args.precision, num_workers=args.num_workers)
+    config = make_config(
+        img_size=args.img_size, bs=args.bs, lr=1e-4, precision=args.precision, num_workers=args.num_workers
+    )
     torch.manual_seed(0)
     plain = plain_throughput(dataset, backbone, config, args.warmup, args.batches)
     trainer = fastai_throughput(dataset, backbone, config, args.warmup, args.batches)
-    print(json.dumps({
-        "img_size": args.img_size, "bs": args.bs, "precision": precision_mode(args.precision), "batches": args.batches, "threads": torch.get_num_threads(),
-        "fastai_img_per_s": round(trainer, 2), "plain_torch_img_per_s": round(plain, 2), "ratio": round(trainer / plain, 3),
-    }))
+    print(
+        json.dumps(
+            {
+                "img_size": args.img_size,
+                "bs": args.bs,
+                "precision": precision_mode(args.precision),
+                "batches": args.batches,
+                "threads": torch.get_num_threads(),
+                "fastai_img_per_s": round(trainer, 2),
+                "plain_torch_img_per_s": round(plain, 2),
+                "ratio": round(trainer / plain, 3),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -4,18 +4,20 @@ The story: parse config -> load dataset -> DataBlock -> vision_learner with regi
 fine-tune (frozen head, then discriminative LRs) -> sigmoid scores for valid and test -> results format ->
 the shared evaluator tunes thresholds and scores the run.
 """
+
 from __future__ import annotations
 
 import argparse
 import sys
 import time
-from pathlib import Path
-
 import warnings
+from pathlib import Path
 
 import matplotlib
 
-warnings.filterwarnings("ignore", message=".*torch.jit.script.*deprecated", category=FutureWarning)  # raised inside fastai's import
+warnings.filterwarnings(
+    "ignore", message=".*torch.jit.script.*deprecated", category=FutureWarning
+)  # raised inside fastai's import
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
@@ -25,13 +27,13 @@ from fastai.callback.core import Callback  # noqa: E402
 from fastai.torch_core import set_seed  # noqa: E402
 from fastai.vision.all import valley  # noqa: E402
 
-from benchmarks.models.backbones import get_backbone  # noqa: E402
 from benchmarks.data.dataset import Dataset, load_dataset  # noqa: E402
 from benchmarks.errors import BenchmarkError  # noqa: E402
-from benchmarks.models.training import add_common_arguments, check_trainable, trainer_main  # noqa: E402
 from benchmarks.evaluation.evaluate import dataset_of, evaluate_run  # noqa: E402
 from benchmarks.evaluation.metrics import rankable  # noqa: E402
 from benchmarks.evaluation.results import Run, Stopwatch, create_run, load_run, model_size_bytes, recording  # noqa: E402
+from benchmarks.models.backbones import get_backbone  # noqa: E402
+from benchmarks.models.training import add_common_arguments, check_trainable, trainer_main  # noqa: E402
 
 from .config import PRESETS, TrainConfig, make_config  # noqa: E402
 from .data import make_dataloaders  # noqa: E402
@@ -59,7 +61,10 @@ class RunRecorder(Callback):
         row = {"phase": self.phase, "epoch": self.learn.epoch, "seconds": round(time.perf_counter() - self.started, 2)}
         row.update({name: (None if v is None else round(float(v), 5)) for name, v in zip(names, values)})
         self.learn.save("last", with_opt=True)
-        self.target_run.update(history=self.target_run.info.get("history", []) + [row], progress={"phase": self.phase, "epoch": self.learn.epoch})
+        self.target_run.update(
+            history=self.target_run.info.get("history", []) + [row],
+            progress={"phase": self.phase, "epoch": self.learn.epoch},
+        )
 
 
 def find_lr(learn, config: TrainConfig, out: Path) -> float:
@@ -71,7 +76,14 @@ def find_lr(learn, config: TrainConfig, out: Path) -> float:
     return float(suggestion.valley)
 
 
-def fine_tune(learn, recorder: RunRecorder, config: TrainConfig, lr: float, full_size_dls=None, start: tuple[str, int] = ("frozen", 0)) -> None:
+def fine_tune(
+    learn,
+    recorder: RunRecorder,
+    config: TrainConfig,
+    lr: float,
+    full_size_dls=None,
+    start: tuple[str, int] = ("frozen", 0),
+) -> None:
     """``Learner.fine_tune`` opened into its two phases, with its exact schedule, so a run can resume
     mid-way and progressive resizing can change the image size between phases."""
     phase, first_epoch = start
@@ -88,7 +100,13 @@ def fine_tune(learn, recorder: RunRecorder, config: TrainConfig, lr: float, full
         else:
             learn.unfreeze()
         base = lr / 2
-        learn.fit_one_cycle(config.epochs, slice(base / config.lr_mult, base), pct_start=0.3, div=5.0, start_epoch=first_epoch if phase == "unfrozen" else 0)
+        learn.fit_one_cycle(
+            config.epochs,
+            slice(base / config.lr_mult, base),
+            pct_start=0.3,
+            div=5.0,
+            start_epoch=first_epoch if phase == "unfrozen" else 0,
+        )
 
 
 def predict_eval_splits(learn, dataset: Dataset, tta: bool) -> tuple[pd.DataFrame, np.ndarray, float]:
@@ -124,7 +142,9 @@ def train(dataset_dir: Path, results_dir: Path, config: TrainConfig, resume: Pat
         dls = make_dataloaders(dataset, backbone, config, size=first_size)
         full_dls = make_dataloaders(dataset, backbone, config) if config.progressive else None
         monitor_auc = bool(rankable(dataset.targets("valid")).all())
-        learn = build_learner(dls, backbone, config, path=run.path.resolve(), monitor_auc=monitor_auc)  # fastai joins learn.path with file names
+        learn = build_learner(
+            dls, backbone, config, path=run.path.resolve(), monitor_auc=monitor_auc
+        )  # fastai joins learn.path with file names
         recorder = RunRecorder(run)
         clock = Stopwatch()
         start = ("frozen", 0)
@@ -138,7 +158,10 @@ def train(dataset_dir: Path, results_dir: Path, config: TrainConfig, resume: Pat
             print(f"resuming {start[0]} phase at epoch {start[1]}")
         elif config.lr == "auto":
             lr = find_lr(learn, config, run.path / "lr_find.png")
-            run.update(params={**run.params, "lr_used": lr, "lr_find_suggestion": lr}, lr_find={"valley": lr, "plot": "lr_find.png", "seconds": clock.seconds()})
+            run.update(
+                params={**run.params, "lr_used": lr, "lr_find_suggestion": lr},
+                lr_find={"valley": lr, "plot": "lr_find.png", "seconds": clock.seconds()},
+            )
         else:
             lr = float(config.lr)
             run.update(params={**run.params, "lr_used": lr})
@@ -147,14 +170,30 @@ def train(dataset_dir: Path, results_dir: Path, config: TrainConfig, resume: Pat
         train_s = clock.seconds() + run.timings.get("train_s", 0.0) if resume else clock.seconds()
         learn.remove_cb(recorder)
 
-        learn.to_fp32()  # score valid/test in fp32, as the serving artifact does, so served scores equal the leaderboard's
+        learn.to_fp32()  # score valid/test in fp32 as the serving artifact does: served scores = the leaderboard's
         rows, scores, predict_s = predict_eval_splits(learn, dataset, config.tta)
         run.write_predictions(list(rows["image"]), list(rows["split"]), scores)
-        artifact = save_serving_artifact(learn.model, run.path, arch=backbone.timm_arch, backbone=backbone.name, labels=dataset.labels, img_size=config.img_size)
+        artifact = save_serving_artifact(
+            learn.model,
+            run.path,
+            arch=backbone.timm_arch,
+            backbone=backbone.name,
+            labels=dataset.labels,
+            img_size=config.img_size,
+        )
         learn.export("export.pkl")
         run.finish(
-            timings={"train_s": round(train_s, 2), "predict_s": round(predict_s, 2), "ms_per_image": round(predict_s * 1000 / len(rows), 2)},
-            model={"path": artifact.name, "size_bytes": model_size_bytes(artifact), "fastai_export": "export.pkl", "precision": learn.precision},
+            timings={
+                "train_s": round(train_s, 2),
+                "predict_s": round(predict_s, 2),
+                "ms_per_image": round(predict_s * 1000 / len(rows), 2),
+            },
+            model={
+                "path": artifact.name,
+                "size_bytes": model_size_bytes(artifact),
+                "fastai_export": "export.pkl",
+                "precision": learn.precision,
+            },
         )
     metrics = evaluate_run(run.path, dataset)
     summary = metrics["overall"]
@@ -170,13 +209,31 @@ def build_parser() -> argparse.ArgumentParser:
         "--lr auto runs lr_find.",
     )
     add_common_arguments(parser, PRESETS)
-    parser.add_argument("--no-train-bn", dest="train_bn", action="store_false", default=None, help="keep frozen BatchNorm layers frozen (fastai trains them by default)")
-    parser.add_argument("--lr-mult", type=int, help="discriminative LRs: body start trains this many times slower than the head (default 100)")
-    parser.add_argument("--progressive", action="store_true", default=None, help="progressive resizing: frozen phase at 3/4 size")
+    parser.add_argument(
+        "--no-train-bn",
+        dest="train_bn",
+        action="store_false",
+        default=None,
+        help="keep frozen BatchNorm layers frozen (fastai trains them by default)",
+    )
+    parser.add_argument(
+        "--lr-mult",
+        type=int,
+        help="discriminative LRs: body start trains this many times slower than the head (default 100)",
+    )
+    parser.add_argument(
+        "--progressive", action="store_true", default=None, help="progressive resizing: frozen phase at 3/4 size"
+    )
     parser.add_argument("--tta", action="store_true", default=None, help="test-time augmentation for valid/test scores")
     parser.add_argument("--grad-accum", type=int, help="accumulate gradients over N batches")
-    parser.add_argument("--item-tfm", choices=["resize", "rrc"], help="item transform: resize (default) or RandomResizedCrop")
-    parser.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], help="auto (default): bf16 on CPUs with native bf16, fp16 on CUDA")
+    parser.add_argument(
+        "--item-tfm", choices=["resize", "rrc"], help="item transform: resize (default) or RandomResizedCrop"
+    )
+    parser.add_argument(
+        "--precision",
+        choices=["auto", "fp32", "bf16", "fp16"],
+        help="auto (default): bf16 on CPUs with native bf16, fp16 on CUDA",
+    )
     parser.add_argument("--lr-find-iters", type=int, help="lr_find iterations (default 100)")
     parser.add_argument("--reproducible", action="store_true", default=None, help="set_seed(reproducible=True)")
     return parser

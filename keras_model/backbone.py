@@ -7,6 +7,7 @@ input size. The architecture is read off the weights themselves (every tensor sh
 no hand-copied tables beyond the stage strides; ``tests/test_keras_backbone.py`` proves the port equal
 to the PyTorch model that fastai fine-tunes.
 """
+
 from __future__ import annotations
 
 import os
@@ -18,8 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.atomic import atomic_write
-from benchmarks.models.backbones import Backbone
 from benchmarks.errors import BenchmarkError
+from benchmarks.models.backbones import Backbone
 from benchmarks.models.features import cache_dir
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -71,11 +72,17 @@ def build_efficientnet_lite(state: dict, backbone: Backbone, name: str) -> keras
         stride = STAGE_STRIDES[stage] if index == 0 else 1
         shortcut = x
         if prefix + "conv_pwl.weight" in state:  # inverted residual: expand, depthwise, project
-            x = _relu6(name_of("act1"))(_bn(_conv(x, state[prefix + "conv_pw.weight"], 1, name_of("conv_pw")), name_of("bn1")))
-            x = _relu6(name_of("act2"))(_bn(_depthwise(x, state[prefix + "conv_dw.weight"], stride, name_of("conv_dw")), name_of("bn2")))
+            x = _relu6(name_of("act1"))(
+                _bn(_conv(x, state[prefix + "conv_pw.weight"], 1, name_of("conv_pw")), name_of("bn1"))
+            )
+            x = _relu6(name_of("act2"))(
+                _bn(_depthwise(x, state[prefix + "conv_dw.weight"], stride, name_of("conv_dw")), name_of("bn2"))
+            )
             x = _bn(_conv(x, state[prefix + "conv_pwl.weight"], 1, name_of("conv_pwl")), name_of("bn3"))
         else:  # depthwise separable: depthwise, project
-            x = _relu6(name_of("act1"))(_bn(_depthwise(x, state[prefix + "conv_dw.weight"], stride, name_of("conv_dw")), name_of("bn1")))
+            x = _relu6(name_of("act1"))(
+                _bn(_depthwise(x, state[prefix + "conv_dw.weight"], stride, name_of("conv_dw")), name_of("bn1"))
+            )
             x = _bn(_conv(x, state[prefix + "conv_pw.weight"], 1, name_of("conv_pw")), name_of("bn2"))
         if stride == 1 and shortcut.shape[-1] == x.shape[-1]:
             x = keras.layers.Add(name=name_of("add"))([shortcut, x])
@@ -133,13 +140,20 @@ def imagenet_model(backbone: Backbone) -> keras.Model:
         if "torchvision" in sys.modules:  # loaded before TensorFlow: safe to port here
             port_to_cache(backbone)
         else:
-            done = subprocess.run([sys.executable, "-m", "keras_model.port", backbone.name], capture_output=True, text=True)
+            done = subprocess.run(
+                [sys.executable, "-m", "keras_model.port", backbone.name], capture_output=True, text=True
+            )
             if done.returncode != 0:
-                raise BenchmarkError(f"porting {backbone.name} to Keras failed: {done.stderr.strip().splitlines()[-1] if done.stderr.strip() else done.returncode}")
+                raise BenchmarkError(
+                    f"porting {backbone.name} to Keras failed: "
+                    f"{done.stderr.strip().splitlines()[-1] if done.stderr.strip() else done.returncode}"
+                )
     try:
         return keras.saving.load_model(path, safe_mode=True)
     except Exception as exc:
-        raise BenchmarkError(f"{path}: cached Keras backbone is unreadable ({exc.__class__.__name__}); delete it to port again") from None
+        raise BenchmarkError(
+            f"{path}: cached Keras backbone is unreadable ({exc.__class__.__name__}); delete it to port again"
+        ) from None
 
 
 def feature_extractor(backbone: Backbone) -> keras.Model:

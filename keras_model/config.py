@@ -1,4 +1,5 @@
 """Keras training configuration: the shared options plus Keras' own, presets, saved whole into run.json."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -25,7 +26,15 @@ PRESETS: dict[str, dict] = {
     # 2-core CPU, StampScenes default (2,000 train images): the same recipe and budget as fastai's quick preset
     "quick": {"img_size": 224, "freeze_epochs": 2, "epochs": 2, "unfreeze": 3, "bs": 32},
     # a GPU: full resolution, longer schedule, the usual regularisers
-    "full": {"img_size": 224, "freeze_epochs": 3, "epochs": 12, "bs": 64, "mixup": True, "save_best": True, "patience": 4},
+    "full": {
+        "img_size": 224,
+        "freeze_epochs": 3,
+        "epochs": 12,
+        "bs": 64,
+        "mixup": True,
+        "save_best": True,
+        "patience": 4,
+    },
 }
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 

@@ -3,19 +3,19 @@
 Images are decoded once, resized (shorter side, centre crop — the evaluation view every trainer uses)
 and cached as uint8; augmentation with Keras preprocessing layers runs per batch on the cached pixels.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
+import tensorflow as tf  # noqa: E402  (after keras: one TensorFlow import path)
 
 from benchmarks.data.dataset import Dataset
 from benchmarks.data.images import open_rgb
 
 from .backbone import keras
 from .config import TrainConfig
-
-import tensorflow as tf  # noqa: E402  (after keras: one TensorFlow import path)
 
 AUTOTUNE = tf.data.AUTOTUNE
 TF_DECODABLE = {".jpg", ".jpeg", ".png", ".gif", ".bmp"}  # what tf.io.decode_image reads; others go through PIL
@@ -57,22 +57,29 @@ def decoded_images(paths: list[Path], size: int) -> tf.data.Dataset:
 def augmentation(config: TrainConfig) -> keras.Sequential:
     """Keras preprocessing layers: flips, small rotations, zoom and shifts, lighting (labels stay valid)."""
     seed = config.seed
-    return keras.Sequential([
-        keras.layers.RandomFlip("horizontal", seed=seed),
-        keras.layers.RandomRotation(15 / 360, fill_mode="reflect", seed=seed + 1),
-        keras.layers.RandomZoom((-0.1, 0.0), fill_mode="reflect", seed=seed + 2),
-        keras.layers.RandomTranslation(0.05, 0.05, fill_mode="reflect", seed=seed + 3),
-        keras.layers.RandomContrast(0.2, seed=seed + 4),
-        keras.layers.RandomBrightness(0.2, value_range=(0, 255), seed=seed + 5),
-    ], name="augmentation")
+    return keras.Sequential(
+        [
+            keras.layers.RandomFlip("horizontal", seed=seed),
+            keras.layers.RandomRotation(15 / 360, fill_mode="reflect", seed=seed + 1),
+            keras.layers.RandomZoom((-0.1, 0.0), fill_mode="reflect", seed=seed + 2),
+            keras.layers.RandomTranslation(0.05, 0.05, fill_mode="reflect", seed=seed + 3),
+            keras.layers.RandomContrast(0.2, seed=seed + 4),
+            keras.layers.RandomBrightness(0.2, value_range=(0, 255), seed=seed + 5),
+        ],
+        name="augmentation",
+    )
 
 
 def training_data(dataset: Dataset, config: TrainConfig) -> tf.data.Dataset:
     images = decoded_images(dataset.image_paths("train"), config.img_size)
     targets = tf.data.Dataset.from_tensor_slices(dataset.targets("train").astype(np.float32))
     augment = augmentation(config)
-    data = tf.data.Dataset.zip(images, targets).shuffle(len(dataset.rows("train")), seed=config.seed, reshuffle_each_iteration=True)
-    data = data.batch(config.bs).map(lambda x, y: (augment(tf.cast(x, tf.float32), training=True), y), num_parallel_calls=AUTOTUNE)
+    data = tf.data.Dataset.zip(images, targets).shuffle(
+        len(dataset.rows("train")), seed=config.seed, reshuffle_each_iteration=True
+    )
+    data = data.batch(config.bs).map(
+        lambda x, y: (augment(tf.cast(x, tf.float32), training=True), y), num_parallel_calls=AUTOTUNE
+    )
     if config.mixup:
         mixup = keras.layers.MixUp(alpha=config.mixup_alpha, seed=config.seed)
 
@@ -84,7 +91,9 @@ def training_data(dataset: Dataset, config: TrainConfig) -> tf.data.Dataset:
     return data.prefetch(AUTOTUNE)
 
 
-def evaluation_data(dataset: Dataset, splits: list[str], config: TrainConfig, with_targets: bool = True) -> tf.data.Dataset:
+def evaluation_data(
+    dataset: Dataset, splits: list[str], config: TrainConfig, with_targets: bool = True
+) -> tf.data.Dataset:
     """Unaugmented batches in dataset order (valid for monitoring; valid + test for the final scores)."""
     images = decoded_images(dataset.image_paths(splits), config.img_size).map(lambda x: tf.cast(x, tf.float32))
     if with_targets:

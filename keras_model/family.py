@@ -13,7 +13,12 @@ FAMILIES = (
         backbones=("lite0", "lite1", "lite2"),
         throughput="keras_model.throughput",
         throughput_probes={"tf.data": ()},
-        demo=(DemoStep("Keras, --preset quick (about 5 minutes on 2 CPU cores)", "keras_model.train",
-                       ("--dataset", "{dataset}", "--results", "{results}", "--preset", "quick", "--skip-existing")),),
+        demo=(
+            DemoStep(
+                "Keras, --preset quick (about 5 minutes on 2 CPU cores)",
+                "keras_model.train",
+                ("--dataset", "{dataset}", "--results", "{results}", "--preset", "quick", "--skip-existing"),
+            ),
+        ),
     ),
 )

@@ -5,6 +5,7 @@ the new head trains. Phase 2: the body (or its top stages) unfrozen, recompiled 
 learning rate; BatchNorm layers stay frozen (inference mode) so their ImageNet statistics are not wrecked
 by small batches.
 """
+
 from __future__ import annotations
 
 import math
@@ -16,7 +17,13 @@ from .backbone import feature_extractor, keras
 from .config import TrainConfig, head_lr
 
 BODY = "body"
-STEM_OR_HEAD = {"pixels": -1, "normalise": -1, "conv_stem": -1, "bn1": -1, "stem_act": -1}  # before stage 0; the rest is the head conv
+STEM_OR_HEAD = {
+    "pixels": -1,
+    "normalise": -1,
+    "conv_stem": -1,
+    "bn1": -1,
+    "stem_act": -1,
+}  # before stage 0; the rest is the head conv
 
 
 def precision_policy(requested: str = "auto") -> str:
@@ -37,19 +44,27 @@ def with_policy(model: keras.Model, policy: str) -> keras.Model:
     """A copy of ``model`` whose layers compute in ``policy`` (the cached port is saved in float32)."""
     if policy == "float32":
         return model
-    clone = keras.models.clone_model(model, clone_function=lambda layer: layer.__class__.from_config({**layer.get_config(), "dtype": policy}))
+    clone = keras.models.clone_model(
+        model, clone_function=lambda layer: layer.__class__.from_config({**layer.get_config(), "dtype": policy})
+    )
     clone.set_weights(model.get_weights())
     return clone
 
 
-def build_classifier(backbone: Backbone, labels: list[str], config: TrainConfig, policy: str = "float32") -> keras.Model:
+def build_classifier(
+    backbone: Backbone, labels: list[str], config: TrainConfig, policy: str = "float32"
+) -> keras.Model:
     body = with_policy(feature_extractor(backbone), policy)
     body = keras.Model(body.input, body.output, name=BODY)
-    inputs = keras.Input((config.img_size, config.img_size, 3), name="pixels")  # RGB 0-255; normalisation is inside the body
+    inputs = keras.Input(
+        (config.img_size, config.img_size, 3), name="pixels"
+    )  # RGB 0-255; normalisation is inside the body
     x = body(inputs, training=False)  # as the guide writes it; see set_body_trainable for what enforces it
     x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
     x = keras.layers.Dropout(config.dropout, name="dropout")(x)
-    outputs = keras.layers.Dense(len(labels), activation="sigmoid", dtype="float32", name="scores")(x)  # float32 scores under mixed precision
+    outputs = keras.layers.Dense(len(labels), activation="sigmoid", dtype="float32", name="scores")(
+        x
+    )  # float32 scores under mixed precision
     return keras.Model(inputs, outputs, name=f"{backbone.name}_multilabel")
 
 
@@ -63,7 +78,9 @@ def set_body_trainable(model: keras.Model, unfreeze_stages: int | None) -> None:
     if unfreeze_stages:
         first_stage = 7 - unfreeze_stages
         for layer in body.layers:
-            stage = int(layer.name.split("_")[1]) if layer.name.startswith("blocks_") else STEM_OR_HEAD.get(layer.name, 7)
+            stage = (
+                int(layer.name.split("_")[1]) if layer.name.startswith("blocks_") else STEM_OR_HEAD.get(layer.name, 7)
+            )
             layer.trainable = stage >= first_stage
     for layer in body.layers:
         if isinstance(layer, keras.layers.BatchNormalization):
@@ -89,7 +106,10 @@ def compile_phase(model: keras.Model, config: TrainConfig, n_labels: int, phase:
             total = max(1, steps_per_epoch * config.epochs)
             warmup = math.ceil(total * config.warmup)
             lr = keras.optimizers.schedules.CosineDecay(
-                peak / 10 if warmup else peak, decay_steps=total - warmup, warmup_target=peak if warmup else None, warmup_steps=warmup
+                peak / 10 if warmup else peak,
+                decay_steps=total - warmup,
+                warmup_target=peak if warmup else None,
+                warmup_steps=warmup,
             )
         else:
             lr = peak

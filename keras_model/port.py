@@ -1,12 +1,12 @@
 """``python -m keras_model.port BACKBONE``: convert the registry's PyTorch weights into the cached Keras model."""
+
 from __future__ import annotations
 
 import sys
 
 import benchmarks.models.torch_first  # noqa: F401  (PyTorch before TensorFlow)
-
-from benchmarks.models.backbones import get_backbone
 from benchmarks.errors import BenchmarkError
+from benchmarks.models.backbones import get_backbone
 
 from .backbone import port_to_cache
 

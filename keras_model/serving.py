@@ -1,4 +1,5 @@
 """The Keras serving artifact: ``model.keras`` (no optimizer, loads with ``safe_mode=True``) + serving.json."""
+
 from __future__ import annotations
 
 import json
@@ -18,13 +19,23 @@ MODEL_FILE = "model.keras"
 CONFIG_FILE = "serving.json"
 
 
-def save_serving_artifact(model: keras.Model, out_dir: Path, *, backbone: str, labels: list[str], img_size: int) -> Path:
+def save_serving_artifact(
+    model: keras.Model, out_dir: Path, *, backbone: str, labels: list[str], img_size: int
+) -> Path:
     """An uncompiled copy of the trained model (a third of the size without AdamW's state)."""
     plain = keras.Model.from_config(model.get_config())  # clone_model would carry the compiled optimizer along
     plain.set_weights(model.get_weights())
     atomic_write(out_dir / MODEL_FILE, lambda tmp: plain.save(tmp), suffix=".keras")
-    atomic_write_json(out_dir / CONFIG_FILE, {"framework": "keras", "backbone": backbone, "labels": labels, "img_size": img_size,
-                                              "input": "RGB 0-255, shorter side resized and centre-cropped to img_size"})
+    atomic_write_json(
+        out_dir / CONFIG_FILE,
+        {
+            "framework": "keras",
+            "backbone": backbone,
+            "labels": labels,
+            "img_size": img_size,
+            "input": "RGB 0-255, shorter side resized and centre-cropped to img_size",
+        },
+    )
     return out_dir / MODEL_FILE
 
 
@@ -35,18 +46,24 @@ class KerasPredictor:
         run_dir = Path(run_dir)
         config_path, model_path = run_dir / CONFIG_FILE, run_dir / MODEL_FILE
         if not config_path.is_file() or not model_path.is_file():
-            raise RunError(f"{run_dir}: no Keras serving artifact ({CONFIG_FILE} + {MODEL_FILE}); is this a finished Keras run?")
+            raise RunError(
+                f"{run_dir}: no Keras serving artifact ({CONFIG_FILE} + {MODEL_FILE}); is this a finished Keras run?"
+            )
         self.config = json.loads(config_path.read_text(encoding="utf-8"))
         self.labels = list(self.config["labels"])
         self.img_size = int(self.config["img_size"])
         try:
             self.model = keras.saving.load_model(model_path, safe_mode=True, compile=False)
         except Exception as exc:
-            raise RunError(f"{model_path}: cannot load the Keras model ({exc.__class__.__name__}); the file may be damaged") from None
+            raise RunError(
+                f"{model_path}: cannot load the Keras model ({exc.__class__.__name__}); the file may be damaged"
+            ) from None
         self._forward = traced_forward(self.model, self.img_size)
 
     def preprocess(self, images: list[Image.Image]) -> np.ndarray:
-        return np.stack([resize_square(np.asarray(img.convert("RGB")), self.img_size).numpy() for img in images]).astype(np.float32)
+        return np.stack(
+            [resize_square(np.asarray(img.convert("RGB")), self.img_size).numpy() for img in images]
+        ).astype(np.float32)
 
     def predict(self, images: list[Image.Image]) -> np.ndarray:
         return np.asarray(self._forward(self.preprocess(images)), dtype=np.float32)

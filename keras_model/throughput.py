@@ -5,6 +5,7 @@ precision policy, from the same decoded, cached images; the trainer adds its aug
 callbacks and LR schedule, which is exactly the overhead being measured. Prints one JSON object
 (used by ``python -m tools.bench``).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -14,9 +15,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.models.backbones import get_backbone
 from benchmarks.data.dataset import load_dataset
 from benchmarks.evaluation.results import create_run
+from benchmarks.models.backbones import get_backbone
 
 from .backbone import keras
 from .config import make_config
@@ -79,11 +80,22 @@ def main(argv: list[str] | None = None) -> None:
             compile_phase(model, config, len(dataset.labels), "unfrozen", steps)
             with tempfile.TemporaryDirectory() as tmp:
                 run = create_run(tmp, kind="keras", dataset=dataset, params=config.to_dict(), backbone=backbone.name)
-                rates[name] = measure(model, training_data(dataset, config), n_train, phase_callbacks(run, config, "unfrozen"))
-    print(json.dumps({
-        "img_size": args.img_size, "bs": args.bs, "precision": policy, "images_per_epoch": n_train,
-        "keras_img_per_s": round(rates["trainer"], 2), "plain_fit_img_per_s": round(rates["plain"], 2), "ratio": round(rates["trainer"] / rates["plain"], 3),
-    }))
+                rates[name] = measure(
+                    model, training_data(dataset, config), n_train, phase_callbacks(run, config, "unfrozen")
+                )
+    print(
+        json.dumps(
+            {
+                "img_size": args.img_size,
+                "bs": args.bs,
+                "precision": policy,
+                "images_per_epoch": n_train,
+                "keras_img_per_s": round(rates["trainer"], 2),
+                "plain_fit_img_per_s": round(rates["plain"], 2),
+                "ratio": round(rates["trainer"] / rates["plain"], 3),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -1,9 +1,11 @@
-"""``python -m keras_model.train``: fine-tune the ported ImageNet EfficientNet-Lite with Keras 3 on a dataset in our format.
+"""``python -m keras_model.train``: fine-tune the ported ImageNet EfficientNet-Lite with Keras 3 on a dataset in our
+format.
 
 The story: parse config -> load dataset -> tf.data pipelines -> ported body + sigmoid head -> phase 1
 (body frozen) -> phase 2 (body unfrozen, much lower LR) -> sigmoid scores for valid and test -> results
 format -> the shared evaluator tunes thresholds and scores the run.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -12,13 +14,12 @@ import sys
 import time
 from pathlib import Path
 
-
 from benchmarks.atomic import atomic_write
-from benchmarks.models.backbones import get_backbone
 from benchmarks.data.dataset import load_dataset
 from benchmarks.errors import BenchmarkError
 from benchmarks.evaluation.evaluate import dataset_of, evaluate_run
 from benchmarks.evaluation.results import Run, Stopwatch, create_run, load_run, model_size_bytes, recording
+from benchmarks.models.backbones import get_backbone
 from benchmarks.models.training import add_common_arguments, check_trainable, trainer_main
 
 from .backbone import keras
@@ -48,7 +49,9 @@ class RunRecorder(keras.callbacks.Callback):
         row = {"phase": self.phase, "epoch": epoch, "seconds": round(time.perf_counter() - self.started, 2)}
         row.update({name: round(float(value), 5) for name, value in (logs or {}).items()})
         atomic_write(self.target_run.path / CHECKPOINT, lambda tmp: self.model.save(tmp), suffix=".keras")
-        self.target_run.update(history=self.target_run.info.get("history", []) + [row], progress={"phase": self.phase, "epoch": epoch})
+        self.target_run.update(
+            history=self.target_run.info.get("history", []) + [row], progress={"phase": self.phase, "epoch": epoch}
+        )
 
 
 def distribution_strategy():
@@ -62,9 +65,15 @@ def distribution_strategy():
 def phase_callbacks(run: Run, config: TrainConfig, phase: str) -> list:
     callbacks = [RunRecorder(run, phase)]
     if config.patience:
-        callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True))
+        callbacks.append(
+            keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True)
+        )
     if config.save_best:
-        callbacks.append(keras.callbacks.ModelCheckpoint(run.path / BEST_WEIGHTS, monitor="val_loss", save_best_only=True, save_weights_only=True))
+        callbacks.append(
+            keras.callbacks.ModelCheckpoint(
+                run.path / BEST_WEIGHTS, monitor="val_loss", save_best_only=True, save_weights_only=True
+            )
+        )
     if phase == "unfrozen" and config.schedule == "plateau":
         callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.3, patience=1))
     return callbacks
@@ -78,7 +87,16 @@ def resume_point(run: Run) -> tuple[str, int]:
     return progress["phase"], progress["epoch"] + 1
 
 
-def fine_tune(model, run: Run, config: TrainConfig, train_data, valid_data, n_labels: int, steps: int, start: tuple[str, int] | None) -> None:
+def fine_tune(
+    model,
+    run: Run,
+    config: TrainConfig,
+    train_data,
+    valid_data,
+    n_labels: int,
+    steps: int,
+    start: tuple[str, int] | None,
+) -> None:
     """Phase 1 with the body frozen, then phase 2 unfrozen at a much lower LR; ``start`` resumes mid-way
     (the checkpoint carries the compiled optimizer, so the resumed phase is not recompiled)."""
     verbose = 1 if sys.stdout.isatty() else 2
@@ -87,14 +105,28 @@ def fine_tune(model, run: Run, config: TrainConfig, train_data, valid_data, n_la
         if start is None:
             set_body_trainable(model, None)
             compile_phase(model, config, n_labels, "frozen", steps)
-        model.fit(train_data, validation_data=valid_data, epochs=config.freeze_epochs, initial_epoch=first_epoch, shuffle=False,
-                  callbacks=phase_callbacks(run, config, "frozen"), verbose=verbose)
+        model.fit(
+            train_data,
+            validation_data=valid_data,
+            epochs=config.freeze_epochs,
+            initial_epoch=first_epoch,
+            shuffle=False,
+            callbacks=phase_callbacks(run, config, "frozen"),
+            verbose=verbose,
+        )
     if config.epochs:
         if phase != "unfrozen":
             set_body_trainable(model, config.unfreeze)
             compile_phase(model, config, n_labels, "unfrozen", steps)
-        model.fit(train_data, validation_data=valid_data, epochs=config.epochs, initial_epoch=first_epoch if phase == "unfrozen" else 0, shuffle=False,
-                  callbacks=phase_callbacks(run, config, "unfrozen"), verbose=verbose)
+        model.fit(
+            train_data,
+            validation_data=valid_data,
+            epochs=config.epochs,
+            initial_epoch=first_epoch if phase == "unfrozen" else 0,
+            shuffle=False,
+            callbacks=phase_callbacks(run, config, "unfrozen"),
+            verbose=verbose,
+        )
 
 
 def train(dataset_dir: Path | None, results_dir: Path, config: TrainConfig, resume: Path | None = None) -> Run:
@@ -114,7 +146,13 @@ def train(dataset_dir: Path | None, results_dir: Path, config: TrainConfig, resu
     policy = precision_policy(config.precision)
     keras.mixed_precision.set_dtype_policy(policy)
     if not resume:
-        run = create_run(results_dir, kind=KIND, dataset=dataset, backbone=backbone.name, params={**config.to_dict(), "lr_used": head_lr(config), "policy": policy})
+        run = create_run(
+            results_dir,
+            kind=KIND,
+            dataset=dataset,
+            backbone=backbone.name,
+            params={**config.to_dict(), "lr_used": head_lr(config), "policy": policy},
+        )
     print(f"run: {run.path}")
     with recording(run):
         run.update(status="running")
@@ -138,9 +176,15 @@ def train(dataset_dir: Path | None, results_dir: Path, config: TrainConfig, resu
         scores = model.predict(evaluation_data(dataset, ["valid", "test"], config, with_targets=False), verbose=0)
         predict_s = clock.seconds()
         run.write_predictions(list(rows["image"]), list(rows["split"]), scores)
-        artifact = save_serving_artifact(model, run.path, backbone=backbone.name, labels=dataset.labels, img_size=config.img_size)
+        artifact = save_serving_artifact(
+            model, run.path, backbone=backbone.name, labels=dataset.labels, img_size=config.img_size
+        )
         run.finish(
-            timings={"train_s": round(train_s, 2), "predict_s": round(predict_s, 2), "ms_per_image": round(predict_s * 1000 / len(rows), 2)},
+            timings={
+                "train_s": round(train_s, 2),
+                "predict_s": round(predict_s, 2),
+                "ms_per_image": round(predict_s * 1000 / len(rows), 2),
+            },
             model={"path": artifact.name, "size_bytes": model_size_bytes(artifact), "precision": policy},
         )
     metrics = evaluate_run(run.path, dataset)
@@ -152,16 +196,26 @@ def train(dataset_dir: Path | None, results_dir: Path, config: TrainConfig, resu
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m keras_model.train",
-        description="Fine-tune the ImageNet EfficientNet-Lite (ported from the same PyTorch weights fastai uses) with Keras 3, "
-        "multi-label with sigmoid outputs. Thresholds are tuned on valid by the shared evaluator; test is only predicted "
+        description="Fine-tune the ImageNet EfficientNet-Lite (ported from the same PyTorch weights fastai uses) with "
+        "Keras 3, "
+        "multi-label with sigmoid outputs. Thresholds are tuned on valid by the shared evaluator; test is only "
+        "predicted "
         "after training. --lr is the head's learning rate (auto = 1e-3); phase 2 uses lr x --fine-tune-lr-factor.",
     )
     add_common_arguments(parser, PRESETS)
     parser.add_argument("--fine-tune-lr-factor", type=float, help="phase-2 peak LR as a share of --lr (default 0.1)")
-    parser.add_argument("--schedule", choices=["cosine", "plateau"], help="phase-2 LR: warm-up + cosine decay (default) or ReduceLROnPlateau")
+    parser.add_argument(
+        "--schedule",
+        choices=["cosine", "plateau"],
+        help="phase-2 LR: warm-up + cosine decay (default) or ReduceLROnPlateau",
+    )
     parser.add_argument("--dropout", type=float, help="dropout before the sigmoid layer (default 0.2)")
     parser.add_argument("--focal", action="store_true", default=None, help="binary focal cross-entropy instead of BCE")
-    parser.add_argument("--precision", choices=["auto", "float32", "mixed_bfloat16", "mixed_float16"], help="auto (default): mixed_float16 on GPU, mixed_bfloat16 on CPUs with AMX, else float32")
+    parser.add_argument(
+        "--precision",
+        choices=["auto", "float32", "mixed_bfloat16", "mixed_float16"],
+        help="auto (default): mixed_float16 on GPU, mixed_bfloat16 on CPUs with AMX, else float32",
+    )
     return parser
 
 

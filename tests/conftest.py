@@ -1,18 +1,25 @@
 """Tiny data made in the tests: fake stamp folders, a 48-image StampScenes, and a dataset writer."""
+
 from __future__ import annotations
 
 from pathlib import Path
 
-import benchmarks.models.torch_first  # noqa: F401  (PyTorch before TensorFlow)
 import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image, ImageDraw
 
+import benchmarks.models.torch_first  # noqa: F401  (PyTorch before TensorFlow)
 from benchmarks.data.dataset import write_dataset
 from benchmarks.data.stampscenes import build_stampscenes
 
-FAKE_STAMP_FOLDERS = {"animals/birds": 5, "food/fruit": 5, "vehicles": 5, "animals/insects/cartoon": 5, "town/roadsigns": 3}
+FAKE_STAMP_FOLDERS = {
+    "animals/birds": 5,
+    "food/fruit": 5,
+    "vehicles": 5,
+    "animals/insects/cartoon": 5,
+    "town/roadsigns": 3,
+}
 
 
 @pytest.fixture(autouse=True)
@@ -66,14 +73,18 @@ def make_dataset(root: Path, rows: list[tuple[str, str, str]], labels: list[str]
         pixels = rng.integers(0, 255, (24, 24, 3), dtype=np.uint8)
         (root / image).parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(pixels).save(root / image)
-    items = pd.DataFrame([(i, tuple(l.split()), s) for i, l, s in rows], columns=["image", "labels", "split"])
+    items = pd.DataFrame([(i, tuple(names.split()), s) for i, names, s in rows], columns=["image", "labels", "split"])
     write_dataset(root, items, labels, name=root.name)
     return root
 
 
 @pytest.fixture
 def small_dataset(tmp_path) -> Path:
-    rows = [(f"images/{s}{i}.png", lab, s) for s in ("train", "valid", "test") for i, lab in enumerate(["cat", "dog", "cat dog", ""])]
+    rows = [
+        (f"images/{s}{i}.png", lab, s)
+        for s in ("train", "valid", "test")
+        for i, lab in enumerate(["cat", "dog", "cat dog", ""])
+    ]
     return make_dataset(tmp_path / "small", rows, ["cat", "dog"])
 
 
@@ -82,7 +93,7 @@ TINY_TRAINING = dict(img_size=64, epochs=1, freeze_epochs=1, lr=1e-3, bs=8)
 
 @pytest.fixture(scope="session")
 def tiny_results(tmp_path_factory) -> Path:
-    """One results folder holding a tiny fastai run, a tiny Keras run and a TM replica (each trained once per session)."""
+    """One results folder holding a tiny fastai run, a tiny Keras run and a TM replica (each trained once a session)."""
     return tmp_path_factory.mktemp("results")
 
 

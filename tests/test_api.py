@@ -1,4 +1,5 @@
 """The prediction API over the session's tiny fastai, Keras and TM replica runs: every endpoint and every bad input."""
+
 import io
 import os
 import subprocess
@@ -42,7 +43,9 @@ def test_health_and_models(client, fastai_run, keras_run, replica_run):
     models = {m["id"]: m for m in client.get("/models").json()}
     assert set(models) == {fastai_run.run_id, keras_run.run_id, replica_run.run_id}
     assert models[replica_run.run_id]["kind"] == "teachable_machine_replica"
-    assert models[keras_run.run_id]["kind"] == "keras" and len(models[keras_run.run_id]["thresholds"]) == len(keras_run.labels)
+    assert models[keras_run.run_id]["kind"] == "keras" and len(models[keras_run.run_id]["thresholds"]) == len(
+        keras_run.labels
+    )
 
 
 def test_predict_all_models_gives_scores_thresholds_labels_latency(client, tiny_scenes):
@@ -61,10 +64,16 @@ def test_predict_one_model_and_the_served_scores_match_the_run(client, fastai_ru
 
     dataset = load_dataset(tiny_scenes)
     rel = dataset.rows("test")["image"].iloc[0]
-    reply = client.post("/predict", files={"image": ("x.jpg", (tiny_scenes / rel).read_bytes(), "image/jpeg")}, data={"model": fastai_run.run_id})
+    reply = client.post(
+        "/predict",
+        files={"image": ("x.jpg", (tiny_scenes / rel).read_bytes(), "image/jpeg")},
+        data={"model": fastai_run.run_id},
+    )
     scores = reply.json()["predictions"][0]["scores"]
     written = pd.read_csv(fastai_run.path / "predictions.csv").set_index("image").loc[rel]
-    np.testing.assert_allclose([scores[label] for label in dataset.labels], written[dataset.labels].to_numpy(float), atol=1e-3)
+    np.testing.assert_allclose(
+        [scores[label] for label in dataset.labels], written[dataset.labels].to_numpy(float), atol=1e-3
+    )
 
 
 def test_batch_and_odd_image_modes(client):
@@ -75,12 +84,15 @@ def test_batch_and_odd_image_modes(client):
     assert [r["filename"] for r in reply.json()["results"]] == ["RGB.png", "RGBA.png", "L.png", "I;16.png", "cmyk.tif"]
 
 
-@pytest.mark.parametrize("upload, status, message", [
-    (("notes.txt", b"hello", "text/plain"), 415, "content type text/plain is not an image"),
-    (("fake.png", b"not really a png at all", "image/png"), 415, "not a JPEG, PNG"),
-    (("broken.png", png_bytes()[:60], "image/png"), 400, "cannot read image"),
-    (("empty.png", b"", "image/png"), 400, "empty file"),
-])
+@pytest.mark.parametrize(
+    "upload, status, message",
+    [
+        (("notes.txt", b"hello", "text/plain"), 415, "content type text/plain is not an image"),
+        (("fake.png", b"not really a png at all", "image/png"), 415, "not a JPEG, PNG"),
+        (("broken.png", png_bytes()[:60], "image/png"), 400, "cannot read image"),
+        (("empty.png", b"", "image/png"), 400, "empty file"),
+    ],
+)
 def test_bad_uploads_are_4xx_json(client, upload, status, message):
     reply = client.post("/predict", files={"image": upload})
     assert reply.status_code == status and message in reply.json()["detail"]
@@ -88,7 +100,12 @@ def test_bad_uploads_are_4xx_json(client, upload, status, message):
 
 def test_size_cap_and_decompression_bomb(client, monkeypatch):
     monkeypatch.setenv("MAX_UPLOAD_MB", "0.001")
-    assert client.post("/predict", files={"image": ("big.png", png_bytes(size=(400, 400)) + b"\0" * 2000, "image/png")}).status_code == 413
+    assert (
+        client.post(
+            "/predict", files={"image": ("big.png", png_bytes(size=(400, 400)) + b"\0" * 2000, "image/png")}
+        ).status_code
+        == 413
+    )
     monkeypatch.delenv("MAX_UPLOAD_MB")
     bomb = io.BytesIO()
     Image.new("1", (10000, 10000)).save(bomb, format="PNG")  # 100 Mpx in a few KB
@@ -108,15 +125,22 @@ def test_unknown_model_is_404_and_api_key_is_enforced(client, monkeypatch):
 def test_uvicorn_serves_concurrent_requests(tiny_results, fastai_run, keras_run, replica_run):
     port = free_port()
     env = {**os.environ, "RESULTS_DIR": str(tiny_results)}
-    server = subprocess.Popen([sys.executable, "-m", "uvicorn", "api.app:app", "--host", "127.0.0.1", "--port", str(port)],
-                              env=env, cwd=Path(__file__).resolve().parents[1], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "api.app:app", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        cwd=Path(__file__).resolve().parents[1],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         url = f"http://127.0.0.1:{port}"
         wait_until_up(f"{url}/health")
         image = png_bytes(size=(64, 64))
 
         def one(_):
-            return requests.post(f"{url}/predict", files={"image": ("a.png", image, "image/png")}, timeout=60).status_code
+            return requests.post(
+                f"{url}/predict", files={"image": ("a.png", image, "image/png")}, timeout=60
+            ).status_code
 
         with ThreadPoolExecutor(8) as pool:
             assert list(pool.map(one, range(24))) == [200] * 24
@@ -138,6 +162,8 @@ def test_openapi_schema_fuzzing(client):
         @given(case=operation.as_strategy())
         def fuzz(case):
             response = case.call()
-            assert response.status_code < 500, f"{operation.method} {operation.path}: {response.status_code} {response.text[:200]}"
+            assert response.status_code < 500, (
+                f"{operation.method} {operation.path}: {response.status_code} {response.text[:200]}"
+            )
 
         fuzz()

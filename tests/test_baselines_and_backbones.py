@@ -1,16 +1,15 @@
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
+from benchmarks.data.dataset import load_dataset
+from benchmarks.data.images import open_rgb
+from benchmarks.errors import BenchmarkError
 from benchmarks.evaluation import evaluate as evaluate_module
+from benchmarks.evaluation.evaluate import evaluate_run
 from benchmarks.models import features
 from benchmarks.models.backbones import BACKBONES, get_backbone, normalise, prepare_image
 from benchmarks.models.baselines import run_linear_probe, run_prior
-from benchmarks.data.dataset import load_dataset
-from benchmarks.errors import BenchmarkError
-from benchmarks.evaluation.evaluate import evaluate_run
-from benchmarks.data.images import open_rgb
 
 DUCK = "/usr/share/tuxpaint/stamps/animals/birds/duck.png"
 IMAGENET_DRAKE = 97

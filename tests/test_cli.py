@@ -5,7 +5,9 @@ import pytest
 
 
 def _cli(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "benchmarks", *args], capture_output=True, text=True, cwd=cwd, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "benchmarks", *args], capture_output=True, text=True, cwd=cwd, timeout=300
+    )
 
 
 def test_help_lists_every_command():

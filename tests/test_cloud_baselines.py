@@ -1,4 +1,5 @@
 """Cloud adapters on the real exports in tests/fixtures (Teachable Machine, AutoML Edge, Vision API)."""
+
 import json
 import shutil
 from pathlib import Path
@@ -8,14 +9,19 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from benchmarks.evaluation import evaluate as evaluate_module
 from benchmarks.data.dataset import load_dataset, write_dataset
-from benchmarks.errors import BenchmarkError
 from benchmarks.data.images import open_rgb
+from benchmarks.errors import BenchmarkError
+from benchmarks.evaluation import evaluate as evaluate_module
 from cloud_baselines.class_mapping import map_classes, read_indexed_labels
 from cloud_baselines.cli import main as cloud_main
 from cloud_baselines.teachable_machine import evaluate_tm_export, export_for_tm, open_tm_export
-from cloud_baselines.vertex_automl import evaluate_edge_export, export_import_files, ingest_batch_predictions, open_edge_export
+from cloud_baselines.vertex_automl import (
+    evaluate_edge_export,
+    export_import_files,
+    ingest_batch_predictions,
+    open_edge_export,
+)
 from cloud_baselines.vision_api import ingest_vision_responses
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -24,7 +30,6 @@ FRUIT = TM / "tflite_fruit6"
 FRUIT_IMAGES = sorted((FRUIT / "sample_images").glob("*.png"))
 FLOWERS = FIXTURES / "vertex_automl" / "edge_tflite_flowers5"
 VISION = FIXTURES / "vision_api" / "3998-4115-output-201-to-217.json"
-
 
 
 @pytest.fixture(autouse=True)
@@ -73,7 +78,9 @@ def test_tm_quantized_twin_reads_its_quantization_and_mostly_agrees():
 def test_tm_keras_and_tfjs_exports_load_under_keras3(export):
     classifier, classes, _ = open_tm_export(TM / export)
     assert classifier.n_classes == len(classes) in (4, 5)
-    scores = classifier.predict(Image.fromarray(np.random.default_rng(0).integers(0, 255, (300, 200, 3), dtype=np.uint8)))
+    scores = classifier.predict(
+        Image.fromarray(np.random.default_rng(0).integers(0, 255, (300, 200, 3), dtype=np.uint8))
+    )
     assert scores.shape == (len(classes),) and abs(scores.sum() - 1) < 1e-4
 
 
@@ -128,14 +135,17 @@ def test_class_mapping_by_name_and_by_file(tmp_path):
         map_classes(["x"], ["y"])
 
 
-@pytest.mark.parametrize("damage, message", [
-    ("edgetpu", "an Edge TPU model"),
-    ("truncated_tflite", "not a readable TFLite model"),
-    ("label_count", "outputs 6 classes but its label file lists 5"),
-    ("truncated_h5", "not a readable HDF5 model"),
-    ("truncated_bin", "weights.bin is shorter"),
-    ("empty", "no Teachable Machine export found"),
-])
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        ("edgetpu", "an Edge TPU model"),
+        ("truncated_tflite", "not a readable TFLite model"),
+        ("label_count", "outputs 6 classes but its label file lists 5"),
+        ("truncated_h5", "not a readable HDF5 model"),
+        ("truncated_bin", "weights.bin is shorter"),
+        ("empty", "no Teachable Machine export found"),
+    ],
+)
 def test_bad_exports_are_one_clear_line(tmp_path, damage, message):
     folder = tmp_path / "export"
     folder.mkdir()
@@ -187,8 +197,19 @@ def test_vertex_eval_and_ingest_make_runs(tmp_path):
     rows = dataset.rows(["valid", "test"])
     with open(tmp_path / "predictions_00001.jsonl", "w") as out:
         for rel, true in zip(rows["image"], rows["labels"]):
-            out.write(json.dumps({"instance": {"content": f"gs://bucket/flowers/{rel}", "mimeType": "image/jpeg"},
-                                  "prediction": {"ids": ["1", "2"], "displayNames": [true[0], "background"], "confidences": [0.9, 0.05]}}) + "\n")
+            out.write(
+                json.dumps(
+                    {
+                        "instance": {"content": f"gs://bucket/flowers/{rel}", "mimeType": "image/jpeg"},
+                        "prediction": {
+                            "ids": ["1", "2"],
+                            "displayNames": [true[0], "background"],
+                            "confidences": [0.9, 0.05],
+                        },
+                    }
+                )
+                + "\n"
+            )
     run = ingest_batch_predictions(tmp_path / "predictions_00001.jsonl", dataset, tmp_path / "results")
     metrics = json.loads((run.path / "metrics.json").read_text())
     assert metrics["overall"]["macro_roc_auc"] > 0.9
@@ -209,15 +230,29 @@ def test_vision_api_responses_become_a_zero_shot_run(tmp_path):
     for name in names:
         Image.new("RGB", (16, 16)).save(tmp_path / name)
         files.append(tmp_path / name)
-    has = lambda name, wanted: any(a["description"] == wanted for r in responses if r["context"]["uri"].endswith(name) for a in r.get("labelAnnotations", []))  # noqa: E731
-    root = dataset_from_files(tmp_path / "posters", files, lambda p: ["art"] if has(p.name, "Art") else ["other"], ["art", "other"])
+
+    def has(name, wanted):
+        return any(
+            a["description"] == wanted
+            for r in responses
+            if r["context"]["uri"].endswith(name)
+            for a in r.get("labelAnnotations", [])
+        )
+
+    root = dataset_from_files(
+        tmp_path / "posters", files, lambda p: ["art"] if has(p.name, "Art") else ["other"], ["art", "other"]
+    )
     (tmp_path / "map.json").write_text(json.dumps({"Art": "art", "Visual arts": "art", "Font": "other"}))
     run = ingest_vision_responses(VISION, load_dataset(root), tmp_path / "results", tmp_path / "map.json")
     predictions = pd.read_csv(run.path / "predictions.csv")
     assert len(predictions) == len(names) and predictions["art"].max() > 0.5
-    snake = {"responses": [{"label_annotations": r.get("labelAnnotations", []), "context": r["context"]} for r in responses]}
+    snake = {
+        "responses": [{"label_annotations": r.get("labelAnnotations", []), "context": r["context"]} for r in responses]
+    }
     (tmp_path / "snake.json").write_text(json.dumps(snake))
-    again = ingest_vision_responses(tmp_path / "snake.json", load_dataset(root), tmp_path / "results", tmp_path / "map.json")
+    again = ingest_vision_responses(
+        tmp_path / "snake.json", load_dataset(root), tmp_path / "results", tmp_path / "map.json"
+    )
     pd.testing.assert_frame_equal(predictions, pd.read_csv(again.path / "predictions.csv"))
 
 
@@ -256,7 +291,13 @@ class FakeServices:
                     labels = [{"description": "Red", "score": float(red)}, {"description": "Art", "score": 0.5}]
                     return self.reply(200, {"responses": [{"labelAnnotations": labels}]})
                 red = np.asarray(Image.open(io.BytesIO(base64.b64decode(body))))[..., 0].mean() / 255
-                return self.reply(200, {"predictions": {"red": {"confidence": float(red)}, "blue": {"confidence": float(1 - red)}}, "predicted_classes": []})
+                return self.reply(
+                    200,
+                    {
+                        "predictions": {"red": {"confidence": float(red)}, "blue": {"confidence": float(1 - red)}},
+                        "predicted_classes": [],
+                    },
+                )
 
             def reply(self, code, data):
                 payload = json.dumps(data).encode()
@@ -285,7 +326,9 @@ def red_blue(tmp_path) -> Path:
         red = i % 2 == 0
         rel = f"images/{i}.png"
         (tmp_path / "rb" / "images").mkdir(parents=True, exist_ok=True)
-        Image.new("RGB", (20, 20), (220 if red else 10, i, 0 if red else 220)).save(tmp_path / "rb" / rel)  # all different
+        Image.new("RGB", (20, 20), (220 if red else 10, i, 0 if red else 220)).save(
+            tmp_path / "rb" / rel
+        )  # all different
         rows.append((rel, ("red",) if red else ("blue",), ["train", "valid", "test"][i % 3]))
     write_dataset(tmp_path / "rb", pd.DataFrame(rows, columns=["image", "labels", "split"]), ["red", "blue"], name="rb")
     return tmp_path / "rb"
@@ -295,18 +338,25 @@ def test_vision_annotate_calls_the_api_once_per_image_and_caches(services, red_b
     from cloud_baselines.vision_api import annotate_dataset
 
     (tmp_path / "map.json").write_text(json.dumps({"Red": "red"}))
-    run = annotate_dataset(load_dataset(red_blue), tmp_path / "results", "good", tmp_path / "map.json", endpoint=services.url + "/vision")
+    run = annotate_dataset(
+        load_dataset(red_blue), tmp_path / "results", "good", tmp_path / "map.json", endpoint=services.url + "/vision"
+    )
     assert len(services.calls) == 8 and "key=good" in services.calls[0]
     predictions = pd.read_csv(run.path / "predictions.csv")
     assert (predictions["red"] > 0.5).sum() == 4 and (predictions["blue"] == 0).all()
-    annotate_dataset(load_dataset(red_blue), tmp_path / "results", "good", tmp_path / "map.json", endpoint=services.url + "/vision")
+    annotate_dataset(
+        load_dataset(red_blue), tmp_path / "results", "good", tmp_path / "map.json", endpoint=services.url + "/vision"
+    )
     assert len(services.calls) == 8  # every answer came from the cache
 
 
 def test_hosted_api_errors_are_one_line(services, red_blue, tmp_path):
     from cloud_baselines.vision_api import annotate_dataset
 
-    with pytest.raises(BenchmarkError, match=r"Vision API: HTTP 403 from http://127.0.0.1:\d+/vision: API key not valid \(check the API key\)"):
+    with pytest.raises(
+        BenchmarkError,
+        match=r"Vision API: HTTP 403 from http://127.0.0.1:\d+/vision: API key not valid \(check the API key\)",
+    ):
         annotate_dataset(load_dataset(red_blue), tmp_path / "r", "bad", endpoint=services.url + "/vision")
     with pytest.raises(BenchmarkError, match="Vision API: cannot reach"):
         annotate_dataset(load_dataset(red_blue), tmp_path / "r", "good", endpoint="http://127.0.0.1:9/vision")
@@ -324,7 +374,20 @@ def test_roboflow_export_predict_and_ingest(services, red_blue, tmp_path):
     with open(tmp_path / "saved.jsonl", "w") as out:
         for rel in rows["image"]:
             red = rel in set(load_dataset(red_blue).items[load_dataset(red_blue).items["labels"] == ("red",)]["image"])
-            out.write(json.dumps({"image": rel.replace("/", "__"), "response": {"predictions": [{"class": "red", "confidence": 0.9 if red else 0.2}, {"class": "blue", "confidence": 0.1 if red else 0.8}]}}) + "\n")
+            out.write(
+                json.dumps(
+                    {
+                        "image": rel.replace("/", "__"),
+                        "response": {
+                            "predictions": [
+                                {"class": "red", "confidence": 0.9 if red else 0.2},
+                                {"class": "blue", "confidence": 0.1 if red else 0.8},
+                            ]
+                        },
+                    }
+                )
+                + "\n"
+            )
     again = ingest_saved(tmp_path / "saved.jsonl", load_dataset(red_blue), tmp_path / "results")
     assert json.loads((again.path / "run.json").read_text())["params"]["single_label_by_construction"] is True
 
@@ -365,7 +428,7 @@ class FakeGcs:
 
 
 class FakeAiplatform:
-    """google-cloud-aiplatform stand-in: 'training' learns nothing; batch prediction answers each image's true labels."""
+    """google-cloud-aiplatform stand-in: 'training' learns nothing; batch prediction answers the true labels."""
 
     def __init__(self, gcs: FakeGcs, truth: dict[str, list[str]]):
         self.calls = []
@@ -389,7 +452,14 @@ class FakeAiplatform:
                 for line in lines:
                     uri = json.loads(line)["content"]
                     names = truth[uri.split("stampscenes-test/", 1)[1]] or ["cat"]
-                    out.append(json.dumps({"instance": {"content": uri}, "prediction": {"ids": ["1"], "displayNames": names, "confidences": [0.9] * len(names)}}))
+                    out.append(
+                        json.dumps(
+                            {
+                                "instance": {"content": uri},
+                                "prediction": {"ids": ["1"], "displayNames": names, "confidences": [0.9] * len(names)},
+                            }
+                        )
+                    )
                 gcs.files["x/predictions/prediction-model/predictions_00001.jsonl"] = ("\n".join(out) + "\n").encode()
                 return Batch()
 
@@ -402,7 +472,21 @@ class FakeAiplatform:
                 return Model()
 
         self.ImageDataset, self.AutoMLImageTrainingJob = ImageDataset, AutoMLImageTrainingJob
-        self.schema = type("schema", (), {"dataset": type("d", (), {"ioformat": type("i", (), {"image": type("im", (), {"multi_label_classification": "gs://schema/multi"})})})})
+        self.schema = type(
+            "schema",
+            (),
+            {
+                "dataset": type(
+                    "d",
+                    (),
+                    {
+                        "ioformat": type(
+                            "i", (), {"image": type("im", (), {"multi_label_classification": "gs://schema/multi"})}
+                        )
+                    },
+                )
+            },
+        )
 
     def init(self, **kwargs):
         self.calls.append(("init", kwargs))
@@ -436,7 +520,9 @@ def test_vertex_plan_errors_are_clear(small_dataset):
     with pytest.raises(BenchmarkError, match="no project"):
         run_vertex(load_dataset(small_dataset), VertexPlan("", "us-central1", "gs://b", "n"), Path("r"), dry_run=True)
     with pytest.raises(BenchmarkError, match="8000..800000 milli node hours"):
-        run_vertex(load_dataset(small_dataset), VertexPlan("p", "us-central1", "gs://b", "n", 100), Path("r"), dry_run=True)
+        run_vertex(
+            load_dataset(small_dataset), VertexPlan("p", "us-central1", "gs://b", "n", 100), Path("r"), dry_run=True
+        )
 
 
 @pytest.fixture
@@ -447,17 +533,24 @@ def fruit_and_flowers(tmp_path) -> Path:
     photos = sorted((FLOWERS / "ios_resources").glob("*.jp*g"))
 
     def labels_of(path: Path) -> list[str]:
-        return [{"sunflower": "sunflowers"}.get(path.stem, path.stem)] if path in photos else ["_".join(path.stem.split("_")[:2])]
+        return (
+            [{"sunflower": "sunflowers"}.get(path.stem, path.stem)]
+            if path in photos
+            else ["_".join(path.stem.split("_")[:2])]
+        )
 
     return dataset_from_files(tmp_path / "mixed", FRUIT_IMAGES + photos, labels_of, fruit + flowers)
 
 
 def test_evaluated_exports_predict_new_images_as_they_scored_the_test_split(fruit_and_flowers, tmp_path):
-    from benchmarks.models.predictors import can_predict, load_predictor
     from benchmarks.evaluation.results import load_run
+    from benchmarks.models.predictors import can_predict, load_predictor
 
     dataset = load_dataset(fruit_and_flowers)
-    runs = [evaluate_tm_export(FRUIT / "converted_tflite", dataset, tmp_path / "results"), evaluate_edge_export(FLOWERS, dataset, tmp_path / "results")]
+    runs = [
+        evaluate_tm_export(FRUIT / "converted_tflite", dataset, tmp_path / "results"),
+        evaluate_edge_export(FLOWERS, dataset, tmp_path / "results"),
+    ]
     written = pd.read_csv(runs[0].path / "predictions.csv").set_index("image")
     for run in runs:
         run = load_run(run.path)
@@ -472,8 +565,8 @@ def test_evaluated_exports_predict_new_images_as_they_scored_the_test_split(frui
 
 def test_batch_prediction_runs_and_moved_exports_cannot_predict(tmp_path):
     from benchmarks.errors import RunError
-    from benchmarks.models.predictors import can_predict, load_predictor
     from benchmarks.evaluation.results import load_run
+    from benchmarks.models.predictors import can_predict, load_predictor
 
     labels = ["fresh_apple", "fresh_banana", "fresh_orange", "rotten_apple", "rotten_orange", "rotten_banana"]
     root = dataset_from_files(tmp_path / "fruit", FRUIT_IMAGES, lambda p: ["_".join(p.stem.split("_")[:2])], labels)
@@ -481,7 +574,15 @@ def test_batch_prediction_runs_and_moved_exports_cannot_predict(tmp_path):
     rows = dataset.rows(["valid", "test"])
     with open(tmp_path / "predictions_00001.jsonl", "w") as out:
         for rel, true in zip(rows["image"], rows["labels"]):
-            out.write(json.dumps({"instance": {"content": f"gs://b/{rel}"}, "prediction": {"displayNames": [true[0]], "confidences": [0.9]}}) + "\n")
+            out.write(
+                json.dumps(
+                    {
+                        "instance": {"content": f"gs://b/{rel}"},
+                        "prediction": {"displayNames": [true[0]], "confidences": [0.9]},
+                    }
+                )
+                + "\n"
+            )
     batch = ingest_batch_predictions(tmp_path / "predictions_00001.jsonl", dataset, tmp_path / "results")
     assert not can_predict(load_run(batch.path))
 
@@ -510,4 +611,6 @@ def test_try_an_image_page_shows_the_evaluated_exports_side_by_side(fruit_and_fl
     assert not app.exception and not app.error, (app.exception, [e.value for e in app.error])
     shown = [m.value for m in app.markdown]
     assert sum("predicted:" in m for m in shown) == 2
-    assert any(m.startswith("**teachable_machine**") for m in shown) and any(m.startswith("**vertex_automl**") for m in shown)
+    assert any(m.startswith("**teachable_machine**") for m in shown) and any(
+        m.startswith("**vertex_automl**") for m in shown
+    )

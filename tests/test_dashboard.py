@@ -1,4 +1,5 @@
 """Dashboard: page logic on the session's tiny runs, and every page rendered by Streamlit's AppTest."""
+
 import json
 from pathlib import Path
 
@@ -42,7 +43,10 @@ def test_auc_matrix_and_charts(fastai_run, keras_run, replica_run, tiny_scenes, 
     dataset = load_dataset(tiny_scenes)
     runs = logic.runs_on(tiny_results, dataset)
     matrix = logic.auc_matrix(runs)
-    assert set(matrix.columns) == {fastai_run.run_id, keras_run.run_id, replica_run.run_id} and list(matrix.index) == dataset.labels
+    assert (
+        set(matrix.columns) == {fastai_run.run_id, keras_run.run_id, replica_run.run_id}
+        and list(matrix.index) == dataset.labels
+    )
     table = logic.leaderboard_table(tiny_results, dataset)
     assert len(charts.leaderboard_bars(table).data) == 1 and charts.auc_heatmap(matrix).data
     errors = logic.worst_errors(keras_run, dataset, dataset.labels[0], k=3)
@@ -50,7 +54,10 @@ def test_auc_matrix_and_charts(fastai_run, keras_run, replica_run, tiny_scenes, 
     per_label = logic.label_results(keras_run)
     grids = charts.confusion_grids(per_label, "confusion")
     first = per_label[dataset.labels[0]]
-    assert len(grids.data) == len(dataset.labels) and list(map(list, grids.data[0].text)) == [[first["tn"], first["fp"]], [first["fn"], first["tp"]]]
+    assert len(grids.data) == len(dataset.labels) and list(map(list, grids.data[0].text)) == [
+        [first["tn"], first["fp"]],
+        [first["fn"], first["tp"]],
+    ]
 
 
 @pytest.fixture
@@ -85,7 +92,9 @@ def test_empty_results_folder_is_a_friendly_message(app_env, monkeypatch, tmp_pa
     assert not app.exception and any("no runs on this dataset" in i.value for i in app.info)
 
 
-def test_damaged_run_files_are_messages_in_the_page(app_env, monkeypatch, tmp_path, tiny_results, fastai_run, keras_run, replica_run):
+def test_damaged_run_files_are_messages_in_the_page(
+    app_env, monkeypatch, tmp_path, tiny_results, fastai_run, keras_run, replica_run
+):
     import shutil
 
     from streamlit.testing.v1 import AppTest
@@ -121,19 +130,35 @@ def test_damaged_run_files_are_messages_in_the_page(app_env, monkeypatch, tmp_pa
 
 
 def test_train_command_and_a_failed_job_shows_its_error(tmp_path):
-    command = logic.train_command("keras", tmp_path / "missing", tmp_path / "results", {"preset": "quick", "epochs": 3, "mixup": True, "tta": False, "lr": ""})
-    assert command[1:3] == ["-m", "keras_model.train"] and command[-5:] == ["--preset", "quick", "--epochs", "3", "--mixup"]
+    command = logic.train_command(
+        "keras",
+        tmp_path / "missing",
+        tmp_path / "results",
+        {"preset": "quick", "epochs": 3, "mixup": True, "tta": False, "lr": ""},
+    )
+    assert command[1:3] == ["-m", "keras_model.train"] and command[-5:] == [
+        "--preset",
+        "quick",
+        "--epochs",
+        "3",
+        "--mixup",
+    ]
     job = logic.start_training(command, tmp_path / "results" / "job.log")
     job["process"].wait(timeout=120)
     status = logic.training_status(job, tmp_path / "results")
     assert status["state"] == "failed" and "dataset folder not found" in status["error"]
 
 
-def test_report_is_one_self_contained_html_file(fastai_run, keras_run, replica_run, tiny_scenes, tiny_results, tmp_path):
+def test_report_is_one_self_contained_html_file(
+    fastai_run, keras_run, replica_run, tiny_scenes, tiny_results, tmp_path
+):
     from benchmarks.cli import main
 
     out = tmp_path / "report.html"
     assert main(["report", str(tiny_scenes), "--results", str(tiny_results), "--out", str(out)]) == 0
     text = out.read_text()
     assert "Leaderboard" in text and "Paired comparisons with the best run" in text and fastai_run.run_id in text
-    assert text.count("plotly-graph-div") >= 3 + len(load_dataset(tiny_scenes).labels) and 'src="https://cdn.plot.ly' not in text
+    assert (
+        text.count("plotly-graph-div") >= 3 + len(load_dataset(tiny_scenes).labels)
+        and 'src="https://cdn.plot.ly' not in text
+    )

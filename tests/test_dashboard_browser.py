@@ -1,6 +1,7 @@
 """One real-browser test: `streamlit run` on 127.0.0.1, Debian's Chromium driven by Selenium (no browser is
 downloaded), every page loaded and screenshotted to test-artifacts/dashboard/, and an upload on "Try an image"
 that must show every model's prediction; a non-image and a decompression bomb uploaded must each be one message."""
+
 import os
 import subprocess
 import sys
@@ -15,18 +16,46 @@ from tests.conftest import free_port, wait_until_up
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 REPO = Path(__file__).resolve().parents[1]
 ARTIFACTS = REPO / "test-artifacts" / "dashboard"
-PAGES = {"dataset": "", "leaderboard": "leaderboard", "per-class": "per-class-analysis", "try-an-image": "try-an-image", "train": "train", "report": "report"}
+PAGES = {
+    "dataset": "",
+    "leaderboard": "leaderboard",
+    "per-class": "per-class-analysis",
+    "try-an-image": "try-an-image",
+    "train": "train",
+    "report": "report",
+}
 
-pytestmark = pytest.mark.skipif(not (CHROMIUM.exists() and CHROMEDRIVER.exists()), reason="Debian chromium + chromium-driver not installed (make setup)")
+pytestmark = pytest.mark.skipif(
+    not (CHROMIUM.exists() and CHROMEDRIVER.exists()),
+    reason="Debian chromium + chromium-driver not installed (make setup)",
+)
 
 
 @pytest.fixture
 def dashboard_url(tiny_scenes, tiny_results, fastai_run, keras_run, replica_run):
     port = free_port()
     env = {**os.environ, "DASHBOARD_DATA": str(tiny_scenes.parent), "RESULTS_DIR": str(tiny_results)}
-    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.headless", "true", "--server.port", str(port),
-                               "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
-                              cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "dashboard/app.py",
+            "--server.headless",
+            "true",
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
     wait_until_up(f"{url}/_stcore/health")
     yield url
@@ -42,7 +71,10 @@ def bad_uploads(tmp_path: Path) -> list[tuple[str, bytes, str]]:
 
     bomb = io.BytesIO()
     Image.new("1", (10_000, 6_000)).save(bomb, format="PNG")
-    return [("notes.jpg", b"not an image at all", "cannot read image"), ("huge.png", bomb.getvalue(), "too large to decode safely")]
+    return [
+        ("notes.jpg", b"not an image at all", "cannot read image"),
+        ("huge.png", bomb.getvalue(), "too large to decode safely"),
+    ]
 
 
 def test_every_page_in_chromium_and_an_upload_shows_every_model(dashboard_url, tiny_scenes, tmp_path):
@@ -53,7 +85,13 @@ def test_every_page_in_chromium_and_an_upload_shows_every_model(dashboard_url, t
 
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1400,1800"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--window-size=1400,1800",
+    ):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)

@@ -1,10 +1,8 @@
-import json
-
 import pytest
 
 from benchmarks.data.dataset import load_dataset
-from benchmarks.errors import DatasetError
 from benchmarks.data.images import open_rgb
+from benchmarks.errors import DatasetError
 
 
 def test_loads_labels_splits_and_targets(small_dataset):
@@ -31,9 +29,15 @@ def _rewrite_csv(root, text):
     [
         ("image,labels\nimages/train0.png,cat\n", "missing column 'split'"),
         ("image,labels,split\nimages/train0.png,cat,validation\n", "row 2: unknown split 'validation'"),
-        ("image,labels,split\nimages/nothere.png,cat,train\n", "row 2: image 'images/nothere.png' is listed but missing"),
+        (
+            "image,labels,split\nimages/nothere.png,cat,train\n",
+            "row 2: image 'images/nothere.png' is listed but missing",
+        ),
         ("image,labels,split\nimages/train0.png,horse,train\n", "row 2: label 'horse' is not in the labels"),
-        ("image,labels,split\nimages/train0.png,cat,train\nimages/valid0.png,dog,valid\n", "label 'dog' appears in valid but never in train"),
+        (
+            "image,labels,split\nimages/train0.png,cat,train\nimages/valid0.png,dog,valid\n",
+            "label 'dog' appears in valid but never in train",
+        ),
         ("image,labels,split\n../outside.png,cat,train\n", "must stay inside the dataset folder"),
     ],
 )

@@ -31,7 +31,10 @@ def flawed(tmp_path):
 def test_eda_reports_each_problem_with_a_verdict(flawed):
     report = run_eda(flawed)
     verdicts = {c["check"]: c for c in report["checks"]}
-    assert verdicts["unreadable files"]["verdict"] == "fail" and "valid1.png" in verdicts["unreadable files"]["examples"][0]
+    assert (
+        verdicts["unreadable files"]["verdict"] == "fail"
+        and "valid1.png" in verdicts["unreadable files"]["examples"][0]
+    )
     assert verdicts["duplicates across splits (leakage)"]["verdict"] == "fail"
     assert verdicts["exact duplicates"]["verdict"] == "warn"
     assert verdicts["colour modes"]["verdict"] == "info"

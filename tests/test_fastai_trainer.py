@@ -1,4 +1,5 @@
 """fastai trainer on the 48-image, 64-px StampScenes built in conftest (one frozen + one unfrozen epoch)."""
+
 import json
 import warnings
 
@@ -9,12 +10,12 @@ import torch
 
 warnings.filterwarnings("ignore", category=FutureWarning)
 
-from benchmarks.evaluation import evaluate as evaluate_module  # noqa: E402
-from benchmarks.models.backbones import get_backbone  # noqa: E402
 from benchmarks.data.dataset import load_dataset  # noqa: E402
-from benchmarks.errors import BenchmarkError, DatasetError  # noqa: E402
 from benchmarks.data.images import open_rgb  # noqa: E402
+from benchmarks.errors import BenchmarkError, DatasetError  # noqa: E402
+from benchmarks.evaluation import evaluate as evaluate_module  # noqa: E402
 from benchmarks.evaluation.results import load_run  # noqa: E402
+from benchmarks.models.backbones import get_backbone  # noqa: E402
 from fastai_model import train as train_module  # noqa: E402
 from fastai_model.config import make_config  # noqa: E402
 from fastai_model.data import make_dataloaders  # noqa: E402
@@ -101,7 +102,11 @@ def test_ctrl_c_marks_run_interrupted_and_resume_finishes_it(tiny_scenes, tmp_pa
 
 
 def test_label_without_training_positives_is_refused(tmp_path):
-    rows = [(f"images/{s}{i}.png", "cat" if s != "train" or i else "cat", s) for s in ("train", "valid", "test") for i in range(4)]
+    rows = [
+        (f"images/{s}{i}.png", "cat" if s != "train" or i else "cat", s)
+        for s in ("train", "valid", "test")
+        for i in range(4)
+    ]
     rows += [("images/v_dog.png", "dog", "valid")]
     root = make_dataset(tmp_path / "ds", rows, ["cat", "dog"])
     with pytest.raises(DatasetError, match="label 'dog' appears in valid but never in train"):

@@ -6,8 +6,8 @@ import pytest
 from PIL import Image
 
 from benchmarks.data import importers
-from benchmarks.errors import DatasetError
 from benchmarks.data.splitting import stratified_splits
+from benchmarks.errors import DatasetError
 
 
 def _random_image(path, seed):
@@ -19,7 +19,9 @@ def test_folder_per_class_import_makes_stratified_splits(tmp_path):
     for label in ("cat", "dog", "bird"):
         for i in range(20):
             _random_image(tmp_path / "src" / label / f"{i}.png", hash((label, i)) % 2**32)
-    dataset = importers.materialize(importers.read_folder(tmp_path / "src"), tmp_path / "out", name="pets", source="test")
+    dataset = importers.materialize(
+        importers.read_folder(tmp_path / "src"), tmp_path / "out", name="pets", source="test"
+    )
     assert dataset.labels == ["bird", "cat", "dog"]
     counts = dataset.counts()
     assert counts.loc["(images)"].tolist() == [42, 9, 9]
@@ -53,7 +55,12 @@ def test_fastai_csv_import_reads_multilabels_and_is_valid(tmp_path):
         _random_image(tmp_path / "train" / f"img{i}.jpg", i)
         rows.append(f"img{i},{labels},{'True' if i % 5 == 0 else 'False'}")
     (tmp_path / "train.csv").write_text("\n".join(rows) + "\n")
-    dataset = importers.materialize(importers.read_fastai_csv(tmp_path / "train.csv", tmp_path / "train"), tmp_path / "out", name="planet", source="test")
+    dataset = importers.materialize(
+        importers.read_fastai_csv(tmp_path / "train.csv", tmp_path / "train"),
+        tmp_path / "out",
+        name="planet",
+        source="test",
+    )
     assert dataset.labels == ["clear", "haze", "primary", "water"]
     assert (dataset.items["split"] == "valid").sum() == 8  # is_valid rows stay valid
     assert (dataset.items["split"] == "test").sum() > 0  # test carved out of the rest
@@ -71,8 +78,12 @@ def test_voc_import_uses_object_names(tmp_path):
     (voc / "Annotations").mkdir(parents=True)
     for i in range(12):
         _random_image(voc / "JPEGImages" / f"{i:06d}.jpg", i)
-        objects = "".join(f"<object><name>{n}</name></object>" for n in (["dog", "person"] if i % 2 else ["car", "car"]))
-        (voc / "Annotations" / f"{i:06d}.xml").write_text(f"<annotation><filename>{i:06d}.jpg</filename>{objects}</annotation>")
+        objects = "".join(
+            f"<object><name>{n}</name></object>" for n in (["dog", "person"] if i % 2 else ["car", "car"])
+        )
+        (voc / "Annotations" / f"{i:06d}.xml").write_text(
+            f"<annotation><filename>{i:06d}.jpg</filename>{objects}</annotation>"
+        )
     records = importers.read_voc(voc)
     assert records[1].labels == ("dog", "person") and records[0].labels == ("car",)
 
@@ -81,8 +92,20 @@ def test_coco_import_uses_categories_present(tmp_path):
     images = [{"id": i, "file_name": f"{i}.jpg"} for i in range(4)]
     for i in range(4):
         _random_image(tmp_path / "imgs" / f"{i}.jpg", i)
-    annotations = [{"image_id": 0, "category_id": 1}, {"image_id": 0, "category_id": 2}, {"image_id": 1, "category_id": 2}]
-    (tmp_path / "instances.json").write_text(json.dumps({"images": images, "annotations": annotations, "categories": [{"id": 1, "name": "traffic light"}, {"id": 2, "name": "dog"}]}))
+    annotations = [
+        {"image_id": 0, "category_id": 1},
+        {"image_id": 0, "category_id": 2},
+        {"image_id": 1, "category_id": 2},
+    ]
+    (tmp_path / "instances.json").write_text(
+        json.dumps(
+            {
+                "images": images,
+                "annotations": annotations,
+                "categories": [{"id": 1, "name": "traffic light"}, {"id": 2, "name": "dog"}],
+            }
+        )
+    )
     records = importers.read_coco(tmp_path / "instances.json", tmp_path / "imgs")
     assert [r.labels for r in records] == [("dog", "traffic light"), ("dog",), (), ()]
 
@@ -92,7 +115,9 @@ def test_label_names_with_spaces_are_renamed_and_recorded(tmp_path):
         _random_image(tmp_path / "src" / ("traffic light" if i % 2 else "dog") / f"{i}.png", i)
     dataset = importers.materialize(importers.read_folder(tmp_path / "src"), tmp_path / "out", name="x", source="test")
     assert "traffic_light" in dataset.labels
-    assert json.loads((tmp_path / "out" / "dataset.json").read_text())["label_renames"] == {"traffic light": "traffic_light"}
+    assert json.loads((tmp_path / "out" / "dataset.json").read_text())["label_renames"] == {
+        "traffic light": "traffic_light"
+    }
 
 
 def test_import_refuses_non_empty_destination(tmp_path):
@@ -120,7 +145,9 @@ def test_plain_background_scenes_are_not_near_duplicates(tmp_path):
     from benchmarks.data.image_hashes import duplicate_groups, perceptual_signature
 
     paths = []
-    for i, (colour, dot) in enumerate([((30, 160, 60), (20, 20)), ((160, 60, 30), (40, 10))]):  # same flat look, other colours
+    for i, (colour, dot) in enumerate(
+        [((30, 160, 60), (20, 20)), ((160, 60, 30), (40, 10))]
+    ):  # same flat look, other colours
         image = Image.new("RGB", (64, 64), colour)
         image.putpixel(dot, (0, 0, 0))
         paths.append(tmp_path / f"{i}.png")

@@ -1,4 +1,5 @@
 """The Keras port of EfficientNet-Lite equals the PyTorch model fastai fine-tunes: same ImageNet logits."""
+
 import numpy as np
 import pytest
 import torch

@@ -1,17 +1,18 @@
 """Keras trainer on the 48-image, 64-px StampScenes built in conftest (one frozen + one unfrozen epoch)."""
+
 import json
 
 import numpy as np
 import pandas as pd
 import pytest
-import benchmarks.models.torch_first  # noqa: F401  (PyTorch before TensorFlow)
 
-from benchmarks.evaluation import evaluate as evaluate_module
-from benchmarks.models.backbones import get_backbone
+import benchmarks.models.torch_first  # noqa: F401  (PyTorch before TensorFlow)
 from benchmarks.data.dataset import load_dataset
-from benchmarks.errors import BenchmarkError, DatasetError
 from benchmarks.data.images import open_rgb
+from benchmarks.errors import BenchmarkError, DatasetError
+from benchmarks.evaluation import evaluate as evaluate_module
 from benchmarks.evaluation.results import load_run
+from benchmarks.models.backbones import get_backbone
 from keras_model import train as train_module
 from keras_model.backbone import feature_extractor
 from keras_model.config import make_config
@@ -34,7 +35,11 @@ def trained(keras_run):
 
 
 def batchnorm_state(model) -> dict:
-    return {layer.name: [w.copy() for w in layer.get_weights()] for layer in model.get_layer(BODY).layers if "bn" in layer.name}
+    return {
+        layer.name: [w.copy() for w in layer.get_weights()]
+        for layer in model.get_layer(BODY).layers
+        if "bn" in layer.name
+    }
 
 
 def test_one_epoch_run_is_complete_and_scored(trained):
@@ -61,9 +66,13 @@ def test_saved_model_loads_safely_and_predicts_what_training_wrote(trained, tiny
 
 def test_batchnorm_keeps_imagenet_statistics_in_both_phases(trained):
     """training=False on the body: moving mean/variance never move, even after unfreezing."""
-    imagenet = {layer.name: layer.get_weights() for layer in feature_extractor(get_backbone("lite0")).layers if "bn" in layer.name}
+    imagenet = {
+        layer.name: layer.get_weights()
+        for layer in feature_extractor(get_backbone("lite0")).layers
+        if "bn" in layer.name
+    }
     model = KerasPredictor(trained.path).model
-    for name, (gamma, beta, mean, var) in batchnorm_state(model).items():
+    for name, (_gamma, _beta, mean, var) in batchnorm_state(model).items():
         np.testing.assert_array_equal(mean, imagenet[name][2])
         np.testing.assert_array_equal(var, imagenet[name][3])
 

@@ -1,7 +1,15 @@
 import numpy as np
 import pytest
 
-from benchmarks.evaluation.metrics import bootstrap, confidence_interval, macro_auc, mean_ap, overall, per_label, tune_thresholds
+from benchmarks.evaluation.metrics import (
+    bootstrap,
+    confidence_interval,
+    macro_auc,
+    mean_ap,
+    overall,
+    per_label,
+    tune_thresholds,
+)
 
 
 def test_auc_ap_f1_match_a_hand_computed_case():

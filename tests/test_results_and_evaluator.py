@@ -3,11 +3,11 @@ import json
 import numpy as np
 import pytest
 
-from benchmarks.evaluation import evaluate as evaluate_module
 from benchmarks.atomic import atomic_write, atomic_write_json
-from benchmarks.evaluation.compare import compare_runs
 from benchmarks.data.dataset import load_dataset
 from benchmarks.errors import BenchmarkError, RunError
+from benchmarks.evaluation import evaluate as evaluate_module
+from benchmarks.evaluation.compare import compare_runs
 from benchmarks.evaluation.evaluate import evaluate_run
 from benchmarks.evaluation.leaderboard import leaderboard
 from benchmarks.evaluation.results import create_run, load_run, recording
@@ -52,7 +52,6 @@ def test_run_folder_has_run_json_predictions_and_metrics(tmp_path, dataset):
 
 
 def test_threshold_is_tuned_on_valid_not_test(tmp_path, dataset):
-    targets = dataset.targets(["valid", "test"])
     splits = dataset.rows(["valid", "test"])["split"].to_numpy()
 
     def scores(t):
@@ -158,7 +157,9 @@ def test_damaged_metrics_are_rewritten_or_named_and_damaged_predictions_stay_on_
     healthy = _run_with_scores(results, dataset, lambda t: np.clip(t * 0.8 + 0.1, 0, 1))
     evaluate_run(healthy.path)
     (healthy.path / "metrics.json").write_text('{"overall": {}}')
-    with pytest.raises(RunError, match="metrics.json: damaged \\(no per_label, thresholds, curves\\).*benchmarks evaluate"):
+    with pytest.raises(
+        RunError, match="metrics.json: damaged \\(no per_label, thresholds, curves\\).*benchmarks evaluate"
+    ):
         read_metrics(load_run(healthy.path), evaluate_missing=False)
     assert read_metrics(load_run(healthy.path))["overall"]["macro_roc_auc"] == 1.0  # derived data: written again
     broken = _run_with_scores(results, dataset, lambda t: np.full(t.shape, 0.5))

@@ -4,8 +4,8 @@ from collections import defaultdict
 import pytest
 
 from benchmarks.data.dataset import load_dataset
-from benchmarks.errors import DatasetError
 from benchmarks.data.stampscenes import MIN_VISIBLE, build_stampscenes
+from benchmarks.errors import DatasetError
 
 
 def _objects(root):
@@ -66,4 +66,6 @@ def test_lookalikes_in_a_label_folder_are_distractors_not_that_label():
     from benchmarks.data.stamp_catalog import is_distractor, label_for
 
     assert label_for("animals/insects/cartoon/snail") is None and is_distractor("animals/insects/cartoon/snail")
-    assert label_for("animals/insects/cartoon/ladybug") == "insect" and not is_distractor("animals/insects/cartoon/ladybug")
+    assert label_for("animals/insects/cartoon/ladybug") == "insect" and not is_distractor(
+        "animals/insects/cartoon/ladybug"
+    )

@@ -1,16 +1,16 @@
 """Teachable Machine replica: both heads on tiny data, cached embeddings, the shipped base, and TM agreement."""
+
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from benchmarks.evaluation import evaluate as evaluate_module
 from benchmarks.data.dataset import load_dataset
 from benchmarks.data.images import open_rgb
+from benchmarks.evaluation import evaluate as evaluate_module
 from cloud_baselines import tm_replica
 from cloud_baselines.teachable_machine import open_tm_export
-from tests.test_cloud_baselines import FIXTURES, FRUIT, FRUIT_IMAGES, TM, dataset_from_files, true_fruit_class
+from tests.test_cloud_baselines import FRUIT, FRUIT_IMAGES, TM, dataset_from_files
 
 
 @pytest.fixture(autouse=True)
@@ -23,7 +23,9 @@ def test_both_heads_train_and_embeddings_are_computed_once(tiny_scenes, tmp_path
     run = tm_replica.train_replica(dataset, tmp_path, epochs=3)
     info = json.loads((run.path / "run.json").read_text())
     assert info["kind"] == "teachable_machine_replica" and info["params"]["single_label_by_construction"] is True
-    assert (run.path / "metrics.json").is_file() and info["timings"]["train_s"] > 0 and info["timings"]["ms_per_image"] > 0
+    assert (
+        (run.path / "metrics.json").is_file() and info["timings"]["train_s"] > 0 and info["timings"]["ms_per_image"] > 0
+    )
     assert info["model"]["size_bytes"] > 1e6 and (run.path / tm_replica.HEAD_FILE).is_file()  # float32 base + head
 
     def no_recompute(*args, **kwargs):
@@ -58,7 +60,9 @@ def test_shipped_base_is_the_base_inside_tm_exports():
     shipped, _ = tm_replica.load_base_weights(None)
     from_export, origin = tm_replica.load_base_weights(TM / "keras_waste4")
     assert set(shipped) == set(from_export) and len(shipped) == 260
-    assert max(np.abs(shipped[k] - from_export[k]).max() / (np.abs(from_export[k]).max() + 1e-6) for k in shipped) < 1e-3
+    assert (
+        max(np.abs(shipped[k] - from_export[k]).max() / (np.abs(from_export[k]).max() + 1e-6) for k in shipped) < 1e-3
+    )
 
 
 def test_replica_trained_on_the_fruit_samples_agrees_with_the_real_tm_model(tmp_path):

@@ -18,13 +18,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("dataset", type=Path)
     parser.add_argument("--results", type=Path, default=Path("results"))
-    parser.add_argument("--tm-export", type=Path, default=None, help="take the frozen base from this TM Keras/TF.js export (default: the shipped base)")
-    parser.add_argument("--head", choices=["softmax", "sigmoid"], default="softmax", help="softmax = TM; sigmoid = same head size, one output per label")
+    parser.add_argument(
+        "--tm-export",
+        type=Path,
+        default=None,
+        help="take the frozen base from this TM Keras/TF.js export (default: the shipped base)",
+    )
+    parser.add_argument(
+        "--head",
+        choices=["softmax", "sigmoid"],
+        default="softmax",
+        help="softmax = TM; sigmoid = same head size, one output per label",
+    )
     parser.add_argument("--epochs", type=int, default=50, help="TM's default 50")
     parser.add_argument("--bs", type=int, default=16, help="TM's default 16")
     parser.add_argument("--lr", type=float, default=0.001, help="TM's default 0.001 (Adam)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--skip-existing", action="store_true", help="do nothing if a finished replica with these settings exists for this dataset")
+    parser.add_argument(
+        "--skip-existing",
+        action="store_true",
+        help="do nothing if a finished replica with these settings exists for this dataset",
+    )
     return parser
 
 
@@ -36,7 +50,10 @@ def main(argv: list[str] | None = None) -> int:
 
         dataset = load_dataset(args.dataset)
         settings = {"head": args.head, "epochs": args.epochs, "bs": args.bs, "lr": args.lr, "seed": args.seed}
-        if args.skip_existing and (run := newest_done_run(args.results, KIND, dataset.fingerprint, params=settings)) is not None:
+        if (
+            args.skip_existing
+            and (run := newest_done_run(args.results, KIND, dataset.fingerprint, params=settings)) is not None
+        ):
             print(f"reusing {run.path} (TM replica with these settings on this dataset already done)")
             return
         if args.epochs < 1 or args.bs < 1 or not 0 < args.lr < 1:

@@ -9,9 +9,16 @@ FAMILIES = (
         description="Teachable Machine's network and recipe (frozen MobileNetV2-0.35 + Dense head), trained locally",
         runtime="tensorflow",
         predictor="tm_replica.serving:ReplicaPredictor",
-        demo=(DemoStep("Teachable Machine replica: TM's network and recipe, trained locally (about 1 minute)", "tm_replica",
-                       ("{dataset}", "--results", "{results}", "--skip-existing")),),
-        bench=tuple(DemoStep(f"TM replica, {head} head", "tm_replica", ("{dataset}", "--results", "{results}", "--head", head))
-                    for head in ("softmax", "sigmoid")),
+        demo=(
+            DemoStep(
+                "Teachable Machine replica: TM's network and recipe, trained locally (about 1 minute)",
+                "tm_replica",
+                ("{dataset}", "--results", "{results}", "--skip-existing"),
+            ),
+        ),
+        bench=tuple(
+            DemoStep(f"TM replica, {head} head", "tm_replica", ("{dataset}", "--results", "{results}", "--head", head))
+            for head in ("softmax", "sigmoid")
+        ),
     ),
 )

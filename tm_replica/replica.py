@@ -11,6 +11,7 @@ The base comes from a TM export (``--tm-export``) or from ``assets/tm_mobilenet_
 base arrays of the MIT-licensed keras_waste4 export (identical in every TM export checked; the weights are
 Google's MobileNetV2, Apache-2.0), stored as float16. Embeddings are computed once and cached.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -22,8 +23,8 @@ from tqdm.auto import tqdm
 
 from benchmarks.atomic import atomic_write
 from benchmarks.data.dataset import Dataset
-from benchmarks.errors import RunError
 from benchmarks.data.images import open_rgb
+from benchmarks.errors import RunError
 from benchmarks.models.features import cache_dir
 from cloud_baselines.adapter_runs import EVAL_SPLITS, time_per_image, write_adapter_run
 from cloud_baselines.class_mapping import map_classes
@@ -42,7 +43,9 @@ def load_base_weights(tm_export: Path | None) -> tuple[dict[str, np.ndarray], st
     if tm_export:
         return base_weights(weights_of_export(tm_export), tm_export), str(Path(tm_export).resolve())
     with np.load(SHIPPED_BASE) as data:
-        return {k.replace("|", "/"): data[k].astype(np.float32) for k in data.files}, f"shipped {SHIPPED_BASE.name} (from keras_waste4, float16)"
+        return {
+            k.replace("|", "/"): data[k].astype(np.float32) for k in data.files
+        }, f"shipped {SHIPPED_BASE.name} (from keras_waste4, float16)"
 
 
 def base_digest(weights: dict[str, np.ndarray]) -> str:
@@ -88,21 +91,27 @@ def load_replica_classifier(run) -> TMKerasClassifier:
 
     head_path = run.path / HEAD_FILE
     if not head_path.is_file():
-        raise RunError(f"{run.path}: no {HEAD_FILE} (runs made before replicas saved their head); run `python -m tm_replica` again")
+        raise RunError(
+            f"{run.path}: no {HEAD_FILE} (runs made before replicas saved their head); run `python -m tm_replica` again"
+        )
     base_export = run.params.get("base_export")
     if base_export and not Path(base_export).exists():
         raise RunError(f"{run.path}: its base came from {base_export}, which is no longer there")
     try:
         head = keras.saving.load_model(head_path, safe_mode=True, compile=False)
     except Exception as exc:
-        raise RunError(f"{head_path}: cannot load the head ({exc.__class__.__name__}); the file may be damaged") from None
+        raise RunError(
+            f"{head_path}: cannot load the head ({exc.__class__.__name__}); the file may be damaged"
+        ) from None
     weights, _ = load_base_weights(Path(base_export) if base_export else None)
     return replica_classifier(head, weights)
 
 
 def tm_upload(dataset: Dataset) -> tuple[list[int], list[str], list[str]]:
     """(row index, class) pairs as tm-export uploads them: every label an image carries, or ``none``."""
-    classes = list(dataset.labels) + ([NONE_CLASS] if any(not labels for labels in dataset.rows(["train", "valid"])["labels"]) else [])
+    classes = list(dataset.labels) + (
+        [NONE_CLASS] if any(not labels for labels in dataset.rows(["train", "valid"])["labels"]) else []
+    )
     index_of = {rel: i for i, rel in enumerate(dataset.items["image"])}
     rows, names = [], []
     upload = dataset.rows(["train", "valid"])
@@ -117,12 +126,18 @@ def tm_head(n_outputs: int, activation: str, seed: int):
     import keras
 
     init = keras.initializers.VarianceScaling(seed=seed)
-    return keras.Sequential([
-        keras.Input((1280,)),
-        keras.layers.Dense(100, activation="relu", kernel_initializer=init, use_bias=True),
-        keras.layers.Dense(n_outputs, activation=activation, kernel_initializer=keras.initializers.VarianceScaling(seed=seed + 1),
-                           use_bias=activation != "softmax"),
-    ])
+    return keras.Sequential(
+        [
+            keras.Input((1280,)),
+            keras.layers.Dense(100, activation="relu", kernel_initializer=init, use_bias=True),
+            keras.layers.Dense(
+                n_outputs,
+                activation=activation,
+                kernel_initializer=keras.initializers.VarianceScaling(seed=seed + 1),
+                use_bias=activation != "softmax",
+            ),
+        ]
+    )
 
 
 def holdout_split(names: list[str], seed: int) -> np.ndarray:
@@ -135,8 +150,17 @@ def holdout_split(names: list[str], seed: int) -> np.ndarray:
     return keep
 
 
-def train_replica(dataset: Dataset, results: Path, *, tm_export: Path | None = None, head: str = "softmax", epochs: int = 50,
-                  bs: int = 16, lr: float = 0.001, seed: int = 0):
+def train_replica(
+    dataset: Dataset,
+    results: Path,
+    *,
+    tm_export: Path | None = None,
+    head: str = "softmax",
+    epochs: int = 50,
+    bs: int = 16,
+    lr: float = 0.001,
+    seed: int = 0,
+):
     import keras
 
     weights, origin = load_base_weights(tm_export)
@@ -163,13 +187,31 @@ def train_replica(dataset: Dataset, results: Path, *, tm_export: Path | None = N
     positions = dataset.items.index.get_indexer(dataset.rows(EVAL_SPLITS).index)  # features are in dataset order
     class_scores = np.asarray(model.predict(features[positions], verbose=0), dtype=np.float64)
     mapping = map_classes(classes, dataset.labels)
-    params = {"head": head, "classes": classes, "epochs": epochs, "bs": bs, "lr": lr, "seed": seed, "base": origin, "tm_holdout": TM_HOLDOUT,
-              "base_export": str(Path(tm_export).resolve()) if tm_export else None,
-              "trained_on": "train + valid as tm-export uploads them (85% of each class)", "single_label_by_construction": head == "softmax"}
+    params = {
+        "head": head,
+        "classes": classes,
+        "epochs": epochs,
+        "bs": bs,
+        "lr": lr,
+        "seed": seed,
+        "base": origin,
+        "tm_holdout": TM_HOLDOUT,
+        "base_export": str(Path(tm_export).resolve()) if tm_export else None,
+        "trained_on": "train + valid as tm-export uploads them (85% of each class)",
+        "single_label_by_construction": head == "softmax",
+    }
     classifier = replica_classifier(model, weights)
     size_bytes = sum(w.nbytes for w in weights.values()) + 4 * model.count_params()
-    return write_adapter_run(dataset, results, kind=KIND, label_scores=mapping.label_scores(class_scores), params=params, mapping=mapping,
-                             model={"format": f"MobileNetV2-0.35 base + {HEAD_FILE}", "base": origin, "size_bytes": int(size_bytes)},
-                             seconds_per_image=time_per_image(classifier.predict, dataset.image_paths("test")[:LATENCY_SAMPLE]),
-                             backbone="mobilenet_v2_0.35", timings={"train_s": round(train_s, 2)},
-                             save_model=lambda run_dir: atomic_write(run_dir / HEAD_FILE, lambda tmp: model.save(tmp), suffix=".keras"))
+    return write_adapter_run(
+        dataset,
+        results,
+        kind=KIND,
+        label_scores=mapping.label_scores(class_scores),
+        params=params,
+        mapping=mapping,
+        model={"format": f"MobileNetV2-0.35 base + {HEAD_FILE}", "base": origin, "size_bytes": int(size_bytes)},
+        seconds_per_image=time_per_image(classifier.predict, dataset.image_paths("test")[:LATENCY_SAMPLE]),
+        backbone="mobilenet_v2_0.35",
+        timings={"train_s": round(train_s, 2)},
+        save_model=lambda run_dir: atomic_write(run_dir / HEAD_FILE, lambda tmp: model.save(tmp), suffix=".keras"),
+    )

@@ -3,6 +3,7 @@
 Starts ``uvicorn api.app:app`` on a free port in a child process, then per model: p50/p95 latency of
 one-image requests sent one at a time, and requests per second with 8 concurrent clients.
 """
+
 from __future__ import annotations
 
 import os
@@ -27,8 +28,23 @@ def measure_api(results: Path, image: Path, sequential: int = 40, concurrency: i
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen([sys.executable, "-m", "uvicorn", "api.app:app", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-                              env={**os.environ, "RESULTS_DIR": str(results)}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "api.app:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        env={**os.environ, "RESULTS_DIR": str(results)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.time() + 180
         while True:
@@ -43,9 +59,15 @@ def measure_api(results: Path, image: Path, sequential: int = 40, concurrency: i
         payload = image.read_bytes()
         figures = {}
         for model in requests.get(f"{url}/models", timeout=10).json():
+
             def one(_=None):
                 start = time.perf_counter()
-                reply = requests.post(f"{url}/predict", files={"image": (image.name, payload, "image/jpeg")}, data={"model": model["id"]}, timeout=60)
+                reply = requests.post(
+                    f"{url}/predict",
+                    files={"image": (image.name, payload, "image/jpeg")},
+                    data={"model": model["id"]},
+                    timeout=60,
+                )
                 reply.raise_for_status()
                 return (time.perf_counter() - start) * 1000
 
@@ -54,17 +76,21 @@ def measure_api(results: Path, image: Path, sequential: int = 40, concurrency: i
             latencies = [one() for _ in range(sequential)]
             done, stop = [], time.perf_counter() + seconds
             with ThreadPoolExecutor(concurrency) as pool:
+
                 def worker(_):
                     count = 0
                     while time.perf_counter() < stop:
                         one()
                         count += 1
                     return count
+
                 started = time.perf_counter()
                 done = list(pool.map(worker, range(concurrency)))
                 elapsed = time.perf_counter() - started
             figures[model["id"]] = {
-                "kind": model["kind"], "p50_ms": round(float(np.percentile(latencies, 50)), 1), "p95_ms": round(float(np.percentile(latencies, 95)), 1),
+                "kind": model["kind"],
+                "p50_ms": round(float(np.percentile(latencies, 50)), 1),
+                "p95_ms": round(float(np.percentile(latencies, 95)), 1),
                 f"rps_at_concurrency_{concurrency}": round(sum(done) / elapsed, 1),
             }
         return figures

@@ -60,16 +60,25 @@ def newest_per_variant(results: Path, fingerprint: str) -> dict[str, object]:
 
 def main(argv: list[str] | None = None) -> None:
     known = families()
-    parser = argparse.ArgumentParser(prog="python -m tools.bench", description=__doc__.splitlines()[0].split(": ", 1)[1])
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.bench", description=__doc__.splitlines()[0].split(": ", 1)[1]
+    )
     parser.add_argument("--dataset", type=Path, default=Path("data/stampscenes"))
     parser.add_argument("--results", type=Path, default=Path("results"))
-    parser.add_argument("--families", nargs="+", default=list(known), choices=list(known), help="families to run (default: all)")
+    parser.add_argument(
+        "--families", nargs="+", default=list(known), choices=list(known), help="families to run (default: all)"
+    )
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--skip-training", action="store_true", help="only report runs already in --results")
     parser.add_argument("--skip-api", action="store_true", help="do not measure the prediction API")
     args = parser.parse_args(argv)
     dataset = load_dataset(args.dataset)
-    report: dict = {"dataset": dataset.name, "fingerprint": dataset.fingerprint, "date": datetime.now().isoformat(timespec="seconds"), "families": {}}
+    report: dict = {
+        "dataset": dataset.name,
+        "fingerprint": dataset.fingerprint,
+        "date": datetime.now().isoformat(timespec="seconds"),
+        "families": {},
+    }
 
     for kind in args.families:
         family, entry = known[kind], {}
@@ -94,13 +103,19 @@ def main(argv: list[str] | None = None) -> None:
     for name, run in newest_per_variant(args.results, dataset.fingerprint).items():
         if probe:
             result = compare_runs(run.path, probe.path)
-            report["comparisons"][f"{name} vs linear_probe"] = {m: {k: v[k] for k in ("difference", "ci", "verdict")} for m, v in result["metrics"].items()}
+            report["comparisons"][f"{name} vs linear_probe"] = {
+                m: {k: v[k] for k in ("difference", "ci", "verdict")} for m, v in result["metrics"].items()
+            }
     if not args.skip_api:
         report["api"] = measure_api(args.results, dataset.image_paths("test")[0])
         print(f"API (one 224x224 image per request): {json.dumps(report['api'])}", flush=True)
     out = args.results / f"benchmark-{datetime.now().strftime('%Y%m%d-%H%M%S')}.json"
     atomic_write_json(out, report)
-    print(table[["run", "kind", "macro_auc", "macro_auc_ci", "map", "map_ci", "train_s", "ms_per_image"]].to_string(index=False))
+    print(
+        table[["run", "kind", "macro_auc", "macro_auc_ci", "map", "map_ci", "train_s", "ms_per_image"]].to_string(
+            index=False
+        )
+    )
     print(json.dumps(report["comparisons"], indent=1))
     print(f"written: {out}")
 

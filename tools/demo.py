@@ -12,25 +12,46 @@ from benchmarks.models.registry import families
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.demo", description=__doc__.split(": ", 1)[1].replace("\n", " "))
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.demo", description=__doc__.split(": ", 1)[1].replace("\n", " ")
+    )
     parser.add_argument("--dataset", type=Path, default=Path("data/stampscenes"))
     parser.add_argument("--results", type=Path, default=Path("results"))
     parser.add_argument("--dry-run", action="store_true", help="print the commands without running them")
     args = parser.parse_args(argv)
     for family in families().values():
         for step in family.demo:
-            command = [sys.executable, "-m", step.module, *(a.format(dataset=args.dataset, results=args.results) for a in step.args)]
+            command = [
+                sys.executable,
+                "-m",
+                step.module,
+                *(a.format(dataset=args.dataset, results=args.results) for a in step.args),
+            ]
             print(f"== {step.title} ==", flush=True)
             if args.dry_run:
                 print("   " + " ".join(command[1:]))
                 continue
             if subprocess.call(command) != 0:
-                print(f"error: {family.title} failed (the command above); fix it and run `make demo` again: finished steps are reused",
-                      file=sys.stderr)
+                print(
+                    f"error: {family.title} failed (the command above); fix it and run `make demo` again: finished "
+                    "steps are reused",
+                    file=sys.stderr,
+                )
                 return 1
     if not args.dry_run:
         print(f"\n== Leaderboard ({args.dataset}, test split, thresholds tuned on valid) ==", flush=True)
-        return subprocess.call([sys.executable, "-m", "benchmarks", "leaderboard", "--dataset", str(args.dataset), "--results", str(args.results)])
+        return subprocess.call(
+            [
+                sys.executable,
+                "-m",
+                "benchmarks",
+                "leaderboard",
+                "--dataset",
+                str(args.dataset),
+                "--results",
+                str(args.results),
+            ]
+        )
     return 0
 
 

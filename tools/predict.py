@@ -29,7 +29,9 @@ def format_prediction(prediction: Prediction, i: int = 0) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.predict", description=__doc__.splitlines()[0].split(": ", 1)[1])
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.predict", description=__doc__.splitlines()[0].split(": ", 1)[1]
+    )
     parser.add_argument("run", type=Path, help="a run folder under results/ whose model was saved")
     parser.add_argument("images", type=Path, nargs="+", help="image files (JPEG, PNG, GIF, BMP, WebP, TIFF)")
     args = parser.parse_args(argv)

@@ -1,4 +1,5 @@
 """EDA remedies: write a cleaned copy of a dataset (never edit the source in place)."""
+
 from __future__ import annotations
 
 import shutil
@@ -7,13 +8,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .dataset import Dataset, label_matrix, load_dataset, write_dataset
 from benchmarks.errors import DatasetError
+
+from .dataset import Dataset, label_matrix, load_dataset, write_dataset
 from .image_hashes import duplicate_groups
 from .splitting import stratified_splits
 
 
-def clean_dataset(dataset: Dataset, facts: pd.DataFrame, out: Path, *, drop_corrupt: bool, dedupe: bool, resplit: bool, seed: int = 0) -> Dataset:
+def clean_dataset(
+    dataset: Dataset, facts: pd.DataFrame, out: Path, *, drop_corrupt: bool, dedupe: bool, resplit: bool, seed: int = 0
+) -> Dataset:
     """Apply the chosen remedies and write the result to ``out``."""
     if out.resolve() == dataset.root.resolve():
         raise DatasetError(f"{out}: remedies write a new dataset; choose an --out different from the source")
@@ -27,10 +31,14 @@ def clean_dataset(dataset: Dataset, facts: pd.DataFrame, out: Path, *, drop_corr
         keep &= readable
         actions.append(f"dropped {int((~readable).sum())} unreadable file(s)")
     elif not readable.all():
-        raise DatasetError(f"{dataset.root}: {int((~readable).sum())} unreadable file(s); add --drop-corrupt to remove them")
+        raise DatasetError(
+            f"{dataset.root}: {int((~readable).sum())} unreadable file(s); add --drop-corrupt to remove them"
+        )
     ok = np.flatnonzero(readable)
     groups = np.full(len(items), -1)
-    groups[ok] = duplicate_groups(list(facts["sha256"].iloc[ok]), list(facts["phash"].iloc[ok]), list(facts["thumb"].iloc[ok]))
+    groups[ok] = duplicate_groups(
+        list(facts["sha256"].iloc[ok]), list(facts["phash"].iloc[ok]), list(facts["thumb"].iloc[ok])
+    )
     groups[~readable] = groups.max() + 1 + np.arange(int((~readable).sum()))
     if dedupe:
         split_rank = items["split"].map({"train": 0, "valid": 1, "test": 2}).to_numpy()
@@ -52,8 +60,13 @@ def clean_dataset(dataset: Dataset, facts: pd.DataFrame, out: Path, *, drop_corr
         shutil.copy2(dataset.root / rel, staging / rel)
     info = dict(dataset.info)
     write_dataset(
-        staging, items, dataset.labels, name=f"{dataset.name} (cleaned)", description=info.get("description", ""),
-        source=info.get("source", ""), build=info.get("build", {}),
+        staging,
+        items,
+        dataset.labels,
+        name=f"{dataset.name} (cleaned)",
+        description=info.get("description", ""),
+        source=info.get("source", ""),
+        build=info.get("build", {}),
         extra={"derived_from": {"path": str(dataset.root), "fingerprint": dataset.fingerprint, "remedies": actions}},
     )
     staging.rename(out)

@@ -4,13 +4,14 @@ A dataset is a folder with ``images/`` (any nesting), ``labels.csv`` (columns ``
 ``split``) and ``dataset.json`` (name, description, ordered labels, source, build parameters and a
 content fingerprint). Every other module reads datasets through :func:`load_dataset`.
 """
+
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -95,7 +96,9 @@ def load_dataset(root: Path | str, *, require_train_positives: bool = True) -> D
     if require_train_positives:
         _check_labels_seen_in_train(csv_path, items, labels)
     fingerprint = compute_fingerprint(root, items["image"])
-    return Dataset(root=root, name=info.get("name", root.name), labels=labels, items=items, fingerprint=fingerprint, info=info)
+    return Dataset(
+        root=root, name=info.get("name", root.name), labels=labels, items=items, fingerprint=fingerprint, info=info
+    )
 
 
 def _read_info(root: Path) -> dict:
@@ -105,9 +108,14 @@ def _read_info(root: Path) -> dict:
     try:
         info = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DatasetError(f"{path}: not valid JSON ({exc}); fix it or delete it to infer labels from labels.csv") from None
+        raise DatasetError(
+            f"{path}: not valid JSON ({exc}); fix it or delete it to infer labels from labels.csv"
+        ) from None
     labels = info.get("labels")
-    if labels is not None and (not isinstance(labels, list) or not all(isinstance(x, str) and x and not any(c.isspace() for c in x) for x in labels)):
+    if labels is not None and (
+        not isinstance(labels, list)
+        or not all(isinstance(x, str) and x and not any(c.isspace() for c in x) for x in labels)
+    ):
         raise DatasetError(f"{path}: field 'labels' must be a list of label names without spaces")
     return info
 

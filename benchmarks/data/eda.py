@@ -1,9 +1,10 @@
 """Exploratory analysis and quality checks of a dataset, each check with a verdict and a remedy."""
+
 from __future__ import annotations
 
 import multiprocessing
-from concurrent.futures import ThreadPoolExecutor
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -92,7 +93,8 @@ def statistics(dataset: Dataset, facts: pd.DataFrame) -> dict:
         "labels_per_image": {str(k): int(v) for k, v in sorted(Counter(per_image.tolist()).items())},
         "mean_labels_per_image": round(float(per_image.mean()), 3),
         "image_size": {
-            "width": _describe(readable["width"]), "height": _describe(readable["height"]),
+            "width": _describe(readable["width"]),
+            "height": _describe(readable["height"]),
             "aspect_ratio": _describe(readable["width"] / readable["height"].clip(lower=1)),
             "distinct_sizes": int(readable.groupby(["width", "height"]).ngroups),
         },
@@ -112,44 +114,100 @@ def quality_checks(dataset: Dataset, facts: pd.DataFrame) -> list[dict]:
     checks = []
 
     def check(name: str, verdict: str, finding: str, remedy: str = "", examples: list | None = None) -> None:
-        checks.append({"check": name, "verdict": verdict, "finding": finding, "remedy": remedy, "examples": (examples or [])[:10]})
+        checks.append(
+            {"check": name, "verdict": verdict, "finding": finding, "remedy": remedy, "examples": (examples or [])[:10]}
+        )
 
     broken = facts[~facts["readable"]]
-    check("unreadable files", "fail" if len(broken) else "ok", f"{len(broken)} unreadable, corrupt or zero-byte file(s)",
-          "--drop-corrupt writes a copy without them" if len(broken) else "", [f"{r.image}: {r.error}" for r in broken.itertuples()])
+    check(
+        "unreadable files",
+        "fail" if len(broken) else "ok",
+        f"{len(broken)} unreadable, corrupt or zero-byte file(s)",
+        "--drop-corrupt writes a copy without them" if len(broken) else "",
+        [f"{r.image}: {r.error}" for r in broken.itertuples()],
+    )
     ok = facts[facts["readable"]]
     tiny = ok[(ok["width"] < TINY_SIDE) | (ok["height"] < TINY_SIDE)]
-    check("tiny images", "warn" if len(tiny) else "ok", f"{len(tiny)} image(s) under {TINY_SIDE} px on a side",
-          "upscaling adds no detail: replace them or accept they carry little signal" if len(tiny) else "", list(tiny["image"]))
+    check(
+        "tiny images",
+        "warn" if len(tiny) else "ok",
+        f"{len(tiny)} image(s) under {TINY_SIDE} px on a side",
+        "upscaling adds no detail: replace them or accept they carry little signal" if len(tiny) else "",
+        list(tiny["image"]),
+    )
     odd = ok[~ok["mode"].isin(["RGB"])]
-    check("colour modes", "info" if len(odd) else "ok", f"modes: {dict(Counter(ok['mode']))}",
-          "grayscale, CMYK, alpha and 16-bit images are converted to RGB at load time (alpha on white)" if len(odd) else "", list(odd["image"]))
+    check(
+        "colour modes",
+        "info" if len(odd) else "ok",
+        f"modes: {dict(Counter(ok['mode']))}",
+        "grayscale, CMYK, alpha and 16-bit images are converted to RGB at load time (alpha on white)"
+        if len(odd)
+        else "",
+        list(odd["image"]),
+    )
     rotated = ok[ok["exif_rotated"]]
-    check("EXIF rotation", "info" if len(rotated) else "ok", f"{len(rotated)} image(s) carry an EXIF rotation",
-          "applied at load time (ImageOps.exif_transpose); models see them upright" if len(rotated) else "", list(rotated["image"]))
+    check(
+        "EXIF rotation",
+        "info" if len(rotated) else "ok",
+        f"{len(rotated)} image(s) carry an EXIF rotation",
+        "applied at load time (ImageOps.exif_transpose); models see them upright" if len(rotated) else "",
+        list(rotated["image"]),
+    )
 
     exact = ok[ok.duplicated("sha256", keep=False)]
-    check("exact duplicates", "warn" if len(exact) else "ok", f"{len(exact)} image(s) in {exact['sha256'].nunique()} group(s) of identical files",
-          "--dedupe keeps one image per group" if len(exact) else "", list(exact["image"]))
-    pairs = [(i, j, d) for i, j, d in near_duplicate_pairs(list(ok["phash"]), list(ok["thumb"])) if ok["sha256"].iloc[i] != ok["sha256"].iloc[j]]
-    check("near duplicates", "warn" if pairs else "ok", f"{len(pairs)} pair(s) of near-identical images (perceptual hash within 6 bits and matching colours)",
-          "--dedupe keeps one image per group" if pairs else "", [f"{ok['image'].iloc[i]} ~ {ok['image'].iloc[j]} ({d} bits)" for i, j, d in pairs])
+    check(
+        "exact duplicates",
+        "warn" if len(exact) else "ok",
+        f"{len(exact)} image(s) in {exact['sha256'].nunique()} group(s) of identical files",
+        "--dedupe keeps one image per group" if len(exact) else "",
+        list(exact["image"]),
+    )
+    pairs = [
+        (i, j, d)
+        for i, j, d in near_duplicate_pairs(list(ok["phash"]), list(ok["thumb"]))
+        if ok["sha256"].iloc[i] != ok["sha256"].iloc[j]
+    ]
+    check(
+        "near duplicates",
+        "warn" if pairs else "ok",
+        f"{len(pairs)} pair(s) of near-identical images (perceptual hash within 6 bits and matching colours)",
+        "--dedupe keeps one image per group" if pairs else "",
+        [f"{ok['image'].iloc[i]} ~ {ok['image'].iloc[j]} ({d} bits)" for i, j, d in pairs],
+    )
     groups = duplicate_groups(list(ok["sha256"]), list(ok["phash"]), list(ok["thumb"]))
     split_sets = pd.Series(ok["split"].to_numpy()).groupby(groups).agg(lambda s: sorted(set(s)))
     leaking = [g for g, splits in split_sets.items() if len(splits) > 1]
     leak_examples = [" / ".join(ok["image"].to_numpy()[groups == g]) for g in leaking]
-    check("duplicates across splits (leakage)", "fail" if leaking else "ok", f"{len(leaking)} duplicate group(s) span more than one split",
-          "--dedupe (drop copies) or --resplit (re-split keeping duplicates together)" if leaking else "", leak_examples)
+    check(
+        "duplicates across splits (leakage)",
+        "fail" if leaking else "ok",
+        f"{len(leaking)} duplicate group(s) span more than one split",
+        "--dedupe (drop copies) or --resplit (re-split keeping duplicates together)" if leaking else "",
+        leak_examples,
+    )
 
     few = []
     for split, minimum in (("train", MIN_TRAIN_POSITIVES), ("valid", MIN_EVAL_POSITIVES), ("test", MIN_EVAL_POSITIVES)):
         counts = dataset.targets(split).sum(axis=0)
         few += [f"{label}: {int(c)} in {split}" for label, c in zip(dataset.labels, counts) if c < minimum]
-    check("labels with too few examples", "warn" if few else "ok", f"{len(few)} label/split pair(s) below {MIN_TRAIN_POSITIVES} train or {MIN_EVAL_POSITIVES} valid/test positives",
-          "collect more images for them, merge rare labels, or --resplit to balance the splits" if few else "", few)
+    check(
+        "labels with too few examples",
+        "warn" if few else "ok",
+        f"{len(few)} label/split pair(s) below {MIN_TRAIN_POSITIVES} train or {MIN_EVAL_POSITIVES} valid/test "
+        "positives",
+        "collect more images for them, merge rare labels, or --resplit to balance the splits" if few else "",
+        few,
+    )
     train_counts = dataset.targets("train").sum(axis=0)
     ratio = float(train_counts.max() / max(train_counts.min(), 1))
-    check("label imbalance", "warn" if ratio > IMBALANCE_RATIO else "ok",
-          f"most/least frequent label in train: {ratio:.1f}× ({dataset.labels[int(train_counts.argmax())]} vs {dataset.labels[int(train_counts.argmin())]})",
-          "per-label thresholds (tuned on valid) and macro metrics keep rare labels visible; consider class weights or more data" if ratio > IMBALANCE_RATIO else "")
+    check(
+        "label imbalance",
+        "warn" if ratio > IMBALANCE_RATIO else "ok",
+        f"most/least frequent label in train: {ratio:.1f}× ({dataset.labels[int(train_counts.argmax())]} vs "
+        f"{dataset.labels[int(train_counts.argmin())]})",
+        "per-label thresholds (tuned on valid) and macro metrics keep rare labels visible; consider class weights or "
+        "more data"
+        if ratio > IMBALANCE_RATIO
+        else "",
+    )
     return checks

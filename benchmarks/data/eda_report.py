@@ -1,4 +1,5 @@
 """Writes DATASET/eda/: report.json (statistics and quality verdicts), report.html and one PNG per plot."""
+
 from __future__ import annotations
 
 import warnings
@@ -11,6 +12,7 @@ import plotly.io as pio
 from PIL import Image, ImageDraw
 
 from benchmarks.atomic import atomic_write, atomic_write_json, atomic_write_text
+
 from .dataset import SPLITS, Dataset
 from .eda import quality_checks, scan_images, statistics
 from .images import open_rgb
@@ -29,7 +31,12 @@ def run_eda(dataset: Dataset, out_dir: Path | None = None) -> dict:
     png_note = write_figures(figures, out_dir)
     sample_grid(dataset, facts, out_dir / "samples_per_label.png")
     report = {
-        "dataset": {"name": dataset.name, "path": str(dataset.root), "fingerprint": dataset.fingerprint, "labels": dataset.labels},
+        "dataset": {
+            "name": dataset.name,
+            "path": str(dataset.root),
+            "fingerprint": dataset.fingerprint,
+            "labels": dataset.labels,
+        },
         "statistics": stats,
         "checks": checks,
         "plots": [f"{name}.png" for name in figures] + ["samples_per_label.png", "report.html"],
@@ -47,8 +54,18 @@ def image_figures(facts) -> dict[str, go.Figure]:
     """Figures from the per-image facts of ``scan_images`` (also drawn by the dashboard)."""
     readable = facts[facts["readable"]]
     return {
-        "image_sizes": px.scatter(readable, x="width", y="height", color="split", hover_name="image", title="Image sizes (px)"),
-        "brightness_contrast": px.scatter(readable, x="brightness", y="contrast", color="split", hover_name="image", opacity=0.6, title="Brightness vs contrast (grayscale mean and std)"),
+        "image_sizes": px.scatter(
+            readable, x="width", y="height", color="split", hover_name="image", title="Image sizes (px)"
+        ),
+        "brightness_contrast": px.scatter(
+            readable,
+            x="brightness",
+            y="contrast",
+            color="split",
+            hover_name="image",
+            opacity=0.6,
+            title="Brightness vs contrast (grayscale mean and std)",
+        ),
     }
 
 
@@ -56,29 +73,50 @@ def label_figures(dataset: Dataset, stats: dict) -> dict[str, go.Figure]:
     """Figures from the label statistics alone (also drawn by the dashboard from report.json)."""
     frequency = [
         {"label": label, "split": split, "images": count}
-        for split in SPLITS for label, count in stats["label_frequency"][split].items()
+        for split in SPLITS
+        for label, count in stats["label_frequency"][split].items()
     ]
     per_image = stats["labels_per_image"]
     return {
-        "label_frequency": px.bar(frequency, x="label", y="images", color="split", barmode="group", title="Label frequency per split"),
-        "cooccurrence": px.imshow(
-            np.asarray(stats["cooccurrence"]["matrix"]), x=dataset.labels, y=dataset.labels, text_auto=True,
-            color_continuous_scale="Blues", title="Label co-occurrence (images with both labels; diagonal = label count)",
+        "label_frequency": px.bar(
+            frequency, x="label", y="images", color="split", barmode="group", title="Label frequency per split"
         ),
-        "labels_per_image": px.bar(x=list(per_image), y=list(per_image.values()), labels={"x": "labels on the image", "y": "images"}, title="Labels per image"),
+        "cooccurrence": px.imshow(
+            np.asarray(stats["cooccurrence"]["matrix"]),
+            x=dataset.labels,
+            y=dataset.labels,
+            text_auto=True,
+            color_continuous_scale="Blues",
+            title="Label co-occurrence (images with both labels; diagonal = label count)",
+        ),
+        "labels_per_image": px.bar(
+            x=list(per_image),
+            y=list(per_image.values()),
+            labels={"x": "labels on the image", "y": "images"},
+            title="Labels per image",
+        ),
     }
 
 
 def write_figures(figures: dict[str, go.Figure], out_dir: Path) -> str:
     """One self-contained HTML page with every plot (plotly.js inline once), plus a PNG per plot."""
-    parts = [f"<h2>{name.replace('_', ' ')}</h2>" + pio.to_html(fig, full_html=False, include_plotlyjs=(i == 0)) for i, (name, fig) in enumerate(figures.items())]
+    parts = [
+        f"<h2>{name.replace('_', ' ')}</h2>" + pio.to_html(fig, full_html=False, include_plotlyjs=(i == 0))
+        for i, (name, fig) in enumerate(figures.items())
+    ]
     parts.append('<h2>samples per label</h2><img src="samples_per_label.png" style="max-width:100%">')
-    atomic_write_text(out_dir / "report.html", "<!doctype html><meta charset='utf-8'><title>EDA</title><body>" + "\n".join(parts) + "</body>")
+    atomic_write_text(
+        out_dir / "report.html",
+        "<!doctype html><meta charset='utf-8'><title>EDA</title><body>" + "\n".join(parts) + "</body>",
+    )
     try:
         for name, fig in figures.items():
-            atomic_write(out_dir / f"{name}.png", lambda tmp, fig=fig: fig.write_image(str(tmp), format="png", width=900, height=600))
+            atomic_write(
+                out_dir / f"{name}.png",
+                lambda tmp, fig=fig: fig.write_image(str(tmp), format="png", width=900, height=600),
+            )
     except Exception as exc:  # PNG export needs Chromium; the HTML report is complete without it
-        warnings.warn(f"PNG export skipped ({exc.__class__.__name__}); install chromium for PNG plots")
+        warnings.warn(f"PNG export skipped ({exc.__class__.__name__}); install chromium for PNG plots", stacklevel=2)
         return f"skipped: {exc.__class__.__name__}: {str(exc)[:200]}"
     return "ok"
 

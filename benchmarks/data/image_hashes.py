@@ -1,9 +1,10 @@
 """Exact and perceptual image hashes, and the duplicate groups they imply."""
+
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import imagehash
 import numpy as np
@@ -36,8 +37,10 @@ def thumbs_alike(a: bytes, b: bytes) -> bool:
     return float(diff.mean()) <= MAX_THUMB_DIFFERENCE
 
 
-def near_duplicate_pairs(hashes: Sequence[int], thumbs: Sequence[bytes], max_bits: int = NEAR_DUPLICATE_BITS) -> list[tuple[int, int, int]]:
-    """Index pairs (i, j, distance), i < j, whose hashes differ in at most ``max_bits`` bits and whose thumbnails match."""
+def near_duplicate_pairs(
+    hashes: Sequence[int], thumbs: Sequence[bytes], max_bits: int = NEAR_DUPLICATE_BITS
+) -> list[tuple[int, int, int]]:
+    """Index pairs (i, j, distance), i < j, whose hashes differ in at most ``max_bits`` bits and thumbnails match."""
     values = np.asarray([np.uint64(h) for h in hashes], dtype=np.uint64)
     pairs = []
     for i in range(len(values) - 1):
@@ -49,7 +52,9 @@ def near_duplicate_pairs(hashes: Sequence[int], thumbs: Sequence[bytes], max_bit
     return pairs
 
 
-def duplicate_groups(exact: Sequence[str], perceptual: Sequence[int], thumbs: Sequence[bytes], max_bits: int = NEAR_DUPLICATE_BITS) -> np.ndarray:
+def duplicate_groups(
+    exact: Sequence[str], perceptual: Sequence[int], thumbs: Sequence[bytes], max_bits: int = NEAR_DUPLICATE_BITS
+) -> np.ndarray:
     """Group id per image such that exact and near duplicates share a group (union-find)."""
     parent = list(range(len(exact)))
 

@@ -1,4 +1,5 @@
 """Opening images the same way everywhere, with errors that name the file."""
+
 from __future__ import annotations
 
 import warnings
@@ -41,9 +42,13 @@ def open_rgb(path: Path | str | BinaryIO, name: str | None = None) -> Image.Imag
     except FileNotFoundError:
         raise DatasetError(f"{name}: image not found") from None
     except Image.DecompressionBombError:
-        raise ImageTooLarge(f"{name}: image is too large to decode safely (over {Image.MAX_IMAGE_PIXELS:,} pixels)") from None
+        raise ImageTooLarge(
+            f"{name}: image is too large to decode safely (over {Image.MAX_IMAGE_PIXELS:,} pixels)"
+        ) from None
     except Exception as exc:  # PIL raises many types for broken files
-        raise DatasetError(f"{name}: cannot read image ({exc.__class__.__name__}: {exc}); remove it or run `eda --drop-corrupt`") from None
+        raise DatasetError(
+            f"{name}: cannot read image ({exc.__class__.__name__}: {exc}); remove it or run `eda --drop-corrupt`"
+        ) from None
     return to_rgb(img)
 
 

@@ -1,4 +1,5 @@
 """Importers from common layouts into the dataset format: folder-per-class, fastai CSV, Pascal VOC, COCO."""
+
 from __future__ import annotations
 
 import json
@@ -11,13 +12,21 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from .dataset import Dataset, label_matrix, load_dataset, write_dataset
 from benchmarks.errors import DatasetError
+
+from .dataset import Dataset, label_matrix, load_dataset, write_dataset
 from .image_hashes import duplicate_groups, file_sha256, perceptual_signature
 from .images import is_image_file
 from .splitting import stratified_splits
 
-SPLIT_ALIASES = {"train": "train", "training": "train", "valid": "valid", "val": "valid", "validation": "valid", "test": "test"}
+SPLIT_ALIASES = {
+    "train": "train",
+    "training": "train",
+    "valid": "valid",
+    "val": "valid",
+    "validation": "valid",
+    "test": "test",
+}
 
 
 @dataclass
@@ -55,7 +64,9 @@ def read_fastai_csv(csv_path: Path, images: Path | None = None) -> list[Record]:
     table = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
     if table.shape[1] < 2:
         raise DatasetError(f"{csv_path}: needs at least two columns (file name, space-separated labels)")
-    name_col = "fname" if "fname" in table.columns else "image_name" if "image_name" in table.columns else table.columns[0]
+    name_col = (
+        "fname" if "fname" in table.columns else "image_name" if "image_name" in table.columns else table.columns[0]
+    )
     label_col = next((c for c in ("labels", "tags", "label") if c in table.columns), table.columns[1])
     images = images or csv_path.parent
     suffixes = ("", ".jpg", ".jpeg", ".png")
@@ -64,7 +75,9 @@ def read_fastai_csv(csv_path: Path, images: Path | None = None) -> list[Record]:
         name = str(getattr(row, name_col)).strip()
         path = next((images / (name + s) for s in suffixes if (images / (name + s)).is_file()), None)
         if path is None:
-            raise DatasetError(f"{csv_path} row {index + 2}: image '{name}' not found under {images} (use --images DIR)")
+            raise DatasetError(
+                f"{csv_path} row {index + 2}: image '{name}' not found under {images} (use --images DIR)"
+            )
         split = None
         if "is_valid" in table.columns:
             split = "valid" if str(row.is_valid).strip().lower() in ("1", "true", "yes") else None
@@ -131,7 +144,11 @@ def materialize(records: list[Record], dest: Path, *, name: str, source: str, se
     signatures = [perceptual_signature(r.source) for r in tqdm(records, desc="perceptual hashes", unit="img")]
     groups = duplicate_groups(exact, [s[0] for s in signatures], [s[1] for s in signatures])
     fixed = [r.split for r in records]
-    splits = stratified_splits(label_matrix(label_sets, labels), groups, fixed=fixed, seed=seed) if None in fixed else np.array(fixed)
+    splits = (
+        stratified_splits(label_matrix(label_sets, labels), groups, fixed=fixed, seed=seed)
+        if None in fixed
+        else np.array(fixed)
+    )
     staging = dest.with_name(dest.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
     for record in tqdm(records, desc="copying images", unit="img"):
@@ -140,7 +157,11 @@ def materialize(records: list[Record], dest: Path, *, name: str, source: str, se
         shutil.copy2(record.source, target)
     items = pd.DataFrame({"image": ["images/" + r.target for r in records], "labels": label_sets, "split": splits})
     write_dataset(
-        staging, items, labels, name=name, source=source,
+        staging,
+        items,
+        labels,
+        name=name,
+        source=source,
         build={"importer_seed": seed, "splits_made": None in fixed},
         extra={"label_renames": {k: v for k, v in renames.items() if k != v}},
     )

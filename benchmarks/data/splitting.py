@@ -1,7 +1,8 @@
 """Multi-label stratified splits that keep duplicate groups together (iterative stratification)."""
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from iterstrat.ml_stratifiers import MultilabelStratifiedShuffleSplit
@@ -43,7 +44,9 @@ def stratified_splits(
             size = fractions[split] / share_left
             share_left -= fractions[split]
             if len(remaining) < 2 or round(size * len(remaining)) < 1:
-                raise DatasetError(f"too few images ({n}) to make a '{split}' split; add images or give splits explicitly")
+                raise DatasetError(
+                    f"too few images ({n}) to make a '{split}' split; add images or give splits explicitly"
+                )
             splitter = MultilabelStratifiedShuffleSplit(n_splits=1, test_size=size, random_state=seed)
             keep, take = next(splitter.split(np.zeros(len(remaining)), group_targets[remaining]))
             for g in free_groups[remaining[take]]:

@@ -1,4 +1,5 @@
 """Which Tux Paint stamps become which StampScenes label, and how stamps are split between train/valid/test."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -46,13 +47,27 @@ LABEL_OVERRIDES: dict[str, str | None] = {
 # In a label's folder but not of that label (Tux Paint files snails, slugs, woodlice and spiders under insects):
 # kept as unlabelled distractors, so they are hard negatives instead of label noise.
 LOOKALIKES = (
-    "animals/insects/Brown_slug", "animals/insects/Woodlouse", "animals/insects/cartoon/snail", "animals/insects/cartoon/snail2",
-    "animals/insects/cartoon/spider_computer", "animals/insects/cartoon/spider_fly", "animals/insects/cartoon/spider_football",
+    "animals/insects/Brown_slug",
+    "animals/insects/Woodlouse",
+    "animals/insects/cartoon/snail",
+    "animals/insects/cartoon/snail2",
+    "animals/insects/cartoon/spider_computer",
+    "animals/insects/cartoon/spider_fly",
+    "animals/insects/cartoon/spider_football",
 )
 # Unlabelled clutter: objects that belong to none of the labels.
 DISTRACTOR_FOLDERS = (
-    "town/roadsigns", "town/flags", "symbols/shapes", "symbols/chess", "symbols/math",
-    "symbols/money", "space", "medical", "naturalforces", "hobbies/binoculars", "hobbies/camera_35mm",
+    "town/roadsigns",
+    "town/flags",
+    "symbols/shapes",
+    "symbols/chess",
+    "symbols/math",
+    "symbols/money",
+    "space",
+    "medical",
+    "naturalforces",
+    "hobbies/binoculars",
+    "hobbies/camera_35mm",
 )
 SPLIT_PATTERN = ("train", "valid", "train", "test", "train")  # 60 / 20 / 20 of each label's stamps
 MIN_STAMPS_PER_LABEL = 3
@@ -82,7 +97,9 @@ def label_for(key: str) -> str | None:
 
 
 def is_distractor(key: str) -> bool:
-    return key in LOOKALIKES or any((key + "/").startswith(prefix + "/") or key == prefix for prefix in DISTRACTOR_FOLDERS)
+    return key in LOOKALIKES or any(
+        (key + "/").startswith(prefix + "/") or key == prefix for prefix in DISTRACTOR_FOLDERS
+    )
 
 
 def stamp_style(key: str, image: Image.Image) -> str:
@@ -110,7 +127,8 @@ def catalog(stamps_dir: Path) -> list[Stamp]:
     """Every usable PNG stamp with its label (or as a distractor) and its style."""
     if not stamps_dir.is_dir():
         raise DatasetError(
-            f"{stamps_dir}: Tux Paint stamps not found; install them with `sudo apt-get install tuxpaint-stamps-default` "
+            f"{stamps_dir}: Tux Paint stamps not found; install them with `sudo apt-get install "
+            "tuxpaint-stamps-default` "
             "or point --stamps at a folder of stamp PNGs"
         )
     stamps = []
@@ -136,7 +154,10 @@ def assign_stamp_splits(stamps: list[Stamp], seed: int) -> None:
     for label in labels:
         members = [s for s in stamps if s.label == label]
         if len(members) < MIN_STAMPS_PER_LABEL:
-            raise DatasetError(f"label '{label}' has only {len(members)} stamps; it needs at least {MIN_STAMPS_PER_LABEL} (one per split)")
+            raise DatasetError(
+                f"label '{label}' has only {len(members)} stamps; it needs at least {MIN_STAMPS_PER_LABEL} (one per "
+                "split)"
+            )
         position = int(rng.integers(len(SPLIT_PATTERN)))
         for style in ("cartoon", "photo"):  # each style continues the cycle, so both reach every split overall
             group = [s for s in members if s.style == style]

@@ -4,6 +4,7 @@ Each image is a scene of 1-4 labelled stamps (plus sometimes an unlabelled distr
 background, with random scale, rotation, flip and colour jitter. Splits are instance-disjoint: a stamp
 appears in one split only, so the test split shows objects no model saw during training.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,9 +19,18 @@ from PIL import Image, ImageEnhance, ImageFilter
 from tqdm.auto import tqdm
 
 from benchmarks.atomic import atomic_write_text
-from .dataset import SPLITS, Dataset, load_dataset, write_dataset
 from benchmarks.errors import DatasetError
-from .stamp_catalog import DEFAULT_STAMPS_DIR, LABEL_FOLDERS, LABEL_OVERRIDES, LOOKALIKES, Stamp, assign_stamp_splits, catalog
+
+from .dataset import SPLITS, Dataset, load_dataset, write_dataset
+from .stamp_catalog import (
+    DEFAULT_STAMPS_DIR,
+    LABEL_FOLDERS,
+    LABEL_OVERRIDES,
+    LOOKALIKES,
+    Stamp,
+    assign_stamp_splits,
+    catalog,
+)
 
 MIN_VISIBLE = 0.6  # every labelled object keeps at least this share of its pixels visible
 OBJECT_COUNTS, OBJECT_COUNT_P = (1, 2, 3, 4), (0.35, 0.35, 0.2, 0.1)
@@ -45,7 +55,13 @@ _POOLS: dict[str, dict] = {}  # per split: labelled stamps by label, and distrac
 
 
 def build_stampscenes(
-    out: Path, *, size: int = 3000, img_size: int = 224, seed: int = 0, stamps_dir: Path | None = None, workers: int | None = None
+    out: Path,
+    *,
+    size: int = 3000,
+    img_size: int = 224,
+    seed: int = 0,
+    stamps_dir: Path | None = None,
+    workers: int | None = None,
 ) -> Dataset:
     """Compose the dataset into ``out`` (written to a staging folder first, then renamed into place)."""
     out = Path(out)
@@ -57,7 +73,10 @@ def build_stampscenes(
     stamps = catalog(stamps_dir)
     labels = sorted({s.label for s in stamps if s.label})
     if len(labels) < 2:
-        raise DatasetError(f"{stamps_dir}: found stamps for {len(labels)} label(s); expected the Tux Paint stamp folders (animals/birds, food/fruit, ...)")
+        raise DatasetError(
+            f"{stamps_dir}: found stamps for {len(labels)} label(s); expected the Tux Paint stamp folders "
+            "(animals/birds, food/fruit, ...)"
+        )
     assign_stamp_splits(stamps, seed)
     _fill_pools(stamps)
     counts = {"train": round(size * 2 / 3), "valid": round(size / 6)}
@@ -79,9 +98,19 @@ def build_stampscenes(
     items = pd.DataFrame(rows, columns=["image", "labels", "split"])
     atomic_write_text(staging / "objects.jsonl", "".join(json.dumps(o) + "\n" for o in objects))
     write_dataset(
-        staging, items, labels, name="StampScenes", description=DESCRIPTION,
+        staging,
+        items,
+        labels,
+        name="StampScenes",
+        description=DESCRIPTION,
         source=f"Tux Paint stamps ({stamps_dir}); Debian package tuxpaint-stamps-default; GPL-2.0-or-later artwork",
-        build={"size": size, "img_size": img_size, "seed": seed, "stamps_dir": str(stamps_dir), "min_visible": MIN_VISIBLE},
+        build={
+            "size": size,
+            "img_size": img_size,
+            "seed": seed,
+            "stamps_dir": str(stamps_dir),
+            "min_visible": MIN_VISIBLE,
+        },
         extra={
             "label_folders": {k: v for k, v in LABEL_FOLDERS.items()},
             "label_overrides": LABEL_OVERRIDES,
@@ -102,7 +131,10 @@ def _fill_pools(stamps: list[Stamp]) -> None:
         for s in members:
             if s.label:
                 by_label.setdefault(s.label, []).append(s)
-        _POOLS[split] = {"labels": dict(sorted(by_label.items())), "distractors": [s for s in members if s.label is None]}
+        _POOLS[split] = {
+            "labels": dict(sorted(by_label.items())),
+            "distractors": [s for s in members if s.label is None],
+        }
 
 
 def _compose_and_save(job: tuple[SceneSpec, Path]) -> tuple[tuple, list[dict]]:
@@ -146,14 +178,18 @@ def compose_scene(spec: SceneSpec) -> tuple[Image.Image, list[dict]]:
             mask = _canvas_mask(alpha, x, y, size)
             if mask.sum() < MIN_VISIBLE * total:
                 continue
-            if all(p["label"] is None or (m & ~mask).sum() >= MIN_VISIBLE * t for p, m, t in zip(placed, masks, totals)):
+            if all(
+                p["label"] is None or (m & ~mask).sum() >= MIN_VISIBLE * t for p, m, t in zip(placed, masks, totals)
+            ):
                 break
         else:
             continue  # no place keeps everything visible: leave this object (and its label) out
         canvas.alpha_composite(sprite, (max(x, 0), max(y, 0)), (max(-x, 0), max(-y, 0)))
         masks = [m & ~mask for m in masks] + [mask]
         totals.append(total)
-        placed.append({"stamp": stamp.key, "label": stamp.label, "style": stamp.style, "box": [x, y, sprite.width, sprite.height]})
+        placed.append(
+            {"stamp": stamp.key, "label": stamp.label, "style": stamp.style, "box": [x, y, sprite.width, sprite.height]}
+        )
     for p, m, t in zip(placed, masks, totals):
         p["visible"] = round(float(m.sum()) / t, 3)
     return _finish(canvas.convert("RGB"), rng), placed
@@ -170,7 +206,9 @@ def _canvas_mask(alpha: np.ndarray, x: int, y: int, size: int) -> np.ndarray:
 
 def _jitter(stamp: Image.Image, rng: np.random.Generator, side: float) -> Image.Image:
     scale = side / max(stamp.size)
-    sprite = stamp.resize((max(4, round(stamp.width * scale)), max(4, round(stamp.height * scale))), Image.Resampling.BILINEAR)
+    sprite = stamp.resize(
+        (max(4, round(stamp.width * scale)), max(4, round(stamp.height * scale))), Image.Resampling.BILINEAR
+    )
     if rng.random() < 0.5:
         sprite = sprite.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
     rgb, alpha = sprite.convert("RGB"), sprite.getchannel("A")

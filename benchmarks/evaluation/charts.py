@@ -1,4 +1,5 @@
 """Plotly figures shared by the dashboard and the HTML report: pure functions from tables to figures."""
+
 from __future__ import annotations
 
 import pandas as pd
@@ -10,19 +11,40 @@ def leaderboard_bars(table: pd.DataFrame, metric: str = "macro_auc") -> go.Figur
     ci = table[f"{metric}_ci"].map(lambda c: c if isinstance(c, (list, tuple)) and len(c) == 2 else [None, None])
     upper = [hi - v if hi is not None and v is not None else None for (lo, hi), v in zip(ci, table[metric])]
     lower = [v - lo if lo is not None and v is not None else None for (lo, hi), v in zip(ci, table[metric])]
-    figure = go.Figure(go.Bar(y=table["run"], x=table[metric], orientation="h", error_x={"type": "data", "array": upper, "arrayminus": lower},
-                              marker_color="#4C78A8"))
-    figure.update_layout(title=f"Test {metric.replace('_', ' ')} with 95% bootstrap CI", xaxis_title=metric, height=120 + 40 * len(table),
-                         yaxis={"autorange": "reversed", "automargin": True}, margin={"l": 10, "r": 10, "t": 50, "b": 40})
+    figure = go.Figure(
+        go.Bar(
+            y=table["run"],
+            x=table[metric],
+            orientation="h",
+            error_x={"type": "data", "array": upper, "arrayminus": lower},
+            marker_color="#4C78A8",
+        )
+    )
+    figure.update_layout(
+        title=f"Test {metric.replace('_', ' ')} with 95% bootstrap CI",
+        xaxis_title=metric,
+        height=120 + 40 * len(table),
+        yaxis={"autorange": "reversed", "automargin": True},
+        margin={"l": 10, "r": 10, "t": 50, "b": 40},
+    )
     return figure
 
 
 def quality_latency_size(table: pd.DataFrame) -> go.Figure:
     data = table.dropna(subset=["macro_auc"]).copy()
     data["marker"] = data["model_mb"].fillna(0).clip(lower=1)  # a 0.08 MB probe must still show as a dot
-    return px.scatter(data, x="ms_per_image", y="macro_auc", size="marker", color="kind", hover_name="run",
-                      hover_data={"model_mb": True, "marker": False}, color_discrete_sequence=px.colors.qualitative.D3,
-                      title="Quality vs latency (marker size: model MB, at least 1)", labels={"ms_per_image": "ms per image", "macro_auc": "macro AUC"})
+    return px.scatter(
+        data,
+        x="ms_per_image",
+        y="macro_auc",
+        size="marker",
+        color="kind",
+        hover_name="run",
+        hover_data={"model_mb": True, "marker": False},
+        color_discrete_sequence=px.colors.qualitative.D3,
+        title="Quality vs latency (marker size: model MB, at least 1)",
+        labels={"ms_per_image": "ms per image", "macro_auc": "macro AUC"},
+    )
 
 
 LEGEND_BELOW = {"legend": {"orientation": "h", "yanchor": "top", "y": -0.25, "x": 0}, "height": 520}  # run ids are long
@@ -34,7 +56,12 @@ def roc_overlay(curves_by_run: dict[str, dict], label: str) -> go.Figure:
         if label in curves and curves[label].get("roc"):
             figure.add_scatter(x=curves[label]["roc"]["fpr"], y=curves[label]["roc"]["tpr"], mode="lines", name=run_id)
     figure.add_scatter(x=[0, 1], y=[0, 1], mode="lines", line={"dash": "dot", "color": "grey"}, name="chance")
-    figure.update_layout(title=f"ROC — {label} (test)", xaxis_title="false positive rate", yaxis_title="true positive rate", **LEGEND_BELOW)
+    figure.update_layout(
+        title=f"ROC — {label} (test)",
+        xaxis_title="false positive rate",
+        yaxis_title="true positive rate",
+        **LEGEND_BELOW,
+    )
     return figure
 
 
@@ -42,14 +69,25 @@ def pr_overlay(curves_by_run: dict[str, dict], label: str) -> go.Figure:
     figure = go.Figure()
     for run_id, curves in curves_by_run.items():
         if label in curves and curves[label].get("pr"):
-            figure.add_scatter(x=curves[label]["pr"]["recall"], y=curves[label]["pr"]["precision"], mode="lines", name=run_id)
-    figure.update_layout(title=f"Precision-recall — {label} (test)", xaxis_title="recall", yaxis_title="precision", **LEGEND_BELOW)
+            figure.add_scatter(
+                x=curves[label]["pr"]["recall"], y=curves[label]["pr"]["precision"], mode="lines", name=run_id
+            )
+    figure.update_layout(
+        title=f"Precision-recall — {label} (test)", xaxis_title="recall", yaxis_title="precision", **LEGEND_BELOW
+    )
     return figure
 
 
 def auc_heatmap(matrix: pd.DataFrame) -> go.Figure:
-    figure = px.imshow(matrix.astype(float), text_auto=".2f", color_continuous_scale="RdYlGn", zmin=0.5, zmax=1.0,
-                       aspect="auto", title="Test ROC-AUC per label and run")
+    figure = px.imshow(
+        matrix.astype(float),
+        text_auto=".2f",
+        color_continuous_scale="RdYlGn",
+        zmin=0.5,
+        zmax=1.0,
+        aspect="auto",
+        title="Test ROC-AUC per label and run",
+    )
     figure.update_yaxes(dtick=1)  # every label named, not every other one
     return figure.update_layout(height=260 + 28 * len(matrix))
 
@@ -57,26 +95,57 @@ def auc_heatmap(matrix: pd.DataFrame) -> go.Figure:
 def score_bars(scores: dict[str, float], thresholds: dict[str, float], title: str = "") -> go.Figure:
     """Green bars pass the label's threshold (the black tick), grey ones do not."""
     labels = list(scores)
-    figure = go.Figure(go.Bar(x=[scores[l] for l in labels], y=labels, orientation="h",
-                              marker_color=["#54A24B" if scores[l] >= thresholds.get(l, 0.5) else "#BAB0AC" for l in labels]))
-    figure.add_scatter(x=[thresholds.get(l, 0.5) for l in labels], y=labels, mode="markers", marker={"symbol": "line-ns-open", "size": 14, "color": "black"}, name="threshold")
-    figure.update_layout(title=title, xaxis={"range": [0, 1], "title": "score"}, showlegend=False, height=90 + 26 * len(labels),
-                         margin={"l": 10, "r": 10, "t": 40 if title else 10, "b": 40}, yaxis={"automargin": True, "autorange": "reversed"})
+    figure = go.Figure(
+        go.Bar(
+            x=[scores[label] for label in labels],
+            y=labels,
+            orientation="h",
+            marker_color=["#54A24B" if scores[label] >= thresholds.get(label, 0.5) else "#BAB0AC" for label in labels],
+        )
+    )
+    figure.add_scatter(
+        x=[thresholds.get(label, 0.5) for label in labels],
+        y=labels,
+        mode="markers",
+        marker={"symbol": "line-ns-open", "size": 14, "color": "black"},
+        name="threshold",
+    )
+    figure.update_layout(
+        title=title,
+        xaxis={"range": [0, 1], "title": "score"},
+        showlegend=False,
+        height=90 + 26 * len(labels),
+        margin={"l": 10, "r": 10, "t": 40 if title else 10, "b": 40},
+        yaxis={"automargin": True, "autorange": "reversed"},
+    )
     return figure
 
 
 def confusion_grids(per_label: dict[str, dict], title: str, columns: int = 4) -> go.Figure:
-    """One 2×2 confusion matrix per label (rows: truth no/yes, columns: predicted no/yes), from the evaluator's counts."""
+    """One 2×2 confusion matrix per label (rows: truth no/yes, columns: predicted no/yes), from the evaluator's
+    counts."""
     from plotly.subplots import make_subplots
 
     labels = list(per_label)
     rows = -(-len(labels) // columns)
-    figure = make_subplots(rows=rows, cols=columns, subplot_titles=labels, horizontal_spacing=0.06, vertical_spacing=0.5 / max(rows, 1))
+    figure = make_subplots(
+        rows=rows, cols=columns, subplot_titles=labels, horizontal_spacing=0.06, vertical_spacing=0.5 / max(rows, 1)
+    )
     for i, label in enumerate(labels):
         entry = per_label[label]
         counts = [[entry.get("tn", 0), entry.get("fp", 0)], [entry.get("fn", 0), entry.get("tp", 0)]]
-        figure.add_heatmap(z=[[0, 1], [1, 0]], x=["pred. no", "pred. yes"], y=["true no", "true yes"], text=counts, texttemplate="%{text}",
-                           colorscale=[[0, "#E8F1E4"], [1, "#F4D6D2"]], showscale=False, hoverinfo="skip", row=i // columns + 1, col=i % columns + 1)
+        figure.add_heatmap(
+            z=[[0, 1], [1, 0]],
+            x=["pred. no", "pred. yes"],
+            y=["true no", "true yes"],
+            text=counts,
+            texttemplate="%{text}",
+            colorscale=[[0, "#E8F1E4"], [1, "#F4D6D2"]],
+            showscale=False,
+            hoverinfo="skip",
+            row=i // columns + 1,
+            col=i % columns + 1,
+        )
     figure.update_yaxes(autorange="reversed")
     figure.update_layout(title=title, height=60 + 170 * rows, margin={"t": 80, "l": 10, "r": 10, "b": 10})
     return figure

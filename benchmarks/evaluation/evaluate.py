@@ -1,4 +1,5 @@
 """The one evaluator: every run, whatever made it, is scored here on the same frozen test split."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,6 +9,7 @@ import numpy as np
 from benchmarks.atomic import atomic_write_json
 from benchmarks.data.dataset import Dataset, load_dataset
 from benchmarks.errors import RunError
+
 from .metrics import bootstrap, confidence_interval, curves, macro_auc, mean_ap, overall, per_label, tune_thresholds
 from .results import METRICS_JSON, Run, load_run, read_predictions
 
@@ -35,7 +37,9 @@ def aligned_scores(run: Run, dataset: Dataset, split: str) -> tuple[np.ndarray, 
     """(targets, scores) for a split, rows in dataset order."""
     table = read_predictions(run, dataset)
     rows = dataset.rows(split)
-    scores = table[table["split"] == split].set_index("image").loc[rows["image"], dataset.labels].to_numpy(dtype=np.float64)
+    scores = (
+        table[table["split"] == split].set_index("image").loc[rows["image"], dataset.labels].to_numpy(dtype=np.float64)
+    )
     return dataset.targets(split), scores
 
 
@@ -55,8 +59,18 @@ def compute_metrics(run: Run, dataset: Dataset | None = None) -> dict:
     test_targets, test_scores = aligned_scores(run, dataset, "test")
     thresholds, threshold_notes = tune_thresholds(valid_targets, valid_scores)
 
-    auc_samples = bootstrap(lambda i: macro_auc(test_targets[i], test_scores[i]), len(test_targets), resamples=BOOTSTRAP_RESAMPLES, seed=BOOTSTRAP_SEED)
-    ap_samples = bootstrap(lambda i: mean_ap(test_targets[i], test_scores[i]), len(test_targets), resamples=BOOTSTRAP_RESAMPLES, seed=BOOTSTRAP_SEED)
+    auc_samples = bootstrap(
+        lambda i: macro_auc(test_targets[i], test_scores[i]),
+        len(test_targets),
+        resamples=BOOTSTRAP_RESAMPLES,
+        seed=BOOTSTRAP_SEED,
+    )
+    ap_samples = bootstrap(
+        lambda i: mean_ap(test_targets[i], test_scores[i]),
+        len(test_targets),
+        resamples=BOOTSTRAP_RESAMPLES,
+        seed=BOOTSTRAP_SEED,
+    )
     summary = overall(test_targets, test_scores, thresholds)
     summary["macro_roc_auc_ci"] = confidence_interval(auc_samples)
     summary["map_ci"] = confidence_interval(ap_samples)
@@ -64,7 +78,7 @@ def compute_metrics(run: Run, dataset: Dataset | None = None) -> dict:
     for label, note in zip(labels, threshold_notes):
         if note:
             per[label]["threshold_note"] = note
-    metrics = {
+    return {
         "run_id": run.run_id,
         "dataset_fingerprint": dataset.fingerprint,
         "split": "test",

@@ -1,4 +1,5 @@
-"""One table of every run on a dataset, read from metrics.json (derived in memory, never written, when one is missing)."""
+"""One table of every run on a dataset, read from metrics.json (derived in memory, never written, when missing)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,12 +8,26 @@ import pandas as pd
 
 from benchmarks.data.dataset import Dataset
 from benchmarks.errors import BenchmarkError, RunError
+
 from .evaluate import compute_metrics
 from .results import Run, list_runs, read_metrics
 
 COLUMNS = [
-    "run", "kind", "backbone", "macro_auc", "macro_auc_ci", "map", "map_ci", "micro_f1", "macro_f1",
-    "hamming_loss", "subset_accuracy", "train_s", "ms_per_image", "model_mb", "status",
+    "run",
+    "kind",
+    "backbone",
+    "macro_auc",
+    "macro_auc_ci",
+    "map",
+    "map_ci",
+    "micro_f1",
+    "macro_f1",
+    "hamming_loss",
+    "subset_accuracy",
+    "train_s",
+    "ms_per_image",
+    "model_mb",
+    "status",
 ]
 
 
@@ -24,7 +39,10 @@ def runs_for(results_dir: Path, dataset: Dataset | None) -> list[Run]:
     fingerprints = {r.fingerprint for r in runs}
     if len(fingerprints) > 1:
         names = sorted({f"{r.info['dataset'].get('name')} ({r.info['dataset'].get('fingerprint')})" for r in runs})
-        raise BenchmarkError(f"{results_dir}: runs are on {len(fingerprints)} different datasets ({'; '.join(names)}); pass --dataset DIR to rank one")
+        raise BenchmarkError(
+            f"{results_dir}: runs are on {len(fingerprints)} different datasets ({'; '.join(names)}); pass --dataset "
+            "DIR to rank one"
+        )
     return runs
 
 
@@ -49,23 +67,25 @@ def leaderboard(results_dir: Path | str, dataset: Dataset | None = None) -> pd.D
             metrics, problem = None, str(exc)
         summary = (metrics or {}).get("overall", {})
         timings, model = run.timings, run.model
-        rows.append({
-            "run": run.run_id,
-            "kind": run.kind,
-            "backbone": run.backbone or "",
-            "macro_auc": summary.get("macro_roc_auc"),
-            "macro_auc_ci": summary.get("macro_roc_auc_ci"),
-            "map": summary.get("map"),
-            "map_ci": summary.get("map_ci"),
-            "micro_f1": summary.get("micro_f1"),
-            "macro_f1": summary.get("macro_f1"),
-            "hamming_loss": summary.get("hamming_loss"),
-            "subset_accuracy": summary.get("subset_accuracy"),
-            "train_s": timings.get("train_s"),
-            "ms_per_image": timings.get("ms_per_image"),
-            "model_mb": round(model["size_bytes"] / 1e6, 2) if model.get("size_bytes") else None,
-            "status": run.status if metrics else f"{run.info.get('status')} ({problem or 'not evaluated'})",
-        })
+        rows.append(
+            {
+                "run": run.run_id,
+                "kind": run.kind,
+                "backbone": run.backbone or "",
+                "macro_auc": summary.get("macro_roc_auc"),
+                "macro_auc_ci": summary.get("macro_roc_auc_ci"),
+                "map": summary.get("map"),
+                "map_ci": summary.get("map_ci"),
+                "micro_f1": summary.get("micro_f1"),
+                "macro_f1": summary.get("macro_f1"),
+                "hamming_loss": summary.get("hamming_loss"),
+                "subset_accuracy": summary.get("subset_accuracy"),
+                "train_s": timings.get("train_s"),
+                "ms_per_image": timings.get("ms_per_image"),
+                "model_mb": round(model["size_bytes"] / 1e6, 2) if model.get("size_bytes") else None,
+                "status": run.status if metrics else f"{run.info.get('status')} ({problem or 'not evaluated'})",
+            }
+        )
     table = pd.DataFrame(rows, columns=COLUMNS)
     return table.sort_values("macro_auc", ascending=False, na_position="last").reset_index(drop=True)
 
@@ -77,7 +97,9 @@ def format_table(table: pd.DataFrame) -> str:
     shown = table.copy()
     for column in ("macro_auc", "map"):
         shown[column] = [
-            "—" if value is None or pd.isna(value) else f"{value:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if isinstance(ci, list) else "")
+            "—"
+            if value is None or pd.isna(value)
+            else f"{value:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if isinstance(ci, list) else "")
             for value, ci in zip(shown[column], shown[column + "_ci"])
         ]
     shown = shown.drop(columns=["macro_auc_ci", "map_ci"])

@@ -3,11 +3,12 @@
 ``targets`` and ``scores`` are (images × labels) arrays; a label whose targets are all 0 (or all 1)
 has no ROC-AUC or AP, which is reported as ``None`` with a reason, never as NaN.
 """
+
 from __future__ import annotations
 
 import os
 import warnings
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 from joblib import Parallel, delayed
@@ -50,11 +51,16 @@ def tune_thresholds(targets: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray
             notes[j] = f"no positives to tune on; default {DEFAULT_THRESHOLD}"
             continue
         precision, recall, cut = precision_recall_curve(targets[:, j], scores[:, j])
-        f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros_like(precision), where=(precision + recall) > 0)
+        f1 = np.divide(
+            2 * precision * recall, precision + recall, out=np.zeros_like(precision), where=(precision + recall) > 0
+        )
         thresholds[j] = float(cut[int(np.argmax(f1[:-1]))])
         if rankable(targets[:, [j]])[0] and (auc := roc_auc_score(targets[:, j], scores[:, j])) < UNRELIABLE_TUNING_AUC:
-            notes[j] = (f"ROC-AUC on the tuning split is only {auc:.2f}: the model barely ranks this label's images there, so "
-                        "the threshold is close to arbitrary; if it ranks the label well on test, check that split's labels for it")
+            notes[j] = (
+                f"ROC-AUC on the tuning split is only {auc:.2f}: the model barely ranks this label's images there, so "
+                "the threshold is close to arbitrary; if it ranks the label well on test, check that split's labels "
+                "for it"
+            )
     return thresholds, notes
 
 
@@ -84,8 +90,10 @@ def per_label(targets: np.ndarray, scores: np.ndarray, thresholds: np.ndarray, l
             "f1": float(f1_score(y, p, zero_division=0)),
             "precision": float(precision_score(y, p, zero_division=0)),
             "recall": float(recall_score(y, p, zero_division=0)),
-            "tp": int((p & (y == 1)).sum()), "fp": int((p & (y == 0)).sum()),
-            "fn": int((~p & (y == 1)).sum()), "tn": int((~p & (y == 0)).sum()),
+            "tp": int((p & (y == 1)).sum()),
+            "fp": int((p & (y == 0)).sum()),
+            "fn": int((~p & (y == 1)).sum()),
+            "tn": int((~p & (y == 0)).sum()),
         }
         if rankable(y[:, None])[0]:
             entry["roc_auc"] = float(roc_auc_score(y, s))
@@ -114,7 +122,9 @@ def overall(targets: np.ndarray, scores: np.ndarray, thresholds: np.ndarray) -> 
         "hamming_loss": float(hamming_loss(targets, predicted)),
         "subset_accuracy": float(accuracy_score(targets, predicted)),
         "label_ranking_ap": ranking_ap,
-        "log_loss": float(np.mean([log_loss(targets[:, j], clipped[:, j], labels=[0, 1]) for j in range(targets.shape[1])])),
+        "log_loss": float(
+            np.mean([log_loss(targets[:, j], clipped[:, j], labels=[0, 1]) for j in range(targets.shape[1])])
+        ),
         "labels_scored": int(keep.sum()),
         "labels_total": int(targets.shape[1]),
     }
@@ -140,7 +150,12 @@ def _thin(points: dict[str, np.ndarray]) -> dict[str, list[float]]:
 
 
 def bootstrap(
-    statistic: Callable[[np.ndarray], float | None], n_images: int, *, resamples: int = 1000, seed: int = 0, jobs: int | None = None
+    statistic: Callable[[np.ndarray], float | None],
+    n_images: int,
+    *,
+    resamples: int = 1000,
+    seed: int = 0,
+    jobs: int | None = None,
 ) -> np.ndarray:
     """``statistic(indices)`` over seeded resamples of the image indices (NaN where undefined).
 

@@ -4,6 +4,7 @@ EDA verdicts and label figures, the leaderboard, macro AUC with CIs, quality vs 
 heatmap, ROC curves per label, and each run's paired comparison with the best run. Numbers come from
 metrics.json only; plotly.js is inlined once, so the file opens offline.
 """
+
 from __future__ import annotations
 
 import html
@@ -13,10 +14,11 @@ from pathlib import Path
 
 import plotly.io as pio
 
-from . import charts
 from benchmarks.atomic import atomic_write_text
-from .compare import compare_runs
 from benchmarks.data.dataset import Dataset
+
+from . import charts
+from .compare import compare_runs
 from .leaderboard import auc_by_label, leaderboard, metrics_of
 from .results import list_runs
 
@@ -30,15 +32,23 @@ def _table(rows: list[list], header: list[str]) -> str:
 def build_report(dataset: Dataset, results: Path) -> str:
     from benchmarks.data.eda_report import label_figures
 
-    parts = [f"<h1>{html.escape(dataset.name)} — benchmark report</h1>",
-             f"<p>{len(dataset.items)} images, {len(dataset.labels)} labels, fingerprint {dataset.fingerprint}; written "
-             f"{datetime.now():%Y-%m-%d %H:%M}. Test split, thresholds tuned on valid, 95% bootstrap confidence intervals.</p>"]
+    parts = [
+        f"<h1>{html.escape(dataset.name)} — benchmark report</h1>",
+        f"<p>{len(dataset.items)} images, {len(dataset.labels)} labels, fingerprint {dataset.fingerprint}; written "
+        f"{datetime.now():%Y-%m-%d %H:%M}. Test split, thresholds tuned on valid, 95% bootstrap confidence "
+        "intervals.</p>",
+    ]
     figures: list = []
     eda = dataset.root / "eda" / "report.json"
     if eda.is_file():
         report = json.loads(eda.read_text(encoding="utf-8"))
-        parts.append("<h2>Data quality</h2>" + _table([[c["check"], c["verdict"], c["finding"], c.get("remedy", "")] for c in report["checks"]],
-                                                      ["check", "verdict", "finding", "remedy"]))
+        parts.append(
+            "<h2>Data quality</h2>"
+            + _table(
+                [[c["check"], c["verdict"], c["finding"], c.get("remedy", "")] for c in report["checks"]],
+                ["check", "verdict", "finding", "remedy"],
+            )
+        )
         figures += [("Labels", f) for f in label_figures(dataset, report["statistics"]).values()]
     runs = [r for r in list_runs(results) if r.fingerprint == dataset.fingerprint and r.status == "done"]
     table = leaderboard(results, dataset)
@@ -48,8 +58,11 @@ def build_report(dataset: Dataset, results: Path) -> str:
         table = table.sort_values("macro_auc", ascending=False, na_position="last").reset_index(drop=True)
         evaluated = set(table.loc[table["macro_auc"].notna(), "run"])  # leaderboard() re-evaluated what it could
         parts.append("<h2>Leaderboard</h2>" + table.to_html(index=False, float_format=lambda v: f"{v:.3f}", na_rep="—"))
-        figures += [("Leaderboard", charts.leaderboard_bars(table)), ("Leaderboard", charts.quality_latency_size(table)),
-                    ("Per-class", charts.auc_heatmap(auc_by_label(runs)))]
+        figures += [
+            ("Leaderboard", charts.leaderboard_bars(table)),
+            ("Leaderboard", charts.quality_latency_size(table)),
+            ("Per-class", charts.auc_heatmap(auc_by_label(runs))),
+        ]
         curves = {r.run_id: (metrics_of(r) or {}).get("curves", {}) for r in runs if r.run_id in evaluated}
         figures += [("Per-class", charts.roc_overlay(curves, label)) for label in dataset.labels]
         best = table["run"].iloc[0]
@@ -59,17 +72,35 @@ def build_report(dataset: Dataset, results: Path) -> str:
                 continue
             result = compare_runs(results / best, results / other)
             for metric, entry in result["metrics"].items():
-                rows.append([f"{best} − {other}", metric, f"{entry['difference']:+.3f}", str([round(c, 3) for c in entry["ci"]]), entry["verdict"]])
+                rows.append(
+                    [
+                        f"{best} − {other}",
+                        metric,
+                        f"{entry['difference']:+.3f}",
+                        str([round(c, 3) for c in entry["ci"]]),
+                        entry["verdict"],
+                    ]
+                )
         if rows:
-            parts.append("<h2>Paired comparisons with the best run</h2>" + _table(rows, ["pair", "metric", "difference", "95% CI", "verdict"]))
+            parts.append(
+                "<h2>Paired comparisons with the best run</h2>"
+                + _table(rows, ["pair", "metric", "difference", "95% CI", "verdict"])
+            )
     section = None
     for i, (title, figure) in enumerate(figures):
         if title != section:
             parts.append(f"<h2>{title} figures</h2>")
             section = title
         parts.append(pio.to_html(figure, full_html=False, include_plotlyjs=i == 0))
-    style = "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 6px;font-size:13px}</style>"
-    return f"<!doctype html><meta charset='utf-8'><title>{html.escape(dataset.name)} report</title>{style}<body>" + "\n".join(parts) + "</body>"
+    style = (
+        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:3px 6px;font-size:13px}</style>"
+    )
+    return (
+        f"<!doctype html><meta charset='utf-8'><title>{html.escape(dataset.name)} report</title>{style}<body>"
+        + "\n".join(parts)
+        + "</body>"
+    )
 
 
 def write_report(dataset: Dataset, results: Path, out: Path | None = None) -> Path:

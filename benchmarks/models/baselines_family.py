@@ -11,7 +11,13 @@ FAMILIES = (
         description="every image gets each label's training frequency: the AUC 0.5 floor",
         no_model_reason="the prior scores every image the same (label frequencies); there is nothing to run",
         bench=(),
-        demo=(DemoStep("label prior", "benchmarks", ("baseline", "prior", "{dataset}", "--results", "{results}", "--skip-existing")),),
+        demo=(
+            DemoStep(
+                "label prior",
+                "benchmarks",
+                ("baseline", "prior", "{dataset}", "--results", "{results}", "--skip-existing"),
+            ),
+        ),
     ),
     ModelFamily(
         kind="linear_probe",
@@ -20,9 +26,19 @@ FAMILIES = (
         runtime="torch",
         predictor="benchmarks.models.baselines:LinearProbePredictor",
         backbones=("lite0", "lite1", "lite2"),
-        demo=(DemoStep("linear probe on frozen lite0 features", "benchmarks",
-                       ("baseline", "linear-probe", "{dataset}", "--results", "{results}", "--skip-existing")),),
-        bench=(DemoStep("linear probe (reused when done)", "benchmarks",
-                        ("baseline", "linear-probe", "{dataset}", "--results", "{results}", "--skip-existing")),),
+        demo=(
+            DemoStep(
+                "linear probe on frozen lite0 features",
+                "benchmarks",
+                ("baseline", "linear-probe", "{dataset}", "--results", "{results}", "--skip-existing"),
+            ),
+        ),
+        bench=(
+            DemoStep(
+                "linear probe (reused when done)",
+                "benchmarks",
+                ("baseline", "linear-probe", "{dataset}", "--results", "{results}", "--skip-existing"),
+            ),
+        ),
     ),
 )

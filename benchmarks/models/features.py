@@ -1,4 +1,5 @@
 """Frozen-backbone features, cached on disk by dataset fingerprint + backbone + image size."""
+
 from __future__ import annotations
 
 import os
@@ -9,9 +10,10 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from benchmarks.atomic import atomic_write
-from .backbones import Backbone, normalise, prepare_image
 from benchmarks.data.dataset import Dataset
 from benchmarks.data.images import open_rgb
+
+from .backbones import Backbone, normalise, prepare_image
 
 BATCH_SIZE = 32
 

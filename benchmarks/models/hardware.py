@@ -1,4 +1,5 @@
 """What the machine offers for training: native bf16 on the CPU decides both trainers' mixed precision."""
+
 from __future__ import annotations
 
 from functools import lru_cache

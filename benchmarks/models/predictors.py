@@ -11,7 +11,7 @@ from pathlib import Path
 from benchmarks.errors import RunError
 from benchmarks.evaluation.results import Run, load_run
 
-from .registry import Predictor, family_of, families, load_predictor_class
+from .registry import Predictor, families, family_of, load_predictor_class
 
 
 def can_predict(run: Run) -> bool:

@@ -9,9 +9,10 @@ framework: predictors and trainers are reached through the module names the fami
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
-from typing import TYPE_CHECKING, Callable, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from benchmarks.errors import BenchmarkError
 

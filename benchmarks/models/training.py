@@ -3,16 +3,17 @@
 Trainers add their framework's own options on top of ``CommonConfig``; presets are merged under the
 flags the user typed; the CLI frame turns errors into one line and Ctrl-C into an interrupted run.
 """
+
 from __future__ import annotations
 
 import argparse
-import sys
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import TypeVar
 
-from benchmarks.data.dataset import Dataset, load_dataset
 from benchmarks import errors
+from benchmarks.data.dataset import Dataset, load_dataset
 from benchmarks.errors import BenchmarkError, DatasetError
 from benchmarks.evaluation.results import newest_done_run
 
@@ -87,12 +88,20 @@ def add_common_arguments(parser: argparse.ArgumentParser, presets: dict[str, dic
     parser.add_argument("--wd", type=float, help="weight decay (default 0.01)")
     parser.add_argument("--mixup", action="store_true", default=None, help="MixUp augmentation")
     parser.add_argument("--label-smoothing", type=float, help="BCE label smoothing, e.g. 0.1")
-    parser.add_argument("--unfreeze", type=int, help="phase 2: 0 = whole body (default), N = only its last N of 7 stages")
+    parser.add_argument(
+        "--unfreeze", type=int, help="phase 2: 0 = whole body (default), N = only its last N of 7 stages"
+    )
     parser.add_argument("--patience", type=int, help="early stopping patience in epochs (valid loss)")
-    parser.add_argument("--save-best", action="store_true", default=None, help="predict with the epoch of lowest valid loss")
+    parser.add_argument(
+        "--save-best", action="store_true", default=None, help="predict with the epoch of lowest valid loss"
+    )
     parser.add_argument("--seed", type=int, help="random seed (default 0)")
     parser.add_argument("--resume", type=Path, help="continue an interrupted run folder")
-    parser.add_argument("--skip-existing", action="store_true", help="do nothing if a finished run with these settings exists for this dataset")
+    parser.add_argument(
+        "--skip-existing",
+        action="store_true",
+        help="do nothing if a finished run with these settings exists for this dataset",
+    )
 
 
 def check_trainable(dataset: Dataset) -> None:
@@ -109,17 +118,24 @@ def check_trainable(dataset: Dataset) -> None:
 
 def run_cli(body: Callable[[], object]) -> int:
     """The shared CLI frame, with a Ctrl-C message that says how to continue the run."""
-    return errors.run_cli(body, "\ninterrupted: the run is marked interrupted with its last finished epoch saved; continue with --resume RUN")
+    return errors.run_cli(
+        body,
+        "\ninterrupted: the run is marked interrupted with its last finished epoch saved; continue with --resume RUN",
+    )
 
 
-def trainer_main(argv: list[str] | None, parser: argparse.ArgumentParser, make_config: Callable, train: Callable, kind: str) -> int:
+def trainer_main(
+    argv: list[str] | None, parser: argparse.ArgumentParser, make_config: Callable, train: Callable, kind: str
+) -> int:
     """``python -m <trainer>.train``: flags -> config (preset under explicit flags) -> train or resume."""
     args = parser.parse_args(argv)
 
     def body():
         if not args.resume and not args.dataset:
             raise BenchmarkError("--dataset DIR is required (or --resume RUN)")
-        options = {k: v for k, v in vars(args).items() if k not in ("dataset", "results", "preset", "resume", "skip_existing")}
+        options = {
+            k: v for k, v in vars(args).items() if k not in ("dataset", "results", "preset", "resume", "skip_existing")
+        }
         config = make_config(args.preset, **options)
         if args.skip_existing and not args.resume:
             fingerprint = load_dataset(args.dataset).fingerprint
