@@ -95,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", type=Path, default=None, help="only runs on this dataset")
     p.add_argument("--results", type=Path, default=Path("results"))
     p.add_argument("--csv", action="store_true", help="print CSV instead of a table")
+    p.add_argument("--markdown", action="store_true", help="print a Markdown table (what the docs quote)")
     p.set_defaults(handler=cmd_leaderboard)
     return parser
 
@@ -233,7 +234,7 @@ def cmd_leaderboard(args) -> None:
 
     dataset = load_dataset(args.dataset, require_train_positives=False) if args.dataset else None
     table = leaderboard(args.results, dataset)
-    print(table.to_csv(index=False) if args.csv else format_table(table))
+    print(table.to_csv(index=False) if args.csv else format_table(table, markdown=args.markdown))
 
 
 def _fmt(value, ci) -> str:

@@ -117,7 +117,7 @@ def keras_run(tiny_scenes, tiny_results):
 def replica_run(tiny_scenes, tiny_results):
     """A Teachable Machine replica beside them (3 epochs), so pages and the API show a third kind of model."""
     from benchmarks.data.dataset import load_dataset
-    from cloud_baselines.tm_replica import train_replica
+    from tm_replica.replica import train_replica
 
     return train_replica(load_dataset(tiny_scenes), tiny_results, epochs=3)
 

@@ -39,13 +39,43 @@ def client(fastai_run, keras_run, replica_run, tiny_results):
 
 
 def test_health_and_models(client, fastai_run, keras_run, replica_run):
-    assert client.get("/health").json() == {"status": "ok", "models": 3}
+    assert client.get("/health").json() == {"status": "ok", "models": 3, "skipped": []}
     models = {m["id"]: m for m in client.get("/models").json()}
     assert set(models) == {fastai_run.run_id, keras_run.run_id, replica_run.run_id}
     assert models[replica_run.run_id]["kind"] == "teachable_machine_replica"
     assert models[keras_run.run_id]["kind"] == "keras" and len(models[keras_run.run_id]["thresholds"]) == len(
         keras_run.labels
     )
+
+
+def test_damaged_runs_beside_good_ones_are_skipped_and_reported(
+    tmp_path, fastai_run, keras_run, replica_run, tiny_scenes
+):
+    """A serving.json that is not JSON, a run.json that is null, a truncated state dict: each run is skipped with its
+    reason on /health, and the good model is still served."""
+    import shutil
+
+    results = tmp_path / "results"
+    shutil.copytree(keras_run.path, results / keras_run.run_id)
+    for name, damage in (("bad-serving", "serving.json"), ("bad-weights", "model_state.pt")):
+        shutil.copytree(fastai_run.path, results / name)
+        (results / name / damage).write_bytes(b"\x00not what it should be")
+    (results / "bad-run-json").mkdir()
+    (results / "bad-run-json" / "run.json").write_text("null")
+    os.environ["RESULTS_DIR"] = str(results)
+    from api.app import app
+
+    try:
+        with TestClient(app) as damaged_client:
+            health = damaged_client.get("/health").json()
+            assert health["models"] == 1
+            assert {s["run"] for s in health["skipped"]} == {"bad-serving", "bad-weights", "bad-run-json"}
+            assert all(s["reason"] and "Traceback" not in s["reason"] for s in health["skipped"])
+            image = load_dataset(tiny_scenes).image_paths("test")[0]
+            reply = damaged_client.post("/predict", files={"image": ("scene.jpg", image.read_bytes(), "image/jpeg")})
+            assert reply.status_code == 200 and [p["model"] for p in reply.json()["predictions"]] == [keras_run.run_id]
+    finally:
+        os.environ["RESULTS_DIR"] = str(fastai_run.path.parent)
 
 
 def test_predict_all_models_gives_scores_thresholds_labels_latency(client, tiny_scenes):

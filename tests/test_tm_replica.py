@@ -8,9 +8,9 @@ import pytest
 from benchmarks.data.dataset import load_dataset
 from benchmarks.data.images import open_rgb
 from benchmarks.evaluation import evaluate as evaluate_module
-from cloud_baselines import tm_replica
 from cloud_baselines.teachable_machine import open_tm_export
 from tests.test_cloud_baselines import FRUIT, FRUIT_IMAGES, TM, dataset_from_files
+from tm_replica import replica as tm_replica
 
 
 @pytest.fixture(autouse=True)

@@ -19,6 +19,8 @@ import pandas as pd
 from benchmarks.atomic import atomic_write, atomic_write_json
 from benchmarks.errors import DatasetError
 
+from .paths import inside
+
 SPLITS = ("train", "valid", "test")
 LABELS_CSV = "labels.csv"
 DATASET_JSON = "dataset.json"
@@ -111,6 +113,10 @@ def _read_info(root: Path) -> dict:
         raise DatasetError(
             f"{path}: not valid JSON ({exc}); fix it or delete it to infer labels from labels.csv"
         ) from None
+    if not isinstance(info, dict):
+        raise DatasetError(
+            f"{path}: expected a JSON object (name, labels, ...), found {type(info).__name__}; fix it or delete it"
+        )
     labels = info.get("labels")
     if labels is not None and (
         not isinstance(labels, list)
@@ -134,9 +140,7 @@ def _validate_rows(root: Path, csv_path: Path, table: pd.DataFrame, declared: li
         if image in seen:
             raise DatasetError(f"{where}: image '{image}' is listed twice")
         seen.add(image)
-        path = (root / image).resolve()
-        if root.resolve() not in path.parents:
-            raise DatasetError(f"{where}: image path '{image}' must stay inside the dataset folder")
+        path = inside(root, image, f"{where}: image path", DatasetError)
         if not path.is_file():
             raise DatasetError(f"{where}: image '{image}' is listed but missing from {root}")
         names = parse_labels(cell)

@@ -12,6 +12,7 @@ import plotly.io as pio
 from PIL import Image, ImageDraw
 
 from benchmarks.atomic import atomic_write, atomic_write_json, atomic_write_text
+from benchmarks.errors import DatasetError
 
 from .dataset import SPLITS, Dataset
 from .eda import quality_checks, scan_images, statistics
@@ -22,6 +23,8 @@ THUMB = 96
 
 
 def run_eda(dataset: Dataset, out_dir: Path | None = None) -> dict:
+    if not dataset.labels:
+        raise DatasetError(f"{dataset.root}: no labels in labels.csv or dataset.json; label the images, then run EDA")
     out_dir = out_dir or dataset.root / "eda"
     out_dir.mkdir(parents=True, exist_ok=True)
     facts = scan_images(dataset, processes=True)

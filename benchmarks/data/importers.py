@@ -17,6 +17,7 @@ from benchmarks.errors import DatasetError
 from .dataset import Dataset, label_matrix, load_dataset, write_dataset
 from .image_hashes import duplicate_groups, file_sha256, perceptual_signature
 from .images import is_image_file
+from .paths import inside, relative_target
 from .splitting import stratified_splits
 
 SPLIT_ALIASES = {
@@ -50,6 +51,8 @@ def read_folder(src: Path) -> list[Record]:
     records = []
     for root, split in roots:
         for label_dir in sorted(p for p in root.iterdir() if p.is_dir()):
+            if not label_dir.name.strip():
+                raise DatasetError(f"{label_dir}: a class folder whose name is only spaces; rename it to the label")
             for image in sorted(p for p in label_dir.rglob("*") if p.is_file() and is_image_file(p)):
                 records.append(Record(image, str(image.relative_to(src)), (label_dir.name,), split))
     if not records:
@@ -61,7 +64,13 @@ def read_fastai_csv(csv_path: Path, images: Path | None = None) -> list[Record]:
     """fastai multi-label CSV (``fname,labels[,is_valid]``, labels space-separated, like Planet)."""
     if not csv_path.is_file():
         raise DatasetError(f"{csv_path}: CSV file not found")
-    table = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
+    try:
+        table = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as exc:
+        detail = str(exc).strip().splitlines()[-1][:120] if str(exc).strip() else exc.__class__.__name__
+        raise DatasetError(
+            f"{csv_path}: not a readable CSV ({detail}); expected columns fname,labels[,is_valid]"
+        ) from None
     if table.shape[1] < 2:
         raise DatasetError(f"{csv_path}: needs at least two columns (file name, space-separated labels)")
     name_col = (
@@ -72,8 +81,9 @@ def read_fastai_csv(csv_path: Path, images: Path | None = None) -> list[Record]:
     suffixes = ("", ".jpg", ".jpeg", ".png")
     records = []
     for index, row in enumerate(table.itertuples(index=False)):
-        name = str(getattr(row, name_col)).strip()
-        path = next((images / (name + s) for s in suffixes if (images / (name + s)).is_file()), None)
+        name = relative_target(getattr(row, name_col), f"{csv_path} row {index + 2}", DatasetError)
+        candidates = [inside(images, name + s, f"{csv_path} row {index + 2}", DatasetError) for s in suffixes]
+        path = next((c for c in candidates if c.is_file()), None)
         if path is None:
             raise DatasetError(
                 f"{csv_path} row {index + 2}: image '{name}' not found under {images} (use --images DIR)"
@@ -82,7 +92,7 @@ def read_fastai_csv(csv_path: Path, images: Path | None = None) -> list[Record]:
         if "is_valid" in table.columns:
             split = "valid" if str(row.is_valid).strip().lower() in ("1", "true", "yes") else None
         labels = tuple(dict.fromkeys(str(getattr(row, label_col)).split()))
-        records.append(Record(path, str(path.relative_to(images)), labels, split))
+        records.append(Record(path, str(path.relative_to(images.resolve())), labels, split))
     return records
 
 
@@ -97,8 +107,10 @@ def read_voc(src: Path) -> list[Record]:
             tree = ET.parse(xml_path).getroot()
         except ET.ParseError as exc:
             raise DatasetError(f"{xml_path}: not valid XML ({exc})") from None
-        filename = (tree.findtext("filename") or xml_path.stem + ".jpg").strip()
-        path = image_dir / filename
+        filename = relative_target(
+            tree.findtext("filename") or xml_path.stem + ".jpg", f"{xml_path} <filename>", DatasetError
+        )
+        path = inside(image_dir, filename, f"{xml_path} <filename>", DatasetError)
         if not path.is_file():
             raise DatasetError(f"{xml_path}: its image {path} is missing")
         names = [(obj.findtext("name") or "").strip() for obj in tree.iter("object")]
@@ -119,12 +131,16 @@ def read_coco(json_path: Path, images: Path | None = None) -> list[Record]:
         present: dict[int, list[str]] = {i: [] for i in files}
         for ann in data.get("annotations", []):
             present[ann["image_id"]].append(categories[ann["category_id"]])
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, AttributeError) as exc:
         raise DatasetError(f"{json_path}: not a COCO instances file ({exc.__class__.__name__}: {exc})") from None
+    for category_id, category in categories.items():
+        if not isinstance(category, str) or not category.strip():
+            raise DatasetError(f"{json_path}: category {category_id} has an empty name; name it or remove it")
     images = images or json_path.parent
     records = []
-    for image_id, name in files.items():
-        path = images / name
+    for image_id, raw_name in files.items():
+        name = relative_target(raw_name, f"{json_path} image {image_id} file_name", DatasetError)
+        path = inside(images, name, f"{json_path} image {image_id} file_name", DatasetError)
         if not path.is_file():
             raise DatasetError(f"{json_path}: image '{name}' not found under {images} (use --images DIR)")
         records.append(Record(path, name, tuple(dict.fromkeys(sorted(present[image_id])))))
@@ -133,6 +149,8 @@ def read_coco(json_path: Path, images: Path | None = None) -> list[Record]:
 
 def materialize(records: list[Record], dest: Path, *, name: str, source: str, seed: int = 0) -> Dataset:
     """Copy images, make the missing splits (stratified, duplicates kept together), write the dataset."""
+    if dest.exists() and not dest.is_dir():
+        raise DatasetError(f"{dest}: is a file; choose a new folder as the destination")
     if dest.exists() and any(dest.iterdir()):
         raise DatasetError(f"{dest}: already exists and is not empty; choose a new destination")
     renames = {label: "_".join(label.split()) for r in records for label in r.labels}
@@ -151,8 +169,22 @@ def materialize(records: list[Record], dest: Path, *, name: str, source: str, se
     )
     staging = dest.with_name(dest.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
+    try:
+        _copy_and_write(
+            records, staging, label_sets, labels, splits, renames, name=name, source=source, seed=seed, fixed=fixed
+        )
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)  # a failed import leaves nothing behind
+        raise
+    if dest.exists():
+        dest.rmdir()
+    staging.rename(dest)
+    return load_dataset(dest, require_train_positives=False)
+
+
+def _copy_and_write(records, staging: Path, label_sets, labels, splits, renames, *, name, source, seed, fixed) -> None:
     for record in tqdm(records, desc="copying images", unit="img"):
-        target = staging / "images" / record.target
+        target = inside(staging / "images", record.target, f"{record.source}", DatasetError)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(record.source, target)
     items = pd.DataFrame({"image": ["images/" + r.target for r in records], "labels": label_sets, "split": splits})
@@ -165,10 +197,6 @@ def materialize(records: list[Record], dest: Path, *, name: str, source: str, se
         build={"importer_seed": seed, "splits_made": None in fixed},
         extra={"label_renames": {k: v for k, v in renames.items() if k != v}},
     )
-    if dest.exists():
-        dest.rmdir()
-    staging.rename(dest)
-    return load_dataset(dest, require_train_positives=False)
 
 
 def _need_dir(path: Path) -> None:

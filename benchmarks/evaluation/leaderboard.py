@@ -90,10 +90,19 @@ def leaderboard(results_dir: Path | str, dataset: Dataset | None = None) -> pd.D
     return table.sort_values("macro_auc", ascending=False, na_position="last").reset_index(drop=True)
 
 
-def format_table(table: pd.DataFrame) -> str:
-    """Plain-text leaderboard with CIs written as [low, high]."""
+def format_table(table: pd.DataFrame, markdown: bool = False) -> str:
+    """Plain-text (or Markdown, for docs) leaderboard with CIs written as [low, high]."""
     if table.empty:
         return "no runs yet"
+    shown = readable_table(table)
+    if not markdown:
+        return shown.to_string(index=False)
+    lines = ["| " + " | ".join(shown.columns) + " |", "|" + "---|" * len(shown.columns)]
+    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in shown.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def readable_table(table: pd.DataFrame) -> pd.DataFrame:
     shown = table.copy()
     for column in ("macro_auc", "map"):
         shown[column] = [
@@ -107,7 +116,7 @@ def format_table(table: pd.DataFrame) -> str:
         shown[column] = [("—" if v is None or pd.isna(v) else f"{v:.3f}") for v in shown[column]]
     for column in ("train_s", "ms_per_image", "model_mb"):
         shown[column] = [("—" if v is None or pd.isna(v) else f"{v:.4g}") for v in shown[column]]
-    return shown.to_string(index=False)
+    return shown
 
 
 def auc_by_label(runs: list[Run]) -> pd.DataFrame:

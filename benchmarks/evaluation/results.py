@@ -217,9 +217,22 @@ def read_predictions(run: Run, dataset: Dataset | None = None) -> pd.DataFrame:
         extra = [x for x in score_columns if x not in expected]
         detail = f"missing {missing}" if missing else f"unexpected {extra}" if extra else "in a different order"
         raise RunError(f"{csv_path}: label columns do not match the dataset's labels ({detail})")
-    scores = table[score_columns].to_numpy(dtype=np.float64)
-    if not np.isfinite(scores).all() or scores.min() < 0 or scores.max() > 1:
-        raise RunError(f"{csv_path}: scores must be probabilities in [0, 1] with no empty cells")
+    numeric = table[score_columns].apply(pd.to_numeric, errors="coerce")
+    scores = numeric.to_numpy(dtype=np.float64)
+    bad = ~np.isfinite(scores) | (scores < 0) | (scores > 1)
+    if bad.any():
+        row, column = map(int, np.argwhere(bad)[0])
+        value = table[score_columns].iloc[row, column]
+        raise RunError(
+            f"{csv_path} row {row + 2}, column '{score_columns[column]}': {value!r} is not a probability in [0, 1]; "
+            "scores must be numbers in [0, 1] with no empty cells"
+        )
+    duplicated = table.duplicated(["image", "split"], keep="first")
+    if duplicated.any():
+        row = int(np.flatnonzero(duplicated.to_numpy())[0])
+        raise RunError(
+            f"{csv_path} row {row + 2}: image '{table['image'].iloc[row]}' is listed twice; keep one row per image"
+        )
     if dataset is not None:
         for split in ("valid", "test"):
             wanted = set(dataset.rows(split)["image"])
