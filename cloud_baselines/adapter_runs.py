@@ -96,7 +96,8 @@ def write_adapter_run(
         run.finish(timings=timings, model=model or {})
     metrics = evaluate_run(run.path, dataset)
     summary = metrics["overall"]
-    print(f"{run.path}: test macro AUC {summary['macro_roc_auc']:.3f}, mAP {summary['map']:.3f} (shared evaluator)")
+    shown = {key: "n/a" if summary.get(key) is None else f"{summary[key]:.3f}" for key in ("macro_roc_auc", "map")}
+    print(f"{run.path}: test macro AUC {shown['macro_roc_auc']}, mAP {shown['map']} (shared evaluator)")
     return run
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from benchmarks.atomic import atomic_write_json
 from benchmarks.data.dataset import Dataset
+from benchmarks.data.paths import inside
 from benchmarks.errors import BenchmarkError
 
 from .adapter_runs import evaluate_classifier
@@ -68,13 +69,11 @@ def open_tm_export(export: Path):
     if not export.exists():
         raise BenchmarkError(f"{export}: not found")
     if export.is_file() and export.suffix == ".zip":
-        unpacked = Path(tempfile.mkdtemp(prefix="tm-export-"))
-        try:
-            with zipfile.ZipFile(export) as archive:
-                archive.extractall(unpacked)
-        except zipfile.BadZipFile:
-            raise BenchmarkError(f"{export}: not a valid zip file (truncated download?)") from None
-        return open_tm_export(unpacked)
+        # Unpacked into a folder that is removed however this ends (the model is read into memory), so repeated
+        # evaluations and re-opened predictors leave nothing behind; the run records the zip itself.
+        with tempfile.TemporaryDirectory(prefix="tm-export-") as unpacked:
+            extract_zip(export, Path(unpacked))
+            return open_tm_export(Path(unpacked))
     folder = export if export.is_dir() else export.parent
     if export.is_file() and export.suffix == ".tflite":
         return _tflite(export, folder)
@@ -92,6 +91,29 @@ def open_tm_export(export: Path):
         f"{export}: no Teachable Machine export found (expected keras_model.h5 + labels.txt, converted_keras.zip, "
         "model.json + weights.bin + metadata.json, or a .tflite + labels.txt)"
     )
+
+
+MAX_UNPACKED_BYTES = 2 * 1024**3  # a TM export is a few MB; refuse zip bombs before writing anything
+
+
+def extract_zip(archive_path: Path, into: Path) -> None:
+    """Every member checked first: inside ``into`` (the path policy), not encrypted, a sane total size."""
+    try:
+        with zipfile.ZipFile(archive_path) as archive:
+            members = archive.infolist()
+            if sum(m.file_size for m in members) > MAX_UNPACKED_BYTES:
+                raise BenchmarkError(f"{archive_path}: unpacks to more than 2 GB; not a Teachable Machine export")
+            for member in members:
+                inside(into, member.filename, f"{archive_path}: member", BenchmarkError)
+                if member.flag_bits & 0x1:
+                    raise BenchmarkError(
+                        f"{archive_path}: member {member.filename} is encrypted; export it again without a password"
+                    )
+            archive.extractall(into)
+    except zipfile.BadZipFile:
+        raise BenchmarkError(f"{archive_path}: not a valid zip file (truncated download?)") from None
+    except (RuntimeError, NotImplementedError) as exc:  # zipfile's own words for encryption / unknown compression
+        raise BenchmarkError(f"{archive_path}: cannot unpack ({str(exc)[:120]})") from None
 
 
 def _tflite(path: Path, folder: Path):

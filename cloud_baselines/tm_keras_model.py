@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from benchmarks.data.paths import inside
 from benchmarks.errors import BenchmarkError
 
 from .image_prep import teachable_machine_fit, to_minus_one_one
@@ -64,16 +65,26 @@ def read_tfjs_weights(model_json: Path) -> tuple[dict[str, np.ndarray], dict]:
         spec = json.loads(model_json.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise BenchmarkError(f"{model_json}: not valid JSON ({exc.msg})") from None
+    if not isinstance(spec, dict):
+        raise BenchmarkError(f"{model_json}: expected a JSON object (a TF.js model), found {type(spec).__name__}")
     if spec.get("format") == "graph-model":
         raise BenchmarkError(
             f"{model_json}: a TensorFlow.js graph model (AutoML's tfjs export), not TM's layers model; use "
             "vertex-eval with the Edge TFLite export"
         )
     weights: dict[str, np.ndarray] = {}
-    for group in spec.get("weightsManifest", []):
+    manifest = spec.get("weightsManifest", [])
+    if not isinstance(manifest, list) or not all(
+        isinstance(g, dict) and isinstance(g.get("paths"), list) and isinstance(g.get("weights"), list)
+        for g in manifest
+    ):
+        raise BenchmarkError(
+            f"{model_json}: weightsManifest should be a list of {{paths, weights}} groups; re-download the export"
+        )
+    for group in manifest:
         blob = b""
         for shard in group["paths"]:
-            shard_path = model_json.parent / shard
+            shard_path = inside(model_json.parent, str(shard), f"{model_json}: weight file", BenchmarkError)
             if not shard_path.is_file():
                 raise BenchmarkError(f"{shard_path}: weight file named in model.json is missing")
             blob += shard_path.read_bytes()

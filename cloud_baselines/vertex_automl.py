@@ -15,6 +15,7 @@ import numpy as np
 
 from benchmarks.atomic import atomic_write_json, atomic_write_text
 from benchmarks.data.dataset import Dataset
+from benchmarks.data.paths import inside
 from benchmarks.errors import BenchmarkError
 
 from .adapter_runs import evaluate_classifier, match_to_dataset, write_adapter_run
@@ -133,12 +134,14 @@ def open_edge_export(export: Path) -> tuple[TFLiteClassifier, list[str], Path]:
         text = re.sub(r",\s*}", "}", manifest.read_text(encoding="utf-8"))
         try:
             spec = json.loads(text)
-            model, labels_file = (
-                folder / spec.get("modelFile", model.name),
-                folder / spec.get("labelsFile", labels_file.name),
-            )
         except json.JSONDecodeError:
             raise BenchmarkError(f"{manifest}: not valid JSON") from None
+        if not isinstance(spec, dict):
+            raise BenchmarkError(f"{manifest}: expected a JSON object with modelFile and labelsFile")
+        model = inside(folder, str(spec.get("modelFile", model.name)), f"{manifest}: modelFile", BenchmarkError)
+        labels_file = inside(
+            folder, str(spec.get("labelsFile", labels_file.name)), f"{manifest}: labelsFile", BenchmarkError
+        )
     classifier = TFLiteClassifier(model, automl_fit)
     return classifier, read_plain_labels(labels_file), model
 

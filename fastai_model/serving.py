@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +11,7 @@ from PIL import Image
 
 from benchmarks.atomic import atomic_write, atomic_write_json
 from benchmarks.errors import RunError
+from benchmarks.evaluation.results import read_run_file
 from benchmarks.models.backbones import get_backbone, normalise, prepare_image
 
 STATE_FILE = "model_state.pt"
@@ -47,7 +47,7 @@ class FastaiPredictor:
             raise RunError(
                 f"{run_dir}: no fastai serving artifact ({CONFIG_FILE} + {STATE_FILE}); is this a finished fastai run?"
             )
-        self.config = json.loads(config_path.read_text(encoding="utf-8"))
+        self.config = read_run_file(run_dir, CONFIG_FILE, ("arch", "backbone", "labels", "img_size"))
         self.labels = list(self.config["labels"])
         self.backbone = get_backbone(self.config["backbone"])
         self.img_size = int(self.config["img_size"])

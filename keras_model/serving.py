@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +9,7 @@ from PIL import Image
 
 from benchmarks.atomic import atomic_write, atomic_write_json
 from benchmarks.errors import RunError
+from benchmarks.evaluation.results import read_run_file
 from benchmarks.models.tf_runtime import traced_forward
 
 from .backbone import keras
@@ -49,7 +49,7 @@ class KerasPredictor:
             raise RunError(
                 f"{run_dir}: no Keras serving artifact ({CONFIG_FILE} + {MODEL_FILE}); is this a finished Keras run?"
             )
-        self.config = json.loads(config_path.read_text(encoding="utf-8"))
+        self.config = read_run_file(run_dir, CONFIG_FILE, ("labels", "img_size"))
         self.labels = list(self.config["labels"])
         self.img_size = int(self.config["img_size"])
         try:

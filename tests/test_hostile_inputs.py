@@ -278,3 +278,94 @@ def test_leaderboard_never_rewrites_a_damaged_metrics_json(tmp_path, small_datas
     table = leaderboard(tmp_path / "results")
     assert table.loc[0, "macro_auc"] == 0.5  # derived in memory from predictions.csv
     assert (run / "metrics.json").read_text() == "{truncated"  # a reader never writes: read-only deployments work
+
+
+def _cloud(capsys, argv: list[str], message: str) -> None:
+    from cloud_baselines.cli import main as cloud_main
+
+    code = cloud_main(argv)
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert message in err, err
+
+
+def _temp_exports() -> set[str]:
+    import tempfile
+
+    return {p.name for p in Path(tempfile.gettempdir()).glob("tm-export-*")}
+
+
+def _encrypted_zip(path: Path) -> Path:
+    """A zip whose member says it is encrypted (Python cannot write encrypted zips; the flag is what readers see)."""
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("keras_model.h5", b"\x00" * 64)
+        archive.writestr("labels.txt", "0 a\n1 b\n")
+    data = bytearray(path.read_bytes())
+    for signature, flag_offset in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+        start = 0
+        while (start := data.find(signature, start)) != -1:
+            data[start + flag_offset] |= 0x1
+            start += 4
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.parametrize("kind", ["escape", "encrypted", "garbage"])
+def test_tm_eval_zip_is_checked_and_leaves_no_temporary_folder(capsys, tmp_path, small_dataset, kind):
+    import zipfile
+
+    before = _temp_exports()
+    zip_path = tmp_path / "converted_keras.zip"
+    if kind == "escape":
+        with zipfile.ZipFile(zip_path, "w") as archive:
+            archive.writestr("../../outside.txt", "x")
+        message = "leads outside"
+    elif kind == "encrypted":
+        _encrypted_zip(zip_path)
+        message = "encrypted"
+    else:
+        zip_path.write_bytes(b"PK\x03\x04 truncated")
+        message = "not a valid zip"
+    _cloud(capsys, ["tm-eval", str(zip_path), str(small_dataset), "--results", str(tmp_path / "r")], message)
+    assert _temp_exports() == before and not (tmp_path.parent / "outside.txt").exists()
+
+
+@pytest.mark.parametrize(
+    "model_json, message",
+    [
+        ([1, 2], "expected a JSON object"),
+        ({"weightsManifest": [{"weights": []}]}, "weightsManifest should be"),
+        ({"weightsManifest": [{"paths": ["../../secret.bin"], "weights": []}]}, "leads outside"),
+        ({"weightsManifest": [{"paths": ["/etc/passwd"], "weights": []}]}, "absolute path"),
+    ],
+)
+def test_tfjs_manifest_is_checked(capsys, tmp_path, small_dataset, model_json, message):
+    export = tmp_path / "tfjs"
+    export.mkdir()
+    (export / "model.json").write_text(json.dumps(model_json))
+    (tmp_path / "secret.bin").write_bytes(b"\x00" * 16)
+    _cloud(capsys, ["tm-eval", str(export), str(small_dataset), "--results", str(tmp_path / "r")], message)
+
+
+def test_edge_manifest_cannot_point_outside_the_export(capsys, tmp_path, small_dataset):
+    export = tmp_path / "edge"
+    export.mkdir()
+    (export / "manifest.json").write_text(json.dumps({"modelFile": "../../../etc/hostname", "labelsFile": "dict.txt"}))
+    _cloud(capsys, ["vertex-eval", str(export), str(small_dataset), "--results", str(tmp_path / "r")], "modelFile")
+
+
+@pytest.mark.parametrize(
+    "family, content", [("fastai", "{not json"), ("keras", "[1]"), ("fastai", '{"labels": ["a"]}')]
+)
+def test_damaged_serving_json_is_one_line(capsys, tmp_path, small_dataset, family, content):
+    from tools.predict import main as predict_main
+
+    run = _prior_run(tmp_path, small_dataset)
+    info = json.loads((run / "run.json").read_text())
+    (run / "run.json").write_text(json.dumps({**info, "kind": family}))
+    (run / "serving.json").write_text(content)
+    code = predict_main([str(run), str(next((small_dataset / "images").iterdir()))])
+    err = capsys.readouterr().err
+    assert code == 2 and "serving.json" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err

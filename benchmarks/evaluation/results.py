@@ -326,6 +326,23 @@ class Stopwatch:
         return round(time.perf_counter() - self.start, 3)
 
 
+def read_run_file(run_dir: Path, name: str, required: tuple[str, ...] = ()) -> dict:
+    """A JSON object a family keeps in its run folder (serving.json, ...), checked: one RunError if damaged."""
+    path = Path(run_dir) / name
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RunError(f"{path}: missing; is this a finished run of its kind?") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise RunError(f"{path}: damaged ({exc.__class__.__name__}); train the run again") from None
+    if not isinstance(data, dict):
+        raise RunError(f"{path}: expected a JSON object, found {type(data).__name__}; the file is damaged")
+    missing = [key for key in required if key not in data]
+    if missing:
+        raise RunError(f"{path}: missing field(s) {', '.join(missing)}; the file is damaged")
+    return data
+
+
 METRICS_KEYS = ("overall", "per_label", "thresholds", "curves")
 
 
