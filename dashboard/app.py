@@ -22,7 +22,7 @@ from benchmarks.evaluation import charts
 from benchmarks.evaluation.results import load_run
 from benchmarks.models.predictors import load_warm_predictor
 from benchmarks.models.registry import trainable_families
-from benchmarks.models.scoring import score, thresholds_of
+from benchmarks.models.scoring import score, thresholds_of, untuned_thresholds
 from dashboard import logic
 
 
@@ -216,21 +216,26 @@ def page_try(dataset: Dataset, results: Path) -> None:
     with st.spinner("every model predicts…"):
         for run in runs:
             try:
-                thresholds = thresholds_of(run)
-                outcomes.append((run, score(cached_predictor(str(run.path)), [image], thresholds), None))
+                thresholds, warning = thresholds_of(run), None
+            except BenchmarkError as exc:  # damaged metrics.json: the model still predicts, its thresholds are unknown
+                thresholds, warning = untuned_thresholds(run), str(exc)
+            try:
+                outcomes.append((run, score(cached_predictor(str(run.path)), [image], thresholds), warning))
             except BenchmarkError as exc:
-                outcomes.append((run, None, exc))
+                outcomes.append((run, None, str(exc)))
     if source:
         caption = f"{source[0]} ({source[1]}) — true labels: {' '.join(source[2]) or '(none)'}"
     else:
         caption = "uploaded (not in the dataset: no true labels)"
     st.image(image, width=256, caption=caption)
     columns = st.columns(min(len(runs), 3))
-    for i, (run, prediction, error) in enumerate(outcomes):
+    for i, (run, prediction, problem) in enumerate(outcomes):
         column = columns[i % len(columns)]
-        if error is not None:
-            column.error(f"{run.run_id}: {error}")
+        if prediction is None:
+            column.error(f"{run.run_id}: {problem}")
             continue
+        if problem:
+            column.warning(problem)
         if not prediction.thresholds.tuned:
             column.caption(prediction.thresholds.note)
         predicted = prediction.predicted(0)

@@ -8,6 +8,7 @@ the shared evaluator tunes thresholds and scores the run.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 import warnings
@@ -51,20 +52,40 @@ class RunRecorder(Callback):
     def __init__(self, run: Run):
         self.target_run = run
         self.phase = "frozen"
+        self.epoch_started = None  # set only for epochs that really run (a resumed phase skips its finished ones)
 
     def before_epoch(self):
-        self.started = time.perf_counter()
+        self.epoch_started = time.perf_counter()
 
     def after_epoch(self):
+        if self.epoch_started is None:  # fastai calls after_epoch for epochs SkipToEpoch cancelled, too
+            return
+        started, self.epoch_started = self.epoch_started, None
         names = [n for n in self.learn.recorder.metric_names if n not in ("epoch", "time")]
         values = self.learn.recorder.values[-1] if self.learn.recorder.values else []
-        row = {"phase": self.phase, "epoch": self.learn.epoch, "seconds": round(time.perf_counter() - self.started, 2)}
+        row = {"phase": self.phase, "epoch": self.learn.epoch, "seconds": round(time.perf_counter() - started, 2)}
         row.update({name: (None if v is None else round(float(v), 5)) for name, v in zip(names, values)})
-        self.learn.save("last", with_opt=True)
+        save_checkpoint(self.learn)
         self.target_run.update(
             history=self.target_run.info.get("history", []) + [row],
             progress={"phase": self.phase, "epoch": self.learn.epoch},
         )
+
+
+def save_checkpoint(learn) -> None:
+    """``learn.save`` to a temporary name, then renamed: a crash mid-write never leaves a truncated 'last'."""
+    temporary = learn.save("last.partial", with_opt=True)
+    os.replace(temporary, temporary.with_name("last.pth"))
+
+
+def load_checkpoint(learn, run: Run) -> None:
+    checkpoint = run.path / learn.model_dir / "last.pth"
+    try:
+        learn.load("last", with_opt=True)
+    except Exception as exc:  # truncated file, or a pickle that torch's weights_only loader refuses
+        raise BenchmarkError(
+            f"{checkpoint}: cannot resume from it ({exc.__class__.__name__}); start a new run instead of --resume"
+        ) from None
 
 
 def find_lr(learn, config: TrainConfig, out: Path) -> float:
@@ -148,10 +169,13 @@ def train(dataset_dir: Path, results_dir: Path, config: TrainConfig, resume: Pat
         recorder = RunRecorder(run)
         clock = Stopwatch()
         start = ("frozen", 0)
-        if resume:
+        resumable = bool(resume) and "lr_used" in run.params and run.info.get("progress") is not None
+        if resume and not resumable:
+            print("no finished epoch to resume from (the run stopped before its first one ended): starting it again")
+        if resumable:
             lr = float(run.params["lr_used"])
-            learn.load("last", with_opt=True)
-            progress = run.info.get("progress", {"phase": "frozen", "epoch": -1})
+            load_checkpoint(learn, run)
+            progress = run.info["progress"]
             start = (progress["phase"], progress["epoch"] + 1)
             if start[0] == "frozen" and start[1] >= config.freeze_epochs:
                 start = ("unfrozen", 0)
@@ -167,7 +191,7 @@ def train(dataset_dir: Path, results_dir: Path, config: TrainConfig, resume: Pat
             run.update(params={**run.params, "lr_used": lr})
         learn.add_cb(recorder)
         fine_tune(learn, recorder, config, lr, full_dls, start)
-        train_s = clock.seconds() + run.timings.get("train_s", 0.0) if resume else clock.seconds()
+        train_s = clock.seconds() + run.timings.get("train_s", 0.0) if resumable else clock.seconds()
         learn.remove_cb(recorder)
 
         learn.to_fp32()  # score valid/test in fp32 as the serving artifact does: served scores = the leaderboard's

@@ -162,7 +162,12 @@ def train(dataset_dir: Path | None, results_dir: Path, config: TrainConfig, resu
         with distribution_strategy().scope():
             if start:
                 print(f"resuming {start[0]} phase at epoch {start[1]}")
-                model = keras.saving.load_model(run.path / CHECKPOINT, safe_mode=True)
+                try:
+                    model = keras.saving.load_model(run.path / CHECKPOINT, safe_mode=True)
+                except Exception as exc:  # truncated file, or one safe mode refuses (a Lambda layer)
+                    raise BenchmarkError(
+                        f"{run.path / CHECKPOINT}: cannot resume from it ({exc.__class__.__name__}); start a new run"
+                    ) from None
             else:
                 model = build_classifier(backbone, dataset.labels, config, policy)
         clock = Stopwatch()

@@ -65,6 +65,7 @@ def test_damaged_runs_beside_good_ones_are_skipped_and_reported(
     os.environ["RESULTS_DIR"] = str(results)
     from api.app import app
 
+    shared_state = (app.state.models, app.state.skipped)  # the module's client shares this app object
     try:
         with TestClient(app) as damaged_client:
             health = damaged_client.get("/health").json()
@@ -76,6 +77,7 @@ def test_damaged_runs_beside_good_ones_are_skipped_and_reported(
             assert reply.status_code == 200 and [p["model"] for p in reply.json()["predictions"]] == [keras_run.run_id]
     finally:
         os.environ["RESULTS_DIR"] = str(fastai_run.path.parent)
+        app.state.models, app.state.skipped = shared_state
 
 
 def test_predict_all_models_gives_scores_thresholds_labels_latency(client, tiny_scenes):

@@ -38,7 +38,7 @@ def _rewrite_csv(root, text):
             "image,labels,split\nimages/train0.png,cat,train\nimages/valid0.png,dog,valid\n",
             "label 'dog' appears in valid but never in train",
         ),
-        ("image,labels,split\n../outside.png,cat,train\n", "must stay inside the dataset folder"),
+        ("image,labels,split\n../outside.png,cat,train\n", "leads outside"),
     ],
 )
 def test_bad_labels_csv_is_one_clear_error(small_dataset, csv_text, message):

@@ -101,6 +101,41 @@ def test_ctrl_c_marks_run_interrupted_and_resume_finishes_it(tiny_scenes, tmp_pa
     assert info["status"] == "done" and [r["phase"] for r in info["history"]] == ["frozen", "unfrozen"]
 
 
+def test_resume_mid_phase_and_before_any_epoch_and_from_a_damaged_checkpoint(tiny_scenes, tmp_path, monkeypatch):
+    original = train_module.RunRecorder.after_epoch
+    config = make_config(**{**TINY, "freeze_epochs": 2})
+
+    def interrupt_after_first_epoch(self):
+        original(self)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_module.RunRecorder, "after_epoch", interrupt_after_first_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        train_module.train(tiny_scenes, tmp_path / "mid", config)
+    run_dir = next((tmp_path / "mid").iterdir())
+    assert load_run(run_dir).info["progress"] == {"phase": "frozen", "epoch": 0}  # inside the 2-epoch frozen phase
+    checkpoint = run_dir / "checkpoints" / "last.pth"
+    assert checkpoint.is_file() and not list(checkpoint.parent.glob("*.partial*"))  # written whole, then renamed
+    monkeypatch.setattr(train_module.RunRecorder, "after_epoch", original)
+    good = checkpoint.read_bytes()
+    checkpoint.write_bytes(good[: len(good) // 3])
+    with pytest.raises(BenchmarkError, match="cannot resume from it"):
+        train_module.train(None, tmp_path, make_config(), resume=run_dir)
+    checkpoint.write_bytes(good)
+    resumed = train_module.train(None, tmp_path, make_config(), resume=run_dir)
+    info = load_run(resumed.path).info
+    assert info["status"] == "done" and [r["phase"] for r in info["history"]] == ["frozen", "frozen", "unfrozen"]
+
+    # killed before its first epoch ended: no progress, no lr recorded -> the run starts again in its own folder
+    info = load_run(resumed.path).info
+    for key in ("progress", "history"):
+        info.pop(key)
+    info["params"].pop("lr_used")
+    (resumed.path / "run.json").write_text(json.dumps({**info, "status": "running"}))
+    again = train_module.train(None, tmp_path, make_config(), resume=resumed.path)
+    assert load_run(again.path).status == "done" and again.path == resumed.path
+
+
 def test_label_without_training_positives_is_refused(tmp_path):
     rows = [
         (f"images/{s}{i}.png", "cat" if s != "train" or i else "cat", s)

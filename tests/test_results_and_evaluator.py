@@ -150,8 +150,9 @@ def test_leaderboard_ranks_runs_and_refuses_mixed_datasets(tmp_path, dataset):
     assert len(leaderboard(results, other)) == 1
 
 
-def test_damaged_metrics_are_rewritten_or_named_and_damaged_predictions_stay_on_the_board(tmp_path, dataset):
-    from benchmarks.evaluation.leaderboard import read_metrics
+def test_damaged_metrics_are_derived_in_memory_or_named_and_damaged_predictions_stay_on_the_board(tmp_path, dataset):
+    from benchmarks.evaluation.leaderboard import metrics_of
+    from benchmarks.evaluation.results import read_metrics
 
     results = tmp_path / "r"
     healthy = _run_with_scores(results, dataset, lambda t: np.clip(t * 0.8 + 0.1, 0, 1))
@@ -160,10 +161,44 @@ def test_damaged_metrics_are_rewritten_or_named_and_damaged_predictions_stay_on_
     with pytest.raises(
         RunError, match="metrics.json: damaged \\(no per_label, thresholds, curves\\).*benchmarks evaluate"
     ):
-        read_metrics(load_run(healthy.path), evaluate_missing=False)
-    assert read_metrics(load_run(healthy.path))["overall"]["macro_roc_auc"] == 1.0  # derived data: written again
+        read_metrics(load_run(healthy.path))
+    assert metrics_of(load_run(healthy.path))["overall"]["macro_roc_auc"] == 1.0  # derived data, in memory
+    assert (healthy.path / "metrics.json").read_text() == '{"overall": {}}'  # a reader never writes
     broken = _run_with_scores(results, dataset, lambda t: np.full(t.shape, 0.5))
     (broken.path / "predictions.csv").write_text("image,split\n")
     table = leaderboard(results, dataset).set_index("run")
     assert table.loc[healthy.run_id, "macro_auc"] == 1.0
     assert np.isnan(table.loc[broken.run_id, "macro_auc"]) and "predictions.csv" in table.loc[broken.run_id, "status"]
+
+
+def test_a_running_run_whose_process_is_gone_shows_as_crashed(tmp_path, dataset):
+    import subprocess
+    import sys
+
+    from benchmarks.evaluation.results import create_run
+
+    run = create_run(tmp_path, kind="prior", dataset=dataset, params={})
+    assert run.shown_status == "running"  # this process wrote it and is alive
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    info = json.loads((run.path / "run.json").read_text())
+    info["process"]["pid"] = child.pid  # as if a process that has since been killed -9 had written it
+    (run.path / "run.json").write_text(json.dumps(info))
+    assert load_run(run.path).shown_status == "crashed"
+    info["process"]["host"] = "another-machine"
+    info["heartbeat"] = "2020-01-01T00:00:00+00:00"
+    (run.path / "run.json").write_text(json.dumps(info))
+    assert load_run(run.path).shown_status == "stale"
+
+
+def test_report_colours_do_not_depend_on_the_host_plotly_theme(tmp_path, dataset, monkeypatch):
+    import plotly.graph_objects as go
+    import plotly.io as pio
+
+    from benchmarks.evaluation.report import build_report
+    from benchmarks.models.baselines import run_prior
+
+    run_prior(dataset, tmp_path)
+    pio.templates["host"] = go.layout.Template(layout={"colorway": ["#000001"]})
+    monkeypatch.setattr(pio.templates, "default", "host")  # what Streamlit does inside the dashboard
+    assert "#000001" not in build_report(dataset, tmp_path)

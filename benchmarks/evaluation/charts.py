@@ -32,7 +32,9 @@ def leaderboard_bars(table: pd.DataFrame, metric: str = "macro_auc") -> go.Figur
 
 def quality_latency_size(table: pd.DataFrame) -> go.Figure:
     data = table.dropna(subset=["macro_auc"]).copy()
-    data["marker"] = data["model_mb"].fillna(0).clip(lower=1)  # a 0.08 MB probe must still show as a dot
+    latency = pd.to_numeric(data["ms_per_image"], errors="coerce")
+    data = data[latency > 0]  # no local model (the prior, ingested predictions): no point at a made-up 0 ms
+    data["marker"] = pd.to_numeric(data["model_mb"], errors="coerce").fillna(0).clip(lower=1).astype(float)
     return px.scatter(
         data,
         x="ms_per_image",

@@ -83,7 +83,7 @@ def leaderboard(results_dir: Path | str, dataset: Dataset | None = None) -> pd.D
                 "train_s": timings.get("train_s"),
                 "ms_per_image": timings.get("ms_per_image"),
                 "model_mb": round(model["size_bytes"] / 1e6, 2) if model.get("size_bytes") else None,
-                "status": run.status if metrics else f"{run.info.get('status')} ({problem or 'not evaluated'})",
+                "status": run.shown_status if metrics else f"{run.shown_status} ({problem or 'not evaluated'})",
             }
         )
     table = pd.DataFrame(rows, columns=COLUMNS)

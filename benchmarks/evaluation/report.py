@@ -22,6 +22,8 @@ from .compare import compare_runs
 from .leaderboard import auc_by_label, leaderboard, metrics_of
 from .results import list_runs
 
+REPORT_TEMPLATE = "plotly_white"  # explicit, so the file looks the same from the CLI and from the dashboard
+
 
 def _table(rows: list[list], header: list[str]) -> str:
     head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
@@ -91,6 +93,7 @@ def build_report(dataset: Dataset, results: Path) -> str:
         if title != section:
             parts.append(f"<h2>{title} figures</h2>")
             section = title
+        figure.update_layout(template=REPORT_TEMPLATE)  # the host's default (Streamlit's, say) must not leak in
         parts.append(pio.to_html(figure, full_html=False, include_plotlyjs=i == 0))
     style = (
         "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"

@@ -9,6 +9,7 @@ import json
 import os
 import platform
 import secrets
+import socket
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -78,8 +79,31 @@ class Run:
     def dataset_name(self) -> str:
         return str(self.info["dataset"].get("name") or "")
 
+    @property
+    def shown_status(self) -> str:
+        """The status to show: a run still marked ``running`` whose process is gone is ``crashed`` (killed, or the
+        machine went down), one on another machine silent for STALE_AFTER_S is ``stale``."""
+        if self.status != "running":
+            return self.status
+        process = self.info.get("process") or {}
+        if process.get("host") == socket.gethostname() and isinstance(process.get("pid"), int):
+            return "running" if _process_alive(process["pid"], process.get("started")) else "crashed"
+        heartbeat = self.info.get("heartbeat") or self.info.get("created")
+        try:
+            age = (datetime.now(UTC) - datetime.fromisoformat(heartbeat)).total_seconds()
+        except (TypeError, ValueError):
+            return "stale"
+        return "stale" if age > STALE_AFTER_S else "running"
+
     def update(self, **fields) -> None:
         self.info.update(fields)
+        if self.info.get("status") == "running":  # who is writing, and when last: crashed runs can be told apart
+            self.info["process"] = {
+                "pid": os.getpid(),
+                "host": socket.gethostname(),
+                "started": _process_start(os.getpid()),
+            }
+            self.info["heartbeat"] = _now()
         atomic_write_json(self.path / RUN_JSON, self.info)
 
     def write_predictions(self, images: Sequence[str], splits: Sequence[str], scores: np.ndarray) -> None:
@@ -310,6 +334,27 @@ def _cpu_name() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+STALE_AFTER_S = 6 * 3600  # a run on another machine that has not written run.json for this long is shown stale
+
+
+def _process_start(pid: int) -> int | None:
+    """The process's start time in clock ticks (/proc), so a recycled pid is not mistaken for the run's process."""
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _process_alive(pid: int, started: int | None) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return started is None or _process_start(pid) in (None, started)
 
 
 def _now() -> str:

@@ -31,8 +31,10 @@ class Thresholds:
 def thresholds_of(run: Run) -> Thresholds:
     """The evaluator's thresholds (raises RunError when metrics.json is damaged), or 0.5 when not evaluated."""
     tuned = read_thresholds(run)
-    if tuned:
-        return Thresholds(tuned, True)
+    return Thresholds(tuned, True) if tuned else untuned_thresholds(run)
+
+
+def untuned_thresholds(run: Run) -> Thresholds:
     return Thresholds({label: UNTUNED_THRESHOLD for label in run.labels}, False)
 
 
