@@ -39,6 +39,13 @@ def build_parser() -> argparse.ArgumentParser:
         "tm-eval", help="score a TM export (keras_model.h5 / converted_keras.zip / model.json / .tflite)"
     )
     p.add_argument("export", type=Path, help="the export folder, zip or model file")
+    p.add_argument(
+        "--trained-on",
+        choices=["train", "train+valid"],
+        default="train",
+        help="what the TM project was trained on: train (what tm-export uploads; default) or train+valid (uploads "
+        "made before tm-export left valid out): the run is then flagged, its thresholds being tuned on its own images",
+    )
     with_eval_options(p)
     p.set_defaults(handler=cmd_tm_eval)
 
@@ -146,7 +153,8 @@ def cmd_tm_export(args) -> None:
 def cmd_tm_eval(args) -> None:
     from .teachable_machine import evaluate_tm_export
 
-    evaluate_tm_export(args.export, load_dataset(args.dataset), args.results, args.mapping)
+    trained_on = args.trained_on.split("+")
+    evaluate_tm_export(args.export, load_dataset(args.dataset), args.results, args.mapping, trained_on)
 
 
 def cmd_vertex_export(args) -> None:

@@ -1,10 +1,11 @@
 """Teachable Machine: export a dataset for TM's image project, and evaluate what TM exports.
 
 Export strategy for multi-label data: TM trains one softmax over classes, so each label becomes a class
-holding every train/valid image that carries it (an image with two labels is uploaded to both), plus a
+holding every training image that carries it (an image with two labels is uploaded to both), plus a
 ``none`` class for images with no label. TM pays for this: co-occurring labels compete for one probability
 mass, so a two-label image can score at most ~0.5 on each — the per-label thresholds tuned on valid
-recover part of it. The test split is never exported.
+recover part of it. Only the train split is exported (TM keeps its own 15% holdout inside it): valid stays
+unseen, so the thresholds tuned on it are honest, and the test split is never exported.
 """
 
 from __future__ import annotations
@@ -27,17 +28,18 @@ from .tm_keras_model import load_h5, load_tfjs
 
 NONE_CLASS = "none"
 KIND = "teachable_machine"
+UPLOAD_SPLITS = ["train"]  # never valid (thresholds are tuned there) nor test
 
 
 def export_for_tm(dataset: Dataset, out: Path) -> dict[str, int]:
-    """``OUT/<class>/`` folders and ``OUT/<class>.zip`` files, one per label (+ ``none``), from train and valid."""
+    """``OUT/<class>/`` folders and ``OUT/<class>.zip`` files, one per label (+ ``none``), from the train split."""
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise BenchmarkError(f"{out}: already exists and is not empty; choose another folder")
     staging = out.with_name(out.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
     counts: dict[str, int] = {}
-    rows = dataset.rows(["train", "valid"])
+    rows = dataset.rows(UPLOAD_SPLITS)
     for rel, labels in zip(rows["image"], rows["labels"]):
         for cls in labels or [NONE_CLASS]:
             folder = staging / cls
@@ -56,7 +58,7 @@ def export_for_tm(dataset: Dataset, out: Path) -> dict[str, int]:
             "fingerprint": dataset.fingerprint,
             "strategy": "one class per label (+ none); multi-label images in every class they carry",
             "classes": counts,
-            "splits_exported": ["train", "valid"],
+            "splits_exported": UPLOAD_SPLITS,
         },
     )
     staging.rename(out)
@@ -120,10 +122,13 @@ def _tflite(path: Path, folder: Path):
     return TFLiteClassifier(path, teachable_machine_fit), read_indexed_labels(folder / "labels.txt"), path
 
 
-def evaluate_tm_export(export: Path, dataset: Dataset, results: Path, mapping_file: Path | None = None):
+def evaluate_tm_export(
+    export: Path, dataset: Dataset, results: Path, mapping_file: Path | None = None, trained_on: list[str] | None = None
+):
     classifier, classes, source = open_tm_export(export)
     params = {
         "export": str(Path(export).resolve()),
+        "trained_on_splits": trained_on or UPLOAD_SPLITS,
         "single_label_by_construction": True,
         "note": "softmax over TM classes; a label's score is its class's probability",
     }

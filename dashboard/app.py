@@ -156,6 +156,8 @@ def page_per_class(dataset: Dataset, results: Path) -> None:
     run = st.selectbox("run", chosen_runs, format_func=lambda r: r.run_id)
     try:
         per_label = logic.label_results(run)
+        if contamination := logic.evaluated_metrics(run).get("threshold_contamination"):
+            st.error(f"{run.run_id}: {contamination}")
         tuned = per_label.get(label, {}).get("threshold", 0.5)
         if per_label.get(label, {}).get("threshold_note"):
             st.warning(f"{label}: {per_label[label]['threshold_note']}")
@@ -259,6 +261,8 @@ def page_try(dataset: Dataset, results: Path) -> None:
             )
         if run.params.get("single_label_by_construction"):
             column.caption("softmax over classes: co-occurring labels share one probability")
+        if "valid" in (run.params.get("trained_on_splits") or []):
+            column.error("trained on the valid images its thresholds were tuned on: its labels here are not comparable")
 
 
 def page_train(dataset: Dataset, results: Path) -> None:

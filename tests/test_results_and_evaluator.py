@@ -202,3 +202,17 @@ def test_report_colours_do_not_depend_on_the_host_plotly_theme(tmp_path, dataset
     pio.templates["host"] = go.layout.Template(layout={"colorway": ["#000001"]})
     monkeypatch.setattr(pio.templates, "default", "host")  # what Streamlit does inside the dashboard
     assert "#000001" not in build_report(dataset, tmp_path)
+
+
+def test_a_run_that_trained_on_valid_is_flagged_wherever_it_appears(tmp_path, dataset):
+    clean = _run_with_scores(tmp_path, dataset, lambda t: np.clip(t * 0.8 + 0.1, 0, 1))
+    tainted = _run_with_scores(tmp_path, dataset, lambda t: np.clip(t * 0.8 + 0.1, 0, 1))
+    tainted.update(params={**tainted.params, "trained_on_splits": ["train", "valid"]})
+    assert evaluate_run(clean.path)["threshold_contamination"] is None
+    note = evaluate_run(tainted.path)["threshold_contamination"]
+    assert "tuned on images it trained on" in note
+    status = leaderboard(tmp_path, dataset).set_index("run")["status"]
+    assert (
+        status[clean.run_id] == "done"
+        and "WARNING: thresholds tuned on its own training images" in status[tainted.run_id]
+    )

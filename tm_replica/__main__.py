@@ -46,14 +46,14 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
 
     def body() -> None:
+        from cloud_baselines.teachable_machine import UPLOAD_SPLITS
+
         from .replica import KIND, train_replica
 
         dataset = load_dataset(args.dataset)
         settings = {"head": args.head, "epochs": args.epochs, "bs": args.bs, "lr": args.lr, "seed": args.seed}
-        if (
-            args.skip_existing
-            and (run := newest_done_run(args.results, KIND, dataset.fingerprint, params=settings)) is not None
-        ):
+        same = {**settings, "trained_on_splits": UPLOAD_SPLITS}  # replicas that also trained on valid are not reused
+        if args.skip_existing and (run := newest_done_run(args.results, KIND, dataset.fingerprint, params=same)):
             print(f"reusing {run.path} (TM replica with these settings on this dataset already done)")
             return
         if args.epochs < 1 or args.bs < 1 or not 0 < args.lr < 1:

@@ -4,7 +4,7 @@ Every TM image model is a frozen ImageNet MobileNetV2 (width 0.35, 224 px) + glo
 Dense(100, relu) → Dense(classes, softmax, no bias), trained with Adam 0.001, categorical cross-entropy,
 batch 16, 50 epochs, on 85% of each class's images (googlecreativelab/teachablemachine-community,
 libraries/image/src/teachable-mobilenet.ts). The upload mirrors ``tm-export``: a class per label with its
-train+valid images (+ ``none``). ``--head sigmoid`` keeps base and head size but predicts labels
+train images (+ ``none``). ``--head sigmoid`` keeps base and head size but predicts labels
 independently (BCE), to separate "the base is small" from "softmax cannot say two labels".
 
 The base comes from a TM export (``--tm-export``) or from ``assets/tm_mobilenet_v2_0.35_base.npz``: the 260
@@ -29,7 +29,7 @@ from benchmarks.models.features import cache_dir
 from cloud_baselines.adapter_runs import EVAL_SPLITS, time_per_image, write_adapter_run
 from cloud_baselines.class_mapping import map_classes
 from cloud_baselines.image_prep import teachable_machine_fit, to_minus_one_one
-from cloud_baselines.teachable_machine import NONE_CLASS
+from cloud_baselines.teachable_machine import NONE_CLASS, UPLOAD_SPLITS
 from cloud_baselines.tm_keras_model import DEFAULT_SIZE, TMKerasClassifier, base_weights, build_base, weights_of_export
 
 SHIPPED_BASE = Path(__file__).parent / "assets" / "tm_mobilenet_v2_0.35_base.npz"
@@ -110,11 +110,11 @@ def load_replica_classifier(run) -> TMKerasClassifier:
 def tm_upload(dataset: Dataset) -> tuple[list[int], list[str], list[str]]:
     """(row index, class) pairs as tm-export uploads them: every label an image carries, or ``none``."""
     classes = list(dataset.labels) + (
-        [NONE_CLASS] if any(not labels for labels in dataset.rows(["train", "valid"])["labels"]) else []
+        [NONE_CLASS] if any(not labels for labels in dataset.rows(UPLOAD_SPLITS)["labels"]) else []
     )
     index_of = {rel: i for i, rel in enumerate(dataset.items["image"])}
     rows, names = [], []
-    upload = dataset.rows(["train", "valid"])
+    upload = dataset.rows(UPLOAD_SPLITS)
     for rel, labels in zip(upload["image"], upload["labels"]):
         for cls in labels or [NONE_CLASS]:
             rows.append(index_of[rel])
@@ -175,9 +175,9 @@ def train_replica(
         model = tm_head(len(classes), "softmax", seed)
         loss = "categorical_crossentropy"
     else:
-        upload = dataset.items["split"].isin(["train", "valid"]).to_numpy()
+        upload = dataset.items["split"].isin(UPLOAD_SPLITS).to_numpy()
         keep = holdout_split(["all"] * int(upload.sum()), seed)
-        x, y = features[upload][keep], dataset.targets(["train", "valid"]).astype(np.float32)[keep]
+        x, y = features[upload][keep], dataset.targets(UPLOAD_SPLITS).astype(np.float32)[keep]
         classes = list(dataset.labels)
         model = tm_head(len(classes), "sigmoid", seed)
         loss = "binary_crossentropy"
@@ -197,7 +197,8 @@ def train_replica(
         "base": origin,
         "tm_holdout": TM_HOLDOUT,
         "base_export": str(Path(tm_export).resolve()) if tm_export else None,
-        "trained_on": "train + valid as tm-export uploads them (85% of each class)",
+        "trained_on": "the train split as tm-export uploads it (85% of each class; TM's own holdout is the rest)",
+        "trained_on_splits": UPLOAD_SPLITS,
         "single_label_by_construction": head == "softmax",
     }
     classifier = replica_classifier(model, weights)

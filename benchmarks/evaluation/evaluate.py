@@ -51,6 +51,18 @@ def evaluate_run(run_dir: Path | str, dataset: Dataset | None = None) -> dict:
     return metrics
 
 
+def contamination_note(run: Run) -> str | None:
+    """Thresholds are tuned on valid: a run whose model trained on valid images has them tuned on its own training
+    data (over-confident, so its F1 / precision / recall on test mislead). Said wherever the run appears."""
+    trained_on = run.params.get("trained_on_splits") or []
+    if "valid" in trained_on:
+        return (
+            f"trained on {' + '.join(trained_on)}: its thresholds were tuned on images it trained on, so its F1, "
+            "precision and recall at them are not comparable (AUC and AP do not use thresholds)"
+        )
+    return None
+
+
 def compute_metrics(run: Run, dataset: Dataset | None = None) -> dict:
     """What metrics.json holds, computed without writing it (read-only deployments derive it in memory)."""
     dataset = dataset_of(run, dataset)
@@ -83,6 +95,7 @@ def compute_metrics(run: Run, dataset: Dataset | None = None) -> dict:
         "dataset_fingerprint": dataset.fingerprint,
         "split": "test",
         "thresholds_tuned_on": "valid",
+        "threshold_contamination": contamination_note(run),
         "n_test_images": int(len(test_targets)),
         "overall": summary,
         "per_label": per,

@@ -58,6 +58,14 @@ def metrics_of(run: Run) -> dict | None:
     return metrics
 
 
+def run_status(run: Run, metrics: dict | None, problem: str | None) -> str:
+    if not metrics:
+        return f"{run.shown_status} ({problem or 'not evaluated'})"
+    if metrics.get("threshold_contamination"):
+        return f"{run.shown_status} — WARNING: thresholds tuned on its own training images"
+    return run.shown_status
+
+
 def leaderboard(results_dir: Path | str, dataset: Dataset | None = None) -> pd.DataFrame:
     rows = []
     for run in runs_for(Path(results_dir), dataset):
@@ -83,7 +91,7 @@ def leaderboard(results_dir: Path | str, dataset: Dataset | None = None) -> pd.D
                 "train_s": timings.get("train_s"),
                 "ms_per_image": timings.get("ms_per_image"),
                 "model_mb": round(model["size_bytes"] / 1e6, 2) if model.get("size_bytes") else None,
-                "status": run.shown_status if metrics else f"{run.shown_status} ({problem or 'not evaluated'})",
+                "status": run_status(run, metrics, problem),
             }
         )
     table = pd.DataFrame(rows, columns=COLUMNS)
