@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import streamlit as st
+from joblib import parallel_config
 
 import benchmarks.models.torch_first  # noqa: F401, I001  (PyTorch before TensorFlow in one process)
 from benchmarks.data.dataset import Dataset
@@ -339,9 +340,12 @@ def page_report(dataset: Dataset, results: Path) -> None:
 
 
 def render_safely(render, dataset: Dataset, results: Path) -> None:
-    """A damaged file shows as one message in the page; the traceback of anything unforeseen goes to the server log."""
+    """A damaged file shows as one message in the page; the traceback of anything unforeseen goes to the server log.
+    Work that would fan out to processes (joblib's bootstrap) uses threads here: no worker process may outlive the
+    server or hold it at shutdown."""
     try:
-        render(dataset, results)
+        with parallel_config(backend="threading"):
+            render(dataset, results)
     except BenchmarkError as exc:
         st.error(str(exc))
     except Exception as exc:  # Streamlit's own rerun/stop signals are BaseExceptions and pass through

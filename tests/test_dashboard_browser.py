@@ -31,36 +31,45 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-@pytest.fixture
-def dashboard_url(tiny_scenes, tiny_results, fastai_run, keras_run, replica_run):
+def start_dashboard(data_root: Path, results: Path) -> tuple[subprocess.Popen, str]:
+    """`streamlit run dashboard/app.py` on a free loopback port, as a user starts it."""
     port = free_port()
-    env = {**os.environ, "DASHBOARD_DATA": str(tiny_scenes.parent), "RESULTS_DIR": str(tiny_results)}
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            "dashboard/app.py",
-            "--server.headless",
-            "true",
-            "--server.port",
-            str(port),
-            "--server.address",
-            "127.0.0.1",
-            "--browser.gatherUsageStats",
-            "false",
-        ],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    env = {**os.environ, "DASHBOARD_DATA": str(data_root), "RESULTS_DIR": str(results)}
+    command = [sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.headless", "true"]
+    command += ["--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]
+    server = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     wait_until_up(f"{url}/_stcore/health")
-    yield url
+    return server, url
+
+
+def stop_dashboard(server: subprocess.Popen) -> None:
+    """SIGTERM must end the server (a worker left by a process pool once kept it alive forever)."""
     server.terminate()
-    server.wait(timeout=30)
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        raise AssertionError("the dashboard did not stop on SIGTERM within 30 s") from None
+
+
+def chromium(width: int = 1400, height: int = 1800):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
+        options.add_argument(flag)
+    options.add_argument(f"--window-size={width},{height}")
+    return webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+
+
+@pytest.fixture
+def dashboard_url(tiny_scenes, tiny_results, fastai_run, keras_run, replica_run):
+    server, url = start_dashboard(tiny_scenes.parent, tiny_results)
+    yield url
+    stop_dashboard(server)
 
 
 def bad_uploads(tmp_path: Path) -> list[tuple[str, bytes, str]]:
@@ -78,22 +87,10 @@ def bad_uploads(tmp_path: Path) -> list[tuple[str, bytes, str]]:
 
 
 def test_every_page_in_chromium_and_an_upload_shows_every_model(dashboard_url, tiny_scenes, tmp_path):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--window-size=1400,1800",
-    ):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    driver = chromium()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     try:
         wait = WebDriverWait(driver, 120)
@@ -120,3 +117,53 @@ def test_every_page_in_chromium_and_an_upload_shows_every_model(dashboard_url, t
             assert "Traceback" not in driver.find_element(By.TAG_NAME, "body").text
     finally:
         driver.quit()
+
+
+def page_is_complete(driver, heading: str) -> bool:
+    """The page's heading is there and Streamlit's 'running' indicator is gone."""
+    from selenium.webdriver.common.by import By
+
+    body = driver.find_element(By.TAG_NAME, "body").text
+    running = driver.find_elements(By.CSS_SELECTOR, "[data-testid='stStatusWidget']")
+    return heading in body and not any(r.is_displayed() and "Running" in r.text for r in running)
+
+
+PAGE_BUDGETS = {  # page path -> (text that shows it is there, seconds allowed on a fresh server)
+    "": ("Quality checks (EDA)", 20),
+    "leaderboard": ("Leaderboard", 10),
+    "per-class-analysis": ("Per-class analysis", 10),
+    "try-an-image": ("Try an image", 10),
+    "report": ("Report", 10),
+}
+
+
+@pytest.fixture(scope="module")
+def stamp_scenes(tmp_path_factory) -> Path:
+    """A StampScenes build from the real Tux Paint stamps (600 images, 224 px) with its EDA report."""
+    from benchmarks.data.eda_report import run_eda
+    from benchmarks.data.stampscenes import build_stampscenes
+
+    out = tmp_path_factory.mktemp("data") / "stampscenes"
+    run_eda(build_stampscenes(out, size=600, img_size=224, seed=0))
+    return out
+
+
+def test_five_fresh_servers_never_hang_and_every_page_completes_in_budget(stamp_scenes, tmp_path):
+    """Each page on a newly started server, five times: the Dataset page (which reads every image header) within
+    20 s, the others within 10 s; then SIGTERM stops the server."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    timings: dict[str, list[float]] = {path: [] for path in PAGE_BUDGETS}
+    for _ in range(5):
+        server, url = start_dashboard(stamp_scenes.parent, tmp_path / "results")
+        driver = chromium()
+        try:
+            for path, (heading, budget) in PAGE_BUDGETS.items():
+                start = time.perf_counter()
+                driver.get(f"{url}/{path}")
+                WebDriverWait(driver, budget, poll_frequency=0.2).until(lambda d, h=heading: page_is_complete(d, h))
+                timings[path].append(round(time.perf_counter() - start, 1))
+        finally:
+            driver.quit()
+            stop_dashboard(server)
+    print(f"seconds per page on a fresh server (5 starts): {timings}")

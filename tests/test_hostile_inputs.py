@@ -43,6 +43,10 @@ def _refused(capsys, argv: list[str], message: str) -> str:
     return err
 
 
+def _import_argv(fmt: str, source: Path, box) -> list[str]:
+    return ["import", fmt, str(source), str(box["dest"]), "--images", str(box["src"] / "images")]
+
+
 def _nothing_escaped(box) -> None:
     assert box["victim"].read_text() == VICTIM_TEXT
     leftovers = [p.name for p in box["root"].iterdir() if p.name.endswith(".partial")]
@@ -60,14 +64,7 @@ def test_coco_file_name_cannot_leave_the_image_folder(capsys, sandbox, name):
         "annotations": [{"image_id": 1, "category_id": 1}, {"image_id": 2, "category_id": 1}],
     }
     (sandbox["src"] / "coco.json").write_text(json.dumps(coco))
-    argv = [
-        "import",
-        "coco",
-        str(sandbox["src"] / "coco.json"),
-        str(sandbox["dest"]),
-        "--images",
-        str(sandbox["src"] / "images"),
-    ]
+    argv = _import_argv("coco", sandbox["src"] / "coco.json", sandbox)
     _refused(capsys, argv, "file_name")
     _nothing_escaped(sandbox)
 
@@ -88,14 +85,7 @@ def test_voc_filename_cannot_leave_the_image_folder(capsys, sandbox, name):
 def test_fastai_csv_fname_cannot_leave_the_image_folder(capsys, sandbox, name):
     rows = ["fname,labels"] + [f"img{i}.jpg,cat" for i in range(5)] + [f"{name},dog"]
     (sandbox["src"] / "train.csv").write_text("\n".join(rows) + "\n")
-    argv = [
-        "import",
-        "fastai-csv",
-        str(sandbox["src"] / "train.csv"),
-        str(sandbox["dest"]),
-        "--images",
-        str(sandbox["src"] / "images"),
-    ]
+    argv = _import_argv("fastai-csv", sandbox["src"] / "train.csv", sandbox)
     _refused(capsys, argv, "row 7")
     _nothing_escaped(sandbox)
 
@@ -104,14 +94,7 @@ def test_symlink_out_of_the_image_folder_is_refused(capsys, sandbox):
     (sandbox["src"] / "images" / "link.jpg").symlink_to(sandbox["victim"])
     coco = {"images": [{"id": 1, "file_name": "link.jpg"}], "categories": [{"id": 1, "name": "cat"}], "annotations": []}
     (sandbox["src"] / "coco.json").write_text(json.dumps(coco))
-    argv = [
-        "import",
-        "coco",
-        str(sandbox["src"] / "coco.json"),
-        str(sandbox["dest"]),
-        "--images",
-        str(sandbox["src"] / "images"),
-    ]
+    argv = _import_argv("coco", sandbox["src"] / "coco.json", sandbox)
     _refused(capsys, argv, "leads outside")
     _nothing_escaped(sandbox)
 
@@ -129,7 +112,7 @@ def test_broken_fastai_csv_is_one_line(capsys, sandbox, content, message):
     path = sandbox["src"] / "train.csv"
     path.write_bytes(content if isinstance(content, bytes) else content.encode())
     before = path.read_bytes()
-    argv = ["import", "fastai-csv", str(path), str(sandbox["dest"]), "--images", str(sandbox["src"] / "images")]
+    argv = _import_argv("fastai-csv", path, sandbox)
     _refused(capsys, argv, message)
     assert path.read_bytes() == before
     _nothing_escaped(sandbox)
@@ -151,7 +134,7 @@ def test_broken_fastai_csv_is_one_line(capsys, sandbox, content, message):
 def test_broken_coco_is_one_line(capsys, sandbox, coco, message):
     path = sandbox["src"] / "coco.json"
     path.write_text(coco if isinstance(coco, str) else json.dumps(coco))
-    argv = ["import", "coco", str(path), str(sandbox["dest"]), "--images", str(sandbox["src"] / "images")]
+    argv = _import_argv("coco", path, sandbox)
     _refused(capsys, argv, message)
     _nothing_escaped(sandbox)
 
