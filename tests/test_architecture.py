@@ -1,0 +1,98 @@
+"""The tree's layering and the family registry, checked: imports only point down, families declare themselves."""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmarks.models.registry import FAMILY_MODULES, families
+
+REPO = Path(__file__).resolve().parents[1]
+UPPER = ("fastai_model", "keras_model", "tm_replica", "cloud_baselines", "tools", "dashboard", "api")
+LAYER_ORDER = ["data", "evaluation", "models"]  # each may import only itself and the ones before it
+
+
+def imported_modules(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module)
+        elif isinstance(node, ast.ImportFrom) and node.level == 2 and node.module:  # from ..layer import x
+            names.add(f"benchmarks.{node.module}")
+    return names
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "benchmarks").rglob("*.py")), ids=lambda p: str(p.relative_to(REPO)))
+def test_the_core_imports_only_downwards(path):
+    imports = imported_modules(path)
+    upward = sorted(m for m in imports if m.split(".")[0] in UPPER)
+    assert not upward, f"{path}: the core must not import {upward} (go through the registry)"
+    layer = path.relative_to(REPO / "benchmarks").parts[0]
+    if layer in LAYER_ORDER:
+        allowed = LAYER_ORDER[: LAYER_ORDER.index(layer) + 1]
+        above = sorted(
+            m
+            for m in imports
+            if m.startswith("benchmarks.") and m.split(".")[1] in LAYER_ORDER and m.split(".")[1] not in allowed
+        )
+        assert not above, f"{path}: the {layer} layer must not import {above}"
+
+
+def test_families_below_the_tools_never_import_the_tools_dashboard_or_api():
+    for package in ("fastai_model", "keras_model", "tm_replica", "cloud_baselines"):
+        for path in (REPO / package).rglob("*.py"):
+            upward = sorted(m for m in imported_modules(path) if m.split(".")[0] in ("tools", "dashboard", "api"))
+            assert not upward, f"{path} imports {upward}"
+
+
+def test_every_family_is_declared_once_with_an_importable_predictor_and_trainer():
+    found = families()
+    assert {
+        "prior",
+        "linear_probe",
+        "fastai",
+        "keras",
+        "teachable_machine_replica",
+        "teachable_machine",
+        "vertex_automl",
+        "vision_api",
+        "roboflow",
+    } <= set(found)
+    assert len(FAMILY_MODULES) == len(set(FAMILY_MODULES))
+    for family in found.values():
+        for reference in filter(
+            None,
+            (
+                family.predictor and family.predictor.split(":")[0],
+                family.trainer,
+                family.throughput,
+                *(step.module for step in family.demo),
+            ),
+        ):
+            assert importlib.util.find_spec(reference) is not None, f"{family.kind}: {reference} is not importable"
+
+
+def test_listing_the_families_imports_no_framework():
+    code = (
+        "import sys; from benchmarks.models.registry import families; families(); "
+        "print(sorted(m for m in ('torch', 'tensorflow', 'keras', 'fastai') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "[]", out.stderr or out.stdout
+
+
+def test_make_demo_runs_every_family_demo_step_from_the_registry():
+    out = subprocess.run(
+        [sys.executable, "-m", "tools.demo", "--dry-run"], capture_output=True, text=True, cwd=REPO, timeout=120
+    )
+    assert out.returncode == 0
+    for family in families().values():
+        for step in family.demo:
+            assert step.title in out.stdout and step.module in out.stdout
