@@ -182,6 +182,9 @@ def page_per_class(dataset: Dataset, results: Path) -> None:
             columns[i % 8].image(str(dataset.root / rel), caption=f"{value:.2f}")
 
 
+TRY_REPEATS = 5  # the latency shown is the median of this many calls on the uploaded image
+
+
 def page_try(dataset: Dataset, results: Path) -> None:
     st.header("Try an image: every saved model side by side")
     every_run = logic.runs_on(results, dataset)
@@ -223,7 +226,8 @@ def page_try(dataset: Dataset, results: Path) -> None:
             except BenchmarkError as exc:  # damaged metrics.json: the model still predicts, its thresholds are unknown
                 thresholds, warning = untuned_thresholds(run), str(exc)
             try:
-                outcomes.append((run, score(cached_predictor(str(run.path)), [image], thresholds), warning))
+                prediction = score(cached_predictor(str(run.path)), [image], thresholds, repeats=TRY_REPEATS)
+                outcomes.append((run, prediction, warning))
             except BenchmarkError as exc:
                 outcomes.append((run, None, str(exc)))
     if source:
@@ -249,7 +253,8 @@ def page_try(dataset: Dataset, results: Path) -> None:
             config={"displayModeBar": False},
             key=f"scores-{run.run_id}",
         )
-        column.write(f"predicted: **{' '.join(predicted) or '(none)'}** · {prediction.latency_ms:.0f} ms")
+        latency = f"{prediction.latency_ms:.0f} ms (median of {TRY_REPEATS})"
+        column.write(f"predicted: **{' '.join(predicted) or '(none)'}** · {latency}")
         if source:
             truth = set(source[2])
             right, missed, wrong = (
