@@ -285,7 +285,6 @@ def page_train(dataset: Dataset, results: Path) -> None:
         lr = a.text_input("learning rate ('auto' = lr_find for fastai, 1e-3 for Keras)", "auto")
         seed = b.number_input("seed", 0, 10_000, 0)
         mixup = c.checkbox("MixUp")
-        tta = c.checkbox("TTA (fastai)")
         submitted = st.form_submit_button("start training")
     if submitted:
         options = {
@@ -297,7 +296,6 @@ def page_train(dataset: Dataset, results: Path) -> None:
             "lr": lr.strip() or None,
             "seed": seed,
             "mixup": mixup,
-            "tta": tta and framework == "fastai",
         }
         command = logic.train_command(framework, dataset.root, results, options)
         st.session_state["job"] = logic.start_training(

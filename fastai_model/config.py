@@ -14,7 +14,7 @@ class TrainConfig(CommonConfig):
     train_bn: bool = True  # fastai's default: BatchNorm layers train even in frozen groups
     lr_mult: int = 100  # discriminative LRs: the body's earliest layers train lr_mult times slower than the head
     progressive: bool = False  # frozen phase at 3/4 size, then full size
-    tta: bool = False
+    tta: bool = False  # refused (see make_config): the served predictor has no TTA, and served must equal scored
     grad_accum: int = 1  # accumulate gradients over this many batches
     item_tfm: str = "resize"  # "resize" keeps every labelled object in view; "rrc" = RandomResizedCrop
     precision: str = "auto"  # auto: bf16 autocast on CPUs with native bf16, fp16 on CUDA; or fp32/bf16/fp16
@@ -43,7 +43,6 @@ PRESETS: dict[str, dict] = {
         "epochs": 12,
         "bs": 64,
         "mixup": True,
-        "tta": True,
         "save_best": True,
         "patience": 4,
     },
@@ -52,6 +51,11 @@ PRESETS: dict[str, dict] = {
 
 def make_config(preset: str | None = None, **overrides) -> TrainConfig:
     config = make_common_config(TrainConfig, PRESETS, preset, **overrides)
+    if config.tta:
+        raise BenchmarkError(
+            "--tta: not offered: fastai's TTA averages random augmentations the served model cannot repeat, so the "
+            "leaderboard would score a model nobody serves; train without it"
+        )
     if config.grad_accum < 1:
         raise BenchmarkError("--grad-accum must be at least 1")
     if config.item_tfm not in ("resize", "rrc"):

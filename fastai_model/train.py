@@ -130,13 +130,13 @@ def fine_tune(
         )
 
 
-def predict_eval_splits(learn, dataset: Dataset, tta: bool) -> tuple[pd.DataFrame, np.ndarray, float]:
+def predict_eval_splits(learn, dataset: Dataset) -> tuple[pd.DataFrame, np.ndarray, float]:
     """Sigmoid scores for every valid and test image (test is seen here for the first time)."""
     rows = dataset.rows(["valid", "test"])
     frame = pd.DataFrame({"image": [str(dataset.root / r) for r in rows["image"]], "labels": ""})
     dl = learn.dls.test_dl(frame)
     start = time.perf_counter()
-    scores = learn.tta(dl=dl)[0] if tta else learn.get_preds(dl=dl)[0]
+    scores = learn.get_preds(dl=dl)[0]  # no TTA: the served predictor has none, and served must equal scored
     seconds = time.perf_counter() - start
     return rows, scores.float().numpy(), seconds
 
@@ -195,7 +195,7 @@ def train(dataset_dir: Path, results_dir: Path, config: TrainConfig, resume: Pat
         learn.remove_cb(recorder)
 
         learn.to_fp32()  # score valid/test in fp32 as the serving artifact does: served scores = the leaderboard's
-        rows, scores, predict_s = predict_eval_splits(learn, dataset, config.tta)
+        rows, scores, predict_s = predict_eval_splits(learn, dataset)
         run.write_predictions(list(rows["image"]), list(rows["split"]), scores)
         artifact = save_serving_artifact(
             learn.model,
@@ -248,7 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--progressive", action="store_true", default=None, help="progressive resizing: frozen phase at 3/4 size"
     )
-    parser.add_argument("--tta", action="store_true", default=None, help="test-time augmentation for valid/test scores")
+    parser.add_argument("--tta", action="store_true", default=None, help=argparse.SUPPRESS)  # refused: served = scored
     parser.add_argument("--grad-accum", type=int, help="accumulate gradients over N batches")
     parser.add_argument(
         "--item-tfm", choices=["resize", "rrc"], help="item transform: resize (default) or RandomResizedCrop"
