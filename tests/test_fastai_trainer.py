@@ -182,3 +182,9 @@ def test_predict_cli_prints_scores_and_labels(trained, tiny_scenes, tmp_path, ca
     (tmp_path / "notes.png").write_text("not an image")
     assert main([str(trained.path), str(tmp_path / "notes.png")]) == 2
     assert "cannot read image" in capsys.readouterr().err
+
+
+def test_tta_is_refused_so_the_served_model_is_the_scored_model():
+    with pytest.raises(BenchmarkError, match="--tta: not offered"):
+        make_config(tta=True)
+    assert make_config(preset="full").tta is False
