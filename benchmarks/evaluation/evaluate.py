@@ -54,7 +54,9 @@ def evaluate_run(run_dir: Path | str, dataset: Dataset | None = None) -> dict:
 def contamination_note(run: Run) -> str | None:
     """Thresholds are tuned on valid: a run whose model trained on valid images has them tuned on its own training
     data (over-confident, so its F1 / precision / recall on test mislead). Said wherever the run appears."""
-    trained_on = run.params.get("trained_on_splits") or []
+    trained_on = list(run.params.get("trained_on_splits") or [])
+    if not trained_on and "train + valid" in str(run.params.get("trained_on", "")):  # TM replicas made before 0.4
+        trained_on = ["train", "valid"]
     if "valid" in trained_on:
         return (
             f"trained on {' + '.join(trained_on)}: its thresholds were tuned on images it trained on, so its F1, "

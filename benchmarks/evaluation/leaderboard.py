@@ -9,7 +9,7 @@ import pandas as pd
 from benchmarks.data.dataset import Dataset
 from benchmarks.errors import BenchmarkError, RunError
 
-from .evaluate import compute_metrics
+from .evaluate import compute_metrics, contamination_note
 from .results import Run, list_runs, read_metrics
 
 COLUMNS = [
@@ -61,7 +61,7 @@ def metrics_of(run: Run) -> dict | None:
 def run_status(run: Run, metrics: dict | None, problem: str | None) -> str:
     if not metrics:
         return f"{run.shown_status} ({problem or 'not evaluated'})"
-    if metrics.get("threshold_contamination"):
+    if contamination_note(run):  # from run.json, so metrics.json written by an older evaluator is flagged too
         return f"{run.shown_status} — WARNING: thresholds tuned on its own training images"
     return run.shown_status
 
