@@ -45,9 +45,11 @@ def read_responses(source: Path) -> dict[str, dict[str, float]]:
         except json.JSONDecodeError as exc:
             raise BenchmarkError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
         responses = data.get("responses") if isinstance(data, dict) else None
-        if responses is None:
+        if not isinstance(responses, list):
             raise BenchmarkError(f'{path}: expected {{"responses": [...]}} (Vision API annotate output)')
         for i, response in enumerate(responses):
+            if not isinstance(response, dict) or not isinstance(response.get("context") or {}, dict):
+                raise BenchmarkError(f"{path}: response {i} is not a Vision API response object")
             uri = (response.get("context") or {}).get("uri") or data.get("image_uri")
             if not uri:
                 raise BenchmarkError(f"{path}: response {i} has no context.uri, so it cannot be matched to an image")

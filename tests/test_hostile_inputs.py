@@ -352,3 +352,39 @@ def test_damaged_serving_json_is_one_line(capsys, tmp_path, small_dataset, famil
     code = predict_main([str(run), str(next((small_dataset / "images").iterdir()))])
     err = capsys.readouterr().err
     assert code == 2 and "serving.json" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+
+
+@pytest.mark.parametrize(
+    "content, command",
+    [
+        ("{not json", "vertex-ingest"),
+        ('{"instance": {"content": "gs://b/images/x.jpg"}, "prediction": "not an object"}\n', "vertex-ingest"),
+        ("[1, 2, 3]", "vision-ingest"),
+        ('{"responses": "nope"}', "vision-ingest"),
+        ("\x00\x01binary", "roboflow-ingest"),
+        ('{"image": "../../etc/passwd", "response": {}}\n', "roboflow-ingest"),
+    ],
+)
+def test_broken_service_outputs_are_one_line(capsys, tmp_path, small_dataset, content, command):
+    source = tmp_path / ("predictions.jsonl" if command != "vision-ingest" else "responses.json")
+    source.write_text(content)
+    from cloud_baselines.cli import main as cloud_main
+
+    code = cloud_main([command, str(source), str(small_dataset), "--results", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "r").exists() or not any((tmp_path / "r").iterdir())  # no half-made run
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["import", "voc", "/no/such/voc", "/tmp/never-made"], "folder not found"),
+        (["import", "folder", "/no/such/folder", "/tmp/never-made"], "folder not found"),
+        (["compare", "/no/run/a", "/no/run/b"], "run folder not found"),
+        (["report", "/no/such/dataset"], "dataset folder not found"),
+    ],
+)
+def test_missing_paths_are_one_line(capsys, argv, message):
+    _refused(capsys, argv, message)
+    assert not Path("/tmp/never-made").exists()
