@@ -64,3 +64,17 @@ def test_linear_probe_writes_a_scored_run_and_caches_features(tmp_path, tiny_sce
     monkeypatch.setattr(features, "extract", no_recompute)
     again = run_linear_probe(dataset, tmp_path / "results", img_size=64)
     assert again.info["status"] == "done"
+
+
+def test_the_served_linear_probe_reproduces_its_scored_predictions(tmp_path, tiny_scenes):
+    import pandas as pd
+
+    from benchmarks.data.images import open_rgb
+    from benchmarks.models.predictors import load_predictor
+
+    dataset = load_dataset(tiny_scenes)
+    run = run_linear_probe(dataset, tmp_path / "results", img_size=64)
+    table = pd.read_csv(run.path / "predictions.csv").set_index("image")
+    rels = list(dataset.rows("test")["image"])
+    served = load_predictor(run.path).predict([open_rgb(dataset.root / rel) for rel in rels])
+    np.testing.assert_allclose(served, table.loc[rels, dataset.labels].to_numpy(float), atol=1e-4)
