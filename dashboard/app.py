@@ -119,16 +119,21 @@ def page_leaderboard(dataset: Dataset, results: Path) -> None:
     a, b = st.columns(2)
     run_a = a.selectbox("run A", table["run"], index=0)
     run_b = b.selectbox("run B", table["run"], index=min(1, len(table) - 1))
-    if run_a != run_b and st.button("compare"):
+    if run_a == run_b:
+        st.info("choose two different runs to compare")
+    elif st.button("compare"):
         from benchmarks.evaluation.compare import compare_runs
 
         try:
-            result = compare_runs(results / run_a, results / run_b)
+            with st.spinner("1,000 paired bootstrap resamples of the test images… (about a minute on 2 cores)"):
+                result = compare_runs(results / run_a, results / run_b)
         except BenchmarkError as exc:
             st.error(str(exc))
             return
         for metric, entry in result["metrics"].items():
-            st.write(f"**{metric}**: difference {entry['difference']:+.3f}, 95% CI {entry['ci']} → {entry['verdict']}")
+            ci = entry["ci"]
+            ci_text = f"[{ci[0]:+.3f}, {ci[1]:+.3f}]" if ci else "undefined"
+            st.write(f"**{metric}**: A − B {entry['difference']:+.3f}, 95% CI {ci_text} → {entry['verdict']}")
 
 
 def page_per_class(dataset: Dataset, results: Path) -> None:
@@ -138,7 +143,7 @@ def page_per_class(dataset: Dataset, results: Path) -> None:
         st.info("no finished runs on this dataset yet")
         return
     ids = [r.run_id for r in runs]
-    chosen = st.multiselect("runs", ids, default=ids[: min(4, len(ids))])
+    chosen = st.multiselect("runs", ids, default=logic.default_curve_runs(runs))
     label = st.selectbox("label", dataset.labels)
     chosen_runs = [r for r in runs if r.run_id in chosen]
     curves = {}
@@ -248,7 +253,9 @@ def page_try(dataset: Dataset, results: Path) -> None:
         predicted = prediction.predicted(0)
         column.markdown(f"**{run.kind}** · `{run.run_id}`")
         column.plotly_chart(
-            charts.score_bars(prediction.label_scores(0), prediction.thresholds.values),
+            charts.score_bars(
+                prediction.label_scores(0), prediction.thresholds.values, truth=set(source[2]) if source else None
+            ),
             width="stretch",
             config={"displayModeBar": False},
             key=f"scores-{run.run_id}",

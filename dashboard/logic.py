@@ -35,6 +35,15 @@ def runs_on(results: Path, dataset: Dataset) -> list[Run]:
     return [r for r in list_runs(results) if r.fingerprint == dataset.fingerprint and r.status == "done"]
 
 
+def default_curve_runs(runs: list[Run], most: int = 5) -> list[str]:
+    """The newest run of each kind that ranks images (not the prior, whose curves are a diagonal by construction)."""
+    newest: dict[str, Run] = {}
+    for run in runs:
+        if run.kind != "prior" and (run.kind not in newest or run.info["created"] > newest[run.kind].info["created"]):
+            newest[run.kind] = run
+    return [run.run_id for run in newest.values()][:most]
+
+
 def leaderboard_table(results: Path, dataset: Dataset) -> pd.DataFrame:
     table = leaderboard(results, dataset)
     return (

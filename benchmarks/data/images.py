@@ -6,7 +6,7 @@ import warnings
 from pathlib import Path
 from typing import BinaryIO
 
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from benchmarks.errors import DatasetError
 
@@ -46,9 +46,14 @@ def open_rgb(path: Path | str | BinaryIO, name: str | None = None) -> Image.Imag
             f"{name}: image is too large to decode safely (over {Image.MAX_IMAGE_PIXELS:,} pixels)"
         ) from None
     except Exception as exc:  # PIL raises many types for broken files
-        raise DatasetError(
-            f"{name}: cannot read image ({exc.__class__.__name__}: {exc}); remove it or run `eda --drop-corrupt`"
-        ) from None
+        # PIL's own message can carry the repr of the stream (an upload object, its ids and URLs): never shown
+        detail = (
+            "not a JPEG, PNG, GIF, BMP, WebP or TIFF image"
+            if isinstance(exc, UnidentifiedImageError)
+            else (f"{exc.__class__.__name__}: {str(exc)[:120]}")
+        )
+        remedy = "upload an image file" if not isinstance(path, Path) else "remove it or run `eda --drop-corrupt`"
+        raise DatasetError(f"{name}: cannot read image ({detail}); {remedy}") from None
     return to_rgb(img)
 
 

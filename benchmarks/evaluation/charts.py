@@ -94,20 +94,27 @@ def auc_heatmap(matrix: pd.DataFrame) -> go.Figure:
     return figure.update_layout(height=260 + 28 * len(matrix))
 
 
-def score_bars(scores: dict[str, float], thresholds: dict[str, float], title: str = "") -> go.Figure:
-    """Green bars pass the label's threshold (the black tick), grey ones do not."""
+def score_bars(
+    scores: dict[str, float], thresholds: dict[str, float], title: str = "", truth: set[str] | None = None
+) -> go.Figure:
+    """Green bars pass the label's threshold (the black tick), grey ones do not; each bar shows its score, and the
+    image's true labels (when known) are marked ★ on the axis."""
     labels = list(scores)
+    names = [f"★ {label}" if truth and label in truth else label for label in labels]
     figure = go.Figure(
         go.Bar(
             x=[scores[label] for label in labels],
-            y=labels,
+            y=names,
             orientation="h",
+            text=[f"{scores[label]:.2f}" for label in labels],
+            textposition="outside",
+            cliponaxis=False,
             marker_color=["#54A24B" if scores[label] >= thresholds.get(label, 0.5) else "#BAB0AC" for label in labels],
         )
     )
     figure.add_scatter(
         x=[thresholds.get(label, 0.5) for label in labels],
-        y=labels,
+        y=names,
         mode="markers",
         marker={"symbol": "line-ns-open", "size": 14, "color": "black"},
         name="threshold",
