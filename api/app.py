@@ -96,10 +96,9 @@ def load_models(results_dir: Path) -> tuple[dict[str, LoadedModel], list[Skipped
             metrics = read_metrics(run) or {}
         except Exception as exc:  # noqa: BLE001  (per-run isolation: one damaged run never takes the API down)
             reason = str(exc) if isinstance(exc, BenchmarkError) else f"{exc.__class__.__name__}: {exc}"
-            log.warning("skipping %s: %s", folder, reason.splitlines()[0] if reason else "")
-            skipped.append(
-                SkippedRun(run=folder.name, reason=reason.splitlines()[0] if reason else exc.__class__.__name__)
-            )
+            reason = (reason.splitlines() or [exc.__class__.__name__])[0]  # one line, whatever the message
+            log.warning("skipping %s: %s", folder, reason)
+            skipped.append(SkippedRun(run=folder.name, reason=reason))
             continue
         overall = metrics.get("overall", {})
         info = ModelInfo(

@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
         )
 
     p = commands.add_parser(
-        "tm-export", help="one folder + zip per label (+ none) of train/valid images, for TM's image project"
+        "tm-export", help="one folder + zip per label (+ none) of the train images, for TM's image project"
     )
     p.add_argument("dataset", type=Path)
     p.add_argument("out", type=Path, help="new folder")

@@ -20,6 +20,7 @@ from benchmarks.data.eda_report import image_figures, label_figures
 from benchmarks.data.images import open_rgb
 from benchmarks.errors import BenchmarkError
 from benchmarks.evaluation import charts
+from benchmarks.evaluation.evaluate import contamination_note
 from benchmarks.evaluation.results import load_run
 from benchmarks.models.predictors import load_warm_predictor
 from benchmarks.models.registry import trainable_families
@@ -162,7 +163,7 @@ def page_per_class(dataset: Dataset, results: Path) -> None:
     run = st.selectbox("run", chosen_runs, format_func=lambda r: r.run_id)
     try:
         per_label = logic.label_results(run)
-        if contamination := logic.evaluated_metrics(run).get("threshold_contamination"):
+        if contamination := contamination_note(run):
             st.error(f"{run.run_id}: {contamination}")
         tuned = per_label.get(label, {}).get("threshold", 0.5)
         if per_label.get(label, {}).get("threshold_note"):
@@ -198,8 +199,7 @@ def page_try(dataset: Dataset, results: Path) -> None:
     if not runs:
         st.info(
             "no saved model on this dataset yet — `make demo` trains fastai, Keras, the linear probe and the TM "
-            "replica; "
-            "`python -m cloud_baselines tm-eval` / `vertex-eval` add Teachable Machine and AutoML exports"
+            "replica; `python -m cloud_baselines tm-eval` / `vertex-eval` add Teachable Machine and AutoML exports"
         )
         return
     if without:
@@ -274,8 +274,8 @@ def page_try(dataset: Dataset, results: Path) -> None:
             )
         if run.params.get("single_label_by_construction"):
             column.caption("softmax over classes: co-occurring labels share one probability")
-        if "valid" in (run.params.get("trained_on_splits") or []):
-            column.error("trained on the valid images its thresholds were tuned on: its labels here are not comparable")
+        if contamination := contamination_note(run):
+            column.error(contamination)
 
 
 def page_train(dataset: Dataset, results: Path) -> None:

@@ -17,7 +17,7 @@ from benchmarks.data.dataset import Dataset, load_dataset
 from benchmarks.errors import BenchmarkError
 from benchmarks.evaluation.leaderboard import auc_by_label, leaderboard
 from benchmarks.evaluation.metrics import per_label
-from benchmarks.evaluation.results import Run, list_runs, read_metrics, read_predictions
+from benchmarks.evaluation.results import Run, finished_runs_on, newest_per, read_metrics, read_predictions
 
 DEFAULT_DATA_ROOT = Path(os.environ.get("DASHBOARD_DATA", "data"))
 DEFAULT_RESULTS = Path(os.environ.get("RESULTS_DIR", "results"))
@@ -32,16 +32,13 @@ def find_datasets(root: Path | None = None) -> list[Path]:
 
 
 def runs_on(results: Path, dataset: Dataset) -> list[Run]:
-    return [r for r in list_runs(results) if r.fingerprint == dataset.fingerprint and r.status == "done"]
+    return finished_runs_on(results, dataset.fingerprint)
 
 
 def default_curve_runs(runs: list[Run], most: int = 5) -> list[str]:
     """The newest run of each kind that ranks images (not the prior, whose curves are a diagonal by construction)."""
-    newest: dict[str, Run] = {}
-    for run in runs:
-        if run.kind != "prior" and (run.kind not in newest or run.info["created"] > newest[run.kind].info["created"]):
-            newest[run.kind] = run
-    return [run.run_id for run in newest.values()][:most]
+    ranking = [run for run in runs if run.kind != "prior"]
+    return [run.run_id for run in newest_per(ranking, lambda run: run.kind).values()][:most]
 
 
 def leaderboard_table(results: Path, dataset: Dataset) -> pd.DataFrame:

@@ -34,8 +34,9 @@ def sandbox(tmp_path):
     return {"root": tmp_path, "src": src, "victim": victim, "dest": tmp_path / "dest"}
 
 
-def _refused(capsys, argv: list[str], message: str) -> str:
-    code = benchmarks_main(argv)
+def _refused(capsys, argv: list[str], message: str, main=benchmarks_main) -> str:
+    """``main(argv)`` (a CLI: benchmarks, cloud_baselines, tools.predict) exits 2 with one line holding ``message``."""
+    code = main(argv)
     err = capsys.readouterr().err
     assert code == 2, err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
@@ -244,13 +245,9 @@ def test_one_damaged_run_json_does_not_take_the_leaderboard_down(capsys, tmp_pat
 
 
 def test_damaged_metrics_json_is_one_line_in_the_predict_tool(capsys, tmp_path, small_dataset):
-    from tools.predict import main as predict_main
-
     run = _prior_run(tmp_path, small_dataset)
     (run / "metrics.json").write_text("{truncated")
-    code = predict_main([str(run), str(next((small_dataset / "images").iterdir()))])
-    err = capsys.readouterr().err
-    assert code == 2 and "metrics.json" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    _predict(capsys, run, next((small_dataset / "images").iterdir()), "metrics.json")
 
 
 def test_leaderboard_never_rewrites_a_damaged_metrics_json(tmp_path, small_dataset):
@@ -266,10 +263,13 @@ def test_leaderboard_never_rewrites_a_damaged_metrics_json(tmp_path, small_datas
 def _cloud(capsys, argv: list[str], message: str) -> None:
     from cloud_baselines.cli import main as cloud_main
 
-    code = cloud_main(argv)
-    err = capsys.readouterr().err
-    assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
-    assert message in err, err
+    _refused(capsys, argv, message, cloud_main)
+
+
+def _predict(capsys, run: Path, image: Path, message: str) -> None:
+    from tools.predict import main as predict_main
+
+    _refused(capsys, [str(run), str(image)], message, predict_main)
 
 
 def _temp_exports() -> set[str]:
@@ -343,15 +343,11 @@ def test_edge_manifest_cannot_point_outside_the_export(capsys, tmp_path, small_d
     "family, content", [("fastai", "{not json"), ("keras", "[1]"), ("fastai", '{"labels": ["a"]}')]
 )
 def test_damaged_serving_json_is_one_line(capsys, tmp_path, small_dataset, family, content):
-    from tools.predict import main as predict_main
-
     run = _prior_run(tmp_path, small_dataset)
     info = json.loads((run / "run.json").read_text())
     (run / "run.json").write_text(json.dumps({**info, "kind": family}))
     (run / "serving.json").write_text(content)
-    code = predict_main([str(run), str(next((small_dataset / "images").iterdir()))])
-    err = capsys.readouterr().err
-    assert code == 2 and "serving.json" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    _predict(capsys, run, next((small_dataset / "images").iterdir()), "serving.json")
 
 
 @pytest.mark.parametrize(
@@ -368,11 +364,7 @@ def test_damaged_serving_json_is_one_line(capsys, tmp_path, small_dataset, famil
 def test_broken_service_outputs_are_one_line(capsys, tmp_path, small_dataset, content, command):
     source = tmp_path / ("predictions.jsonl" if command != "vision-ingest" else "responses.json")
     source.write_text(content)
-    from cloud_baselines.cli import main as cloud_main
-
-    code = cloud_main([command, str(source), str(small_dataset), "--results", str(tmp_path / "r")])
-    err = capsys.readouterr().err
-    assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    _cloud(capsys, [command, str(source), str(small_dataset), "--results", str(tmp_path / "r")], "")
     assert not (tmp_path / "r").exists() or not any((tmp_path / "r").iterdir())  # no half-made run
 
 

@@ -22,8 +22,8 @@ from benchmarks.atomic import atomic_write_json
 from benchmarks.data.dataset import load_dataset
 from benchmarks.evaluation.compare import compare_runs
 from benchmarks.evaluation.leaderboard import leaderboard
-from benchmarks.evaluation.results import list_runs, newest_done_run
-from benchmarks.models.registry import DemoStep, families
+from benchmarks.evaluation.results import Run, finished_runs_on, newest_done_run, newest_per
+from benchmarks.models.registry import families
 from tools.api_load import measure_api
 
 
@@ -42,20 +42,10 @@ def run_child(args: list[str]) -> tuple[str, float, float]:
     return stdout, seconds, usage.ru_maxrss / 1024
 
 
-def step_argv(step: DemoStep, dataset: Path, results: Path) -> list[str]:
-    return [step.module, *(a.format(dataset=dataset, results=results) for a in step.args)]
-
-
-def newest_per_variant(results: Path, fingerprint: str) -> dict[str, object]:
+def newest_per_variant(results: Path, fingerprint: str) -> dict[str, Run]:
     """The newest finished run of each kind (and head, where a family has several) on the dataset."""
-    newest: dict[str, object] = {}
-    for run in list_runs(results):
-        if run.status != "done" or run.fingerprint != fingerprint or run.kind in ("prior", "linear_probe"):
-            continue
-        name = run.kind + (f"_{run.params['head']}" if run.params.get("head") else "")
-        if name not in newest or run.info["created"] > newest[name].info["created"]:
-            newest[name] = run
-    return newest
+    contenders = [run for run in finished_runs_on(results, fingerprint) if run.kind not in ("prior", "linear_probe")]
+    return newest_per(contenders, lambda run: run.kind + (f"_{run.params['head']}" if run.params.get("head") else ""))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -90,7 +80,7 @@ def main(argv: list[str] | None = None) -> None:
                 print(f"{kind} throughput ({variant}): {entry['throughput'][variant]}", flush=True)
         if not args.skip_training:
             for step in family.bench_steps():
-                _, seconds, peak_mb = run_child(step_argv(step, args.dataset, args.results))
+                _, seconds, peak_mb = run_child(step.argv(args.dataset, args.results))
                 entry.setdefault("runs", {})[step.title] = {"wall_s": round(seconds, 1), "peak_rss_mb": round(peak_mb)}
                 print(f"{step.title}: {entry['runs'][step.title]}", flush=True)
         if entry:

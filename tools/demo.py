@@ -21,12 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     for family in families().values():
         for step in family.demo:
-            command = [
-                sys.executable,
-                "-m",
-                step.module,
-                *(a.format(dataset=args.dataset, results=args.results) for a in step.args),
-            ]
+            command = [sys.executable, "-m", *step.argv(args.dataset, args.results)]
             print(f"== {step.title} ==", flush=True)
             if args.dry_run:
                 print("   " + " ".join(command[1:]))

@@ -38,7 +38,7 @@ def runs_for(results_dir: Path, dataset: Dataset | None) -> list[Run]:
         return [r for r in runs if r.fingerprint == dataset.fingerprint]
     fingerprints = {r.fingerprint for r in runs}
     if len(fingerprints) > 1:
-        names = sorted({f"{r.info['dataset'].get('name')} ({r.info['dataset'].get('fingerprint')})" for r in runs})
+        names = sorted({f"{r.dataset_name} ({r.fingerprint})" for r in runs})
         raise BenchmarkError(
             f"{results_dir}: runs are on {len(fingerprints)} different datasets ({'; '.join(names)}); pass --dataset "
             "DIR to rank one"

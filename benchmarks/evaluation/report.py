@@ -20,7 +20,7 @@ from benchmarks.data.dataset import Dataset
 from . import charts
 from .compare import compare_runs
 from .leaderboard import auc_by_label, leaderboard, metrics_of
-from .results import list_runs
+from .results import finished_runs_on
 
 REPORT_TEMPLATE = "plotly_white"  # explicit, so the file looks the same from the CLI and from the dashboard
 
@@ -52,13 +52,13 @@ def build_report(dataset: Dataset, results: Path) -> str:
             )
         )
         figures += [("Labels", f) for f in label_figures(dataset, report["statistics"]).values()]
-    runs = [r for r in list_runs(results) if r.fingerprint == dataset.fingerprint and r.status == "done"]
+    runs = finished_runs_on(results, dataset.fingerprint)
     table = leaderboard(results, dataset)
     if table.empty:
         parts.append("<p>No finished runs on this dataset yet.</p>")
     else:
         table = table.sort_values("macro_auc", ascending=False, na_position="last").reset_index(drop=True)
-        evaluated = set(table.loc[table["macro_auc"].notna(), "run"])  # leaderboard() re-evaluated what it could
+        evaluated = set(table.loc[table["macro_auc"].notna(), "run"])  # scored (from metrics.json or in memory)
         parts.append("<h2>Leaderboard</h2>" + table.to_html(index=False, float_format=lambda v: f"{v:.3f}", na_rep="—"))
         figures += [
             ("Leaderboard", charts.leaderboard_bars(table)),

@@ -12,7 +12,7 @@ import secrets
 import socket
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -177,13 +177,22 @@ def load_run(path: Path | str) -> Run:
     run_json = path / RUN_JSON
     if not run_json.is_file():
         raise RunError(f"{run_json}: missing; this folder is not a run")
+    return Run(path, validate_run_info(_json_object(run_json, "the file is damaged"), run_json))
+
+
+def _json_object(path: Path, remedy: str):
+    """A JSON file that must hold an object (run.json, metrics.json, serving.json): one RunError if it does not."""
     try:
-        info = json.loads(run_json.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RunError(f"{path}: missing; is this a finished run of its kind?") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise RunError(f"{run_json}: damaged ({exc})") from None
+        raise RunError(f"{path}: damaged ({exc.__class__.__name__}); {remedy}") from None
     except OSError as exc:
-        raise RunError(f"{run_json}: unreadable ({exc.strerror})") from None
-    return Run(path, validate_run_info(info, run_json))
+        raise RunError(f"{path}: unreadable ({exc.strerror})") from None
+    if not isinstance(data, dict):
+        raise RunError(f"{path}: expected a JSON object, found {type(data).__name__}; {remedy}")
+    return data
 
 
 RUN_FIELD_TYPES = {  # field -> (accepted types, what it should be), checked once when a run is read
@@ -203,10 +212,8 @@ OPTIONAL_FIELD_TYPES = {
 }
 
 
-def validate_run_info(info, run_json: Path) -> dict:
+def validate_run_info(info: dict, run_json: Path) -> dict:
     """run.json's shape, checked in one place: every reader after this may trust the fields it uses."""
-    if not isinstance(info, dict):
-        raise RunError(f"{run_json}: expected a JSON object, found {type(info).__name__}; the file is damaged")
     for key, (types, meaning) in RUN_FIELD_TYPES.items():
         if key not in info:
             raise RunError(f"{run_json}: missing field '{key}'")
@@ -226,7 +233,7 @@ def read_predictions(run: Run, dataset: Dataset | None = None) -> pd.DataFrame:
     """predictions.csv, checked against the run's labels and, when given, the dataset's valid/test images."""
     csv_path = run.path / PREDICTIONS_CSV
     if not csv_path.is_file():
-        raise RunError(f"{csv_path}: missing; the run has no predictions (status: {run.info.get('status')})")
+        raise RunError(f"{csv_path}: missing; the run has no predictions (status: {run.status})")
     try:
         table = pd.read_csv(csv_path, dtype={"image": str, "split": str})
     except Exception as exc:
@@ -283,20 +290,33 @@ def list_runs(results_dir: Path | str) -> list[Run]:
     return runs
 
 
+def finished_runs_on(results_dir: Path | str, fingerprint: str) -> list[Run]:
+    """Every finished run on the dataset with this fingerprint."""
+    return [run for run in list_runs(results_dir) if run.fingerprint == fingerprint and run.status == "done"]
+
+
+def newest_per(runs: list[Run], key: Callable[[Run], str]) -> dict[str, Run]:
+    """The newest run (by its creation time) for each value of ``key``, in the order the keys first appear."""
+    newest: dict[str, Run] = {}
+    for run in runs:
+        name = key(run)
+        if name not in newest or run.info["created"] > newest[name].info["created"]:
+            newest[name] = run
+    return newest
+
+
 def newest_done_run(results_dir: Path | str, kind: str, fingerprint: str, **same) -> Run | None:
     """The latest finished run of ``kind`` on this dataset fingerprint whose run.json fields (``backbone=...``)
     or params (``params={...}``, compared key by key) match."""
     wanted_params = same.pop("params", {})
     found = [
         run
-        for run in list_runs(results_dir)
+        for run in finished_runs_on(results_dir, fingerprint)
         if run.kind == kind
-        and run.status == "done"
-        and run.fingerprint == fingerprint
         and all(run.info.get(k) == v for k, v in same.items())
         and all(run.params.get(k) == v for k, v in wanted_params.items())
     ]
-    return max(found, key=lambda run: run.info["created"]) if found else None
+    return newest_per(found, lambda run: run.kind).get(kind)
 
 
 def model_size_bytes(path: Path) -> int:
@@ -374,14 +394,7 @@ class Stopwatch:
 def read_run_file(run_dir: Path, name: str, required: tuple[str, ...] = ()) -> dict:
     """A JSON object a family keeps in its run folder (serving.json, ...), checked: one RunError if damaged."""
     path = Path(run_dir) / name
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RunError(f"{path}: missing; is this a finished run of its kind?") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise RunError(f"{path}: damaged ({exc.__class__.__name__}); train the run again") from None
-    if not isinstance(data, dict):
-        raise RunError(f"{path}: expected a JSON object, found {type(data).__name__}; the file is damaged")
+    data = _json_object(path, "train the run again")
     missing = [key for key in required if key not in data]
     if missing:
         raise RunError(f"{path}: missing field(s) {', '.join(missing)}; the file is damaged")
@@ -397,11 +410,8 @@ def read_metrics(run: Run) -> dict | None:
     if not path.is_file():
         return None
     fix = f"write it again with `python -m benchmarks evaluate {run.path}`"
-    try:
-        metrics = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise RunError(f"{path}: damaged ({exc.__class__.__name__}); {fix}") from None
-    missing = [k for k in METRICS_KEYS if not isinstance(metrics, dict) or not isinstance(metrics.get(k), dict)]
+    metrics = _json_object(path, fix)
+    missing = [k for k in METRICS_KEYS if not isinstance(metrics.get(k), dict)]
     if missing:
         raise RunError(f"{path}: damaged (no {', '.join(missing)}); {fix}")
     thresholds = metrics["thresholds"]

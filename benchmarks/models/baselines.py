@@ -11,14 +11,15 @@ from sklearn.preprocessing import StandardScaler
 
 from benchmarks.atomic import atomic_write
 from benchmarks.data.dataset import Dataset
-from benchmarks.errors import DatasetError
+from benchmarks.errors import DatasetError, RunError
 from benchmarks.evaluation.metrics import macro_auc
-from benchmarks.evaluation.results import Run, Stopwatch, create_run, model_size_bytes, recording
+from benchmarks.evaluation.results import Run, Stopwatch, create_run, load_run, model_size_bytes, recording
 
 from .backbones import DEFAULT_BACKBONE, get_backbone
-from .features import backbone_features
+from .features import backbone_features, pooled_features
 
 PROBE_C_GRID = (0.01, 0.1, 1.0)
+PROBE_FILE = "linear_probe.npz"  # the scaler and per-label heads; the frozen backbone comes from the registry
 
 
 def _write_eval_predictions(run: Run, dataset: Dataset, scores_for_rows) -> None:
@@ -81,7 +82,7 @@ def run_linear_probe(
         start = time.perf_counter()
         _write_eval_predictions(run, dataset, lambda index: _probabilities(models, x[index]))
         head_ms = (time.perf_counter() - start) * 1000 / max(int((splits != "train").sum()), 1)
-        artifact = run.path / "linear_probe.npz"
+        artifact = run.path / PROBE_FILE
         atomic_write(
             artifact,
             lambda tmp: np.savez(
@@ -130,11 +131,8 @@ class LinearProbePredictor:
     def __init__(self, run_dir: Path | str):
         import torch
 
-        from benchmarks.errors import RunError
-        from benchmarks.evaluation.results import load_run
-
         run = load_run(run_dir)
-        artifact = run.path / "linear_probe.npz"
+        artifact = run.path / PROBE_FILE
         try:
             with np.load(artifact, allow_pickle=False) as saved:
                 self.coef, self.intercept = saved["coef"], saved["intercept"]
@@ -149,13 +147,6 @@ class LinearProbePredictor:
         self.model = self.backbone.create_torch_model(num_classes=0).eval().to(memory_format=torch.channels_last)
 
     def predict(self, images) -> np.ndarray:
-        import torch
-
-        from .backbones import normalise, prepare_image
-
-        batch = np.stack([np.asarray(prepare_image(image.convert("RGB"), self.img_size)) for image in images])
-        inputs = torch.from_numpy(normalise(batch, self.backbone)).contiguous(memory_format=torch.channels_last)
-        with torch.inference_mode():
-            features = self.model(inputs).numpy().astype(np.float64)
+        features = pooled_features(self.model, self.backbone, images, self.img_size).astype(np.float64)
         logits = ((features - self.mean) / self.scale) @ self.coef.T + self.intercept
         return (1 / (1 + np.exp(-logits))).astype(np.float32)

@@ -42,11 +42,20 @@ def extract(paths: list[Path], backbone: Backbone, img_size: int) -> tuple[np.nd
     model = backbone.create_torch_model(num_classes=0).to(memory_format=torch.channels_last)  # ~2x faster on CPU
     chunks = []
     start = time.perf_counter()
-    with torch.inference_mode(), tqdm(total=len(paths), desc=f"{backbone.name} features", unit="img") as bar:
+    with tqdm(total=len(paths), desc=f"{backbone.name} features", unit="img") as bar:
         for i in range(0, len(paths), BATCH_SIZE):
-            batch = np.stack([np.asarray(prepare_image(open_rgb(p), img_size)) for p in paths[i : i + BATCH_SIZE]])
-            inputs = torch.from_numpy(normalise(batch, backbone)).contiguous(memory_format=torch.channels_last)
-            chunks.append(model(inputs).numpy())
-            bar.update(len(batch))
+            images = [open_rgb(p) for p in paths[i : i + BATCH_SIZE]]
+            chunks.append(pooled_features(model, backbone, images, img_size))
+            bar.update(len(images))
     seconds = time.perf_counter() - start
     return np.concatenate(chunks).astype(np.float32), seconds / max(len(paths), 1)
+
+
+def pooled_features(model, backbone: Backbone, images: list, img_size: int) -> np.ndarray:
+    """The frozen backbone's pooled features for decoded images: the probe's training and its serving share this."""
+    import torch
+
+    batch = np.stack([np.asarray(prepare_image(image.convert("RGB"), img_size)) for image in images])
+    inputs = torch.from_numpy(normalise(batch, backbone)).contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        return model(inputs).numpy()

@@ -50,6 +50,10 @@ class DemoStep:
     module: str
     args: tuple[str, ...]
 
+    def argv(self, dataset, results) -> list[str]:
+        """``[module, args...]`` for ``python -m``, with the dataset and results folders filled in."""
+        return [self.module, *(arg.format(dataset=dataset, results=results) for arg in self.args)]
+
 
 @dataclass(frozen=True)
 class ModelFamily:
@@ -98,7 +102,7 @@ def family_of(kind: str) -> ModelFamily | None:
 
 
 def trainable_families() -> list[ModelFamily]:
-    """Families with a trainer CLI that takes the shared options (the dashboard's Train page, the benchmark)."""
+    """Families with a trainer CLI that takes the shared options (the dashboard's Train page)."""
     return [f for f in families().values() if f.trainer]
 
 
