@@ -36,7 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_tm_export)
 
     p = commands.add_parser(
-        "tm-eval", help="score a TM export (keras_model.h5 / converted_keras.zip / model.json / .tflite)"
+        "tm-eval",
+        help="score a TM export: keras_model.h5 / converted_keras.zip / TF.js model.json (standard or tiny "
+        "grayscale) / .tflite",
     )
     p.add_argument("export", type=Path, help="the export folder, zip or model file")
     p.add_argument(
@@ -64,7 +66,11 @@ def build_parser() -> argparse.ArgumentParser:
     with_eval_options(p)
     p.set_defaults(handler=cmd_vertex_ingest)
 
-    p = commands.add_parser("vertex-eval", help="score an AutoML Edge export (model.tflite + dict.txt) locally")
+    p = commands.add_parser(
+        "vertex-eval",
+        help="score an AutoML Edge export locally: TFLite (model.tflite + dict.txt), TF.js (model.json + dict.txt) or "
+        "Container (the SavedModel folder)",
+    )
     p.add_argument("export", type=Path)
     with_eval_options(p)
     p.set_defaults(handler=cmd_vertex_eval)

@@ -11,6 +11,15 @@ def teachable_machine_fit(image: Image.Image, size: int) -> np.ndarray:
     return np.asarray(ImageOps.fit(image.convert("RGB"), (size, size), Image.Resampling.LANCZOS), dtype=np.uint8)
 
 
+TM_GRAY_WEIGHTS = np.array([0.2989, 0.5870, 0.1140], dtype=np.float32)  # TM's libraries/image/src/utils/tf.ts
+
+
+def teachable_machine_gray(image: Image.Image, size: int) -> np.ndarray:
+    """TM's tiny (grayscale) models: the same square, then TM's own grey weighting of R, G, B, kept as float
+    ``[size, size, 1]`` in 0..255 (PIL's ``L`` rounds to integers and weighs 0.299/0.587/0.114)."""
+    return (teachable_machine_fit(image, size).astype(np.float32) @ TM_GRAY_WEIGHTS)[..., None]
+
+
 def automl_fit(image: Image.Image, size: int) -> np.ndarray:
     """tfjs-automl: centre-crop to a square, then bilinear resize."""
     image = image.convert("RGB")

@@ -89,6 +89,8 @@ def open_tm_export(export: Path):
     for name in ("model_unquant.tflite", "model.tflite", "model_edgetpu.tflite"):
         if (folder / name).is_file():
             return _tflite(folder / name, folder)
+    if (folder / "saved_model.pb").is_file():
+        raise BenchmarkError(f"{export}: a SavedModel (AutoML Edge's Container export?); score it with vertex-eval")
     raise BenchmarkError(
         f"{export}: no Teachable Machine export found (expected keras_model.h5 + labels.txt, converted_keras.zip, "
         "model.json + weights.bin + metadata.json, or a .tflite + labels.txt)"

@@ -16,10 +16,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from benchmarks.data.paths import inside
 from benchmarks.errors import BenchmarkError
 
-from .image_prep import teachable_machine_fit, to_minus_one_one
+from .image_prep import teachable_machine_fit, teachable_machine_gray, to_minus_one_one
+from .tfjs_layers import load_layers_model
+from .tfjs_weights import read_manifest_weights, read_model_json
 
 ALPHA_BY_LAST_CHANNELS = {112: 0.35, 160: 0.5, 240: 0.75, 320: 1.0, 416: 1.3, 448: 1.4}  # MobileNetV2 block_16 width
 DEFAULT_SIZE = 224  # TM's IMAGE_SIZE when metadata.json has no imageSize
@@ -57,56 +58,6 @@ def _input_size_from_config(config) -> int:
         if key in text:
             return int(text.split(key, 1)[1].split(",", 1)[0])
     return DEFAULT_SIZE
-
-
-def read_tfjs_weights(model_json: Path) -> tuple[dict[str, np.ndarray], dict]:
-    """Weights of a tfjs layers model from its manifest and binary shards (float32, little-endian, in order)."""
-    try:
-        spec = json.loads(model_json.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise BenchmarkError(f"{model_json}: not valid JSON ({exc.msg})") from None
-    if not isinstance(spec, dict):
-        raise BenchmarkError(f"{model_json}: expected a JSON object (a TF.js model), found {type(spec).__name__}")
-    if spec.get("format") == "graph-model":
-        raise BenchmarkError(
-            f"{model_json}: a TensorFlow.js graph model (AutoML's tfjs export), not TM's layers model; use "
-            "vertex-eval with the Edge TFLite export"
-        )
-    weights: dict[str, np.ndarray] = {}
-    manifest = spec.get("weightsManifest", [])
-    if not isinstance(manifest, list) or not all(
-        isinstance(g, dict) and isinstance(g.get("paths"), list) and isinstance(g.get("weights"), list)
-        for g in manifest
-    ):
-        raise BenchmarkError(
-            f"{model_json}: weightsManifest should be a list of {{paths, weights}} groups; re-download the export"
-        )
-    for group in manifest:
-        blob = b""
-        for shard in group["paths"]:
-            shard_path = inside(model_json.parent, str(shard), f"{model_json}: weight file", BenchmarkError)
-            if not shard_path.is_file():
-                raise BenchmarkError(f"{shard_path}: weight file named in model.json is missing")
-            blob += shard_path.read_bytes()
-        offset = 0
-        for entry in group["weights"]:
-            if entry.get("dtype", "float32") != "float32" or "quantization" in entry:
-                raise BenchmarkError(
-                    f"{model_json}: weight {entry['name']} is {entry.get('dtype')}/quantized; only float32 TM exports "
-                    "are supported"
-                )
-            count = int(np.prod(entry["shape"])) if entry["shape"] else 1
-            if offset + 4 * count > len(blob):
-                raise BenchmarkError(
-                    f"{model_json.parent}: weights.bin is shorter than model.json says (truncated download?)"
-                )
-            weights[entry["name"]] = np.frombuffer(blob, dtype="<f4", count=count, offset=offset).reshape(
-                entry["shape"]
-            )
-            offset += 4 * count
-    if not weights:
-        raise BenchmarkError(f"{model_json}: no weightsManifest; is this TM's model.json?")
-    return weights, spec
 
 
 def build_base(weights: dict[str, np.ndarray], size: int, source: Path, used: set | None = None):
@@ -173,7 +124,7 @@ def weights_of_export(path: Path) -> dict[str, np.ndarray]:
     if path.suffix == ".h5" or (folder / "keras_model.h5").is_file():
         return read_h5_weights(path if path.suffix == ".h5" else folder / "keras_model.h5")[0]
     if (folder / "model.json").is_file():
-        return read_tfjs_weights(folder / "model.json")[0]
+        return read_manifest_weights(folder / "model.json", read_model_json(folder / "model.json"))
     raise BenchmarkError(
         f"{path}: need a TM Keras (keras_model.h5) or TensorFlow.js (model.json) export to take the base from"
     )
@@ -198,14 +149,15 @@ def _head_weights(weights: dict, used: set, features: int, source: Path) -> tupl
 
 
 class TMKerasClassifier:
-    """A rebuilt TM model: TM's preprocessing (ImageOps.fit + LANCZOS, ``x/127.5 - 1``), softmax out."""
+    """A rebuilt TM model: TM's preprocessing (ImageOps.fit + LANCZOS, ``x/127.5 - 1``; TM's grey weighting for
+    the tiny one-channel models), softmax out."""
 
-    def __init__(self, model, size: int, describe: dict):
+    def __init__(self, model, size: int, describe: dict, channels: int = 3):
         from benchmarks.models.tf_runtime import traced_forward
 
-        self.model, self.size, self._describe = model, size, describe
+        self.model, self.size, self._describe, self.channels = model, size, describe, channels
         self.n_classes = int(model.output_shape[-1])
-        self._forward = traced_forward(model, size)
+        self._forward = traced_forward(model, size, channels)
 
     def describe(self) -> dict:
         return self._describe
@@ -214,7 +166,8 @@ class TMKerasClassifier:
         return self.predict_batch([image])[0]
 
     def predict_batch(self, images: list[Image.Image]) -> np.ndarray:
-        x = np.stack([to_minus_one_one(teachable_machine_fit(image, self.size)) for image in images])
+        fit = teachable_machine_gray if self.channels == 1 else teachable_machine_fit
+        x = np.stack([to_minus_one_one(fit(image, self.size)) for image in images])
         return np.asarray(self._forward(x))
 
 
@@ -227,7 +180,7 @@ def load_h5(path: Path) -> TMKerasClassifier:
 
 
 def load_tfjs(model_json: Path) -> tuple[TMKerasClassifier, dict]:
-    weights, _ = read_tfjs_weights(model_json)
+    """TM's TF.js export, standard (224 px RGB) or tiny (96 px grayscale): the network its topology declares."""
     metadata_path = model_json.parent / "metadata.json"
     metadata = {}
     if metadata_path.is_file():
@@ -235,14 +188,23 @@ def load_tfjs(model_json: Path) -> tuple[TMKerasClassifier, dict]:
             metadata = json.loads(metadata_path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as exc:
             raise BenchmarkError(f"{metadata_path}: not valid JSON ({exc.msg})") from None
-    size = int(metadata.get("imageSize") or DEFAULT_SIZE)  # older exports have no imageSize: TM's default
-    model = build_tm_classifier(weights, size, model_json)
+        if not isinstance(metadata, dict):
+            raise BenchmarkError(f"{metadata_path}: expected a JSON object with labels; re-download the export")
+    model, (height, width, channels) = load_layers_model(model_json)
+    if height != width:
+        raise BenchmarkError(f"{model_json}: input {height}×{width} is not square; not a Teachable Machine model")
+    if metadata.get("imageSize") and int(metadata["imageSize"]) != height:
+        raise BenchmarkError(
+            f"{metadata_path}: imageSize {metadata['imageSize']} but model.json takes {height} px; the files do not "
+            "belong together"
+        )
     size_bytes = sum(p.stat().st_size for p in model_json.parent.glob("*.bin"))
     described = {
-        "format": "tfjs",
+        "format": "tfjs" if channels == 3 else "tfjs-tiny-grayscale",
         "file": model_json.name,
         "size_bytes": size_bytes,
-        "input_size": size,
+        "input_size": height,
+        "input_channels": channels,
         "tm_version": metadata.get("tmVersion"),
     }
-    return TMKerasClassifier(model, size, described), metadata
+    return TMKerasClassifier(model, height, described, channels), metadata

@@ -124,9 +124,27 @@ def ingest_batch_predictions(source: Path, dataset: Dataset, results: Path, mapp
     )
 
 
-def open_edge_export(export: Path) -> tuple[TFLiteClassifier, list[str], Path]:
+def open_edge_export(export: Path):
+    """An AutoML Vision Edge export in any of its forms → (classifier, class names, the file it came from):
+    TFLite (model.tflite + dict.txt, or an ML Kit bundle), TensorFlow.js (model.json graph model + dict.txt),
+    or Container (a SavedModel folder; its labels come from the model)."""
     export = Path(export)
+    if not export.exists():
+        raise BenchmarkError(f"{export}: not found")
     folder = export if export.is_dir() else export.parent
+    if (folder / "saved_model.pb").is_file():
+        from .container_model import ContainerClassifier
+
+        classifier = ContainerClassifier(folder)
+        return classifier, classifier.classes, folder / "saved_model.pb"
+    if export.name == "model.json" or (export.is_dir() and (folder / "model.json").is_file()):
+        from .tfjs_graph import GraphModelClassifier
+
+        return (
+            GraphModelClassifier(folder / "model.json"),
+            read_plain_labels(folder / "dict.txt"),
+            folder / "model.json",
+        )
     model = export if export.is_file() else folder / "model.tflite"
     labels_file = folder / "dict.txt"
     manifest = folder / "manifest.json"
@@ -142,13 +160,18 @@ def open_edge_export(export: Path) -> tuple[TFLiteClassifier, list[str], Path]:
         labels_file = inside(
             folder, str(spec.get("labelsFile", labels_file.name)), f"{manifest}: labelsFile", BenchmarkError
         )
+    if not model.is_file():
+        raise BenchmarkError(
+            f"{export}: no AutoML Edge export found (expected model.tflite + dict.txt, model.json + dict.txt + "
+            "*.bin, or a Container export's saved_model.pb)"
+        )
     classifier = TFLiteClassifier(model, automl_fit)
     return classifier, read_plain_labels(labels_file), model
 
 
 def evaluate_edge_export(export: Path, dataset: Dataset, results: Path, mapping_file: Path | None = None):
     classifier, classes, source = open_edge_export(export)
-    params = {"export": str(Path(export).resolve()), "format": "automl edge tflite"}
+    params = {"export": str(Path(export).resolve()), "format": f"automl edge {classifier.describe()['format']}"}
     return evaluate_classifier(
         classifier,
         classes,
@@ -158,6 +181,6 @@ def evaluate_edge_export(export: Path, dataset: Dataset, results: Path, mapping_
         mapping_file,
         kind="vertex_automl",
         params=params,
-        desc="AutoML Edge (tflite)",
+        desc=f"AutoML Edge ({classifier.describe()['format']})",
         label_file="dict.txt",
     )

@@ -30,6 +30,8 @@ FRUIT = TM / "tflite_fruit6"
 FRUIT_IMAGES = sorted((FRUIT / "sample_images").glob("*.png"))
 FLOWERS = FIXTURES / "vertex_automl" / "edge_tflite_flowers5"
 VISION = FIXTURES / "vision_api" / "3998-4115-output-201-to-217.json"
+MADE_HERE = FIXTURES / "made_here"  # formats with no public example: built with their own converters (README there)
+PHOTOS = sorted((FLOWERS / "ios_resources").glob("*.jp*g"))
 
 
 @pytest.fixture(autouse=True)
@@ -614,3 +616,112 @@ def test_try_an_image_page_shows_the_evaluated_exports_side_by_side(fruit_and_fl
     assert any(m.startswith("**teachable_machine**") for m in shown) and any(
         m.startswith("**vertex_automl**") for m in shown
     )
+
+
+@pytest.mark.parametrize(
+    "export, opener, tolerance",
+    [
+        ("tm_tiny_gray2", open_tm_export, 1e-5),
+        ("automl_tfjs_waste4", open_edge_export, 1e-4),
+        ("automl_container_waste4", open_edge_export, 1e-5),
+    ],
+)
+def test_every_export_format_scores_what_its_source_model_scored(export, opener, tolerance):
+    """TM's tiny grayscale TF.js model, AutoML Edge's TF.js graph model and its Container SavedModel reproduce the
+    scores their source network gave the photos before conversion (expected.json, written by build_exports.py)."""
+    expected = json.loads((MADE_HERE / export / "expected.json").read_text())
+    classifier, classes, _ = opener(MADE_HERE / export)
+    assert sorted(classes) == sorted(expected["classes"])
+    got = classifier.predict_batch([open_rgb(p) for p in PHOTOS])
+    want = [[expected["scores"][p.name][expected["classes"].index(c)] for c in classes] for p in PHOTOS]
+    np.testing.assert_allclose(got, want, atol=tolerance)
+    assert got.std(axis=0).max() > 1e-3  # the photos score differently: a reader feeding wrong pixels would show
+
+
+def test_tiny_model_reads_its_input_from_the_export():
+    classifier, classes, _ = open_tm_export(MADE_HERE / "tm_tiny_gray2")
+    assert (classifier.size, classifier.channels) == (96, 1) and classes == ["Class 1", "Class 2"]
+    assert classifier.describe()["format"] == "tfjs-tiny-grayscale"
+
+
+@pytest.mark.parametrize(
+    "command, export, mapping",
+    [
+        ("tm-eval", "tm_tiny_gray2", {"Class 1": "flower", "Class 2": None}),
+        ("vertex-eval", "automl_tfjs_waste4", {"cardboard": "flower"}),
+        ("vertex-eval", "automl_container_waste4", {"cardboard": "flower"}),
+    ],
+)
+def test_eval_commands_print_a_summary_for_single_class_data(tmp_path, capsys, command, export, mapping):
+    """Every valid/test image carries the one label: AUC is undefined, and the run is still made and summarised."""
+    root = dataset_from_files(tmp_path / "one", PHOTOS, lambda p: ["flower"], ["flower"])
+    (tmp_path / "mapping.json").write_text(json.dumps(mapping))
+    argv = [command, str(MADE_HERE / export), str(root), "--results", str(tmp_path / "r")]
+    assert cloud_main([*argv, "--mapping", str(tmp_path / "mapping.json")]) == 0
+    out = capsys.readouterr().out
+    assert "test macro AUC n/a, mAP" in out
+    (run,) = (tmp_path / "r").iterdir()
+    assert json.loads((run / "run.json").read_text())["status"] == "done"
+
+    from benchmarks.models.predictors import load_predictor  # the served model is the scored one
+
+    table = pd.read_csv(run / "predictions.csv").set_index("image")
+    served = load_predictor(run).predict([open_rgb(root / rel) for rel in table.index[:3]])
+    np.testing.assert_allclose(served[:, 0], table["flower"].to_numpy(float)[:3], atol=1e-5)
+
+
+def test_tfjs_fused_depthwise_op_is_split_back_into_tensorflow_ops(tmp_path):
+    """TF.js's converter fuses depthwise conv + bias + Relu6 into its own op; TensorFlow runs the split form."""
+    import tensorflow as tf
+    from google.protobuf import json_format
+
+    from cloud_baselines.image_prep import automl_fit, to_minus_one_one
+    from cloud_baselines.tfjs_graph import GraphModelClassifier
+
+    rng = np.random.default_rng(0)
+    kernel, bias = rng.normal(size=(3, 3, 3, 1)).astype("f4"), rng.normal(size=3).astype("f4")
+    graph = tf.Graph()
+    with graph.as_default():
+        image = tf.compat.v1.placeholder(tf.float32, [1, 8, 8, 3], name="image")
+        w, b = tf.constant(kernel, name="w"), tf.constant(bias, name="b")
+        y = tf.nn.relu6(tf.nn.bias_add(tf.nn.depthwise_conv2d(image, w, [1, 1, 1, 1], "SAME"), b), name="act")
+        tf.nn.softmax(tf.reduce_mean(y, axis=[1, 2]), name="scores")
+    nodes = json_format.MessageToDict(graph.as_graph_def())["node"]
+    depthwise = next(n for n in nodes if n["op"] == "DepthwiseConv2dNative")
+    fused = {
+        "name": "act",
+        "op": "FusedDepthwiseConv2dNative",
+        "input": [*depthwise["input"], "b"],
+        "attr": {
+            **depthwise["attr"],
+            "fused_ops": {"list": {"s": ["Qmlhc0FkZA==", "UmVsdTY="]}},
+            "num_args": {"i": "1"},
+        },
+    }  # fused_ops ["BiasAdd", "Relu6"], base64 as protobuf JSON writes bytes
+    kept = [n for n in nodes if n["op"] not in ("DepthwiseConv2dNative", "BiasAdd", "Relu6")] + [fused]
+    for node in kept:
+        if node["name"] in ("w", "b"):
+            node["attr"]["value"]["tensor"].pop("tensorContent", None)
+    (tmp_path / "model.json").write_text(
+        json.dumps(
+            {
+                "format": "graph-model",
+                "modelTopology": {"node": kept},
+                "weightsManifest": [
+                    {
+                        "paths": ["w.bin"],
+                        "weights": [
+                            {"name": "w", "shape": [3, 3, 3, 1], "dtype": "float32"},
+                            {"name": "b", "shape": [3], "dtype": "float32"},
+                        ],
+                    }
+                ],
+            }
+        )
+    )
+    (tmp_path / "w.bin").write_bytes(kernel.tobytes() + bias.tobytes())
+    photo = open_rgb(PHOTOS[0])
+    x = to_minus_one_one(automl_fit(photo, 8))[None]
+    with tf.compat.v1.Session(graph=graph) as session:
+        want = session.run("scores:0", {"image:0": x})
+    np.testing.assert_allclose(GraphModelClassifier(tmp_path / "model.json").predict(photo), want[0], atol=1e-6)

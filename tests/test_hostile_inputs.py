@@ -315,13 +315,31 @@ def test_tm_eval_zip_is_checked_and_leaves_no_temporary_folder(capsys, tmp_path,
     assert _temp_exports() == before and not (tmp_path.parent / "outside.txt").exists()
 
 
+TINY_TOPOLOGY = {
+    "class_name": "Sequential",
+    "config": {"layers": [{"class_name": "InputLayer", "config": {"batch_input_shape": [None, 8, 8, 3]}}]},
+}
+LAMBDA_TOPOLOGY = {
+    "class_name": "Sequential",
+    "config": {
+        "layers": [{"class_name": "Lambda", "config": {"function": "os.system", "batch_input_shape": [None, 8]}}]
+    },
+}
+
+
 @pytest.mark.parametrize(
     "model_json, message",
     [
         ([1, 2], "expected a JSON object"),
-        ({"weightsManifest": [{"weights": []}]}, "weightsManifest should be"),
-        ({"weightsManifest": [{"paths": ["../../secret.bin"], "weights": []}]}, "leads outside"),
-        ({"weightsManifest": [{"paths": ["/etc/passwd"], "weights": []}]}, "absolute path"),
+        ({"weightsManifest": []}, "no modelTopology"),
+        ({"modelTopology": TINY_TOPOLOGY, "weightsManifest": [{"weights": []}]}, "weightsManifest should be"),
+        (
+            {"modelTopology": TINY_TOPOLOGY, "weightsManifest": [{"paths": ["../../secret.bin"], "weights": []}]},
+            "leads outside",
+        ),
+        ({"modelTopology": TINY_TOPOLOGY, "weightsManifest": [{"paths": ["/etc/passwd"], "weights": []}]}, "absolute"),
+        ({"modelTopology": LAMBDA_TOPOLOGY, "weightsManifest": []}, "'Lambda' is not one this reader rebuilds"),
+        ({"format": "graph-model", "modelTopology": {"node": []}}, "score it with vertex-eval"),
     ],
 )
 def test_tfjs_manifest_is_checked(capsys, tmp_path, small_dataset, model_json, message):
@@ -330,6 +348,41 @@ def test_tfjs_manifest_is_checked(capsys, tmp_path, small_dataset, model_json, m
     (export / "model.json").write_text(json.dumps(model_json))
     (tmp_path / "secret.bin").write_bytes(b"\x00" * 16)
     _cloud(capsys, ["tm-eval", str(export), str(small_dataset), "--results", str(tmp_path / "r")], message)
+
+
+GRAPH_NODES = [
+    {"name": "image", "op": "Placeholder", "attr": {"dtype": {"type": "DT_FLOAT"}, "shape": {"shape": {"dim": [
+        {"size": "1"}, {"size": "8"}, {"size": "8"}, {"size": "3"}]}}}},
+    {"name": "w", "op": "Const", "attr": {"dtype": {"type": "DT_FLOAT"}, "value": {"tensor": {"dtype": "DT_FLOAT"}}}},
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "nodes, weights, message",
+    [
+        (GRAPH_NODES + [{"name": "scores", "op": "NoSuchOp", "input": ["image"]}], ["w"], "cannot run this graph"),
+        (GRAPH_NODES + [{"name": "scores", "op": "Identity", "input": ["image"]}], ["image"], "no constant node"),
+        (GRAPH_NODES[1:] + [{"name": "scores", "op": "Identity", "input": ["w"]}], ["w"], "0 input placeholders"),
+        (GRAPH_NODES + [{"name": "out", "op": "Identity", "input": ["image"]}], ["w"], "no output node named scores"),
+    ],
+)
+def test_graph_models_are_checked(capsys, tmp_path, small_dataset, nodes, weights, message):
+    export = tmp_path / "automl_tfjs"
+    export.mkdir()
+    manifest = [{"paths": ["w.bin"], "weights": [{"name": n, "shape": [1], "dtype": "float32"} for n in weights]}]
+    (export / "w.bin").write_bytes(b"\x00" * 4 * len(weights))
+    spec = {"format": "graph-model", "modelTopology": {"node": nodes}, "weightsManifest": manifest}
+    (export / "model.json").write_text(json.dumps(spec))
+    (export / "dict.txt").write_text("a\n")
+    _cloud(capsys, ["vertex-eval", str(export), str(small_dataset), "--results", str(tmp_path / "r")], message)
+
+
+@pytest.mark.parametrize("content", [b"", b"\x00garbage" * 10])
+def test_damaged_container_export_is_one_line(capsys, tmp_path, small_dataset, content):
+    export = tmp_path / "container"
+    export.mkdir()
+    (export / "saved_model.pb").write_bytes(content)
+    _cloud(capsys, ["vertex-eval", str(export), str(small_dataset), "--results", str(tmp_path / "r")], "SavedModel")
 
 
 def test_edge_manifest_cannot_point_outside_the_export(capsys, tmp_path, small_dataset):

@@ -71,3 +71,14 @@ def test_bootstrap_is_seeded_and_its_interval_brackets_the_estimate():
     low, high = confidence_interval(a)
     assert low < macro_auc(targets, scores) < high
     assert confidence_interval(np.array([np.nan])) is None
+
+
+def test_a_dataset_with_one_label_gets_every_overall_metric():
+    """scikit-learn treats a one-column indicator as binary; per-sample F1 must still be defined and right."""
+    from benchmarks.evaluation.metrics import overall
+
+    targets = np.array([[1], [1], [0], [1]])
+    scores = np.array([[0.9], [0.2], [0.1], [0.8]])
+    summary = overall(targets, scores, np.array([0.5]))
+    assert summary["samples_f1"] == pytest.approx(0.5)  # rows: hit, miss, (empty: 0), hit
+    assert summary["micro_f1"] == pytest.approx(0.8) and summary["labels_total"] == 1

@@ -104,6 +104,16 @@ def per_label(targets: np.ndarray, scores: np.ndarray, thresholds: np.ndarray, l
     return table
 
 
+def _f1(targets: np.ndarray, predicted: np.ndarray, average: str) -> float:
+    """F1 over the label columns. scikit-learn reads a one-column indicator as *binary* — micro F1 then silently
+    counts the negative class too, and per-sample F1 is refused — so a one-label dataset gets an all-zero second
+    column (no sample's true or false positives change) and only the real columns are averaged."""
+    columns = list(range(targets.shape[1]))
+    if len(columns) == 1:
+        targets, predicted = (np.hstack([m, np.zeros_like(m)]) for m in (targets, predicted))
+    return float(f1_score(targets, predicted, labels=columns, average=average, zero_division=0))
+
+
 def overall(targets: np.ndarray, scores: np.ndarray, thresholds: np.ndarray) -> dict:
     predicted = (scores >= thresholds).astype(int)
     keep = rankable(targets)
@@ -116,9 +126,7 @@ def overall(targets: np.ndarray, scores: np.ndarray, thresholds: np.ndarray) -> 
         "macro_roc_auc": macro_auc(targets, scores),
         "micro_roc_auc": micro_auc,
         "map": mean_ap(targets, scores),
-        "micro_f1": float(f1_score(targets, predicted, average="micro", zero_division=0)),
-        "macro_f1": float(f1_score(targets, predicted, average="macro", zero_division=0)),
-        "samples_f1": float(f1_score(targets, predicted, average="samples", zero_division=0)),
+        **{f"{average}_f1": _f1(targets, predicted, average) for average in ("micro", "macro", "samples")},
         "hamming_loss": float(hamming_loss(targets, predicted)),
         "subset_accuracy": float(accuracy_score(targets, predicted)),
         "label_ranking_ap": ranking_ap,

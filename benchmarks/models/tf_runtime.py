@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 
-def traced_forward(model, size: int):
-    """One traced graph for any batch of ``size``-px RGB images: an eager call costs ~5x more per image on a CPU."""
+def traced_forward(model, size: int, channels: int = 3):
+    """One traced graph for any batch of ``size``-px images: an eager call costs ~5x more per image on a CPU."""
     import tensorflow as tf
 
     return tf.function(
         lambda x: model(x, training=False),
         reduce_retracing=True,
-        input_signature=[tf.TensorSpec([None, size, size, 3], tf.float32)],
+        input_signature=[tf.TensorSpec([None, size, size, channels], tf.float32)],
     )
