@@ -97,6 +97,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--csv", action="store_true", help="print CSV instead of a table")
     p.add_argument("--markdown", action="store_true", help="print a Markdown table (what the docs quote)")
     p.set_defaults(handler=cmd_leaderboard)
+
+    p = commands.add_parser(
+        "measure",
+        help="time every run's served model by one protocol (batch 1 and 32, same threads) into run.json",
+        description="Latency of every run that has a model, measured the same way: the served predictor, from a "
+        "decoded image to label scores, warm-up then timed calls at batch 1 and batch 32 on test images, with "
+        "PyTorch and TensorFlow set to the same thread count. Runs are timed in a shuffled order in this one "
+        "process, so their ratios are comparable; runs without a local model are recorded with the reason.",
+    )
+    p.add_argument("dataset", type=Path, help="the dataset whose test images are timed (and whose runs are measured)")
+    p.add_argument("--results", type=Path, default=Path("results"))
+    p.add_argument("--runs", nargs="+", default=None, help="only these run folders (default: every run on DATASET)")
+    p.add_argument("--repeats", type=int, default=20, help="timed batch-1 calls per run (default 20)")
+    p.add_argument("--threads", type=int, default=None, help="intra-op threads for every framework (default: all)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the shuffled run order (default 0)")
+    p.add_argument("--missing", action="store_true", help="only runs that have no latency record yet")
+    p.set_defaults(handler=cmd_measure)
     return parser
 
 
@@ -235,6 +252,48 @@ def cmd_leaderboard(args) -> None:
     dataset = load_dataset(args.dataset, require_train_positives=False) if args.dataset else None
     table = leaderboard(args.results, dataset)
     print(table.to_csv(index=False) if args.csv else format_table(table, markdown=args.markdown))
+
+
+def cmd_measure(args) -> None:
+    import random
+
+    from tqdm import tqdm
+
+    from benchmarks.data.dataset import load_dataset
+    from benchmarks.data.images import open_rgb
+    from benchmarks.errors import BenchmarkError
+    from benchmarks.evaluation.latency import LATENCY_KEY
+    from benchmarks.evaluation.results import finished_runs_on, load_run
+    from benchmarks.models.measure import MEASURED_IMAGES, measure_run, pin_threads
+
+    if args.repeats < 1:
+        raise BenchmarkError(f"--repeats {args.repeats}: time at least one call")
+    dataset = load_dataset(args.dataset, require_train_positives=False)
+    runs = [load_run(r) for r in args.runs] if args.runs else finished_runs_on(args.results, dataset.fingerprint)
+    if not runs:
+        raise BenchmarkError(f"{args.results}: no finished runs on {dataset.name}; train or evaluate one first")
+    if args.missing:
+        runs = [run for run in runs if LATENCY_KEY not in run.info]
+        if not runs:
+            print("every run already has its latency measured")
+            return
+    images = [open_rgb(path) for path in dataset.image_paths("test")[:MEASURED_IMAGES]]
+    threads = pin_threads(args.threads)
+    random.Random(args.seed).shuffle(runs)  # no run always goes first (cold caches) or last
+    for run in tqdm(runs, desc="measuring latency", unit="run"):
+        try:
+            record = measure_run(run, images, threads=threads, repeats=args.repeats)
+        except BenchmarkError as exc:  # one damaged run does not stop the others
+            tqdm.write(f"{run.run_id}: not measured ({exc})")
+            continue
+        if "batch_1" in record:
+            tqdm.write(
+                f"{run.run_id}: {record['batch_1']['p50_ms']:.1f} ms per image at batch 1 (p50), "
+                f"{record['batch_32']['images_per_s']:.0f} images/s at batch 32"
+            )
+        else:
+            tqdm.write(f"{run.run_id}: — ({record['not_measured']})")
+    print(f"threads: {threads}")
 
 
 def _fmt(value, ci) -> str:

@@ -112,8 +112,16 @@ def page_leaderboard(dataset: Dataset, results: Path) -> None:
         logic.readable_leaderboard(table),
         width="stretch",
         hide_index=True,
-        column_config={c: st.column_config.NumberColumn(format="%.3f") for c in logic.SCORE_COLUMNS},
+        column_config={
+            **{c: st.column_config.NumberColumn(format="%.3f") for c in logic.SCORE_COLUMNS},
+            "latency_ms": st.column_config.NumberColumn(
+                "latency ms", help="served model, one image per call, median after warm-up (docs/evaluation.md)"
+            ),
+            "images_per_s": st.column_config.NumberColumn("images/s", help="served model, batches of 32"),
+        },
     )
+    for note in logic.latency_notes(table):
+        st.caption(note)
     st.plotly_chart(charts.leaderboard_bars(table), width="stretch")
     st.plotly_chart(charts.quality_latency_size(table), width="stretch")
     st.subheader("Is A really better than B? (paired bootstrap on the same test images)")

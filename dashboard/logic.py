@@ -15,7 +15,7 @@ import pandas as pd
 
 from benchmarks.data.dataset import Dataset, load_dataset
 from benchmarks.errors import BenchmarkError
-from benchmarks.evaluation.leaderboard import auc_by_label, leaderboard
+from benchmarks.evaluation.leaderboard import HIDDEN, auc_by_label, leaderboard
 from benchmarks.evaluation.metrics import per_label
 from benchmarks.evaluation.results import Run, finished_runs_on, newest_per, read_metrics, read_predictions
 
@@ -54,8 +54,8 @@ SCORE_COLUMNS = ["macro_auc", "map", "micro_f1", "macro_f1", "hamming_loss", "su
 
 
 def readable_leaderboard(table: pd.DataFrame) -> pd.DataFrame:
-    """CIs as "[low, high]" text beside their (still sortable) numbers."""
-    shown = table.copy()
+    """CIs as "[low, high]" text beside their (still sortable) numbers; why a latency is empty goes under it."""
+    shown = table.drop(columns=[c for c in HIDDEN if c in table])
     for column in ("macro_auc_ci", "map_ci"):
         shown[column] = shown[column].map(
             lambda c: f"[{c[0]:.3f}, {c[1]:.3f}]" if isinstance(c, (list, tuple)) and len(c) == 2 else ""

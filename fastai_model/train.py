@@ -210,7 +210,6 @@ def train(dataset_dir: Path, results_dir: Path, config: TrainConfig, resume: Pat
             timings={
                 "train_s": round(train_s, 2),
                 "predict_s": round(predict_s, 2),
-                "ms_per_image": round(predict_s * 1000 / len(rows), 2),
             },
             model={
                 "path": artifact.name,

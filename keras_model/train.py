@@ -188,7 +188,6 @@ def train(dataset_dir: Path | None, results_dir: Path, config: TrainConfig, resu
             timings={
                 "train_s": round(train_s, 2),
                 "predict_s": round(predict_s, 2),
-                "ms_per_image": round(predict_s * 1000 / len(rows), 2),
             },
             model={"path": artifact.name, "size_bytes": model_size_bytes(artifact), "precision": policy},
         )

@@ -26,7 +26,7 @@ from benchmarks.data.dataset import Dataset
 from benchmarks.data.images import open_rgb
 from benchmarks.errors import RunError
 from benchmarks.models.features import cache_dir
-from cloud_baselines.adapter_runs import EVAL_SPLITS, time_per_image, write_adapter_run
+from cloud_baselines.adapter_runs import EVAL_SPLITS, write_adapter_run
 from cloud_baselines.class_mapping import map_classes
 from cloud_baselines.image_prep import teachable_machine_fit, to_minus_one_one
 from cloud_baselines.teachable_machine import NONE_CLASS, UPLOAD_SPLITS
@@ -36,7 +36,6 @@ SHIPPED_BASE = Path(__file__).parent / "assets" / "tm_mobilenet_v2_0.35_base.npz
 KIND = "teachable_machine_replica"
 TM_HOLDOUT = 0.15  # TM trains on 85% of each class's images
 HEAD_FILE = "head.keras"  # the trained Dense head; the frozen base is rebuilt from its weights
-LATENCY_SAMPLE = 32  # test images timed through the whole network (scores come from cached embeddings)
 
 
 def load_base_weights(tm_export: Path | None) -> tuple[dict[str, np.ndarray], str]:
@@ -201,7 +200,6 @@ def train_replica(
         "trained_on_splits": UPLOAD_SPLITS,
         "single_label_by_construction": head == "softmax",
     }
-    classifier = replica_classifier(model, weights)
     size_bytes = sum(w.nbytes for w in weights.values()) + 4 * model.count_params()
     return write_adapter_run(
         dataset,
@@ -211,7 +209,6 @@ def train_replica(
         params=params,
         mapping=mapping,
         model={"format": f"MobileNetV2-0.35 base + {HEAD_FILE}", "base": origin, "size_bytes": int(size_bytes)},
-        seconds_per_image=time_per_image(classifier.predict, dataset.image_paths("test")[:LATENCY_SAMPLE]),
         backbone="mobilenet_v2_0.35",
         timings={"train_s": round(train_s, 2)},
         save_model=lambda run_dir: atomic_write(run_dir / HEAD_FILE, lambda tmp: model.save(tmp), suffix=".keras"),

@@ -1,5 +1,6 @@
 """``python -m tools.demo``: what ``make demo`` runs after the dataset and EDA — every registered family's demo
-steps in registry order (each skips itself when its run already exists), then the leaderboard."""
+steps in registry order (each skips itself when its run already exists), then the latency of every served model
+by one protocol (``benchmarks measure``), then the leaderboard."""
 
 from __future__ import annotations
 
@@ -33,6 +34,14 @@ def main(argv: list[str] | None = None) -> int:
                     file=sys.stderr,
                 )
                 return 1
+    where = ["--results", str(args.results)]
+    measure = [sys.executable, "-m", "benchmarks", "measure", str(args.dataset), *where, "--missing"]
+    print("== Latency of every served model, one protocol (about 15 s per model) ==", flush=True)
+    if args.dry_run:
+        print("   " + " ".join(measure[1:]))
+    elif subprocess.call(measure) != 0:
+        print("error: measuring latency failed (the command above); the runs themselves are kept", file=sys.stderr)
+        return 1
     if not args.dry_run:
         print(f"\n== Leaderboard ({args.dataset}, test split, thresholds tuned on valid) ==", flush=True)
         return subprocess.call(

@@ -32,20 +32,20 @@ def leaderboard_bars(table: pd.DataFrame, metric: str = "macro_auc") -> go.Figur
 
 def quality_latency_size(table: pd.DataFrame) -> go.Figure:
     data = table.dropna(subset=["macro_auc"]).copy()
-    latency = pd.to_numeric(data["ms_per_image"], errors="coerce")
-    data = data[latency > 0]  # no local model (the prior, ingested predictions): no point at a made-up 0 ms
+    latency = pd.to_numeric(data["latency_ms"], errors="coerce")
+    data = data[latency > 0]  # no local model (the prior, ingested predictions) or not measured: no point
     data["marker"] = pd.to_numeric(data["model_mb"], errors="coerce").fillna(0).clip(lower=1).astype(float)
     return px.scatter(
         data,
-        x="ms_per_image",
+        x="latency_ms",
         y="macro_auc",
         size="marker",
         color="kind",
         hover_name="run",
         hover_data={"model_mb": True, "marker": False},
         color_discrete_sequence=px.colors.qualitative.D3,
-        title="Quality vs latency (marker size: model MB, at least 1)",
-        labels={"ms_per_image": "ms per image", "macro_auc": "macro AUC"},
+        title="Quality vs latency (one protocol: served model, batch 1, median; marker size: model MB, at least 1)",
+        labels={"latency_ms": "ms per image (batch 1, p50)", "macro_auc": "macro AUC"},
     )
 
 

@@ -10,6 +10,7 @@ from benchmarks.data.dataset import Dataset
 from benchmarks.errors import BenchmarkError, RunError
 
 from .evaluate import compute_metrics, contamination_note
+from .latency import latency_of
 from .results import Run, list_runs, read_metrics
 
 COLUMNS = [
@@ -25,10 +26,13 @@ COLUMNS = [
     "hamming_loss",
     "subset_accuracy",
     "train_s",
-    "ms_per_image",
+    "latency_ms",
+    "images_per_s",
     "model_mb",
     "status",
+    "latency_note",
 ]
+HIDDEN = ["latency_note"]  # shown as notes under the table, not as a column
 
 
 def runs_for(results_dir: Path, dataset: Dataset | None) -> list[Run]:
@@ -75,6 +79,7 @@ def leaderboard(results_dir: Path | str, dataset: Dataset | None = None) -> pd.D
             metrics, problem = None, str(exc)
         summary = (metrics or {}).get("overall", {})
         timings, model = run.timings, run.model
+        latency_ms, images_per_s, latency_note = latency_of(run)
         rows.append(
             {
                 "run": run.run_id,
@@ -89,9 +94,11 @@ def leaderboard(results_dir: Path | str, dataset: Dataset | None = None) -> pd.D
                 "hamming_loss": summary.get("hamming_loss"),
                 "subset_accuracy": summary.get("subset_accuracy"),
                 "train_s": timings.get("train_s"),
-                "ms_per_image": timings.get("ms_per_image"),
+                "latency_ms": latency_ms,
+                "images_per_s": images_per_s,
                 "model_mb": round(model["size_bytes"] / 1e6, 2) if model.get("size_bytes") else None,
                 "status": run_status(run, metrics, problem),
+                "latency_note": latency_note,
             }
         )
     table = pd.DataFrame(rows, columns=COLUMNS)
@@ -104,10 +111,21 @@ def format_table(table: pd.DataFrame, markdown: bool = False) -> str:
         return "no runs yet"
     shown = readable_table(table)
     if not markdown:
-        return shown.to_string(index=False)
+        return "\n".join([shown.to_string(index=False), *latency_notes(table)])
     lines = ["| " + " | ".join(shown.columns) + " |", "|" + "---|" * len(shown.columns)]
     lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in shown.itertuples(index=False)]
-    return "\n".join(lines)
+    return "\n".join([*lines, "", *latency_notes(table)])
+
+
+def latency_notes(table: pd.DataFrame) -> list[str]:
+    """Why a latency cell is empty, once per reason: a blank is never left unexplained (nor shown as 0)."""
+    if "latency_note" not in table:
+        return []
+    notes: dict[str, list[str]] = {}
+    for run, note in zip(table["run"], table["latency_note"]):
+        if note:
+            notes.setdefault(note, []).append(run)
+    return [f"latency —: {note} ({', '.join(runs)})" for note, runs in notes.items()]
 
 
 def readable_table(table: pd.DataFrame) -> pd.DataFrame:
@@ -119,10 +137,10 @@ def readable_table(table: pd.DataFrame) -> pd.DataFrame:
             else f"{value:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if isinstance(ci, list) else "")
             for value, ci in zip(shown[column], shown[column + "_ci"])
         ]
-    shown = shown.drop(columns=["macro_auc_ci", "map_ci"])
+    shown = shown.drop(columns=["macro_auc_ci", "map_ci", *[c for c in HIDDEN if c in shown]])
     for column in ("micro_f1", "macro_f1", "hamming_loss", "subset_accuracy"):
         shown[column] = [("—" if v is None or pd.isna(v) else f"{v:.3f}") for v in shown[column]]
-    for column in ("train_s", "ms_per_image", "model_mb"):
+    for column in ("train_s", "latency_ms", "images_per_s", "model_mb"):
         shown[column] = [("—" if v is None or pd.isna(v) else f"{v:.4g}") for v in shown[column]]
     return shown
 

@@ -19,7 +19,7 @@ from benchmarks.data.dataset import Dataset
 
 from . import charts
 from .compare import compare_runs
-from .leaderboard import auc_by_label, leaderboard, metrics_of
+from .leaderboard import HIDDEN, auc_by_label, latency_notes, leaderboard, metrics_of
 from .results import finished_runs_on
 
 REPORT_TEMPLATE = "plotly_white"  # explicit, so the file looks the same from the CLI and from the dashboard
@@ -59,7 +59,11 @@ def build_report(dataset: Dataset, results: Path) -> str:
     else:
         table = table.sort_values("macro_auc", ascending=False, na_position="last").reset_index(drop=True)
         evaluated = set(table.loc[table["macro_auc"].notna(), "run"])  # scored (from metrics.json or in memory)
-        parts.append("<h2>Leaderboard</h2>" + table.to_html(index=False, float_format=lambda v: f"{v:.3f}", na_rep="—"))
+        shown = table.drop(columns=HIDDEN)
+        notes = "".join(f"<p>{html.escape(note)}</p>" for note in latency_notes(table))
+        parts.append(
+            "<h2>Leaderboard</h2>" + shown.to_html(index=False, float_format=lambda v: f"{v:.3f}", na_rep="—") + notes
+        )
         figures += [
             ("Leaderboard", charts.leaderboard_bars(table)),
             ("Leaderboard", charts.quality_latency_size(table)),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +34,7 @@ def run_prior(dataset: Dataset, results_dir: Path) -> Run:
         clock = Stopwatch()
         _write_eval_predictions(run, dataset, lambda index: np.tile(frequencies, (len(index), 1)))
         run.finish(
-            timings={"train_s": 0.0, "predict_s": clock.seconds(), "ms_per_image": 0.0},
+            timings={"train_s": 0.0, "predict_s": clock.seconds()},
             model={"frequencies": dict(zip(dataset.labels, frequencies.round(6).tolist()))},
         )
     return run
@@ -79,9 +78,7 @@ def run_linear_probe(
         train_s = clock.seconds()
         _, chosen_c, models = best
         clock = Stopwatch()
-        start = time.perf_counter()
         _write_eval_predictions(run, dataset, lambda index: _probabilities(models, x[index]))
-        head_ms = (time.perf_counter() - start) * 1000 / max(int((splits != "train").sum()), 1)
         artifact = run.path / PROBE_FILE
         atomic_write(
             artifact,
@@ -100,7 +97,6 @@ def run_linear_probe(
                 "train_s": train_s,
                 "feature_s_per_image": round(feature_seconds, 5),
                 "predict_s": clock.seconds(),
-                "ms_per_image": round(feature_seconds * 1000 + head_ms, 3),
             },
             model={
                 "path": artifact.name,
