@@ -47,7 +47,7 @@ def test_one_epoch_run_is_complete_and_scored(trained, tiny_scenes):
     assert metrics["thresholds_tuned_on"] == "valid"
     for name in ("model_state.pt", "serving.json", "export.pkl"):
         assert (trained.path / name).is_file()
-    assert info["params"]["lr_used"] == 1e-3 and info["timings"]["ms_per_image"] > 0
+    assert info["params"]["lr_used"] == 1e-3 and info["timings"]["predict_s"] > 0
 
 
 def test_serving_artifact_predicts_what_the_learner_predicts(trained, tiny_scenes):

@@ -51,7 +51,7 @@ def test_one_epoch_run_is_complete_and_scored(trained):
     assert sorted(predictions["split"].unique()) == ["test", "valid"] and len(predictions) == 16
     metrics = json.loads((trained.path / "metrics.json").read_text())
     assert metrics["thresholds_tuned_on"] == "valid"
-    assert (trained.path / "model.keras").is_file() and info["timings"]["ms_per_image"] > 0
+    assert (trained.path / "model.keras").is_file() and info["timings"]["predict_s"] > 0
     assert info["model"]["size_bytes"] < 20e6  # serving copy without optimizer state
 
 

@@ -1,6 +1,7 @@
 """The one scoring path: thresholds from the evaluator (0.5 when not evaluated), labels over them, timed calls."""
 
 import numpy as np
+import pandas as pd
 import pytest
 from PIL import Image
 
@@ -51,3 +52,51 @@ def test_score_gives_labels_over_thresholds_and_the_median_latency_of_repeats():
     prediction = score(predictor, images, Thresholds({"cat": 0.5, "dog": 0.05}, True), repeats=4)
     assert predictor.calls == 4 and prediction.scores.shape == (3, 2) and prediction.latency_ms >= 0
     assert prediction.predicted(0) == ["cat", "dog"] and prediction.label_scores(2) == {"cat": 0.9, "dog": 0.1}
+
+
+class CountingPredictor(FixedPredictor):
+    def __init__(self):
+        super().__init__()
+        self.batch_sizes = []
+
+    def predict(self, images):
+        self.batch_sizes.append(len(images))
+        return super().predict(images)
+
+
+def test_latency_protocol_warms_up_then_times_batch_1_and_batch_32():
+    from benchmarks.models.measure import measure_predictor
+
+    predictor = CountingPredictor()
+    record = measure_predictor(predictor, [Image.new("RGB", (8, 8))] * 3, repeats=8, warmup=2)
+    assert predictor.batch_sizes == [1] * (2 + 8) + [32] * (1 + 3)  # warm-ups, timed singles, batch warm-up, batches
+    assert record["batch_1"]["calls"] == 8 and record["batch_32"]["calls"] == 3
+    assert 0 <= record["batch_1"]["p50_ms"] <= record["batch_1"]["p95_ms"]
+    assert record["batch_32"]["images_per_s"] > 0
+
+
+def test_measure_records_every_run_and_says_why_a_run_has_no_latency(tmp_path, small_dataset, capsys):
+    from benchmarks.cli import main
+    from benchmarks.data.dataset import load_dataset
+    from benchmarks.evaluation.latency import NOT_MEASURED, latency_of
+    from benchmarks.evaluation.leaderboard import format_table, leaderboard
+    from benchmarks.models.baselines import run_linear_probe
+
+    dataset = load_dataset(small_dataset)
+    prior = run_prior(dataset, tmp_path)
+    probe = run_linear_probe(dataset, tmp_path, img_size=64)
+    assert latency_of(load_run(probe.path)) == (None, None, NOT_MEASURED)
+    assert main(["measure", str(small_dataset), "--results", str(tmp_path), "--repeats", "2"]) == 0
+    ms, per_s, note = latency_of(load_run(probe.path))
+    assert ms > 0 and per_s > 0 and note == ""
+    threads = load_run(probe.path).info["latency"]["threads"]
+    assert threads["torch"] == threads["tensorflow_intra_op"] == threads["requested"]
+    assert (
+        latency_of(load_run(prior.path))[:2] == (None, None) and "nothing to run" in latency_of(load_run(prior.path))[2]
+    )
+    table = leaderboard(tmp_path, dataset)
+    assert pd.isna(table.set_index("kind").loc["prior", "latency_ms"])  # "—" on every page, never 0
+    assert "latency —: the prior scores every image the same" in format_table(table)
+    capsys.readouterr()
+    assert main(["measure", str(small_dataset), "--results", str(tmp_path), "--missing"]) == 0
+    assert "every run already has its latency measured" in capsys.readouterr().out
