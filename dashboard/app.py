@@ -21,6 +21,7 @@ from benchmarks.data.images import open_rgb
 from benchmarks.errors import BenchmarkError
 from benchmarks.evaluation import charts
 from benchmarks.evaluation.evaluate import contamination_note
+from benchmarks.evaluation.leaderboard import latency_notes
 from benchmarks.evaluation.results import load_run
 from benchmarks.models.predictors import load_warm_predictor
 from benchmarks.models.registry import trainable_families
@@ -120,7 +121,7 @@ def page_leaderboard(dataset: Dataset, results: Path) -> None:
             "images_per_s": st.column_config.NumberColumn("images/s", help="served model, batches of 32"),
         },
     )
-    for note in logic.latency_notes(table):
+    for note in latency_notes(table):
         st.caption(note)
     st.plotly_chart(charts.leaderboard_bars(table), width="stretch")
     st.plotly_chart(charts.quality_latency_size(table), width="stretch")

@@ -24,9 +24,7 @@ def test_both_heads_train_and_embeddings_are_computed_once(tiny_scenes, tmp_path
     run = tm_replica.train_replica(dataset, tmp_path, epochs=3)
     info = json.loads((run.path / "run.json").read_text())
     assert info["kind"] == "teachable_machine_replica" and info["params"]["single_label_by_construction"] is True
-    assert (
-        (run.path / "metrics.json").is_file() and info["timings"]["train_s"] > 0 and info["timings"]["predict_s"] > 0
-    )
+    assert (run.path / "metrics.json").is_file() and info["timings"]["train_s"] > 0
     assert info["model"]["size_bytes"] > 1e6 and (run.path / tm_replica.HEAD_FILE).is_file()  # float32 base + head
 
     def no_recompute(*args, **kwargs):
