@@ -38,8 +38,21 @@ class SmoothBCEWithLogitsLossFlat(BCEWithLogitsLossFlat):
         return super().__call__(inp, targ.float() * (1 - self.eps) + 0.5 * self.eps, **kwargs)
 
 
-def build_learner(dls, backbone: Backbone, config: TrainConfig, path, *, monitor_auc: bool = True):
-    """``vision_learner`` on the timm architecture, then the registry's ImageNet weights loaded into the body."""
+LINEAR_HEAD_DROPOUT = 0.2  # the same as the Keras head's default dropout
+
+
+def head_kwargs(head_init: str) -> dict:
+    """fastai's ``create_head`` arguments. LP-FT (``probe``) needs the head the probe fits — average pooling, dropout,
+    one Linear layer — which is ``create_head`` with no hidden layer, no concat pooling and no first BatchNorm;
+    ``random`` keeps fastai's default head (concat pooling, BatchNorm, a 512-unit hidden layer)."""
+    if head_init == "probe":
+        return {"concat_pool": False, "lin_ftrs": [], "first_bn": False, "ps": LINEAR_HEAD_DROPOUT}
+    return {}
+
+
+def build_learner(dls, backbone: Backbone, config: TrainConfig, path, *, monitor_auc: bool = True, probe_head=None):
+    """``vision_learner`` on the timm architecture, then the registry's ImageNet weights loaded into the body, and,
+    for LP-FT, the probe's (weight, bias) into the head's Linear layer."""
     loss = SmoothBCEWithLogitsLossFlat(config.label_smoothing) if config.label_smoothing else BCEWithLogitsLossFlat()
     metrics = [accuracy_multi, F1ScoreMulti(average="macro")]
     if monitor_auc:
@@ -57,8 +70,11 @@ def build_learner(dls, backbone: Backbone, config: TrainConfig, path, *, monitor
         path=path,
         model_dir="checkpoints",
         train_bn=config.train_bn,
+        **head_kwargs(config.head_init),
     )
     load_backbone_weights(learn.model, backbone)
+    if probe_head is not None:
+        set_linear_head(learn.model, *probe_head)
     learn.freeze()  # pretrained=False skips vision_learner's own freeze; the weights are pretrained all the same
     if not config.train_bn:
         learn.add_cb(BnFreeze())  # frozen BatchNorm layers also keep their ImageNet running statistics
@@ -91,6 +107,14 @@ def load_backbone_weights(model, backbone: Backbone) -> None:
             f"backbone {backbone.name}: weights do not fit the body (missing {missing[:3]}, unexpected "
             f"{unexpected[:3]})"
         )
+
+
+def set_linear_head(model, weight, bias) -> None:
+    """The probe's weights into the head's only Linear layer (``head_kwargs('probe')`` made it)."""
+    (linear,) = [m for m in model[1].modules() if isinstance(m, nn.Linear)]
+    with torch.no_grad():
+        linear.weight.copy_(torch.as_tensor(weight))
+        linear.bias.copy_(torch.as_tensor(bias))
 
 
 def training_callbacks(config: TrainConfig) -> list:

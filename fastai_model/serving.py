@@ -16,10 +16,18 @@ from benchmarks.models.backbones import get_backbone, normalise, prepare_image
 
 STATE_FILE = "model_state.pt"
 CONFIG_FILE = "serving.json"
+HEAD_KWARGS = {"concat_pool", "lin_ftrs", "first_bn", "ps"}  # the create_head arguments a run may record
 
 
 def save_serving_artifact(
-    model: torch.nn.Module, out_dir: Path, *, arch: str, backbone: str, labels: list[str], img_size: int
+    model: torch.nn.Module,
+    out_dir: Path,
+    *,
+    arch: str,
+    backbone: str,
+    labels: list[str],
+    img_size: int,
+    head_kwargs: dict | None = None,
 ) -> Path:
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     atomic_write(out_dir / STATE_FILE, lambda tmp: torch.save(state, tmp))
@@ -31,7 +39,8 @@ def save_serving_artifact(
             "backbone": backbone,
             "labels": labels,
             "img_size": img_size,
-            "head": "fastai create_head, concat pooling",
+            "head": "fastai create_head" + (f" {head_kwargs}" if head_kwargs else ", concat pooling"),
+            "head_kwargs": head_kwargs or {},
         },
     )
     return out_dir / STATE_FILE
@@ -51,7 +60,10 @@ class FastaiPredictor:
         self.labels = list(self.config["labels"])
         self.backbone = get_backbone(self.config["backbone"])
         self.img_size = int(self.config["img_size"])
-        model, _ = create_timm_model(self.config["arch"], len(self.labels), pretrained=False)
+        head = self.config.get("head_kwargs") or {}
+        if not isinstance(head, dict) or not set(head) <= HEAD_KWARGS:
+            raise RunError(f"{config_path}: head_kwargs should be an object with keys from {sorted(HEAD_KWARGS)}")
+        model, _ = create_timm_model(self.config["arch"], len(self.labels), pretrained=False, **head)
         try:
             model.load_state_dict(torch.load(state_path, map_location="cpu", weights_only=True))
         except Exception as exc:

@@ -34,11 +34,11 @@ from benchmarks.evaluation.evaluate import dataset_of, evaluate_run  # noqa: E40
 from benchmarks.evaluation.metrics import rankable  # noqa: E402
 from benchmarks.evaluation.results import Run, Stopwatch, create_run, load_run, model_size_bytes, recording  # noqa: E402
 from benchmarks.models.backbones import get_backbone  # noqa: E402
-from benchmarks.models.training import add_common_arguments, check_trainable, trainer_main  # noqa: E402
+from benchmarks.models.training import add_common_arguments, check_trainable, initial_head, trainer_main  # noqa: E402
 
 from .config import PRESETS, TrainConfig, make_config  # noqa: E402
 from .data import make_dataloaders  # noqa: E402
-from .learner import build_learner  # noqa: E402
+from .learner import build_learner, head_kwargs  # noqa: E402
 from .serving import save_serving_artifact  # noqa: E402
 
 KIND = "fastai"
@@ -142,6 +142,7 @@ def predict_eval_splits(learn, dataset: Dataset) -> tuple[pd.DataFrame, np.ndarr
 
 
 def train(dataset_dir: Path, results_dir: Path, config: TrainConfig, resume: Path | None = None) -> Run:
+    """One fastai run: LP-FT head (or fastai's own), lr_find, the two phases, scores, the shared evaluator."""
     if resume:
         run = load_run(resume)
         if run.kind != KIND:
@@ -163,13 +164,14 @@ def train(dataset_dir: Path, results_dir: Path, config: TrainConfig, resume: Pat
         dls = make_dataloaders(dataset, backbone, config, size=first_size)
         full_dls = make_dataloaders(dataset, backbone, config) if config.progressive else None
         monitor_auc = bool(rankable(dataset.targets("valid")).all())
+        clock = Stopwatch()
+        resumable = bool(resume) and "lr_used" in run.params and run.info.get("progress") is not None
+        head = None if resumable else initial_head(run, dataset, config)  # a resumed run's head is in its checkpoint
         learn = build_learner(
-            dls, backbone, config, path=run.path.resolve(), monitor_auc=monitor_auc
+            dls, backbone, config, path=run.path.resolve(), monitor_auc=monitor_auc, probe_head=head
         )  # fastai joins learn.path with file names
         recorder = RunRecorder(run)
-        clock = Stopwatch()
         start = ("frozen", 0)
-        resumable = bool(resume) and "lr_used" in run.params and run.info.get("progress") is not None
         if resume and not resumable:
             print("no finished epoch to resume from (the run stopped before its first one ended): starting it again")
         if resumable:
@@ -204,6 +206,7 @@ def train(dataset_dir: Path, results_dir: Path, config: TrainConfig, resume: Pat
             backbone=backbone.name,
             labels=dataset.labels,
             img_size=config.img_size,
+            head_kwargs=head_kwargs(config.head_init),
         )
         learn.export("export.pkl")
         run.finish(

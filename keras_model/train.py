@@ -20,7 +20,7 @@ from benchmarks.errors import BenchmarkError
 from benchmarks.evaluation.evaluate import dataset_of, evaluate_run
 from benchmarks.evaluation.results import Run, Stopwatch, create_run, load_run, model_size_bytes, recording
 from benchmarks.models.backbones import get_backbone
-from benchmarks.models.training import add_common_arguments, check_trainable, trainer_main
+from benchmarks.models.training import add_common_arguments, check_trainable, initial_head, trainer_main
 
 from .backbone import keras
 from .config import PRESETS, TrainConfig, head_lr, make_config
@@ -170,6 +170,9 @@ def train(dataset_dir: Path | None, results_dir: Path, config: TrainConfig, resu
                     ) from None
             else:
                 model = build_classifier(backbone, dataset.labels, config, policy)
+                head = initial_head(run, dataset, config)
+                if head is not None:  # LP-FT: Dense kernel is [features, labels]
+                    model.get_layer("scores").set_weights([head[0].T, head[1]])
         clock = Stopwatch()
         fine_tune(model, run, config, train_data, valid_data, len(dataset.labels), steps, start)
         train_s = clock.seconds() + (run.timings.get("train_s", 0.0) if resume else 0.0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -61,22 +62,11 @@ def run_linear_probe(
     )
     with recording(run):
         features, feature_seconds = backbone_features(dataset, backbone, img_size)
-        splits = dataset.items["split"].to_numpy()
-        scaler = StandardScaler().fit(features[splits == "train"])
-        x = scaler.transform(features)
-        y_train, y_valid = dataset.targets("train"), dataset.targets("valid")
         clock = Stopwatch()
-        best = None
-        for c in PROBE_C_GRID:
-            models = [
-                LogisticRegression(C=c, max_iter=2000, random_state=seed).fit(x[splits == "train"], y_train[:, j])
-                for j in range(len(dataset.labels))
-            ]
-            valid_auc = macro_auc(y_valid, _probabilities(models, x[splits == "valid"]))
-            if best is None or (valid_auc or 0) > best[0]:
-                best = (valid_auc or 0, c, models)
+        fit = fit_probe(dataset, features, seed)
         train_s = clock.seconds()
-        _, chosen_c, models = best
+        scaler, models, chosen_c = fit.scaler, fit.models, fit.c
+        x = scaler.transform(features)
         clock = Stopwatch()
         _write_eval_predictions(run, dataset, lambda index: _probabilities(models, x[index]))
         artifact = run.path / PROBE_FILE
@@ -105,6 +95,50 @@ def run_linear_probe(
             },
         )
     return run
+
+
+@dataclass
+class ProbeFit:
+    """Standardised features → one logistic regression per label, C chosen on valid macro AUC."""
+
+    scaler: StandardScaler
+    models: list[LogisticRegression]
+    c: float
+    valid_macro_auc: float | None
+
+    def linear_head(self) -> tuple[np.ndarray, np.ndarray]:
+        """(weight [labels × features], bias) acting on *raw* pooled features: the scaler folded in, so a
+        trainer's Dense / Linear layer given these predicts exactly what the probe predicts."""
+        coef = np.stack([m.coef_[0] for m in self.models]) / self.scaler.scale_
+        bias = np.array([m.intercept_[0] for m in self.models]) - coef @ self.scaler.mean_
+        return coef.astype(np.float32), bias.astype(np.float32)
+
+
+def fit_probe(dataset: Dataset, features: np.ndarray, seed: int = 0) -> ProbeFit:
+    """The linear probe's fit on pooled features of every image (dataset order): trained on train only."""
+    splits = dataset.items["split"].to_numpy()
+    scaler = StandardScaler().fit(features[splits == "train"])
+    x = scaler.transform(features)
+    y_train, y_valid = dataset.targets("train"), dataset.targets("valid")
+    best = None
+    for c in PROBE_C_GRID:
+        models = [
+            LogisticRegression(C=c, max_iter=2000, random_state=seed).fit(x[splits == "train"], y_train[:, j])
+            for j in range(len(dataset.labels))
+        ]
+        valid_auc = macro_auc(y_valid, _probabilities(models, x[splits == "valid"]))
+        if best is None or (valid_auc or 0) > (best.valid_macro_auc or 0):
+            best = ProbeFit(scaler, models, c, valid_auc)
+    return best
+
+
+def probe_head(dataset: Dataset, backbone_name: str, img_size: int, seed: int = 0) -> tuple[ProbeFit, float]:
+    """LP-FT's first step for a trainer: the probe fitted on the (cached) frozen features at the trainer's image
+    size, and the seconds it took. Checks the training split can teach every label first."""
+    _require_train_positives(dataset)
+    clock = Stopwatch()
+    features, _ = backbone_features(dataset, get_backbone(backbone_name), img_size)
+    return fit_probe(dataset, features, seed), clock.seconds()
 
 
 def _probabilities(models: list[LogisticRegression], x: np.ndarray) -> np.ndarray:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -12,6 +14,7 @@ from tqdm.auto import tqdm
 from benchmarks.atomic import atomic_write
 from benchmarks.data.dataset import Dataset
 from benchmarks.data.images import open_rgb
+from benchmarks.errors import BenchmarkError
 
 from .backbones import Backbone, normalise, prepare_image
 
@@ -23,10 +26,17 @@ def cache_dir() -> Path:
 
 
 def backbone_features(dataset: Dataset, backbone: Backbone, img_size: int | None = None) -> tuple[np.ndarray, float]:
-    """Pooled features for every image in dataset order, and the seconds per image it took to compute them."""
+    """Pooled features for every image in dataset order, and the seconds per image it took to compute them.
+
+    In a process that loaded TensorFlow before PyTorch (the Keras trainer), PyTorch cannot be loaded any more
+    (torch_first), so a missing cache entry is computed by a child process and then read here."""
     img_size = img_size or backbone.input_size
     key = f"{dataset.fingerprint.replace(':', '-')}-{backbone.name}-{img_size}.npz"
     path = cache_dir() / "features" / key
+    if not path.is_file() and "tensorflow" in sys.modules and "torchvision" not in sys.modules:
+        command = [sys.executable, "-m", "benchmarks.models.features", str(dataset.root), backbone.name, str(img_size)]
+        if subprocess.run(command).returncode != 0:
+            raise BenchmarkError(f"computing {backbone.name} features of {dataset.root} failed (the command above)")
     if path.is_file():
         cached = np.load(path)
         return cached["features"], float(cached["seconds_per_image"])
@@ -59,3 +69,11 @@ def pooled_features(model, backbone: Backbone, images: list, img_size: int) -> n
     inputs = torch.from_numpy(normalise(batch, backbone)).contiguous(memory_format=torch.channels_last)
     with torch.inference_mode():
         return model(inputs).numpy()
+
+
+if __name__ == "__main__":  # python -m benchmarks.models.features DATASET BACKBONE IMG_SIZE: fill the cache
+    from benchmarks.data.dataset import load_dataset
+
+    from .backbones import get_backbone
+
+    backbone_features(load_dataset(Path(sys.argv[1])), get_backbone(sys.argv[2]), int(sys.argv[3]))

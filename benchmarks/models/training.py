@@ -17,6 +17,8 @@ from benchmarks.data.dataset import Dataset, load_dataset
 from benchmarks.errors import BenchmarkError, DatasetError
 from benchmarks.evaluation.results import newest_done_run
 
+HEAD_INITS = ("probe", "random")
+
 
 @dataclass
 class CommonConfig:
@@ -33,6 +35,7 @@ class CommonConfig:
     patience: int = 0  # early stopping on valid loss when > 0
     save_best: bool = False  # keep the epoch with the lowest valid loss
     seed: int = 0
+    head_init: str = "probe"  # LP-FT: the head starts from the linear probe's fit; "random": the framework's own init
     preset: str = ""
 
     def to_dict(self) -> dict:
@@ -68,6 +71,8 @@ def make_config(cls: type[Config], presets: dict[str, dict], preset: str | None 
         raise BenchmarkError("--epochs and --freeze-epochs must be >= 0 and not both 0")
     if not 0 <= config.unfreeze <= 7:
         raise BenchmarkError(f"--unfreeze {config.unfreeze}: 0 (whole body) to 7 stages")
+    if config.head_init not in HEAD_INITS:
+        raise BenchmarkError(f"--head-init {config.head_init!r}: choose {' or '.join(HEAD_INITS)}")
     if not 0 <= config.label_smoothing < 1:
         raise BenchmarkError(f"--label-smoothing {config.label_smoothing}: must be in [0, 1)")
     return config
@@ -96,6 +101,12 @@ def add_common_arguments(parser: argparse.ArgumentParser, presets: dict[str, dic
         "--save-best", action="store_true", default=None, help="predict with the epoch of lowest valid loss"
     )
     parser.add_argument("--seed", type=int, help="random seed (default 0)")
+    parser.add_argument(
+        "--head-init",
+        choices=HEAD_INITS,
+        help="probe (default): LP-FT — a linear head fitted like the linear probe on cached frozen features, then "
+        "fine-tuning starts from it; random: the framework's own head, freshly initialised",
+    )
     parser.add_argument("--resume", type=Path, help="continue an interrupted run folder")
     parser.add_argument(
         "--skip-existing",
@@ -145,3 +156,25 @@ def trainer_main(
         train(args.dataset, args.results, config, resume=args.resume)
 
     return run_cli(body)
+
+
+def initial_head(run, dataset: Dataset, config: CommonConfig):
+    """LP-FT's first step, shared by both trainers: ``(weight, bias)`` of the linear probe fitted on cached frozen
+    features of the training split at the run's image size (C chosen on valid, as the probe baseline does), and
+    where the head came from recorded in run.json. ``None`` for ``--head-init random``."""
+    if config.head_init != "probe":
+        run.update(head_init={"from": "random (the framework's own initialisation)"})
+        return None
+    from .baselines import probe_head
+
+    print("LP-FT: fitting the head on frozen features first (cached after the first run)…", flush=True)
+    fit, seconds = probe_head(dataset, config.backbone, config.img_size, config.seed)
+    run.update(
+        head_init={
+            "from": "linear probe on frozen pooled features of the train split (LP-FT)",
+            "c": fit.c,
+            "probe_valid_macro_auc": None if fit.valid_macro_auc is None else round(fit.valid_macro_auc, 4),
+            "seconds": round(seconds, 1),
+        }
+    )
+    return fit.linear_head()

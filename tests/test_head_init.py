@@ -1,0 +1,86 @@
+"""LP-FT: both trainers start fine-tuning from the linear probe's head, so they begin where the probe ends."""
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+warnings.filterwarnings("ignore", category=FutureWarning)
+
+from benchmarks.data.dataset import load_dataset  # noqa: E402
+from benchmarks.data.images import open_rgb  # noqa: E402
+from benchmarks.errors import BenchmarkError  # noqa: E402
+from benchmarks.models.backbones import get_backbone  # noqa: E402
+from benchmarks.models.baselines import LinearProbePredictor, _probabilities, fit_probe, probe_head, run_linear_probe  # noqa: E402
+
+SIZE = 64
+
+
+@pytest.fixture(scope="module")
+def probe(tiny_scenes, tmp_path_factory):
+    """The probe baseline at the trainers' tiny image size, and the same fit as a head."""
+    dataset = load_dataset(tiny_scenes)
+    run = run_linear_probe(dataset, tmp_path_factory.mktemp("probe"), img_size=SIZE)
+    fit, _ = probe_head(dataset, "lite0", SIZE)
+    images = [open_rgb(p) for p in dataset.image_paths("test")]
+    return dataset, LinearProbePredictor(run.path), fit, images
+
+
+def test_linear_head_folds_the_scaler_into_the_weights(small_dataset):
+    dataset = load_dataset(small_dataset)
+    features = np.random.default_rng(0).normal(size=(len(dataset.items), 6)) * [1, 5, 0.1, 2, 3, 1] + 4
+    fit = fit_probe(dataset, features)
+    weight, bias = fit.linear_head()
+    direct = 1 / (1 + np.exp(-(features @ weight.T + bias)))
+    np.testing.assert_allclose(direct, _probabilities(fit.models, fit.scaler.transform(features)), atol=1e-5)
+
+
+def test_fastai_head_from_the_probe_predicts_what_the_probe_predicts(probe, tmp_path):
+    from fastai_model.config import make_config
+    from fastai_model.data import make_dataloaders
+    from fastai_model.learner import build_learner
+    from fastai_model.serving import FastaiPredictor
+
+    dataset, served_probe, fit, images = probe
+    config = make_config(img_size=SIZE, bs=8, lr=1e-3)
+    assert config.head_init == "probe"  # LP-FT is the default
+    backbone = get_backbone("lite0")
+    learn = build_learner(
+        make_dataloaders(dataset, backbone, config), backbone, config, tmp_path, probe_head=fit.linear_head()
+    )
+    learn.model.eval()
+    preprocess = FastaiPredictor.preprocess.__get__(type("Serving", (), {"img_size": SIZE, "backbone": backbone})())
+    with torch.inference_mode():
+        before_fine_tuning = torch.sigmoid(learn.model(preprocess(images)).float()).numpy()
+    np.testing.assert_allclose(before_fine_tuning, served_probe.predict(images), atol=1e-4)
+
+
+def test_keras_head_from_the_probe_predicts_what_the_probe_predicts(probe):
+    from keras_model.config import make_config
+    from keras_model.model import build_classifier
+    from keras_model.serving import KerasPredictor
+
+    dataset, served_probe, fit, images = probe
+    config = make_config(img_size=SIZE, bs=8, lr=1e-3)
+    model = build_classifier(get_backbone("lite0"), dataset.labels, config)
+    weight, bias = fit.linear_head()
+    model.get_layer("scores").set_weights([weight.T, bias])
+    pixels = KerasPredictor.preprocess(type("Serving", (), {"img_size": SIZE})(), images)
+    before_fine_tuning = np.asarray(model(pixels, training=False))
+    np.testing.assert_allclose(before_fine_tuning, served_probe.predict(images), atol=2e-3)  # ported body: ~1e-4
+
+
+def test_trained_runs_say_where_their_head_came_from(fastai_run, keras_run):
+    for run in (fastai_run, keras_run):
+        head = run.info["head_init"]
+        assert "linear probe" in head["from"] and head["c"] in (0.01, 0.1, 1.0)
+
+
+def test_random_head_keeps_fastais_own_head_and_bad_values_are_refused():
+    from fastai_model.learner import head_kwargs
+    from keras_model.config import make_config
+
+    assert head_kwargs("random") == {} and head_kwargs("probe")["lin_ftrs"] == []
+    with pytest.raises(BenchmarkError, match="--head-init 'probe2'"):
+        make_config(head_init="probe2")
