@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import torch
+from fastai.callback.core import Callback
 from fastai.callback.fp16 import AMPMode, MixedPrecision
+from fastai.callback.training import bn_types
 from fastai.vision.all import (
     BCEWithLogitsLossFlat,
     BnFreeze,
@@ -75,6 +77,8 @@ def build_learner(dls, backbone: Backbone, config: TrainConfig, path, *, monitor
     load_backbone_weights(learn.model, backbone)
     if probe_head is not None:
         set_linear_head(learn.model, *probe_head)
+    if config.head_init == "probe":
+        learn.add_cb(ImageNetBatchNormStatistics())
     learn.freeze()  # pretrained=False skips vision_learner's own freeze; the weights are pretrained all the same
     if not config.train_bn:
         learn.add_cb(BnFreeze())  # frozen BatchNorm layers also keep their ImageNet running statistics
@@ -107,6 +111,20 @@ def load_backbone_weights(model, backbone: Backbone) -> None:
             f"backbone {backbone.name}: weights do not fit the body (missing {missing[:3]}, unexpected "
             f"{unexpected[:3]})"
         )
+
+
+class ImageNetBatchNormStatistics(Callback):
+    """LP-FT keeps every BatchNorm layer on its ImageNet running statistics, unfrozen ones too (their scale and
+    shift still train), as the Keras recipe does. The probe's head was fitted on features normalised with those
+    statistics; batch statistics of 32 images would shift every feature under it at the first unfrozen step
+    (measured on StampScenes quick: train loss 0.16 → 0.45, valid AUC 0.80 → 0.70 in the first unfrozen epoch)."""
+
+    order = BnFreeze.order + 1
+
+    def before_train(self):
+        for module in self.model.modules():
+            if isinstance(module, bn_types):
+                module.eval()
 
 
 def set_linear_head(model, weight, bias) -> None:

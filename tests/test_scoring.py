@@ -100,3 +100,25 @@ def test_measure_records_every_run_and_says_why_a_run_has_no_latency(tmp_path, s
     capsys.readouterr()
     assert main(["measure", str(small_dataset), "--results", str(tmp_path), "--missing"]) == 0
     assert "every run already has its latency measured" in capsys.readouterr().out
+
+
+@pytest.fixture
+def probe_run(tiny_scenes, tiny_results):
+    from benchmarks.data.dataset import load_dataset
+    from benchmarks.models.baselines import run_linear_probe
+
+    return run_linear_probe(load_dataset(tiny_scenes), tiny_results, img_size=64)
+
+
+@pytest.mark.parametrize("fixture", ["fastai_run", "keras_run", "replica_run", "probe_run"])
+def test_served_model_is_the_scored_model_for_every_trained_kind(request, tiny_scenes, fixture):
+    """Whatever the kind, the predictor the API / dashboard / tools.predict load (through the registry)
+    reproduces the scores the evaluator scored, on every test image. (Exports: tests/test_cloud_baselines.py.)"""
+    from benchmarks.data.images import open_rgb
+    from benchmarks.models.predictors import load_predictor
+
+    run = request.getfixturevalue(fixture)
+    written = pd.read_csv(run.path / "predictions.csv")
+    test = written[written["split"] == "test"].set_index("image")
+    served = load_predictor(run.path).predict([open_rgb(tiny_scenes / rel) for rel in test.index])
+    np.testing.assert_allclose(served, test[load_run(run.path).labels].to_numpy(float), atol=1e-4)
