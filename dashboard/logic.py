@@ -207,6 +207,23 @@ def train_command(framework: str, dataset_root: Path, results: Path, options: di
     return command
 
 
+def measure_command(dataset_root: Path, results: Path, run_dir: str) -> list[str]:
+    """After a run trained here: its latency by the one protocol, so the leaderboard has a figure for it."""
+    import sys
+
+    return [
+        sys.executable,
+        "-m",
+        "benchmarks",
+        "measure",
+        str(dataset_root),
+        "--results",
+        str(results),
+        "--runs",
+        run_dir,
+    ]
+
+
 def start_training(command: list[str], log_path: Path) -> dict:
     """Run the trainer in a background process; its output goes to ``log_path``."""
     import subprocess

@@ -145,6 +145,8 @@ def test_train_command_and_a_failed_job_shows_its_error(tmp_path):
         "3",
         "--mixup",
     ]
+    measure = logic.measure_command(tmp_path / "data", tmp_path / "results", "results/run1")
+    assert measure[1:4] == ["-m", "benchmarks", "measure"] and measure[-2:] == ["--runs", "results/run1"]
     job = logic.start_training(command, tmp_path / "results" / "job.log")
     job["process"].wait(timeout=120)
     status = logic.training_status(job, tmp_path / "results")
