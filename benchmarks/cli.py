@@ -262,7 +262,7 @@ def cmd_measure(args) -> None:
     from benchmarks.data.dataset import load_dataset
     from benchmarks.data.images import open_rgb
     from benchmarks.errors import BenchmarkError
-    from benchmarks.evaluation.latency import LATENCY_KEY
+    from benchmarks.evaluation.latency import BATCH, LATENCY_KEY
     from benchmarks.evaluation.results import finished_runs_on, load_run
     from benchmarks.models.measure import MEASURED_IMAGES, measure_run, pin_threads
 
@@ -289,7 +289,7 @@ def cmd_measure(args) -> None:
         if "batch_1" in record:
             tqdm.write(
                 f"{run.run_id}: {record['batch_1']['p50_ms']:.1f} ms per image at batch 1 (p50), "
-                f"{record['batch_32']['images_per_s']:.0f} images/s at batch 32"
+                f"{record[f'batch_{BATCH}']['images_per_s']:.0f} images/s at batch {BATCH}"
             )
         else:
             tqdm.write(f"{run.run_id}: — ({record['not_measured']})")

@@ -21,7 +21,7 @@ import numpy as np
 from benchmarks.atomic import atomic_write
 from benchmarks.errors import BenchmarkError
 from benchmarks.models.backbones import Backbone
-from benchmarks.models.features import cache_dir
+from benchmarks.models.features import cache_dir, torch_loadable
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
@@ -137,7 +137,7 @@ def imagenet_model(backbone: Backbone) -> keras.Model:
     """The ported ImageNet classifier, converted once (in a subprocess when torch is not loaded yet) and cached."""
     path = ported_model_path(backbone)
     if not path.is_file():
-        if "torchvision" in sys.modules:  # loaded before TensorFlow: safe to port here
+        if torch_loadable():
             port_to_cache(backbone)
         else:
             done = subprocess.run(

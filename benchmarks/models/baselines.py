@@ -107,11 +107,17 @@ class ProbeFit:
     valid_macro_auc: float | None
 
     def linear_head(self) -> tuple[np.ndarray, np.ndarray]:
-        """(weight [labels × features], bias) acting on *raw* pooled features: the scaler folded in, so a
-        trainer's Dense / Linear layer given these predicts exactly what the probe predicts."""
-        coef = np.stack([m.coef_[0] for m in self.models]) / self.scaler.scale_
-        bias = np.array([m.intercept_[0] for m in self.models]) - coef @ self.scaler.mean_
-        return coef.astype(np.float32), bias.astype(np.float32)
+        """(weight [labels × features], bias) for a trainer's Dense / Linear layer: predicts what the probe does."""
+        coef = np.stack([m.coef_[0] for m in self.models])
+        intercept = np.array([m.intercept_[0] for m in self.models])
+        weight, bias = fold_scaler(coef, intercept, self.scaler.mean_, self.scaler.scale_)
+        return weight.astype(np.float32), bias.astype(np.float32)
+
+
+def fold_scaler(coef: np.ndarray, intercept: np.ndarray, mean: np.ndarray, scale: np.ndarray):
+    """The standard scaler folded into the logistic regressions: (weight, bias) acting on *raw* pooled features."""
+    weight = coef / scale
+    return weight, intercept - weight @ mean
 
 
 def fit_probe(dataset: Dataset, features: np.ndarray, seed: int = 0) -> ProbeFit:
@@ -165,8 +171,9 @@ class LinearProbePredictor:
         artifact = run.path / PROBE_FILE
         try:
             with np.load(artifact, allow_pickle=False) as saved:
-                self.coef, self.intercept = saved["coef"], saved["intercept"]
-                self.mean, self.scale = saved["scaler_mean"], saved["scaler_scale"]
+                self.weight, self.bias = fold_scaler(
+                    saved["coef"], saved["intercept"], saved["scaler_mean"], saved["scaler_scale"]
+                )
                 self.labels = [str(label) for label in saved["labels"]]
         except (OSError, KeyError, ValueError) as exc:
             raise RunError(
@@ -178,5 +185,5 @@ class LinearProbePredictor:
 
     def predict(self, images) -> np.ndarray:
         features = pooled_features(self.model, self.backbone, images, self.img_size).astype(np.float64)
-        logits = ((features - self.mean) / self.scale) @ self.coef.T + self.intercept
+        logits = features @ self.weight.T + self.bias
         return (1 / (1 + np.exp(-logits))).astype(np.float32)

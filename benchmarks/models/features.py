@@ -25,15 +25,21 @@ def cache_dir() -> Path:
     return Path(os.environ.get("IMGBENCH_CACHE", Path.home() / ".cache" / "imgbench"))
 
 
+def torch_loadable() -> bool:
+    """Whether PyTorch can still be loaded in this process: not after TensorFlow, unless torchvision came first
+    (torch_first). Where not, PyTorch work (porting weights, computing features) runs in a child process."""
+    return "torchvision" in sys.modules or "tensorflow" not in sys.modules
+
+
 def backbone_features(dataset: Dataset, backbone: Backbone, img_size: int | None = None) -> tuple[np.ndarray, float]:
     """Pooled features for every image in dataset order, and the seconds per image it took to compute them.
 
-    In a process that loaded TensorFlow before PyTorch (the Keras trainer), PyTorch cannot be loaded any more
-    (torch_first), so a missing cache entry is computed by a child process and then read here."""
+    Where PyTorch cannot be loaded any more (the Keras trainer), a missing cache entry is computed by a child
+    process and then read here."""
     img_size = img_size or backbone.input_size
     key = f"{dataset.fingerprint.replace(':', '-')}-{backbone.name}-{img_size}.npz"
     path = cache_dir() / "features" / key
-    if not path.is_file() and "tensorflow" in sys.modules and "torchvision" not in sys.modules:
+    if not path.is_file() and not torch_loadable():
         command = [sys.executable, "-m", "benchmarks.models.features", str(dataset.root), backbone.name, str(img_size)]
         if subprocess.run(command).returncode != 0:
             raise BenchmarkError(f"computing {backbone.name} features of {dataset.root} failed (the command above)")
