@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from benchmarks.errors import run_cli
@@ -85,9 +86,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=None, help="HTML file to write (default RESULTS/report-<dataset>.html)")
     p.set_defaults(handler=cmd_report)
 
-    p = commands.add_parser("compare", help="paired bootstrap comparison of two runs on the same test images")
-    p.add_argument("run_a", type=Path)
-    p.add_argument("run_b", type=Path)
+    p = commands.add_parser(
+        "compare",
+        help="paired bootstrap comparison of two runs, or two models over their seeds, on the same test images",
+        description="A minus B on the test split with a 95%% CI. A and B are run folders, or model names as "
+        "`leaderboard --group-by model` prints them (e.g. fastai·lite0·quick): a model with several seeds is "
+        "compared over seeds and test images together, with P(A > B) over seed pairs, and the verdict says 'not "
+        "distinguishable from seed and test-image noise' when the CI contains 0.",
+    )
+    p.add_argument("run_a", help="run folder or model name")
+    p.add_argument("run_b", help="run folder or model name")
+    p.add_argument("--results", type=Path, default=Path("results"), help="where model names are looked up")
+    p.add_argument("--dataset", type=Path, default=None, help="only runs on this dataset (for model names)")
     p.add_argument("--json", action="store_true", help="print the full result as JSON")
     p.set_defaults(handler=cmd_compare)
 
@@ -96,6 +106,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results", type=Path, default=Path("results"))
     p.add_argument("--csv", action="store_true", help="print CSV instead of a table")
     p.add_argument("--markdown", action="store_true", help="print a Markdown table (what the docs quote)")
+    p.add_argument(
+        "--group-by",
+        choices=["run", "model"],
+        default="run",
+        help="model: one row per model (kind, backbone, settings) over its seeds — mean ± sd and a CI over seeds and "
+        "test images",
+    )
     p.set_defaults(handler=cmd_leaderboard)
 
     p = commands.add_parser(
@@ -114,6 +131,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the shuffled run order (default 0)")
     p.add_argument("--missing", action="store_true", help="only runs that have no latency record yet")
     p.set_defaults(handler=cmd_measure)
+
+    p = commands.add_parser(
+        "grid",
+        help="run a benchmark grid (datasets × models × backbones × seeds) locally or on a Ray cluster",
+        description="Every cell of the TOML spec becomes an ordinary run folder in --results. Finished cells are "
+        "skipped, so a stopped grid resumes; a failed cell is recorded with its error (RESULTS/grids/NAME/cells.json, "
+        "logs beside it) and the others go on. At the end the per-model table and the paired comparisons are printed "
+        "and written to RESULTS/grids/NAME/summary.md. Example: benchmarks/grids/reference.toml.",
+    )
+    p.add_argument("spec", type=Path, help="grid spec (TOML)")
+    p.add_argument("--results", type=Path, default=Path("results"))
+    p.add_argument(
+        "--executor",
+        choices=["local", "ray"],
+        default="local",
+        help="local: child processes here; ray: one Ray task per cell with the cell's cpus/gpus (default local)",
+    )
+    p.add_argument(
+        "--address", default=None, help="Ray cluster address (ray start --head prints it); default: a local Ray"
+    )
+    p.add_argument(
+        "--max-parallel",
+        type=int,
+        default=None,
+        help="cells at once (default: 1 locally — 2 cores fit one training — and as Ray's resources allow on Ray)",
+    )
+    p.add_argument("--dry-run", action="store_true", help="print the cells and the estimated time, run nothing")
+    p.set_defaults(handler=cmd_grid)
     return parser
 
 
@@ -187,7 +232,7 @@ def cmd_baseline(args) -> None:
     dataset = load_dataset(args.dataset)
     kind = args.kind.replace("-", "_")
     if args.skip_existing:
-        same = {} if kind == "prior" else {"backbone": args.backbone}
+        same = {} if kind == "prior" else {"backbone": args.backbone, "params": {"img_size": _probe_size(args)}}
         if (run := newest_done_run(args.results, kind, dataset.fingerprint, **same)) is not None:
             print(f"reusing {run.path} ({kind} on this dataset already done)")
             return
@@ -202,6 +247,12 @@ def cmd_baseline(args) -> None:
         f"{run.path}: macro AUC {_fmt(summary['macro_roc_auc'], summary['macro_roc_auc_ci'])}, mAP "
         f"{_fmt(summary['map'], summary['map_ci'])}"
     )
+
+
+def _probe_size(args) -> int:
+    from benchmarks.models.backbones import get_backbone
+
+    return args.img_size or get_backbone(args.backbone).input_size
 
 
 def cmd_evaluate(args) -> None:
@@ -227,30 +278,54 @@ def cmd_report(args) -> None:
 
 
 def cmd_compare(args) -> None:
-    from benchmarks.evaluation.compare import compare_runs
+    from benchmarks.evaluation.groups import compare_groups
 
-    result = compare_runs(args.run_a, args.run_b)
+    result = compare_groups(_group_for(args.run_a, args), _group_for(args.run_b, args))
     if args.json:
         print(json.dumps(result, indent=2))
         return
+    seeds = result["n_seeds"]
     print(
-        f"A = {result['a']}\nB = {result['b']}\n({result['n_test_images']} test images, {result['resamples']} paired "
-        "bootstrap resamples)"
+        f"A = {result['a']} ({seeds[0]} seed{'s' * (seeds[0] > 1)})\nB = {result['b']} ({seeds[1]} "
+        f"seed{'s' * (seeds[1] > 1)})\n({result['n_test_images']} test images, {result['resamples']} paired bootstrap "
+        f"resamples{', seeds drawn with replacement' if max(seeds) > 1 else ''})"
     )
     for name, m in result["metrics"].items():
+        if m["difference"] is None:
+            print(f"  {name}: {m['verdict']}")
+            continue
         ci = m["ci"]
         ci_text = f"[{ci[0]:+.4f}, {ci[1]:+.4f}]" if ci else "n/a"
-        print(
-            f"  {name}: A {m['a']:.4f}  B {m['b']:.4f}  A-B {m['difference']:+.4f}  95% CI {ci_text}  -> {m['verdict']}"
-        )
+        line = f"  {name}: A {m['a']:.4f}  B {m['b']:.4f}  A-B {m['difference']:+.4f}  95% CI {ci_text}"
+        if "p_a_better" in m:
+            p_ci = m["p_a_better_ci"]
+            line += f"  P(A>B) {m['p_a_better']:.2f}" + (f" [{p_ci[0]:.2f}, {p_ci[1]:.2f}]" if p_ci else "")
+        print(f"{line}  -> {m['verdict']}")
+    if max(seeds) == 1:
+        print("one seed each: the CI sees test-image noise only, not training noise (run more seeds: `grid`)")
+
+
+def _group_for(name: str, args):
+    """A run folder is a group of one; anything else is a model name from `leaderboard --group-by model`."""
+    from benchmarks.data.dataset import load_dataset
+    from benchmarks.evaluation.groups import Group, find_group, group_runs
+    from benchmarks.evaluation.leaderboard import runs_for
+    from benchmarks.evaluation.results import load_run
+
+    if Path(name).is_dir():
+        run = load_run(name)
+        return Group(run.run_id, [run])
+    dataset = load_dataset(args.dataset, require_train_positives=False) if args.dataset else None
+    runs = [run for run in runs_for(args.results, dataset) if run.status == "done"]
+    return find_group(group_runs(runs), name)
 
 
 def cmd_leaderboard(args) -> None:
     from benchmarks.data.dataset import load_dataset
-    from benchmarks.evaluation.leaderboard import format_table, leaderboard
+    from benchmarks.evaluation.leaderboard import format_table, group_leaderboard, leaderboard
 
     dataset = load_dataset(args.dataset, require_train_positives=False) if args.dataset else None
-    table = leaderboard(args.results, dataset)
+    table = (group_leaderboard if args.group_by == "model" else leaderboard)(args.results, dataset)
     print(table.to_csv(index=False) if args.csv else format_table(table, markdown=args.markdown))
 
 
@@ -294,6 +369,34 @@ def cmd_measure(args) -> None:
         else:
             tqdm.write(f"{run.run_id}: — ({record['not_measured']})")
     print(f"threads: {threads}")
+
+
+def cmd_grid(args) -> int:
+    from benchmarks.runner.grid import run_grid
+    from benchmarks.runner.spec import read_spec
+    from benchmarks.runner.summary import grid_summary, write_summary
+
+    spec = read_spec(args.spec)
+    ledger = run_grid(
+        spec,
+        args.results,
+        executor=args.executor,
+        address=args.address,
+        max_parallel=args.max_parallel,
+        dry_run=args.dry_run,
+    )
+    if args.dry_run:
+        return 0
+    print("\n" + grid_summary(spec, ledger, args.results))
+    print(f"summary written: {write_summary(spec, ledger, args.results)}")
+    failed = [e for e in ledger["cells"].values() if e.get("status") == "failed"]
+    if failed:
+        print(
+            f"error: {len(failed)} cell(s) failed (listed above); fix and run the grid again: finished cells are kept",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
 
 
 def _fmt(value, ci) -> str:

@@ -18,11 +18,11 @@ def run_cli(body, interrupted: str = "interrupted") -> int:
     import sys
 
     try:
-        body()
+        result = body()
     except BenchmarkError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(interrupted, file=sys.stderr)
         return 130
-    return 0
+    return result if isinstance(result, int) else 0  # a body may return its own exit code

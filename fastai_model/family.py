@@ -1,6 +1,6 @@
 """The fastai family, declared for the model registry (no framework is imported here)."""
 
-from benchmarks.models.registry import DemoStep, ModelFamily
+from benchmarks.models.registry import DemoStep, GridCommand, ModelFamily
 
 FAMILIES = (
     ModelFamily(
@@ -11,6 +11,7 @@ FAMILIES = (
         runtime="torch",
         predictor="fastai_model.serving:FastaiPredictor",
         trainer="fastai_model.train",
+        grid=GridCommand("fastai_model.train", ("--dataset", "{dataset}", "--results", "{results}", "--skip-existing")),
         backbones=("lite0", "lite1", "lite2"),
         throughput="fastai_model.throughput",
         throughput_probes={"num_workers=0": (), "num_workers=1": ("--num-workers", "1")},

@@ -1,6 +1,6 @@
 """The Keras family, declared for the model registry (no framework is imported here)."""
 
-from benchmarks.models.registry import DemoStep, ModelFamily
+from benchmarks.models.registry import DemoStep, GridCommand, ModelFamily
 
 FAMILIES = (
     ModelFamily(
@@ -10,6 +10,7 @@ FAMILIES = (
         runtime="tensorflow",
         predictor="keras_model.serving:KerasPredictor",
         trainer="keras_model.train",
+        grid=GridCommand("keras_model.train", ("--dataset", "{dataset}", "--results", "{results}", "--skip-existing")),
         backbones=("lite0", "lite1", "lite2"),
         throughput="keras_model.throughput",
         throughput_probes={"tf.data": ()},

@@ -151,7 +151,7 @@ def test_leaderboard_ranks_runs_and_refuses_mixed_datasets(tmp_path, dataset):
 
 
 def test_damaged_metrics_are_derived_in_memory_or_named_and_damaged_predictions_stay_on_the_board(tmp_path, dataset):
-    from benchmarks.evaluation.leaderboard import metrics_of
+    from benchmarks.evaluation.evaluate import metrics_of
     from benchmarks.evaluation.results import read_metrics
 
     results = tmp_path / "r"

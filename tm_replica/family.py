@@ -1,6 +1,6 @@
 """The Teachable Machine replica family, declared for the model registry (no framework is imported here)."""
 
-from benchmarks.models.registry import DemoStep, ModelFamily
+from benchmarks.models.registry import DemoStep, GridCommand, ModelFamily
 
 FAMILIES = (
     ModelFamily(
@@ -9,6 +9,12 @@ FAMILIES = (
         description="Teachable Machine's network and recipe (frozen MobileNetV2-0.35 + Dense head), trained locally",
         runtime="tensorflow",
         predictor="tm_replica.serving:ReplicaPredictor",
+        grid=GridCommand(
+            "tm_replica",
+            ("{dataset}", "--results", "{results}", "--skip-existing"),
+            takes_backbone=False,
+            takes_preset=False,
+        ),
         demo=(
             DemoStep(
                 "Teachable Machine replica: TM's network and recipe, trained locally (about 1 minute)",

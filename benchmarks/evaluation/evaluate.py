@@ -11,7 +11,7 @@ from benchmarks.data.dataset import Dataset, load_dataset
 from benchmarks.errors import RunError
 
 from .metrics import bootstrap, confidence_interval, curves, macro_auc, mean_ap, overall, per_label, tune_thresholds
-from .results import METRICS_JSON, Run, load_run, read_predictions
+from .results import METRICS_JSON, Run, load_run, read_metrics, read_predictions
 
 BOOTSTRAP_RESAMPLES = 1000
 BOOTSTRAP_SEED = 0
@@ -48,6 +48,18 @@ def evaluate_run(run_dir: Path | str, dataset: Dataset | None = None) -> dict:
     run = load_run(run_dir)
     metrics = compute_metrics(run, dataset)
     atomic_write_json(run.path / METRICS_JSON, metrics)
+    return metrics
+
+
+def metrics_of(run: Run) -> dict | None:
+    """metrics.json, or — when it is missing or damaged on a finished run — the evaluator's result computed in
+    memory (it is derived data); nothing is written, so a read-only deployment works. None: not evaluable."""
+    try:
+        metrics = read_metrics(run)
+    except RunError:
+        metrics = None
+    if metrics is None and run.status == "done":
+        return compute_metrics(run)
     return metrics
 
 
@@ -104,5 +116,16 @@ def compute_metrics(run: Run, dataset: Dataset | None = None) -> dict:
         "thresholds": dict(zip(labels, map(float, thresholds))),
         "valid": {"macro_roc_auc": macro_auc(valid_targets, valid_scores), "map": mean_ap(valid_targets, valid_scores)},
         "curves": curves(test_targets, test_scores, labels),
-        "bootstrap": {"resamples": BOOTSTRAP_RESAMPLES, "seed": BOOTSTRAP_SEED, "level": 0.95},
+        "bootstrap": {
+            "resamples": BOOTSTRAP_RESAMPLES,
+            "seed": BOOTSTRAP_SEED,
+            "level": 0.95,
+            # kept so seed groups and paired comparisons reuse them: every run on a dataset draws the same
+            # resampled test images (same seed, same count), so run A's sample b and run B's sample b are paired
+            "samples": {"macro_roc_auc": _rounded(auc_samples), "map": _rounded(ap_samples)},
+        },
     }
+
+
+def _rounded(samples: np.ndarray) -> list[float | None]:
+    return [None if not np.isfinite(v) else round(float(v), 6) for v in samples]

@@ -9,7 +9,8 @@ import pandas as pd
 from benchmarks.data.dataset import Dataset
 from benchmarks.errors import BenchmarkError, RunError
 
-from .evaluate import compute_metrics, contamination_note
+from .evaluate import contamination_note, metrics_of
+from .groups import group_runs, summarize
 from .latency import latency_of
 from .results import Run, list_runs, read_metrics
 
@@ -48,18 +49,6 @@ def runs_for(results_dir: Path, dataset: Dataset | None) -> list[Run]:
             "DIR to rank one"
         )
     return runs
-
-
-def metrics_of(run: Run) -> dict | None:
-    """metrics.json, or — when it is missing or damaged on a finished run — the evaluator's result computed in
-    memory (it is derived data); nothing is written, so a read-only deployment works. None: not evaluable."""
-    try:
-        metrics = read_metrics(run)
-    except RunError:
-        metrics = None
-    if metrics is None and run.status == "done":
-        return compute_metrics(run)
-    return metrics
 
 
 def run_status(run: Run, metrics: dict | None, problem: str | None) -> str:
@@ -105,11 +94,69 @@ def leaderboard(results_dir: Path | str, dataset: Dataset | None = None) -> pd.D
     return table.sort_values("macro_auc", ascending=False, na_position="last").reset_index(drop=True)
 
 
+GROUP_COLUMNS = [
+    "model",
+    "kind",
+    "seeds",
+    "macro_auc",
+    "macro_auc_sd",
+    "macro_auc_ci",
+    "map",
+    "map_sd",
+    "map_ci",
+    "train_s",
+    "latency_ms",
+    "runs",
+]
+
+
+def group_leaderboard(
+    results_dir: Path | str, dataset: Dataset | None = None, runs: list[Run] | None = None
+) -> pd.DataFrame:
+    """One row per model (kind, backbone, settings) over its seeds: mean ± sd, and a 95% CI that resamples seeds
+    and test images. Only finished, evaluable runs count (``runs``: only these); train time is the mean, latency
+    the median."""
+    if runs is None:
+        runs = runs_for(Path(results_dir), dataset)
+    runs = [run for run in runs if run.status == "done"]
+    rows = []
+    for group in group_runs(runs):
+        try:
+            summary = summarize(group)
+        except BenchmarkError:  # a damaged run: its group is left out here and shows as a row in the plain table
+            continue
+        latencies = [latency_of(run)[0] for run in group.runs]
+        train = [run.timings.get("train_s") for run in group.runs]
+        rows.append(
+            {
+                "model": group.name,
+                "kind": group.kind,
+                "seeds": len(group.runs),
+                **{
+                    f"{short}{suffix}": summary[metric][key]
+                    for short, metric in (("macro_auc", "macro_roc_auc"), ("map", "map"))
+                    for suffix, key in (("", "mean"), ("_sd", "sd"), ("_ci", "ci"))
+                },
+                "train_s": _middle([t for t in train if t is not None], mean=True),
+                "latency_ms": _middle([t for t in latencies if t is not None]),
+                "runs": ", ".join(summary["runs"]),
+            }
+        )
+    table = pd.DataFrame(rows, columns=GROUP_COLUMNS)
+    return table.sort_values("macro_auc", ascending=False, na_position="last").reset_index(drop=True)
+
+
+def _middle(values: list[float], mean: bool = False) -> float | None:
+    if not values:
+        return None
+    return float(sum(values) / len(values)) if mean else float(pd.Series(values).median())
+
+
 def format_table(table: pd.DataFrame, markdown: bool = False) -> str:
-    """Plain-text (or Markdown, for docs) leaderboard with CIs written as [low, high]."""
+    """Plain-text (or Markdown, for docs) leaderboard with CIs written as [low, high]; per-run or per-model."""
     if table.empty:
         return "no runs yet"
-    shown = readable_table(table)
+    shown = readable_groups(table) if "model" in table else readable_table(table)
     if not markdown:
         return "\n".join([shown.to_string(index=False), *latency_notes(table)])
     lines = ["| " + " | ".join(shown.columns) + " |", "|" + "---|" * len(shown.columns)]
@@ -143,6 +190,29 @@ def readable_table(table: pd.DataFrame) -> pd.DataFrame:
     for column in ("train_s", "latency_ms", "images_per_s", "model_mb"):
         shown[column] = [("—" if v is None or pd.isna(v) else f"{v:.4g}") for v in shown[column]]
     return shown
+
+
+def readable_groups(table: pd.DataFrame) -> pd.DataFrame:
+    """Per-model rows: ``mean ± sd [low, high]``, the sd over seeds and the CI over seeds × test images."""
+    shown = table.copy()
+    for column in ("macro_auc", "map"):
+        shown[column] = [
+            _mean_sd_ci(value, sd, ci)
+            for value, sd, ci in zip(shown[column], shown[column + "_sd"], shown[column + "_ci"])
+        ]
+    shown = shown.drop(columns=["macro_auc_sd", "macro_auc_ci", "map_sd", "map_ci"])
+    for column in ("train_s", "latency_ms"):
+        shown[column] = [("—" if v is None or pd.isna(v) else f"{v:.4g}") for v in shown[column]]
+    return shown
+
+
+def _mean_sd_ci(value, sd, ci) -> str:
+    if value is None or pd.isna(value):
+        return "—"
+    text = f"{value:.3f}"
+    if sd is not None and not pd.isna(sd):
+        text += f" ± {sd:.3f}"
+    return text + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if isinstance(ci, list) else "")
 
 
 def auc_by_label(runs: list[Run]) -> pd.DataFrame:

@@ -19,7 +19,8 @@ from benchmarks.data.dataset import Dataset
 
 from . import charts
 from .compare import compare_runs
-from .leaderboard import HIDDEN, auc_by_label, latency_notes, leaderboard, metrics_of
+from .evaluate import metrics_of
+from .leaderboard import HIDDEN, auc_by_label, latency_notes, leaderboard
 from .results import finished_runs_on
 
 REPORT_TEMPLATE = "plotly_white"  # explicit, so the file looks the same from the CLI and from the dashboard

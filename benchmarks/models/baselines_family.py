@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .registry import DemoStep, ModelFamily
+from .registry import DemoStep, GridCommand, ModelFamily
 
 FAMILIES = (
     ModelFamily(
@@ -10,6 +10,13 @@ FAMILIES = (
         title="label prior",
         description="every image gets each label's training frequency: the AUC 0.5 floor",
         no_model_reason="the prior scores every image the same (label frequencies); there is nothing to run",
+        grid=GridCommand(
+            "benchmarks",
+            ("baseline", "prior", "{dataset}", "--results", "{results}", "--skip-existing"),
+            seeded=False,
+            takes_backbone=False,
+            takes_preset=False,
+        ),
         bench=(),
         demo=(
             DemoStep(
@@ -26,6 +33,12 @@ FAMILIES = (
         runtime="torch",
         predictor="benchmarks.models.baselines:LinearProbePredictor",
         backbones=("lite0", "lite1", "lite2"),
+        grid=GridCommand(  # deterministic (L-BFGS, C chosen on valid): one cell per dataset
+            "benchmarks",
+            ("baseline", "linear-probe", "{dataset}", "--results", "{results}", "--skip-existing"),
+            seeded=False,
+            takes_preset=False,
+        ),
         demo=(
             DemoStep(
                 "linear probe on frozen lite0 features",

@@ -54,7 +54,8 @@ def backbone_features(dataset: Dataset, backbone: Backbone, img_size: int | None
 def extract(paths: list[Path], backbone: Backbone, img_size: int) -> tuple[np.ndarray, float]:
     import torch
 
-    torch.set_num_threads(os.cpu_count() or 1)
+    threads = os.environ.get("OMP_NUM_THREADS", "")  # a grid cell's share of the machine, when one is set
+    torch.set_num_threads(int(threads) if threads.isdigit() and int(threads) > 0 else os.cpu_count() or 1)
     model = backbone.create_torch_model(num_classes=0).to(memory_format=torch.channels_last)  # ~2x faster on CPU
     chunks = []
     start = time.perf_counter()

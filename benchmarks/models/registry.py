@@ -56,6 +56,22 @@ class DemoStep:
 
 
 @dataclass(frozen=True)
+class GridCommand:
+    """How one cell of a benchmark grid runs for this family: ``python -m MODULE ARGS`` ({dataset} / {results}
+    filled in; ARGS end with the family's own ``--skip-existing``), then ``--seed`` / ``--backbone`` / ``--preset``
+    where the family takes them, then the cell's options as flags."""
+
+    module: str
+    args: tuple[str, ...]
+    seeded: bool = True  # False: the result does not depend on a seed, so one cell per dataset (not per seed)
+    takes_backbone: bool = True
+    takes_preset: bool = True
+
+    def argv(self, dataset, results) -> list[str]:
+        return [self.module, *(arg.format(dataset=dataset, results=results) for arg in self.args)]
+
+
+@dataclass(frozen=True)
 class ModelFamily:
     """One kind of run. ``predictor`` is ``"module:Class"`` (the class takes a run folder) for families that keep
     a model; ``has_model`` narrows that per run (an adapter run from batch predictions keeps none)."""
@@ -73,6 +89,7 @@ class ModelFamily:
     demo: tuple[DemoStep, ...] = ()  # what ``make demo`` runs for this family
     bench: tuple[DemoStep, ...] | None = None  # what ``make bench`` times (default: the demo steps, run afresh)
     no_model_reason: str = "this kind of run keeps no model"
+    grid: GridCommand | None = None  # how a benchmark grid runs one cell of this family (None: not in grids)
 
     def bench_steps(self) -> tuple[DemoStep, ...]:
         if self.bench is not None:

@@ -1,0 +1,223 @@
+"""Runs grouped by model — one family, backbone and settings, several seeds — and verdicts that survive seed noise.
+
+A single run's confidence interval resamples test images only; it cannot see how much another seed would have
+moved the result, which for fine-tuning is often as large as the differences being compared (Bouthillier et al.,
+MLSys 2021). Here the interval resamples **seeds and test images** (a two-level bootstrap: seeds with replacement,
+then the same resampled test images for every seed), and two groups are compared pairwise on those images with
+their seeds drawn independently. The probability of improvement P(A > B) is the share of seed pairs where A's run
+beats B's (the Mann-Whitney statistic, as rliable reports it).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.stats import mannwhitneyu
+
+from benchmarks.errors import BenchmarkError, RunError
+
+from . import evaluate
+from .evaluate import BOOTSTRAP_SEED, aligned_scores, dataset_of, metrics_of
+from .metrics import bootstrap, confidence_interval, macro_auc, mean_ap
+from .results import Run
+
+METRICS = {"macro_roc_auc": macro_auc, "map": mean_ap}
+# params a run records that are not settings: the seed itself, and what training found (they differ by seed)
+NOT_SETTINGS = ("seed", "lr_used", "lr_find_suggestion", "chosen_c", "policy")
+SEED_RESAMPLING_SEED = 1  # the seed draw is independent of the image draw (BOOTSTRAP_SEED)
+
+
+def settings_of(run: Run) -> dict:
+    return {k: v for k, v in run.params.items() if k not in NOT_SETTINGS}
+
+
+def seed_of(run: Run):
+    return run.params.get("seed")
+
+
+@dataclass
+class Group:
+    """Runs of one model: the same kind, backbone and settings; normally one run per seed."""
+
+    name: str
+    runs: list[Run] = field(default_factory=list)
+
+    @property
+    def seeds(self) -> list:
+        return [seed_of(run) for run in self.runs]
+
+    @property
+    def kind(self) -> str:
+        return self.runs[0].kind
+
+
+def group_runs(runs: list[Run]) -> list[Group]:
+    """Runs by model, in first-seen order. Names read ``kind·backbone·preset``; models that share such a name get
+    the settings that tell them apart appended, e.g. ``fastai·lite0·quick (epochs=3)``."""
+    by_key: dict[str, list[Run]] = {}
+    for run in runs:
+        key = json.dumps([run.kind, run.backbone, settings_of(run)], sort_keys=True, default=str)
+        by_key.setdefault(key, []).append(run)
+    base = {key: _base_name(members[0]) for key, members in by_key.items()}
+    groups = []
+    for key, members in by_key.items():
+        name = base[key]
+        rivals = [by_key[k][0] for k in by_key if k != key and base[k] == name]
+        if rivals:
+            mine = settings_of(members[0])
+            differing = sorted(k for k in mine if any(settings_of(r).get(k) != mine[k] for r in rivals))
+            differing += sorted({k for r in rivals for k in settings_of(r) if k not in mine})
+            name += " (" + ", ".join(f"{k}={mine.get(k, '—')}" for k in differing[:3]) + ")"
+        groups.append(Group(name, members))
+    return groups
+
+
+def _base_name(run: Run) -> str:
+    parts = [run.kind, run.backbone or "", str(run.params.get("preset") or "")]
+    return "·".join(p for p in parts if p)
+
+
+def find_group(groups: list[Group], name: str) -> Group:
+    for group in groups:
+        if group.name == name:
+            return group
+    known = "; ".join(g.name for g in groups) or "none"
+    raise BenchmarkError(f"no model group named {name!r} (groups here: {known})")
+
+
+def point_values(group: Group, metric: str) -> np.ndarray:
+    """Each run's metric on the full test split (NaN where undefined)."""
+    values = []
+    for run in group.runs:
+        metrics = metrics_of(run)
+        value = metrics["overall"].get(metric) if metrics else None
+        values.append(np.nan if value is None else float(value))
+    return np.array(values, dtype=np.float64)
+
+
+def bootstrap_samples(run: Run, metric: str, resamples: int | None = None) -> np.ndarray:
+    """The run's metric on each resampled test split — read from metrics.json when the evaluator stored them with
+    these settings, computed otherwise (the same seeded draw either way, so runs stay paired)."""
+    resamples = resamples or evaluate.BOOTSTRAP_RESAMPLES
+    metrics = metrics_of(run)
+    stored = (metrics or {}).get("bootstrap", {})
+    samples = stored.get("samples", {}).get(metric)
+    if (
+        samples is not None
+        and stored.get("resamples") == resamples
+        and stored.get("seed") == BOOTSTRAP_SEED
+        and len(samples) == resamples
+    ):
+        return np.array([np.nan if v is None else v for v in samples], dtype=np.float64)
+    dataset = dataset_of(run)
+    targets, scores = aligned_scores(run, dataset, "test")
+    function = METRICS[metric]
+    return bootstrap(lambda i: function(targets[i], scores[i]), len(targets), resamples=resamples, seed=BOOTSTRAP_SEED)
+
+
+def _sample_matrix(group: Group, metric: str, resamples: int | None) -> np.ndarray:
+    """(resamples, runs): run s's metric on resampled test split b."""
+    return np.column_stack([bootstrap_samples(run, metric, resamples) for run in group.runs])
+
+
+def _seed_draw(matrix: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Per resample, the seeds drawn with replacement: (resamples, runs) of the drawn runs' values."""
+    picks = rng.integers(0, matrix.shape[1], matrix.shape)
+    return np.take_along_axis(matrix, picks, axis=1)
+
+
+def summarize(group: Group, resamples: int | None = None) -> dict:
+    """Per metric: mean and sd over seeds, and a 95% CI over seeds × test images."""
+    rng = np.random.default_rng(SEED_RESAMPLING_SEED)
+    out = {"model": group.name, "kind": group.kind, "seeds": group.seeds, "runs": [r.run_id for r in group.runs]}
+    for metric in METRICS:
+        values = point_values(group, metric)
+        finite = values[np.isfinite(values)]
+        if len(finite) == 0:
+            out[metric] = {"mean": None, "sd": None, "ci": None}
+            continue
+        with np.errstate(all="ignore"):
+            drawn = np.nanmean(_seed_draw(_sample_matrix(group, metric, resamples), rng), axis=1)
+        out[metric] = {
+            "mean": float(finite.mean()),
+            "sd": float(finite.std(ddof=1)) if len(finite) > 1 else None,
+            "ci": confidence_interval(drawn),
+        }
+    return out
+
+
+def compare_groups(a: Group, b: Group, resamples: int | None = None) -> dict:
+    """A minus B: the difference of seed means with a 95% CI over seeds (drawn independently for A and B) and the
+    same resampled test images for both; P(A > B) over seed pairs with its CI; a verdict only where the CI says so."""
+    fingerprints = {r.fingerprint for r in a.runs + b.runs}
+    if len(fingerprints) > 1:
+        raise RunError(
+            f"{a.name} and {b.name} were made on different datasets (fingerprints differ); they cannot be compared"
+        )
+    rng = np.random.default_rng(SEED_RESAMPLING_SEED)
+    resamples = resamples or evaluate.BOOTSTRAP_RESAMPLES
+    n_images = dataset_of(a.runs[0]).targets("test").shape[0]
+    result = {
+        "a": a.name,
+        "b": b.name,
+        "a_runs": [r.run_id for r in a.runs],
+        "b_runs": [r.run_id for r in b.runs],
+        "n_seeds": [len(a.runs), len(b.runs)],
+        "n_test_images": int(n_images),
+        "resamples": resamples,
+        "metrics": {},
+    }
+    several = len(a.runs) > 1 or len(b.runs) > 1
+    for metric in METRICS:
+        values_a, values_b = point_values(a, metric), point_values(b, metric)
+        if not (np.isfinite(values_a).any() and np.isfinite(values_b).any()):
+            result["metrics"][metric] = {
+                "a": None,
+                "b": None,
+                "difference": None,
+                "ci": None,
+                "verdict": verdict(None, a.name, b.name, several),
+            }
+            continue
+        drawn_a = _seed_draw(_sample_matrix(a, metric, resamples), rng)
+        drawn_b = _seed_draw(_sample_matrix(b, metric, resamples), rng)
+        with np.errstate(all="ignore"):
+            differences = np.nanmean(drawn_a, axis=1) - np.nanmean(drawn_b, axis=1)
+        ci = confidence_interval(differences)
+        entry = {
+            "a": float(np.nanmean(values_a)),
+            "b": float(np.nanmean(values_b)),
+            "difference": float(np.nanmean(values_a) - np.nanmean(values_b)),
+            "ci": ci,
+            "verdict": verdict(ci, a.name, b.name, several),
+        }
+        if several:
+            entry["a_sd"], entry["b_sd"] = float(np.nanstd(values_a, ddof=1)), float(np.nanstd(values_b, ddof=1))
+            entry["p_a_better"] = probability_of_improvement(values_a, values_b)
+            entry["p_a_better_ci"] = confidence_interval(
+                np.array([probability_of_improvement(x, y) for x, y in zip(drawn_a, drawn_b)], dtype=np.float64)
+            )
+        result["metrics"][metric] = entry
+    return result
+
+
+def probability_of_improvement(values_a: np.ndarray, values_b: np.ndarray) -> float:
+    """P(A > B): over every pair (run of A, run of B), 1 when A's is higher, ½ on a tie — U / (n·m)."""
+    a, b = values_a[np.isfinite(values_a)], values_b[np.isfinite(values_b)]
+    if len(a) == 0 or len(b) == 0:
+        return float("nan")
+    return float(mannwhitneyu(a, b).statistic / (len(a) * len(b)))
+
+
+def verdict(ci: list[float] | None, name_a: str, name_b: str, several_seeds: bool) -> str:
+    if ci is None:
+        return "not comparable (metric undefined)"
+    if ci[0] > 0:
+        return f"{name_a} is better"
+    if ci[1] < 0:
+        return f"{name_b} is better"
+    if several_seeds:
+        return "not distinguishable from seed and test-image noise"
+    return "no significant difference"

@@ -1,0 +1,57 @@
+"""Grid cells as Ray tasks: Ray schedules them on the cluster's CPUs and GPUs (each cell asks for its own), the
+driver collects each cell's ledger entry as it finishes. Every node must see the same dataset and results
+folders (a shared filesystem) and have this project installed; see docs/grids.md."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from benchmarks.errors import BenchmarkError
+
+from .cells import run_cell
+from .spec import Cell
+
+
+def run_on_ray(
+    cells: list[Cell], results: Path, logs: Path, max_parallel: int | None, address: str | None
+) -> Iterator[dict]:
+    try:
+        import ray
+    except ImportError:
+        raise BenchmarkError("--executor ray: Ray is not installed here; pip install 'ray==2.60.0'") from None
+    results, logs = results.resolve(), logs.resolve()
+    cells = [_absolute(cell) for cell in cells]
+    try:
+        ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        raise BenchmarkError(
+            f"--address {address}: cannot connect to a Ray cluster ({exc}); a cluster with token authentication "
+            "needs RAY_AUTH_MODE=token and its token (RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token) here too"
+        ) from None
+    task = ray.remote(run_cell)
+    waiting = list(cells)
+    running: dict = {}
+    limit = max_parallel or len(cells) or 1  # by default Ray's resources decide how many run at once
+    try:
+        while waiting or running:
+            while waiting and len(running) < limit:
+                cell = waiting.pop(0)
+                ref = task.options(num_cpus=cell.cpus, num_gpus=cell.gpus, max_retries=0).remote(cell, results, logs)
+                running[ref] = cell
+            ready, _ = ray.wait(list(running), num_returns=1)
+            cell = running.pop(ready[0])
+            try:
+                yield ray.get(ready[0])
+            except ray.exceptions.RayError as exc:  # a lost node or a killed worker: the cell is failed, not the grid
+                yield {"cell": cell.key, "status": "failed", "error": f"Ray: {exc.__class__.__name__}", "seconds": 0}
+    finally:
+        for ref in running:
+            ray.cancel(ref, force=True)
+        ray.shutdown()
+
+
+def _absolute(cell: Cell) -> Cell:
+    from dataclasses import replace
+
+    return replace(cell, dataset=cell.dataset.resolve())

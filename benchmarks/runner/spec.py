@@ -1,0 +1,196 @@
+"""A benchmark grid spec (TOML) read into cells: datasets × models × backbones × seeds, each cell one ordinary run.
+
+The spec is written by the user like a command line: its dataset paths are taken as given (relative ones from the
+current folder). Every mistake is refused in one line naming the spec and the field.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from benchmarks.errors import BenchmarkError
+from benchmarks.models.registry import GridCommand, families
+
+TOP_KEYS = {"name", "seeds", "datasets", "models", "resources"}
+DATASET_KEYS = {"path", "build"}
+MODEL_KEYS = {"family", "backbones", "preset", "options", "cpus", "gpus"}
+BUILD_OPTIONS = {"size", "img-size", "seed"}  # `benchmarks build-default` flags a spec may set
+NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+@dataclass(frozen=True)
+class DatasetEntry:
+    path: Path
+    build: dict | None  # build-default options when the spec may create it; None: it must exist
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One run of the grid. ``key`` names it stably (the ledger and the logs use it)."""
+
+    dataset: Path
+    family: str
+    command: GridCommand
+    backbone: str | None
+    preset: str | None
+    options: dict = field(default_factory=dict)
+    seed: int | None = None
+    cpus: float = 1
+    gpus: float = 0
+
+    @property
+    def key(self) -> str:
+        parts = [self.dataset.name, self.family]
+        parts += [p for p in (self.backbone, self.preset) if p]
+        if self.options:
+            parts.append(",".join(f"{k}={v}" for k, v in sorted(self.options.items())))
+        if self.seed is not None:
+            parts.append(f"seed={self.seed}")
+        return "/".join(parts)
+
+    @property
+    def slug(self) -> str:
+        return re.sub(r"[^A-Za-z0-9_.=,-]+", "_", self.key.replace("/", "__"))
+
+    def argv(self, results: Path) -> list[str]:
+        """``[module, args...]`` for ``python -m``."""
+        argv = self.command.argv(self.dataset, results)
+        if self.seed is not None:
+            argv += ["--seed", str(self.seed)]
+        if self.backbone:
+            argv += ["--backbone", self.backbone]
+        if self.preset:
+            argv += ["--preset", self.preset]
+        for name, value in sorted(self.options.items()):
+            if value is True:
+                argv.append(f"--{name}")
+            elif value is not False:
+                argv += [f"--{name}", str(value)]
+        return argv
+
+    def wanted_params(self) -> dict:
+        """What the finished run's params must hold for it to be this cell's run."""
+        wanted = {name.replace("-", "_"): value for name, value in self.options.items()}
+        if self.seed is not None:
+            wanted["seed"] = self.seed
+        if self.preset:
+            wanted["preset"] = self.preset
+        return wanted
+
+
+@dataclass(frozen=True)
+class GridSpec:
+    name: str
+    path: Path
+    datasets: list[DatasetEntry]
+    cells: list[Cell]
+
+
+def read_spec(path: Path | str) -> GridSpec:
+    path = Path(path)
+    if not path.is_file():
+        raise BenchmarkError(f"{path}: grid spec not found; see benchmarks/grids/reference.toml for an example")
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise BenchmarkError(f"{path}: not valid TOML ({exc}); fix the file") from None
+    _no_unknown(raw, TOP_KEYS, path, "the top level")
+    name = raw.get("name", path.stem)
+    if not isinstance(name, str) or not NAME.match(name):
+        raise BenchmarkError(f"{path}: name {name!r}: use 1-64 letters, digits, '.', '_' or '-'")
+    seeds = raw.get("seeds", [0])
+    if not isinstance(seeds, list) or not seeds or not all(type(s) is int and s >= 0 for s in seeds):
+        raise BenchmarkError(f"{path}: seeds must be a list of non-negative integers, e.g. seeds = [0, 1, 2]")
+    if len(set(seeds)) != len(seeds):
+        raise BenchmarkError(f"{path}: seeds {seeds} repeat a seed")
+    datasets = [_dataset(entry, path, i) for i, entry in enumerate(_table_list(raw, "datasets", path))]
+    defaults = raw.get("resources", {})
+    if not isinstance(defaults, dict):
+        raise BenchmarkError(f"{path}: [resources] must be a table, e.g. cpus = 2")
+    _no_unknown(defaults, {"cpus", "gpus"}, path, "[resources]")
+    cells = []
+    for i, entry in enumerate(_table_list(raw, "models", path)):
+        cells += _model_cells(entry, datasets, seeds, defaults, path, i)
+    keys = [cell.key for cell in cells]
+    if len(set(keys)) != len(keys):
+        repeated = sorted({k for k in keys if keys.count(k) > 1})
+        raise BenchmarkError(f"{path}: cell {repeated[0]} is listed twice; remove the repeated model entry")
+    return GridSpec(name, path, datasets, cells)
+
+
+def _table_list(raw: dict, key: str, path: Path) -> list[dict]:
+    entries = raw.get(key)
+    if not isinstance(entries, list) or not entries or not all(isinstance(e, dict) for e in entries):
+        raise BenchmarkError(f"{path}: needs at least one [[{key}]] table")
+    return entries
+
+
+def _no_unknown(table: dict, known: set[str], path: Path, where: str) -> None:
+    unknown = sorted(set(table) - known)
+    if unknown:
+        raise BenchmarkError(f"{path}: {where}: unknown key {unknown[0]!r}; known: {', '.join(sorted(known))}")
+
+
+def _dataset(entry: dict, path: Path, index: int) -> DatasetEntry:
+    where = f"[[datasets]] #{index + 1}"
+    _no_unknown(entry, DATASET_KEYS, path, where)
+    if not isinstance(entry.get("path"), str) or not entry["path"].strip():
+        raise BenchmarkError(f'{path}: {where}: path = "DATASET FOLDER" is required')
+    build = entry.get("build")
+    if build is not None:
+        if not isinstance(build, dict):
+            raise BenchmarkError(
+                f"{path}: {where}: build must be a table of build-default options, e.g. {{size = 450}}"
+            )
+        _no_unknown(build, BUILD_OPTIONS, path, f"{where} build")
+        if not all(type(v) is int and v >= 0 for v in build.values()):
+            raise BenchmarkError(f"{path}: {where}: build options are non-negative integers")
+    return DatasetEntry(Path(entry["path"]), build)
+
+
+def _model_cells(
+    entry: dict, datasets: list[DatasetEntry], seeds: list[int], defaults: dict, path: Path, index: int
+) -> list[Cell]:
+    where = f"[[models]] #{index + 1}"
+    _no_unknown(entry, MODEL_KEYS, path, where)
+    kind = entry.get("family")
+    family = families().get(kind) if isinstance(kind, str) else None
+    if family is None or family.grid is None:
+        runnable = ", ".join(k for k, f in families().items() if f.grid)
+        raise BenchmarkError(f"{path}: {where}: family {kind!r} cannot run in a grid; choose one of: {runnable}")
+    command = family.grid
+    backbones = entry.get("backbones", [None])
+    if backbones != [None]:
+        if not command.takes_backbone:
+            raise BenchmarkError(f"{path}: {where}: {kind} has no backbone choice; remove backbones")
+        if not isinstance(backbones, list) or not backbones or any(b not in family.backbones for b in backbones):
+            raise BenchmarkError(f"{path}: {where}: backbones must be a list from {', '.join(family.backbones)}")
+    preset = entry.get("preset")
+    if preset is not None and (not command.takes_preset or not isinstance(preset, str)):
+        raise BenchmarkError(
+            f"{path}: {where}: {kind} takes no preset"
+            if not command.takes_preset
+            else f'{path}: {where}: preset must be a name such as "quick"'
+        )
+    options = entry.get("options", {})
+    if not isinstance(options, dict) or not all(
+        isinstance(k, str) and re.fullmatch(r"[a-z][a-z0-9-]*", k) and isinstance(v, (str, int, float, bool))
+        for k, v in options.items()
+    ):
+        raise BenchmarkError(
+            f"{path}: {where}: options must be flag = value pairs, e.g. options = {{epochs = 1, img-size = 64}}"
+        )
+    if {"seed", "backbone", "preset", "dataset", "results"} & set(options):
+        raise BenchmarkError(f"{path}: {where}: set seeds, backbones and preset with their own keys, not in options")
+    cpus, gpus = entry.get("cpus", defaults.get("cpus", 1)), entry.get("gpus", defaults.get("gpus", 0))
+    if not all(isinstance(v, (int, float)) and v >= 0 for v in (cpus, gpus)):
+        raise BenchmarkError(f"{path}: {where}: cpus and gpus must be non-negative numbers")
+    return [
+        Cell(d.path, kind, command, backbone, preset, dict(options), seed, cpus, gpus)
+        for d in datasets
+        for backbone in backbones
+        for seed in (seeds if command.seeded else [None])
+    ]

@@ -1,0 +1,76 @@
+"""What a grid found, per dataset: the per-model table (mean ± sd over seeds, CI over seeds × test images) and the
+paired comparisons a reader asks first — every model against the linear probe, and the seeded models against each
+other — with P(A > B) and a verdict only where the noise allows one. Written as Markdown beside the ledger."""
+
+from __future__ import annotations
+
+from itertools import combinations
+from pathlib import Path
+
+from benchmarks.atomic import atomic_write_text
+from benchmarks.data.dataset import load_dataset
+from benchmarks.errors import BenchmarkError
+from benchmarks.evaluation.groups import compare_groups, group_runs
+from benchmarks.evaluation.leaderboard import format_table, group_leaderboard
+from benchmarks.evaluation.results import load_run
+
+from .grid import grid_folder
+from .spec import GridSpec
+
+REFERENCE_KIND = "linear_probe"
+
+
+def grid_summary(spec: GridSpec, ledger: dict, results: Path) -> str:
+    lines = [f"# Grid {spec.name}", "", f"Spec: `{spec.path}`. {_cell_counts(spec, ledger)}", ""]
+    for entry in spec.datasets:
+        runs = _grid_runs(spec, ledger, results, entry.path)
+        if not runs:
+            continue
+        dataset = load_dataset(entry.path, require_train_positives=False)
+        lines += [f"## {entry.path} ({dataset.name}, {len(dataset.rows('test'))} test images)", ""]
+        lines += [format_table(group_leaderboard(results, dataset, runs=runs), markdown=True), ""]
+        lines += ["| A − B | macro AUC (95% CI) | P(A > B) | verdict |", "|---|---|---|---|"]
+        for a, b in _pairs(group_runs(runs)):
+            m = compare_groups(a, b)["metrics"]["macro_roc_auc"]
+            if m["difference"] is None:
+                continue
+            ci = f"{m['difference']:+.4f} [{m['ci'][0]:+.4f}, {m['ci'][1]:+.4f}]"
+            p = f"{m['p_a_better']:.2f}" if "p_a_better" in m else "—"
+            lines.append(f"| {a.name} − {b.name} | {ci} | {p} | {m['verdict']} |")
+        lines.append("")
+    failed = [e for e in ledger["cells"].values() if e.get("status") == "failed"]
+    if failed:
+        lines += ["## Failed cells", ""] + [f"- `{e['cell']}`: {e.get('error')} (log: {e.get('log')})" for e in failed]
+    return "\n".join(lines) + "\n"
+
+
+def write_summary(spec: GridSpec, ledger: dict, results: Path) -> Path:
+    path = grid_folder(results, spec) / "summary.md"
+    atomic_write_text(path, grid_summary(spec, ledger, results))
+    return path
+
+
+def _grid_runs(spec: GridSpec, ledger: dict, results: Path, dataset_path: Path) -> list:
+    runs = []
+    for cell in spec.cells:
+        entry = ledger["cells"].get(cell.key)
+        if cell.dataset == dataset_path and entry and entry.get("status") == "done":
+            try:
+                runs.append(load_run(results / Path(entry["run"]).name))
+            except BenchmarkError:
+                continue
+    return runs
+
+
+def _pairs(groups):
+    """Each model against the linear probe, then every two models trained with several seeds."""
+    reference = [g for g in groups if g.kind == REFERENCE_KIND]
+    seeded = [g for g in groups if len(g.runs) > 1]
+    pairs = [(g, r) for r in reference for g in seeded]
+    pairs += list(combinations(seeded, 2))
+    return pairs
+
+
+def _cell_counts(spec: GridSpec, ledger: dict) -> str:
+    statuses = [ledger["cells"].get(cell.key, {}).get("status", "not run") for cell in spec.cells]
+    return ", ".join(f"{statuses.count(s)} {s}" for s in ("done", "failed", "not run") if statuses.count(s))

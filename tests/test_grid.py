@@ -1,0 +1,133 @@
+"""Benchmark grids: a tiny grid on a real local Ray cluster, the same cells without Ray giving the same metrics,
+resuming, failed cells recorded without stopping the others, and specs refused in one line."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmarks.cli import main as cli
+from tests.conftest import free_port
+
+VENV_BIN = Path(sys.executable).parent
+TINY_FASTAI = "{img-size = 64, epochs = 1, freeze-epochs = 0, bs = 8, lr = 0.001}"
+
+
+def write_spec(path: Path, dataset: Path, seeds: list[int], models: str, name: str = "tiny") -> Path:
+    path.write_text(
+        f'name = "{name}"\nseeds = {seeds}\n\n[[datasets]]\npath = "{dataset}"\n\n{models}', encoding="utf-8"
+    )
+    return path
+
+
+TWO_MODELS = f"""
+[[models]]
+family = "fastai"
+backbones = ["lite0"]
+options = {TINY_FASTAI}
+
+[[models]]
+family = "teachable_machine_replica"
+options = {{epochs = 2}}
+"""
+
+
+def grid(*args: str | Path, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "benchmarks", "grid", *map(str, args)], capture_output=True, text=True, env=env
+    )
+
+
+def ledger(results: Path, name: str = "tiny") -> dict:
+    return json.loads((results / "grids" / name / "cells.json").read_text())["cells"]
+
+
+def macro_auc(results: Path, run_id: str) -> float:
+    return json.loads((results / run_id / "metrics.json").read_text())["overall"]["macro_roc_auc"]
+
+
+@pytest.fixture
+def ray_cluster(tmp_path):
+    """A real Ray head on 127.0.0.1 with 2 CPUs, as `ray start --head` makes one on any machine, with token
+    authentication (Ray's default since 2.59) through a token file the driver is given too."""
+    port = free_port()
+    token = tmp_path / "ray-token"
+    token.write_text(secrets.token_hex(32))
+    env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(token))
+    start = [str(VENV_BIN / "ray"), "start", "--head", "--num-cpus", "2", "--node-ip-address", "127.0.0.1"]
+    subprocess.run(
+        [*start, "--port", str(port), "--include-dashboard", "false", "--disable-usage-stats"],
+        check=True,
+        capture_output=True,
+        env=env,
+    )
+    try:
+        yield f"127.0.0.1:{port}", env
+    finally:
+        subprocess.run([str(VENV_BIN / "ray"), "stop", "--force"], capture_output=True, env=env)
+
+
+def test_tiny_grid_on_a_local_ray_cluster_matches_the_same_cells_run_locally(tiny_scenes, tmp_path, ray_cluster):
+    address, env = ray_cluster
+    spec = write_spec(tmp_path / "tiny.toml", tiny_scenes, [0, 1], TWO_MODELS)
+    on_ray = grid(spec, "--results", tmp_path / "ray", "--executor", "ray", "--address", address, env=env)
+    assert on_ray.returncode == 0, on_ray.stderr[-2000:]
+    cells = ledger(tmp_path / "ray")
+    assert len(cells) == 4 and {e["status"] for e in cells.values()} == {"done"}
+    summary = (tmp_path / "ray" / "grids" / "tiny" / "summary.md").read_text()
+    assert "| fastai·lite0 | fastai | 2 |" in summary and "P(A > B)" in summary
+
+    # the same seed-0 cells without Ray: identical metrics (the cell's thread count travels with it)
+    spec = write_spec(tmp_path / "seed0.toml", tiny_scenes, [0], TWO_MODELS)
+    local = grid(spec, "--results", tmp_path / "local")
+    assert local.returncode == 0, local.stderr[-2000:]
+    for key, entry in ledger(tmp_path / "local").items():
+        assert macro_auc(tmp_path / "local", entry["run"]) == macro_auc(tmp_path / "ray", cells[key]["run"]), key
+
+
+def test_grid_resumes_records_a_failed_cell_and_goes_on(tiny_scenes, tmp_path):
+    models = '[[models]]\nfamily = "prior"\n\n[[models]]\nfamily = "linear_probe"\noptions = {no-such-flag = 1}\n'
+    spec = write_spec(tmp_path / "g.toml", tiny_scenes, [0], models, name="g")
+    first = grid(spec, "--results", tmp_path / "r")
+    assert first.returncode == 1 and "1 cell(s) failed" in first.stderr
+    cells = ledger(tmp_path / "r", "g")
+    prior = cells[f"{tiny_scenes.name}/prior"]
+    probe = cells[f"{tiny_scenes.name}/linear_probe/no-such-flag=1"]
+    assert prior["status"] == "done" and (tmp_path / "r" / prior["run"] / "run.json").is_file()
+    assert probe["status"] == "failed" and "unrecognized arguments: --no-such-flag 1" in probe["error"]
+
+    dry = grid(spec, "--results", tmp_path / "r", "--dry-run")
+    assert "2 cells, 1 finished, 1 to run" in dry.stdout and "linear-probe" in dry.stdout
+    again = grid(spec, "--results", tmp_path / "r")
+    assert ledger(tmp_path / "r", "g")[f"{tiny_scenes.name}/prior"] == prior  # finished: not run again
+    assert again.returncode == 1
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ('seeds = [0]\n[[datasets]]\npath = "{d}"\n[[models]]\nfamily = "vision_api"\n', "cannot run in a grid"),
+        ('seeds = [0, 0]\n[[datasets]]\npath = "{d}"\n[[models]]\nfamily = "prior"\n', "repeat a seed"),
+        ('seeds = "0"\n[[datasets]]\npath = "{d}"\n[[models]]\nfamily = "prior"\n', "seeds must be a list"),
+        ('[[datasets]]\npath = "{d}"\n[[models]]\nfamily = "prior"\ncolour = 1\n', "unknown key 'colour'"),
+        ('[[datasets]]\npath = "{d}/missing"\n[[models]]\nfamily = "prior"\n', "not found; create it"),
+        ('[[datasets]]\npath = "{d}"\n[[models]]\nfamily = "fastai"\nbackbones = ["resnet"]\n', "backbones must"),
+        ('[[datasets]]\npath = "{d}"\n[[models]]\nfamily = "prior"\nbackbones = ["lite0"]\n', "no backbone choice"),
+        ('[[datasets]]\npath = "{d}"\n[[models]]\nfamily = "fastai"\noptions = {{seed = 1}}\n', "their own keys"),
+        ('[[datasets]]\npath = "{d}"\n[[models]]\nfamily = "prior"\n[[models]]\nfamily = "prior"\n', "listed twice"),
+        ("[[datasets]\n", "not valid TOML"),
+        ('[[datasets]]\npath = "{d}"\n', "needs at least one [[models]] table"),
+    ],
+)
+def test_bad_specs_are_refused_in_one_line(tiny_scenes, tmp_path, capsys, text, message):
+    spec = tmp_path / "bad.toml"
+    spec.write_text(text.format(d=tiny_scenes), encoding="utf-8")
+    assert cli(["grid", str(spec), "--results", str(tmp_path / "r"), "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and str(spec) in err

@@ -1,0 +1,104 @@
+"""Seed groups: runs of one model pooled over seeds, CIs over seeds × test images, P(A > B), honest verdicts."""
+
+import numpy as np
+import pytest
+
+from benchmarks.cli import main as cli
+from benchmarks.data.dataset import load_dataset
+from benchmarks.evaluation import evaluate as evaluate_module
+from benchmarks.evaluation.evaluate import evaluate_run
+from benchmarks.evaluation.groups import (
+    bootstrap_samples,
+    compare_groups,
+    find_group,
+    group_runs,
+    probability_of_improvement,
+    summarize,
+)
+from benchmarks.evaluation.leaderboard import format_table, group_leaderboard
+from benchmarks.evaluation.results import create_run, load_run
+from tests.conftest import make_dataset
+
+RESAMPLES = 100  # below the bootstrap's parallel threshold: fast
+
+
+@pytest.fixture(autouse=True)
+def fewer_resamples(monkeypatch):
+    monkeypatch.setattr(evaluate_module, "BOOTSTRAP_RESAMPLES", RESAMPLES)
+
+
+@pytest.fixture
+def dataset(tmp_path):
+    rows = [
+        (f"images/{split}{i}.png", ["a", "b", "a b", ""][i % 4], split)
+        for split in ("train", "valid", "test")
+        for i in range(40)
+    ]
+    return load_dataset(make_dataset(tmp_path / "ds", rows, ["a", "b"]))
+
+
+def _run(results, dataset, kind, seed, skill, **params):
+    """A run whose scores follow the targets with weight ``skill`` (plus seed-dependent noise)."""
+    rng = np.random.default_rng(seed + (0 if kind == "fastai" else 100))
+    run = create_run(results, kind=kind, dataset=dataset, backbone="lite0", params={"seed": seed, **params})
+    rows = dataset.rows(["valid", "test"])
+    targets = dataset.targets(["valid", "test"])
+    run.write_predictions(
+        list(rows["image"]), list(rows["split"]), np.clip(targets * skill + rng.random(targets.shape), 0, 1)
+    )
+    run.finish()
+    evaluate_run(run.path)
+    return load_run(run.path)
+
+
+def test_seeds_of_one_model_form_one_group_and_settings_tell_models_apart(tmp_path, dataset):
+    results = tmp_path / "r"
+    runs = [_run(results, dataset, "fastai", s, 0.5, preset="quick", epochs=2, lr_used=0.001 * (s + 1)) for s in (0, 1)]
+    runs.append(_run(results, dataset, "fastai", 0, 0.5, preset="quick", epochs=3))
+    groups = group_runs(runs)
+    assert [len(g.runs) for g in groups] == [2, 1]  # lr_used is what training found, not a setting
+    assert [g.name for g in groups] == ["fastai·lite0·quick (epochs=2)", "fastai·lite0·quick (epochs=3)"]
+    assert find_group(groups, "fastai·lite0·quick (epochs=2)").seeds == [0, 1]
+
+
+def test_group_ci_covers_seeds_and_images_and_stored_samples_match_recomputed(tmp_path, dataset):
+    results = tmp_path / "r"
+    runs = [_run(results, dataset, "fastai", s, 0.4, preset="quick") for s in (0, 1, 2)]
+    (group,) = group_runs(runs)
+    summary = summarize(group, resamples=RESAMPLES)["macro_roc_auc"]
+    assert summary["sd"] > 0 and summary["ci"][0] < summary["mean"] < summary["ci"][1]
+    one_seed = summarize(group_runs(runs[:1])[0], resamples=RESAMPLES)["macro_roc_auc"]
+    assert one_seed["sd"] is None
+    stored = bootstrap_samples(runs[0], "macro_roc_auc", RESAMPLES)  # from metrics.json
+    (runs[0].path / "metrics.json").unlink()
+    assert np.allclose(stored, bootstrap_samples(runs[0], "macro_roc_auc", RESAMPLES), atol=1e-6)  # recomputed
+
+
+def test_compare_groups_gives_p_of_improvement_and_refuses_a_verdict_inside_the_noise(tmp_path, dataset):
+    results = tmp_path / "r"
+    strong = [_run(results, dataset, "fastai", s, 0.8, preset="quick") for s in (0, 1, 2)]
+    weak = [_run(results, dataset, "keras", s, 0.1, preset="quick") for s in (0, 1, 2)]
+    a, b = group_runs(strong + weak)
+    result = compare_groups(a, b, resamples=RESAMPLES)["metrics"]["macro_roc_auc"]
+    assert result["p_a_better"] == 1.0 and result["verdict"] == f"{a.name} is better"
+    assert result["ci"][0] > 0 and result["a_sd"] >= 0
+    same = compare_groups(a, a, resamples=RESAMPLES)["metrics"]["macro_roc_auc"]
+    assert same["difference"] == 0 and same["verdict"] == "not distinguishable from seed and test-image noise"
+    assert probability_of_improvement(np.array([0.8, 0.7]), np.array([0.7, 0.6])) == 0.875  # (1 + 1 + ½ + 1) / 4
+
+
+def test_group_leaderboard_and_cli_show_mean_sd_and_compare_by_model_name(tmp_path, dataset, capsys):
+    results = tmp_path / "r"
+    for s in (0, 1):
+        _run(results, dataset, "fastai", s, 0.8, preset="quick")
+        _run(results, dataset, "keras", s, 0.2, preset="quick")
+    table = group_leaderboard(results, dataset)
+    assert list(table["model"]) == ["fastai·lite0·quick", "keras·lite0·quick"] and list(table["seeds"]) == [2, 2]
+    assert " ± " in format_table(table)
+    assert cli(["leaderboard", "--results", str(results), "--group-by", "model"]) == 0
+    assert "fastai·lite0·quick" in capsys.readouterr().out
+    assert cli(["compare", "fastai·lite0·quick", "keras·lite0·quick", "--results", str(results)]) == 0
+    out = capsys.readouterr().out
+    assert "P(A>B) 1.00" in out and "fastai·lite0·quick is better" in out
+    assert cli(["compare", "fastai·lite0·quick", "nothing·like·this", "--results", str(results)]) == 2
+    assert "no model group named 'nothing·like·this'" in capsys.readouterr().err
