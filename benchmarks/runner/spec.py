@@ -16,7 +16,7 @@ from benchmarks.models.registry import GridCommand, families
 
 TOP_KEYS = {"name", "seeds", "datasets", "models", "resources"}
 DATASET_KEYS = {"path", "build"}
-MODEL_KEYS = {"family", "backbones", "preset", "options", "cpus", "gpus"}
+MODEL_KEYS = {"family", "backbones", "preset", "options", "datasets", "cpus", "gpus"}
 BUILD_OPTIONS = {"size", "img-size", "seed"}  # `benchmarks build-default` flags a spec may set
 NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
@@ -188,6 +188,12 @@ def _model_cells(
     cpus, gpus = entry.get("cpus", defaults.get("cpus", 1)), entry.get("gpus", defaults.get("gpus", 0))
     if not all(isinstance(v, (int, float)) and v >= 0 for v in (cpus, gpus)):
         raise BenchmarkError(f"{path}: {where}: cpus and gpus must be non-negative numbers")
+    only = entry.get("datasets")
+    if only is not None:
+        known = {str(d.path) for d in datasets}
+        if not isinstance(only, list) or not only or any(str(Path(o)) not in known for o in only):
+            raise BenchmarkError(f"{path}: {where}: datasets must list paths from [[datasets]] ({', '.join(known)})")
+        datasets = [d for d in datasets if str(d.path) in {str(Path(o)) for o in only}]
     return [
         Cell(d.path, kind, command, backbone, preset, dict(options), seed, cpus, gpus)
         for d in datasets

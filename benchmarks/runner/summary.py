@@ -63,12 +63,20 @@ def _grid_runs(spec: GridSpec, ledger: dict, results: Path, dataset_path: Path) 
 
 
 def _pairs(groups):
-    """Each model against the linear probe, then every two models trained with several seeds."""
-    reference = [g for g in groups if g.kind == REFERENCE_KIND]
+    """Each model against the linear probe at its image size, then every two models trained with several seeds at
+    the same size (a 96-px model against a 224-px one answers a different question)."""
+    probes = [g for g in groups if g.kind == REFERENCE_KIND]
     seeded = [g for g in groups if len(g.runs) > 1]
-    pairs = [(g, r) for r in reference for g in seeded]
-    pairs += list(combinations(seeded, 2))
+    pairs = []
+    for group in seeded:
+        same_size = [p for p in probes if _size(p) == _size(group)]
+        pairs += [(group, probe) for probe in (same_size or probes)]
+    pairs += [(a, b) for a, b in combinations(seeded, 2) if None in (_size(a), _size(b)) or _size(a) == _size(b)]
     return pairs
+
+
+def _size(group):
+    return group.runs[0].params.get("img_size")
 
 
 def _cell_counts(spec: GridSpec, ledger: dict) -> str:
