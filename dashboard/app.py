@@ -21,7 +21,7 @@ from benchmarks.data.images import open_rgb
 from benchmarks.errors import BenchmarkError
 from benchmarks.evaluation import charts
 from benchmarks.evaluation.evaluate import contamination_note
-from benchmarks.evaluation.leaderboard import latency_notes
+from benchmarks.evaluation.leaderboard import latency_notes, readable_groups
 from benchmarks.evaluation.results import load_run
 from benchmarks.models.predictors import load_warm_predictor
 from benchmarks.models.registry import trainable_families
@@ -47,6 +47,13 @@ def cached_image_facts(path: str, modified: float):
 def cached_predictor(run_path: str):
     """Loaded and warmed up once, so the latency shown is a steady-state one (not graph tracing)."""
     return load_warm_predictor(load_run(run_path))
+
+
+@st.cache_data(show_spinner="pooling seeds: bootstrap over seeds and test images…", max_entries=8)
+def cached_seed_groups(results: str, dataset_path: str, signature: tuple):
+    """``signature`` (run.json / metrics.json times) keys the cache, so new or re-evaluated runs show at once."""
+    dataset, _ = logic.load_dataset_safely(Path(dataset_path))
+    return logic.seed_groups(Path(results), dataset)
 
 
 def sidebar() -> tuple[Dataset | None, Path]:
@@ -125,25 +132,41 @@ def page_leaderboard(dataset: Dataset, results: Path) -> None:
         st.caption(note)
     st.plotly_chart(charts.leaderboard_bars(table), width="stretch")
     st.plotly_chart(charts.quality_latency_size(table), width="stretch")
+    groups = cached_seed_groups(str(results), str(dataset.root), logic.results_signature(results))
+    if len(groups):
+        st.subheader("Models over seeds")
+        st.caption(
+            "mean ± sd over seeds [95% CI over seeds and test images]; one row per family, backbone and settings"
+        )
+        st.dataframe(readable_groups(groups), width="stretch", hide_index=True)
     st.subheader("Is A really better than B? (paired bootstrap on the same test images)")
+    by_model = len(groups) and st.radio("compare", ["models (seeds pooled)", "runs"], horizontal=True).startswith("m")
+    names = groups["model"] if by_model else table["run"]
     a, b = st.columns(2)
-    run_a = a.selectbox("run A", table["run"], index=0)
-    run_b = b.selectbox("run B", table["run"], index=min(1, len(table) - 1))
-    if run_a == run_b:
-        st.info("choose two different runs to compare")
+    choice_a = a.selectbox("A", names, index=0)
+    choice_b = b.selectbox("B", names, index=min(1, len(names) - 1))
+    if choice_a == choice_b:
+        st.info("choose two different ones to compare")
     elif st.button("compare"):
-        from benchmarks.evaluation.compare import compare_runs
+        from benchmarks.evaluation.groups import Group, compare_groups, find_group, group_runs
 
         try:
-            with st.spinner("1,000 paired bootstrap resamples of the test images… (about a minute on 2 cores)"):
-                result = compare_runs(results / run_a, results / run_b)
+            with st.spinner("1,000 paired bootstrap resamples of the test images…"):
+                if by_model:
+                    pool = group_runs(logic.runs_on(results, dataset))
+                    chosen = find_group(pool, choice_a), find_group(pool, choice_b)
+                else:
+                    chosen = tuple(Group(r, [load_run(results / r)]) for r in (choice_a, choice_b))
+                result = compare_groups(*chosen)
         except BenchmarkError as exc:
             st.error(str(exc))
             return
         for metric, entry in result["metrics"].items():
             ci = entry["ci"]
             ci_text = f"[{ci[0]:+.3f}, {ci[1]:+.3f}]" if ci else "undefined"
-            st.write(f"**{metric}**: A − B {entry['difference']:+.3f}, 95% CI {ci_text} → {entry['verdict']}")
+            p_better = f", P(A > B) over seed pairs {entry['p_a_better']:.2f}" if "p_a_better" in entry else ""
+            difference = "undefined" if entry["difference"] is None else f"{entry['difference']:+.3f}"
+            st.write(f"**{metric}**: A − B {difference}, 95% CI {ci_text}{p_better} → {entry['verdict']}")
 
 
 def page_per_class(dataset: Dataset, results: Path) -> None:

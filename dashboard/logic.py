@@ -15,7 +15,7 @@ import pandas as pd
 
 from benchmarks.data.dataset import Dataset, load_dataset
 from benchmarks.errors import BenchmarkError
-from benchmarks.evaluation.leaderboard import HIDDEN, auc_by_label, leaderboard
+from benchmarks.evaluation.leaderboard import HIDDEN, auc_by_label, group_leaderboard, leaderboard
 from benchmarks.evaluation.metrics import per_label
 from benchmarks.evaluation.results import Run, finished_runs_on, newest_per, read_metrics, read_predictions
 
@@ -48,6 +48,25 @@ def leaderboard_table(results: Path, dataset: Dataset) -> pd.DataFrame:
         if len(table)
         else table
     )
+
+
+def results_signature(results: Path) -> tuple:
+    """What the seed groups depend on — each run's run.json and metrics.json modification times — so a cached
+    table is recomputed exactly when a run is added, finished or re-evaluated."""
+    if not Path(results).is_dir():
+        return ()
+    stamps = []
+    for child in sorted(Path(results).iterdir()):
+        for name in ("run.json", "metrics.json"):
+            path = child / name
+            stamps.append((child.name, name, path.stat().st_mtime if path.is_file() else 0.0))
+    return tuple(stamps)
+
+
+def seed_groups(results: Path, dataset: Dataset) -> pd.DataFrame:
+    """One row per model over its seeds; empty unless some model has several seeds (single runs stay per run)."""
+    table = group_leaderboard(results, dataset)
+    return table if len(table) and (table["seeds"] > 1).any() else table.iloc[0:0]
 
 
 SCORE_COLUMNS = ["macro_auc", "map", "micro_f1", "macro_f1", "hamming_loss", "subset_accuracy"]

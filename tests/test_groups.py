@@ -102,3 +102,30 @@ def test_group_leaderboard_and_cli_show_mean_sd_and_compare_by_model_name(tmp_pa
     assert "P(A>B) 1.00" in out and "fastai·lite0·quick is better" in out
     assert cli(["compare", "fastai·lite0·quick", "nothing·like·this", "--results", str(results)]) == 2
     assert "no model group named 'nothing·like·this'" in capsys.readouterr().err
+
+
+def test_dashboard_leaderboard_shows_models_over_seeds_and_compares_them(tmp_path, dataset, monkeypatch):
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    from dashboard import logic
+
+    results = tmp_path / "r"
+    for s in (0, 1):
+        _run(results, dataset, "fastai", s, 0.8, preset="quick")
+        _run(results, dataset, "keras", s, 0.2, preset="quick")
+    signature = logic.results_signature(results)
+    assert len(logic.seed_groups(results, dataset)) == 2
+    monkeypatch.setattr(logic, "DEFAULT_DATA_ROOT", dataset.root.parent)
+    monkeypatch.setattr(logic, "DEFAULT_RESULTS", results)
+    app = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py"), default_timeout=120)
+    app.session_state["page"] = "Leaderboard"
+    app.run()
+    assert not app.exception and "Models over seeds" in [h.value for h in app.subheader]
+    app.radio[-1].set_value("models (seeds pooled)").run()
+    next(b for b in app.button if b.label == "compare").click().run()
+    shown = " ".join(m.value for m in app.markdown)
+    assert "P(A > B) over seed pairs 1.00" in shown and "fastai·lite0·quick is better" in shown
+    evaluate_run(next(results.iterdir()))  # re-evaluated: the cached table is keyed on it
+    assert logic.results_signature(results) != signature

@@ -20,7 +20,8 @@ from benchmarks.data.dataset import Dataset
 from . import charts
 from .compare import compare_runs
 from .evaluate import metrics_of
-from .leaderboard import HIDDEN, auc_by_label, latency_notes, leaderboard
+from .groups import compare_groups, find_group, group_runs
+from .leaderboard import HIDDEN, auc_by_label, group_leaderboard, latency_notes, leaderboard, readable_groups
 from .results import finished_runs_on
 
 REPORT_TEMPLATE = "plotly_white"  # explicit, so the file looks the same from the CLI and from the dashboard
@@ -93,6 +94,7 @@ def build_report(dataset: Dataset, results: Path) -> str:
                 "<h2>Paired comparisons with the best run</h2>"
                 + _table(rows, ["pair", "metric", "difference", "95% CI", "verdict"])
             )
+        parts += seed_sections(results, dataset, runs)
     section = None
     for i, (title, figure) in enumerate(figures):
         if title != section:
@@ -109,6 +111,34 @@ def build_report(dataset: Dataset, results: Path) -> str:
         + "\n".join(parts)
         + "</body>"
     )
+
+
+def seed_sections(results: Path, dataset: Dataset, runs: list) -> list[str]:
+    """Where some model has several seeds: one row per model (mean ± sd, CI over seeds × test images) and the
+    best model against each other, with P(A > B) over seed pairs. Nothing when every model has one seed."""
+    groups = group_runs(runs)
+    if all(len(g.runs) == 1 for g in groups):
+        return []
+    table = group_leaderboard(results, dataset, runs=runs)
+    parts = [
+        "<h2>Models over seeds</h2><p>mean ± sd over seeds [95% CI over seeds and test images]</p>"
+        + readable_groups(table).to_html(index=False, na_rep="—")
+    ]
+    best = find_group(groups, table["model"].iloc[0])
+    rows = []
+    for name in table["model"].iloc[1:]:
+        entry = compare_groups(best, find_group(groups, name))["metrics"]["macro_roc_auc"]
+        if entry["difference"] is None:
+            continue
+        p_better = f"{entry['p_a_better']:.2f}" if "p_a_better" in entry else "—"
+        ci = f"[{entry['ci'][0]:+.3f}, {entry['ci'][1]:+.3f}]"
+        rows.append([f"{best.name} − {name}", f"{entry['difference']:+.3f}", ci, p_better, entry["verdict"]])
+    if rows:
+        parts.append(
+            "<h2>The best model against each other, over seeds (macro AUC)</h2>"
+            + _table(rows, ["pair", "difference", "95% CI", "P(A > B)", "verdict"])
+        )
+    return parts
 
 
 def write_report(dataset: Dataset, results: Path, out: Path | None = None) -> Path:

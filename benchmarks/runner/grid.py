@@ -17,6 +17,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from benchmarks.atomic import atomic_write_json
+from benchmarks.data.dataset import load_dataset
 from benchmarks.errors import BenchmarkError, RunError
 from benchmarks.evaluation.results import list_runs, load_run
 
@@ -78,19 +79,34 @@ def ensure_datasets(spec: GridSpec, dry_run: bool = False) -> None:
 
 
 def estimate_seconds(cell: Cell, entry: dict | None, results: Path) -> float | None:
-    """From this cell's last attempt, else the newest finished run of the family on that dataset (wall time)."""
+    """From this cell's last attempt, else the newest finished run of the family with the same image size — on the
+    same dataset, or on another scaled by image count (wall time: created to finished)."""
     if entry and isinstance(entry.get("seconds"), (int, float)) and entry.get("status") == "done":
         return float(entry["seconds"])
-    same = [r for r in list_runs(results) if r.kind == cell.family and r.status == "done"]
-    same = [r for r in same if Path(r.info["dataset"].get("path", "")).name == cell.dataset.name] or same
-    for run in sorted(same, key=lambda r: r.info["created"], reverse=True):
+    size = cell.options.get("img-size")
+    same = [
+        r
+        for r in list_runs(results)
+        if r.kind == cell.family and r.status == "done" and (size is None or r.params.get("img_size") == size)
+    ]
+    here = [r for r in same if Path(r.info["dataset"].get("path", "")).name == cell.dataset.name]
+    for run in sorted(here or same, key=lambda r: r.info["created"], reverse=True):
         try:
-            start = datetime.fromisoformat(run.info["created"])
-            end = datetime.fromisoformat(run.info["finished"])
+            seconds = datetime.fromisoformat(run.info["finished"]) - datetime.fromisoformat(run.info["created"])
         except (KeyError, TypeError, ValueError):
             continue
-        return (end - start).total_seconds()
+        return seconds.total_seconds() * (1.0 if here else _image_ratio(cell.dataset, run))
     return None
+
+
+def _image_ratio(dataset: Path, run) -> float:
+    """How many images the cell's dataset has per image of the run's (1 when either cannot be read)."""
+    try:
+        mine = len(load_dataset(dataset, require_train_positives=False).items)
+        theirs = len(load_dataset(Path(run.info["dataset"]["path"]), require_train_positives=False).items)
+    except BenchmarkError:
+        return 1.0
+    return mine / theirs if theirs else 1.0
 
 
 def run_grid(
