@@ -159,6 +159,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--dry-run", action="store_true", help="print the cells and the estimated time, run nothing")
     p.set_defaults(handler=cmd_grid)
+
+    p = commands.add_parser(
+        "ranks",
+        help="models ranked across datasets: average ranks, Friedman test, critical-difference diagram",
+        description="Each model's macro AUC (mean over its seeds) on each dataset, ranked per dataset (1 = best) and "
+        "averaged; the Friedman test and the Nemenyi critical difference (Demšar 2006) say which average ranks are "
+        "distinguishable. Needs at least 3 datasets with the same models (e.g. from one grid).",
+    )
+    p.add_argument("--results", type=Path, default=Path("results"))
+    p.add_argument("--datasets", type=Path, nargs="+", default=None, help="only these datasets (default: all)")
+    p.add_argument("--html", type=Path, default=None, help="also write the CD diagram as a self-contained HTML file")
+    p.set_defaults(handler=cmd_ranks)
     return parser
 
 
@@ -397,6 +409,28 @@ def cmd_grid(args) -> int:
         )
         return 1
     return 0
+
+
+def cmd_ranks(args) -> None:
+    from benchmarks.atomic import atomic_write_text
+    from benchmarks.data.dataset import load_dataset
+    from benchmarks.evaluation.ranks import average_ranks, cd_diagram, scores_by_dataset, verdict
+
+    datasets = [load_dataset(d, require_train_positives=False) for d in args.datasets] if args.datasets else None
+    scores = scores_by_dataset(args.results, datasets)
+    result = average_ranks(scores)
+    print(scores.round(3).to_string())
+    print(f"\naverage ranks over {len(result['datasets'])} datasets (1 = best):")
+    for name, rank in result["ranks"].items():
+        print(f"  {rank:5.2f}  {name}")
+    friedman = "n/a (2 models)" if result["friedman_p"] is None else f"{result['friedman_p']:.4f}"
+    print(f"Friedman p = {friedman}; critical difference {result['critical_difference']:.2f} (alpha {result['alpha']})")
+    print(verdict(result))
+    if args.html:
+        import plotly.io as pio
+
+        atomic_write_text(args.html, pio.to_html(cd_diagram(result), include_plotlyjs=True))
+        print(f"CD diagram written: {args.html}")
 
 
 def _fmt(value, ci) -> str:

@@ -129,3 +129,34 @@ def test_dashboard_leaderboard_shows_models_over_seeds_and_compares_them(tmp_pat
     assert "P(A > B) over seed pairs 1.00" in shown and "fastai·lite0·quick is better" in shown
     evaluate_run(next(results.iterdir()))  # re-evaluated: the cached table is keyed on it
     assert logic.results_signature(results) != signature
+
+
+def test_ranks_across_datasets_with_friedman_and_the_nemenyi_critical_difference(tmp_path, capsys):
+    from benchmarks.evaluation.ranks import average_ranks, cd_diagram, scores_by_dataset
+
+    results = tmp_path / "r"
+    for d in range(3):
+        rows = [
+            (f"images/{s}{i}.png", ["a", "b", "a b", ""][i % 4], s)
+            for s in ("train", "valid", "test")
+            for i in range(20 + d)
+        ]
+        data = load_dataset(make_dataset(tmp_path / f"ds{d}", rows, ["a", "b"]))
+        for kind, skill in (("fastai", 0.9), ("keras", 0.5), ("teachable_machine_replica", 0.1)):
+            _run(results, data, kind, 0, skill, preset="quick")
+    scores = scores_by_dataset(results)
+    assert scores.shape == (3, 3)
+    result = average_ranks(scores)
+    assert list(result["ranks"].values()) == [1.0, 2.0, 3.0]
+    assert result["critical_difference"] == pytest.approx(2.343 * (3 * 4 / 18) ** 0.5, abs=1e-3)  # Demšar's table
+    assert result["friedman_p"] == pytest.approx(0.0498, abs=1e-3)  # chi² = 6 with 2 degrees of freedom
+    assert result["cliques"] == [
+        ["fastai·lite0·quick", "keras·lite0·quick"],
+        ["keras·lite0·quick", "teachable_machine_replica·lite0·quick"],
+    ]
+    assert len(cd_diagram(result).data) == 1
+    assert cli(["ranks", "--results", str(results), "--html", str(tmp_path / "cd.html")]) == 0
+    assert "not distinguishable from keras·lite0·quick" in capsys.readouterr().out and (tmp_path / "cd.html").is_file()
+    two = scores.iloc[:2]
+    with pytest.raises(Exception, match="at least 3 datasets"):
+        average_ranks(two)

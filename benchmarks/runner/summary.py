@@ -12,6 +12,7 @@ from benchmarks.data.dataset import load_dataset
 from benchmarks.errors import BenchmarkError
 from benchmarks.evaluation.groups import compare_groups, group_runs
 from benchmarks.evaluation.leaderboard import format_table, group_leaderboard
+from benchmarks.evaluation.ranks import MIN_DATASETS, average_ranks, scores_by_dataset, verdict
 from benchmarks.evaluation.results import load_run
 
 from .grid import grid_folder
@@ -38,10 +39,27 @@ def grid_summary(spec: GridSpec, ledger: dict, results: Path) -> str:
             p = f"{m['p_a_better']:.2f}" if "p_a_better" in m else "—"
             lines.append(f"| {a.name} − {b.name} | {ci} | {p} | {m['verdict']} |")
         lines.append("")
+    lines += _ranks_section(spec, ledger, results)
     failed = [e for e in ledger["cells"].values() if e.get("status") == "failed"]
     if failed:
         lines += ["## Failed cells", ""] + [f"- `{e['cell']}`: {e.get('error')} (log: {e.get('log')})" for e in failed]
     return "\n".join(lines) + "\n"
+
+
+def _ranks_section(spec: GridSpec, ledger: dict, results: Path) -> list[str]:
+    """Average ranks and the critical difference, when the grid covers enough datasets for them."""
+    if len(spec.datasets) < MIN_DATASETS:
+        return []
+    datasets = [load_dataset(d.path, require_train_positives=False) for d in spec.datasets if d.path.is_dir()]
+    try:
+        result = average_ranks(scores_by_dataset(results, datasets))
+    except BenchmarkError as exc:
+        return ["## Across datasets", "", str(exc), ""]
+    lines = ["## Across datasets (average rank, 1 = best)", "", "| model | average rank |", "|---|---|"]
+    lines += [f"| {name} | {rank:.2f} |" for name, rank in result["ranks"].items()]
+    friedman = "n/a" if result["friedman_p"] is None else f"{result['friedman_p']:.4f}"
+    cd = result["critical_difference"]
+    return lines + ["", f"Friedman p = {friedman}, critical difference {cd:.2f}: {verdict(result)}.", ""]
 
 
 def write_summary(spec: GridSpec, ledger: dict, results: Path) -> Path:
