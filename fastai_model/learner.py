@@ -21,23 +21,37 @@ from fastai.vision.all import (
     vision_learner,
 )
 from fastcore.foundation import L
+from timm.loss import AsymmetricLossMultiLabel
+from torchvision.ops import sigmoid_focal_loss
 
 from benchmarks.errors import BenchmarkError
 from benchmarks.models.backbones import Backbone, timm_state_dict
 from benchmarks.models.hardware import cpu_has_native_bf16
+from benchmarks.models.training import ASL_CLIP, ASL_GAMMA_NEG, ASL_GAMMA_POS, FOCAL_GAMMA
 
 from .config import TrainConfig
 
 
-class SmoothBCEWithLogitsLossFlat(BCEWithLogitsLossFlat):
-    """BCE with label smoothing: targets move ``eps/2`` towards 0.5, so the model is never pushed to certainty."""
+class MultiLabelLossFlat(BCEWithLogitsLossFlat):
+    """BCE, focal or asymmetric loss on logits (``benchmarks.models.training.LOSSES``), the mean over images ×
+    labels, with optional label smoothing (targets move ``eps/2`` towards 0.5); fastai's sigmoid activation and
+    thresholded decodes come with it, so ``get_preds`` still returns probabilities."""
 
-    def __init__(self, eps: float = 0.1, **kwargs):
+    def __init__(self, kind: str = "bce", eps: float = 0.0, **kwargs):
         super().__init__(**kwargs)
-        self.eps = eps
+        self.kind, self.eps = kind, eps
 
     def __call__(self, inp, targ, **kwargs):
-        return super().__call__(inp, targ.float() * (1 - self.eps) + 0.5 * self.eps, **kwargs)
+        targ = targ.float() * (1 - self.eps) + 0.5 * self.eps if self.eps else targ.float()
+        if self.kind == "bce":
+            return super().__call__(inp, targ, **kwargs)
+        inp, targ = inp.float().reshape(-1), targ.reshape(-1)
+        if self.kind == "focal":
+            return sigmoid_focal_loss(inp, targ, alpha=-1, gamma=FOCAL_GAMMA, reduction="mean")
+        return ASYMMETRIC(inp, targ)
+
+
+ASYMMETRIC = AsymmetricLossMultiLabel(gamma_neg=ASL_GAMMA_NEG, gamma_pos=ASL_GAMMA_POS, clip=ASL_CLIP, reduction="mean")
 
 
 LINEAR_HEAD_DROPOUT = 0.2  # the same as the Keras head's default dropout
@@ -55,7 +69,7 @@ def head_kwargs(head_init: str) -> dict:
 def build_learner(dls, backbone: Backbone, config: TrainConfig, path, *, monitor_auc: bool = True, probe_head=None):
     """``vision_learner`` on the timm architecture, then the registry's ImageNet weights loaded into the body, and,
     for LP-FT, the probe's (weight, bias) into the head's Linear layer."""
-    loss = SmoothBCEWithLogitsLossFlat(config.label_smoothing) if config.label_smoothing else BCEWithLogitsLossFlat()
+    loss = MultiLabelLossFlat(config.loss, config.label_smoothing)
     metrics = [accuracy_multi, F1ScoreMulti(average="macro")]
     if monitor_auc:
         metrics.append(RocAucMulti(average="macro"))

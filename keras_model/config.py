@@ -17,7 +17,6 @@ class TrainConfig(CommonConfig):
     schedule: str = "cosine"  # phase 2: "cosine" (linear warm-up + cosine decay) or "plateau" (ReduceLROnPlateau)
     warmup: float = 0.1  # share of phase-2 steps spent warming up (cosine schedule)
     dropout: float = 0.2
-    focal: bool = False  # binary focal cross-entropy instead of plain BCE
     mixup_alpha: float = 0.2
     precision: str = "auto"  # auto: mixed_float16 on GPU, mixed_bfloat16 on CPUs with AMX, else float32
 

@@ -12,6 +12,7 @@ import math
 
 from benchmarks.models.backbones import Backbone
 from benchmarks.models.hardware import cpu_has_amx
+from benchmarks.models.training import ASL_CLIP, ASL_GAMMA_NEG, ASL_GAMMA_POS, FOCAL_GAMMA
 
 from .backbone import feature_extractor, keras
 from .config import TrainConfig, head_lr
@@ -91,9 +92,56 @@ def set_body_trainable(model: keras.Model, unfreeze_stages: int | None) -> None:
 
 
 def loss_function(config: TrainConfig) -> keras.losses.Loss:
-    if config.focal:
-        return keras.losses.BinaryFocalCrossentropy(label_smoothing=config.label_smoothing)
+    """The shared loss choice (``benchmarks.models.training.LOSSES``) on the model's sigmoid outputs."""
+    if config.loss == "focal":
+        return keras.losses.BinaryFocalCrossentropy(
+            gamma=FOCAL_GAMMA, apply_class_balancing=False, label_smoothing=config.label_smoothing
+        )
+    if config.loss == "asl":
+        return AsymmetricLoss(label_smoothing=config.label_smoothing)
     return keras.losses.BinaryCrossentropy(label_smoothing=config.label_smoothing)
+
+
+@keras.saving.register_keras_serializable(package="imgbench")
+class AsymmetricLoss(keras.losses.Loss):
+    """The asymmetric loss (Ridnik et al., ICCV 2021) on probabilities, written as timm's
+    ``AsymmetricLossMultiLabel`` computes it (no Keras library has it; tests check the two agree): negatives'
+    probability shifted down by ``clip``, focusing γ- on negatives and γ+ on positives, mean over labels."""
+
+    def __init__(
+        self,
+        gamma_neg: float = ASL_GAMMA_NEG,
+        gamma_pos: float = ASL_GAMMA_POS,
+        clip: float = ASL_CLIP,
+        label_smoothing: float = 0.0,
+        name: str = "asymmetric_loss",
+        **kwargs,
+    ):
+        super().__init__(name=name, **kwargs)
+        self.gamma_neg, self.gamma_pos, self.clip, self.label_smoothing = gamma_neg, gamma_pos, clip, label_smoothing
+
+    def call(self, y_true, y_pred):
+        p = keras.ops.cast(y_pred, "float32")
+        y = keras.ops.cast(y_true, "float32")
+        if self.label_smoothing:
+            y = y * (1 - self.label_smoothing) + 0.5 * self.label_smoothing
+        negative = keras.ops.minimum(1 - p + self.clip, 1.0)
+        tiny = 1e-8  # timm's eps
+        loss = y * keras.ops.log(keras.ops.maximum(p, tiny)) + (1 - y) * keras.ops.log(
+            keras.ops.maximum(negative, tiny)
+        )
+        p_t = p * y + negative * (1 - y)
+        gamma = self.gamma_pos * y + self.gamma_neg * (1 - y)
+        return -keras.ops.mean(loss * keras.ops.power(1 - p_t, gamma), axis=-1)
+
+    def get_config(self) -> dict:
+        return {
+            **super().get_config(),
+            "gamma_neg": self.gamma_neg,
+            "gamma_pos": self.gamma_pos,
+            "clip": self.clip,
+            "label_smoothing": self.label_smoothing,
+        }
 
 
 def compile_phase(model: keras.Model, config: TrainConfig, n_labels: int, phase: str, steps_per_epoch: int) -> None:

@@ -217,7 +217,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="phase-2 LR: warm-up + cosine decay (default) or ReduceLROnPlateau",
     )
     parser.add_argument("--dropout", type=float, help="dropout before the sigmoid layer (default 0.2)")
-    parser.add_argument("--focal", action="store_true", default=None, help="binary focal cross-entropy instead of BCE")
     parser.add_argument(
         "--precision",
         choices=["auto", "float32", "mixed_bfloat16", "mixed_float16"],

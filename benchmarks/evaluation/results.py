@@ -305,16 +305,21 @@ def newest_per(runs: list[Run], key: Callable[[Run], str]) -> dict[str, Run]:
     return newest
 
 
-def newest_done_run(results_dir: Path | str, kind: str, fingerprint: str, **same) -> Run | None:
+def newest_done_run(
+    results_dir: Path | str, kind: str, fingerprint: str, *, defaults: dict | None = None, **same
+) -> Run | None:
     """The latest finished run of ``kind`` on this dataset fingerprint whose run.json fields (``backbone=...``)
-    or params (``params={...}``, compared key by key) match."""
+    or params (``params={...}``, compared key by key) match. ``defaults``: a setting a run does not record is
+    taken at its default there (settings added later keep the earlier behaviour as their default)."""
     wanted_params = same.pop("params", {})
+    defaults = defaults or {}
+    missing = object()
     found = [
         run
         for run in finished_runs_on(results_dir, fingerprint)
         if run.kind == kind
         and all(run.info.get(k) == v for k, v in same.items())
-        and all(run.params.get(k) == v for k, v in wanted_params.items())
+        and all(run.params.get(k, defaults.get(k, missing)) == v for k, v in wanted_params.items())
     ]
     return newest_per(found, lambda run: run.kind).get(kind)
 

@@ -18,6 +18,13 @@ from benchmarks.errors import BenchmarkError, DatasetError
 from benchmarks.evaluation.results import newest_done_run
 
 HEAD_INITS = ("probe", "random")
+# The multi-label losses both trainers offer, with one definition each (tested equal across the frameworks):
+# bce; focal (Lin et al. 2017) -(1-p_t)^γ log p_t without class balancing; asl, the asymmetric loss (Ridnik et al.,
+# ICCV 2021) with its paper's defaults: γ- = 4 on negatives, whose probability is also shifted down by the clip
+# margin m, γ+ = 1 on positives. Each is the mean over images × labels.
+LOSSES = ("bce", "focal", "asl")
+FOCAL_GAMMA = 2.0
+ASL_GAMMA_NEG, ASL_GAMMA_POS, ASL_CLIP = 4.0, 1.0, 0.05
 
 
 @dataclass
@@ -31,6 +38,7 @@ class CommonConfig:
     wd: float = 0.01
     mixup: bool = False
     label_smoothing: float = 0.0
+    loss: str = "bce"  # bce, focal or asl (see LOSSES)
     unfreeze: int = 0  # phase 2: 0 = the whole body, N = only its last N of 7 stages (+ head conv)
     patience: int = 0  # early stopping on valid loss when > 0
     save_best: bool = False  # keep the epoch with the lowest valid loss
@@ -73,6 +81,8 @@ def make_config(cls: type[Config], presets: dict[str, dict], preset: str | None 
         raise BenchmarkError(f"--unfreeze {config.unfreeze}: 0 (whole body) to 7 stages")
     if config.head_init not in HEAD_INITS:
         raise BenchmarkError(f"--head-init {config.head_init!r}: choose {' or '.join(HEAD_INITS)}")
+    if config.loss not in LOSSES:
+        raise BenchmarkError(f"--loss {config.loss!r}: choose one of {', '.join(LOSSES)}")
     if not 0 <= config.label_smoothing < 1:
         raise BenchmarkError(f"--label-smoothing {config.label_smoothing}: must be in [0, 1)")
     return config
@@ -92,7 +102,12 @@ def add_common_arguments(parser: argparse.ArgumentParser, presets: dict[str, dic
     parser.add_argument("--bs", type=int, help="batch size (default 32)")
     parser.add_argument("--wd", type=float, help="weight decay (default 0.01)")
     parser.add_argument("--mixup", action="store_true", default=None, help="MixUp augmentation")
-    parser.add_argument("--label-smoothing", type=float, help="BCE label smoothing, e.g. 0.1")
+    parser.add_argument("--label-smoothing", type=float, help="label smoothing of the targets, e.g. 0.1")
+    parser.add_argument(
+        "--loss",
+        choices=LOSSES,
+        help="bce (default); focal: focal loss, gamma 2; asl: asymmetric loss for multi-label (Ridnik et al. 2021)",
+    )
     parser.add_argument(
         "--unfreeze", type=int, help="phase 2: 0 = whole body (default), N = only its last N of 7 stages"
     )
@@ -150,7 +165,9 @@ def trainer_main(
         config = make_config(args.preset, **options)
         if args.skip_existing and not args.resume:
             fingerprint = load_dataset(args.dataset).fingerprint
-            if (run := newest_done_run(args.results, kind, fingerprint, params=config.to_dict())) is not None:
+            settings, defaults = config.to_dict(), asdict(type(config)())
+            run = newest_done_run(args.results, kind, fingerprint, params=settings, defaults=defaults)
+            if run is not None:
                 print(f"reusing {run.path} ({kind} with these settings on this dataset already done)")
                 return
         train(args.dataset, args.results, config, resume=args.resume)
