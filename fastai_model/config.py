@@ -43,7 +43,6 @@ PRESETS: dict[str, dict] = {
         "epochs": 12,
         "bs": 64,
         "mixup": True,
-        "save_best": True,
         "patience": 4,
     },
 }

@@ -26,7 +26,7 @@ import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 from fastai.callback.core import Callback  # noqa: E402
 from fastai.torch_core import set_seed  # noqa: E402
-from fastai.vision.all import valley  # noqa: E402
+from fastai.vision.all import SaveModelCallback, valley  # noqa: E402
 
 from benchmarks.data.dataset import Dataset, load_dataset  # noqa: E402
 from benchmarks.errors import BenchmarkError  # noqa: E402
@@ -34,7 +34,15 @@ from benchmarks.evaluation.evaluate import dataset_of, evaluate_run  # noqa: E40
 from benchmarks.evaluation.metrics import rankable  # noqa: E402
 from benchmarks.evaluation.results import Run, Stopwatch, create_run, load_run, model_size_bytes, recording  # noqa: E402
 from benchmarks.models.backbones import get_backbone  # noqa: E402
-from benchmarks.models.training import add_common_arguments, check_trainable, initial_head, trainer_main  # noqa: E402
+from benchmarks.models.training import (  # noqa: E402
+    add_common_arguments,
+    check_trainable,
+    initial_head,
+    keep_best_applies,
+    record_kept,
+    start_label,
+    trainer_main,
+)
 
 from .config import PRESETS, TrainConfig, make_config  # noqa: E402
 from .data import make_dataloaders  # noqa: E402
@@ -86,6 +94,23 @@ def load_checkpoint(learn, run: Run) -> None:
         raise BenchmarkError(
             f"{checkpoint}: cannot resume from it ({exc.__class__.__name__}); start a new run instead of --resume"
         ) from None
+
+
+AUC_METRIC = "roc_auc_score"  # fastai's name for RocAucMulti(average="macro")
+
+
+def best_keeper(learn, config: TrainConfig, label: str):
+    """fastai's ``SaveModelCallback`` on valid macro AUC, primed with the starting model: its score is the one to
+    beat and its weights are the 'best' file until an epoch does better, so the run can end no worse than it
+    started (after each fit, the callback loads the best weights)."""
+    names = [getattr(metric, "name", None) for metric in learn.metrics]
+    start_auc = float(learn.validate()[1 + names.index(AUC_METRIC)])
+    print(f"keep-best: {label} scores valid macro AUC {start_auc:.4f} before fine-tuning", flush=True)
+    learn.save("best")
+    keeper = SaveModelCallback(monitor=AUC_METRIC, comp=np.greater, fname="best", reset_on_fit=False)
+    keeper.best, keeper.start_auc = start_auc, start_auc
+    learn.add_cb(keeper)
+    return keeper
 
 
 def find_lr(learn, config: TrainConfig, out: Path) -> float:
@@ -191,8 +216,13 @@ def train(dataset_dir: Path, results_dir: Path, config: TrainConfig, resume: Pat
         else:
             lr = float(config.lr)
             run.update(params={**run.params, "lr_used": lr})
+        applies = keep_best_applies(config, dataset.targets("valid"), resumed=bool(resume))
+        keeper = best_keeper(learn, config, start_label(config)) if applies else None
         learn.add_cb(recorder)
         fine_tune(learn, recorder, config, lr, full_dls, start)
+        if keeper is not None:
+            learn.remove_cb(keeper)
+            record_kept(run, keeper.start_auc, keeper.best, AUC_METRIC, start_label(config))
         train_s = clock.seconds() + run.timings.get("train_s", 0.0) if resumable else clock.seconds()
         learn.remove_cb(recorder)
 

@@ -20,7 +20,15 @@ from benchmarks.errors import BenchmarkError
 from benchmarks.evaluation.evaluate import dataset_of, evaluate_run
 from benchmarks.evaluation.results import Run, Stopwatch, create_run, load_run, model_size_bytes, recording
 from benchmarks.models.backbones import get_backbone
-from benchmarks.models.training import add_common_arguments, check_trainable, initial_head, trainer_main
+from benchmarks.models.training import (
+    add_common_arguments,
+    check_trainable,
+    initial_head,
+    keep_best_applies,
+    record_kept,
+    start_label,
+    trainer_main,
+)
 
 from .backbone import keras
 from .config import PRESETS, TrainConfig, head_lr, make_config
@@ -31,6 +39,7 @@ from .serving import save_serving_artifact
 KIND = "keras"
 CHECKPOINT = Path("checkpoints") / "last.keras"
 BEST_WEIGHTS = Path("checkpoints") / "best.weights.h5"
+KEPT_WEIGHTS = Path("checkpoints") / "kept.weights.h5"  # keep-best (valid macro AUC)
 
 
 class RunRecorder(keras.callbacks.Callback):
@@ -62,8 +71,42 @@ def distribution_strategy():
     return tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
 
 
-def phase_callbacks(run: Run, config: TrainConfig, phase: str) -> list:
-    callbacks = [RunRecorder(run, phase)]
+class BestKeeper:
+    """Keep-best on valid macro AUC (Keras' AUC metric, ``val_auc``): one ``ModelCheckpoint`` across both phases,
+    primed with the starting model's score, so an epoch's weights are saved only when they beat the start and every
+    earlier epoch; if none does, the starting weights (kept in memory) are put back."""
+
+    def __init__(self, model, run: Run, config: TrainConfig, valid_data, n_labels: int, steps: int):
+        compile_phase(model, config, n_labels, "frozen", steps)  # the metric, for evaluate(); fine_tune recompiles
+        self.model, self.run, self.config = model, run, config
+        self.start_auc = float(model.evaluate(valid_data, verbose=0, return_dict=True)["auc"])
+        print(
+            f"keep-best: {start_label(self.config)} scores valid macro AUC {self.start_auc:.4f} before fine-tuning",
+            flush=True,
+        )
+        self.start_weights = model.get_weights()
+        (run.path / KEPT_WEIGHTS).unlink(missing_ok=True)
+        self.checkpoint = keras.callbacks.ModelCheckpoint(
+            run.path / KEPT_WEIGHTS,
+            monitor="val_auc",
+            mode="max",
+            save_best_only=True,
+            save_weights_only=True,
+            initial_value_threshold=self.start_auc,
+        )
+
+    def restore(self) -> None:
+        best = self.checkpoint.best
+        if (self.run.path / KEPT_WEIGHTS).is_file() and best is not None and best > self.start_auc:
+            self.model.load_weights(self.run.path / KEPT_WEIGHTS)
+        else:
+            self.model.set_weights(self.start_weights)
+            best = max([row.get("val_auc", 0.0) for row in self.run.info.get("history", [])] or [self.start_auc])
+        record_kept(self.run, self.start_auc, float(best), "val_auc", start_label(self.config))
+
+
+def phase_callbacks(run: Run, config: TrainConfig, phase: str, keeper: BestKeeper | None = None) -> list:
+    callbacks = [RunRecorder(run, phase)] + ([keeper.checkpoint] if keeper is not None else [])
     if config.patience:
         callbacks.append(
             keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True)
@@ -96,6 +139,7 @@ def fine_tune(
     n_labels: int,
     steps: int,
     start: tuple[str, int] | None,
+    keeper: BestKeeper | None = None,
 ) -> None:
     """Phase 1 with the body frozen, then phase 2 unfrozen at a much lower LR; ``start`` resumes mid-way
     (the checkpoint carries the compiled optimizer, so the resumed phase is not recompiled)."""
@@ -111,7 +155,7 @@ def fine_tune(
             epochs=config.freeze_epochs,
             initial_epoch=first_epoch,
             shuffle=False,
-            callbacks=phase_callbacks(run, config, "frozen"),
+            callbacks=phase_callbacks(run, config, "frozen", keeper),
             verbose=verbose,
         )
     if config.epochs:
@@ -124,7 +168,7 @@ def fine_tune(
             epochs=config.epochs,
             initial_epoch=first_epoch if phase == "unfrozen" else 0,
             shuffle=False,
-            callbacks=phase_callbacks(run, config, "unfrozen"),
+            callbacks=phase_callbacks(run, config, "unfrozen", keeper),
             verbose=verbose,
         )
 
@@ -174,10 +218,15 @@ def train(dataset_dir: Path | None, results_dir: Path, config: TrainConfig, resu
                 if head is not None:  # LP-FT: Dense kernel is [features, labels]
                     model.get_layer("scores").set_weights([head[0].T, head[1]])
         clock = Stopwatch()
-        fine_tune(model, run, config, train_data, valid_data, len(dataset.labels), steps, start)
+        keeper = None
+        if keep_best_applies(config, dataset.targets("valid"), resumed=bool(resume)):
+            keeper = BestKeeper(model, run, config, valid_data, len(dataset.labels), steps)
+        fine_tune(model, run, config, train_data, valid_data, len(dataset.labels), steps, start, keeper)
         train_s = clock.seconds() + (run.timings.get("train_s", 0.0) if resume else 0.0)
         if config.save_best and (run.path / BEST_WEIGHTS).is_file():
             model.load_weights(run.path / BEST_WEIGHTS)
+        if keeper is not None:
+            keeper.restore()
 
         rows = dataset.rows(["valid", "test"])
         clock = Stopwatch()

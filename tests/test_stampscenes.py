@@ -69,3 +69,18 @@ def test_lookalikes_in_a_label_folder_are_distractors_not_that_label():
     assert label_for("animals/insects/cartoon/ladybug") == "insect" and not is_distractor(
         "animals/insects/cartoon/ladybug"
     )
+
+
+def test_a_stamp_too_thin_to_see_at_a_small_size_is_left_out_not_a_crash(tmp_path, fake_stamps):
+    import shutil
+
+    from PIL import Image, ImageDraw
+
+    stamps = tmp_path / "stamps"
+    shutil.copytree(fake_stamps, stamps)
+    for path in (stamps / "animals/birds").glob("*.png"):  # diagonal hairlines: no solid pixel once shrunk
+        image = Image.new("RGBA", (300, 300), (0, 0, 0, 0))
+        ImageDraw.Draw(image).line((0, 0, 299, 299), fill=(0, 0, 0, 255), width=1)
+        image.save(path)
+    dataset = build_stampscenes(tmp_path / "out", size=48, img_size=32, seed=3, stamps_dir=stamps, workers=1)
+    assert len(dataset.items) == 48 and all(o["visible"] > 0 for o in _objects(dataset.root))

@@ -172,6 +172,8 @@ def compose_scene(spec: SceneSpec) -> tuple[Image.Image, list[dict]]:
         sprite = _jitter(stamp.image, rng, side=rng.uniform(0.28, largest) * size)
         alpha = np.asarray(sprite.getchannel("A")) > 127
         total = float(alpha.sum())
+        if total == 0:  # a thin stamp shrunk to a small image size keeps no solid pixel: nothing to see or label
+            continue
         for _ in range(PLACEMENT_TRIES):
             x = int(rng.integers(-sprite.width // 4, size - sprite.width * 3 // 4 + 1))
             y = int(rng.integers(-sprite.height // 4, size - sprite.height * 3 // 4 + 1))

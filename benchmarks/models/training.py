@@ -18,6 +18,10 @@ from benchmarks.errors import BenchmarkError, DatasetError
 from benchmarks.evaluation.results import newest_done_run
 
 HEAD_INITS = ("probe", "random")
+# settings added after runs were made whose default *is* the earlier behaviour: a run that does not record one was
+# made with its default (so --skip-existing may reuse it). A new setting whose default changes what runs do is not
+# listed: older runs then do not match it and are trained again.
+DEFAULTED_WHEN_MISSING = ("loss",)
 # The multi-label losses both trainers offer, with one definition each (tested equal across the frameworks):
 # bce; focal (Lin et al. 2017) -(1-p_t)^γ log p_t without class balancing; asl, the asymmetric loss (Ridnik et al.,
 # ICCV 2021) with its paper's defaults: γ- = 4 on negatives, whose probability is also shifted down by the clip
@@ -44,6 +48,7 @@ class CommonConfig:
     save_best: bool = False  # keep the epoch with the lowest valid loss
     seed: int = 0
     head_init: str = "probe"  # LP-FT: the head starts from the linear probe's fit; "random": the framework's own init
+    keep_best: bool = True  # end with the best of {the starting model, each epoch} by valid macro AUC
     preset: str = ""
 
     def to_dict(self) -> dict:
@@ -81,6 +86,11 @@ def make_config(cls: type[Config], presets: dict[str, dict], preset: str | None 
         raise BenchmarkError(f"--unfreeze {config.unfreeze}: 0 (whole body) to 7 stages")
     if config.head_init not in HEAD_INITS:
         raise BenchmarkError(f"--head-init {config.head_init!r}: choose {' or '.join(HEAD_INITS)}")
+    if config.save_best and config.keep_best:
+        raise BenchmarkError(
+            "--save-best (lowest valid loss) and keep-best (highest valid macro AUC, the default) both pick the final "
+            "weights; add --no-keep-best to use --save-best"
+        )
     if config.loss not in LOSSES:
         raise BenchmarkError(f"--loss {config.loss!r}: choose one of {', '.join(LOSSES)}")
     if not 0 <= config.label_smoothing < 1:
@@ -121,6 +131,13 @@ def add_common_arguments(parser: argparse.ArgumentParser, presets: dict[str, dic
         choices=HEAD_INITS,
         help="probe (default): LP-FT — a linear head fitted like the linear probe on cached frozen features, then "
         "fine-tuning starts from it; random: the framework's own head, freshly initialised",
+    )
+    parser.add_argument(
+        "--keep-best",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="end with the weights that scored best on valid (macro AUC) among the starting model and every epoch, "
+        "so fine-tuning never ends below its own start (default on; --no-keep-best keeps the last epoch)",
     )
     parser.add_argument("--resume", type=Path, help="continue an interrupted run folder")
     parser.add_argument(
@@ -165,7 +182,8 @@ def trainer_main(
         config = make_config(args.preset, **options)
         if args.skip_existing and not args.resume:
             fingerprint = load_dataset(args.dataset).fingerprint
-            settings, defaults = config.to_dict(), asdict(type(config)())
+            settings = config.to_dict()
+            defaults = {k: v for k, v in asdict(type(config)()).items() if k in DEFAULTED_WHEN_MISSING}
             run = newest_done_run(args.results, kind, fingerprint, params=settings, defaults=defaults)
             if run is not None:
                 print(f"reusing {run.path} ({kind} with these settings on this dataset already done)")
@@ -173,6 +191,46 @@ def trainer_main(
         train(args.dataset, args.results, config, resume=args.resume)
 
     return run_cli(body)
+
+
+def keep_best_applies(config: CommonConfig, valid_targets, resumed: bool) -> bool:
+    """Keep-best needs valid macro AUC (every label with positives and negatives in valid) and a fresh run; when
+    it cannot apply, the output says why."""
+    if not config.keep_best:
+        return False
+    if resumed:
+        print("keep-best: not applied to a resumed run (its starting model is gone); the last epoch is kept")
+        return False
+    positives = valid_targets.sum(axis=0)
+    if ((positives == 0) | (positives == len(valid_targets))).any():
+        print(
+            "keep-best: not applied — some label has no positive (or no negative) valid image, so valid macro AUC "
+            "is undefined; the last epoch is kept"
+        )
+        return False
+    return True
+
+
+def start_label(config: CommonConfig) -> str:
+    """What keep-best calls the weights fine-tuning starts from."""
+    return "the LP-FT starting model (the probe's head)" if config.head_init == "probe" else "the starting model"
+
+
+def record_kept(run, start_auc: float, best_auc: float, auc_key: str, start_label: str = "the starting model") -> None:
+    """Say which weights a keep-best run ends with, in the output and in run.json (``kept``). ``auc_key``: the
+    framework's name for valid macro AUC in the run's history rows."""
+    history = [row for row in run.info.get("history", []) if row.get(auc_key) is not None]
+    if best_auc > start_auc and history:
+        best = max(history, key=lambda row: row[auc_key])
+        kept = {"from": f"{best['phase']} epoch {best['epoch']}", "valid_macro_auc": round(best_auc, 4)}
+        print(f"keep-best: {kept['from']} (valid macro AUC {best_auc:.4f}; the start had {start_auc:.4f})")
+    else:
+        kept = {"from": start_label, "valid_macro_auc": round(start_auc, 4)}
+        print(
+            f"keep-best: no epoch beat {start_label} on valid (macro AUC {start_auc:.4f}; best epoch {best_auc:.4f}): "
+            f"the run ends with {start_label}'s weights — fine-tuning made valid worse"
+        )
+    run.update(kept={**kept, "start_valid_macro_auc": round(start_auc, 4), "monitor": "valid macro ROC-AUC"})
 
 
 def initial_head(run, dataset: Dataset, config: CommonConfig):
