@@ -171,6 +171,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--datasets", type=Path, nargs="+", default=None, help="only these datasets (default: all)")
     p.add_argument("--html", type=Path, default=None, help="also write the CD diagram as a self-contained HTML file")
     p.set_defaults(handler=cmd_ranks)
+
+    p = commands.add_parser(
+        "ease",
+        help="ease of use, measured: fastai, Keras, TM, Vertex AutoML, Vision API, Roboflow side by side",
+        description="Lines of framework-specific code and trainer options (counted from the source), install "
+        "footprint (from the installed distributions), import time (--measure), time to first result, training "
+        "time, peak memory, model size and latency (from the runs on DATASET), and each family's declared manual "
+        "steps, uploads, costs, losses and pitfalls with links (its ease.toml).",
+    )
+    p.add_argument("--dataset", type=Path, default=None, help="read run figures from runs on this dataset")
+    p.add_argument("--results", type=Path, default=Path("results"))
+    p.add_argument("--measure", action="store_true", help="time each framework's import (best of 3) first")
+    p.add_argument("--markdown", action="store_true", help="the whole table and the pitfalls as Markdown")
+    p.set_defaults(handler=cmd_ease)
     return parser
 
 
@@ -285,8 +299,11 @@ def cmd_evaluate(args) -> None:
 def cmd_report(args) -> None:
     from benchmarks.data.dataset import load_dataset
     from benchmarks.evaluation.report import write_report
+    from benchmarks.models.ease import ease_html, ease_table
 
-    print(f"report written: {write_report(load_dataset(args.dataset), args.results, args.out)}")
+    dataset = load_dataset(args.dataset)
+    sections = [ease_html(ease_table(args.results, dataset))]
+    print(f"report written: {write_report(dataset, args.results, args.out, sections)}")
 
 
 def cmd_compare(args) -> None:
@@ -431,6 +448,22 @@ def cmd_ranks(args) -> None:
 
         atomic_write_text(args.html, pio.to_html(cd_diagram(result), include_plotlyjs=True))
         print(f"CD diagram written: {args.html}")
+
+
+def cmd_ease(args) -> None:
+    from benchmarks.data.dataset import load_dataset
+    from benchmarks.models.ease import NUMERIC_ROWS, declared_facts, ease_markdown, ease_table, measure_imports
+
+    if args.measure:
+        print("timing imports in fresh interpreters (best of 3)…", flush=True)
+        measure_imports(declared_facts(), args.results)
+    dataset = load_dataset(args.dataset, require_train_positives=False) if args.dataset else None
+    table = ease_table(args.results, dataset)
+    if args.markdown:
+        print(ease_markdown(table))
+        return
+    print(table.loc[NUMERIC_ROWS].to_string())
+    print("\n(text facts, costs and pitfalls with links: --markdown, or the dashboard's Frameworks page)")
 
 
 def _fmt(value, ci) -> str:

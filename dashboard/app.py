@@ -23,6 +23,8 @@ from benchmarks.evaluation import charts
 from benchmarks.evaluation.evaluate import contamination_note
 from benchmarks.evaluation.leaderboard import latency_notes, readable_groups
 from benchmarks.evaluation.results import load_run
+from benchmarks.models.ease import NUMERIC_ROWS as EASE_NUMERIC_ROWS
+from benchmarks.models.ease import ease_html, ease_table
 from benchmarks.models.predictors import load_warm_predictor
 from benchmarks.models.registry import trainable_families
 from benchmarks.models.scoring import score, thresholds_of, untuned_thresholds
@@ -379,7 +381,8 @@ def page_report(dataset: Dataset, results: Path) -> None:
         from benchmarks.evaluation.report import build_report
 
         with st.spinner("building…"):
-            st.session_state["report_html"] = build_report(dataset, results)
+            ease = ease_table_cached(str(results), str(dataset.root), logic.results_signature(results))
+            st.session_state["report_html"] = build_report(dataset, results, [ease_html(ease)])
     if "report_html" in st.session_state:
         st.download_button(
             "download report.html",
@@ -387,6 +390,30 @@ def page_report(dataset: Dataset, results: Path) -> None:
             file_name=f"report-{dataset.name.lower()}.html",
             mime="text/html",
         )
+
+
+@st.cache_data(show_spinner="counting code, options and install sizes…", max_entries=4)
+def ease_table_cached(results: str, dataset_path: str, signature: tuple):
+    dataset, _ = logic.load_dataset_safely(Path(dataset_path))
+    return ease_table(Path(results), dataset)
+
+
+def page_frameworks(dataset: Dataset, results: Path) -> None:
+    st.header("Frameworks: ease of use, measured")
+    st.caption(
+        "Numbers come from commands: code and options counted from the source, install size from the installed "
+        "packages, times, memory, size and latency from the runs on this dataset; import times from "
+        "`python -m benchmarks ease --measure`. The text rows are each family's declared facts; opinions say so."
+    )
+    table = ease_table_cached(str(results), str(dataset.root), logic.results_signature(results))
+    st.dataframe(table.loc[EASE_NUMERIC_ROWS], width="stretch")
+    for column in table.columns:
+        with st.expander(column):
+            for label in table.index:
+                if label not in EASE_NUMERIC_ROWS and table.loc[label, column] != "—":
+                    st.markdown(f"**{label}**: {table.loc[label, column]}")
+            for pitfall in logic.ease_pitfalls(column):
+                st.markdown(f"- {pitfall['what']} → {pitfall['workaround']} ([link]({pitfall['link']}))")
 
 
 def render_safely(render, dataset: Dataset, results: Path) -> None:
@@ -408,6 +435,7 @@ PAGES = {
     "Leaderboard": page_leaderboard,
     "Per-class analysis": page_per_class,
     "Try an image": page_try,
+    "Frameworks": page_frameworks,
     "Report": page_report,
 }
 if os.environ.get("DASHBOARD_READONLY") != "1":

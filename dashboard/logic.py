@@ -18,6 +18,8 @@ from benchmarks.errors import BenchmarkError
 from benchmarks.evaluation.leaderboard import HIDDEN, auc_by_label, group_leaderboard, leaderboard
 from benchmarks.evaluation.metrics import per_label
 from benchmarks.evaluation.results import Run, finished_runs_on, newest_per, read_metrics, read_predictions
+from benchmarks.models.ease import declared_facts
+from benchmarks.models.registry import families
 
 DEFAULT_DATA_ROOT = Path(os.environ.get("DASHBOARD_DATA", "data"))
 DEFAULT_RESULTS = Path(os.environ.get("RESULTS_DIR", "results"))
@@ -67,6 +69,15 @@ def seed_groups(results: Path, dataset: Dataset) -> pd.DataFrame:
     """One row per model over its seeds; empty unless some model has several seeds (single runs stay per run)."""
     table = group_leaderboard(results, dataset)
     return table if len(table) and (table["seeds"] > 1).any() else table.iloc[0:0]
+
+
+def ease_pitfalls(title: str) -> list[dict]:
+    """The pitfalls a family (by its title, as the ease table's columns show it) declares."""
+    for kind, fact in declared_facts().items():
+        family = families().get(kind)
+        if (family.title if family else kind) == title:
+            return list(fact.get("pitfalls", []))
+    return []
 
 
 SCORE_COLUMNS = ["macro_auc", "map", "micro_f1", "macro_f1", "hamming_loss", "subset_accuracy"]

@@ -67,7 +67,9 @@ def app_env(monkeypatch, tiny_scenes, tiny_results, fastai_run, keras_run, repli
     return tiny_scenes
 
 
-@pytest.mark.parametrize("page", ["Dataset", "Leaderboard", "Per-class analysis", "Try an image", "Train", "Report"])
+@pytest.mark.parametrize(
+    "page", ["Dataset", "Leaderboard", "Per-class analysis", "Try an image", "Frameworks", "Train", "Report"]
+)
 def test_every_page_renders_without_exceptions(app_env, page):
     from streamlit.testing.v1 import AppTest
 

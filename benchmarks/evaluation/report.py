@@ -33,7 +33,8 @@ def _table(rows: list[list], header: list[str]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def build_report(dataset: Dataset, results: Path) -> str:
+def build_report(dataset: Dataset, results: Path, extra_sections: list[str] | None = None) -> str:
+    """``extra_sections``: HTML from layers above the evaluator (the ease-of-use table), placed after the tables."""
     from benchmarks.data.eda_report import label_figures
 
     parts = [
@@ -95,6 +96,7 @@ def build_report(dataset: Dataset, results: Path) -> str:
                 + _table(rows, ["pair", "metric", "difference", "95% CI", "verdict"])
             )
         parts += seed_sections(results, dataset, runs)
+    parts += extra_sections or []
     section = None
     for i, (title, figure) in enumerate(figures):
         if title != section:
@@ -141,6 +143,8 @@ def seed_sections(results: Path, dataset: Dataset, runs: list) -> list[str]:
     return parts
 
 
-def write_report(dataset: Dataset, results: Path, out: Path | None = None) -> Path:
+def write_report(
+    dataset: Dataset, results: Path, out: Path | None = None, extra_sections: list[str] | None = None
+) -> Path:
     out = Path(out) if out else Path(results) / f"report-{dataset.name.lower()}.html"
-    return atomic_write_text(out, build_report(dataset, Path(results)))
+    return atomic_write_text(out, build_report(dataset, Path(results), extra_sections))

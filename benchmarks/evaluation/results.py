@@ -121,7 +121,9 @@ class Run:
         atomic_write(self.path / PREDICTIONS_CSV, lambda tmp: table.to_csv(tmp, index=False, float_format="%.6g"))
 
     def finish(self, **fields) -> None:
-        self.update(status="done", finished=_now(), **fields)
+        """Done, with the process's peak memory so far (what making this run needed, imports and all)."""
+        resources = {**self.info.get("resources", {}), "peak_rss_mb": peak_rss_mb()}
+        self.update(status="done", finished=_now(), resources=resources, **fields)
 
 
 def create_run(
@@ -322,6 +324,13 @@ def newest_done_run(
         and all(run.params.get(k, defaults.get(k, missing)) == v for k, v in wanted_params.items())
     ]
     return newest_per(found, lambda run: run.kind).get(kind)
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory in MB (Linux reports ru_maxrss in KB)."""
+    import resource
+
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def model_size_bytes(path: Path) -> int:
