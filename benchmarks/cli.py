@@ -99,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results", type=Path, default=Path("results"), help="where model names are looked up")
     p.add_argument("--dataset", type=Path, default=None, help="only runs on this dataset (for model names)")
     p.add_argument("--json", action="store_true", help="print the full result as JSON")
+    p.add_argument("--per-label", action="store_true", help="also each label's ROC-AUC difference with its CI")
     p.set_defaults(handler=cmd_compare)
 
     p = commands.add_parser("leaderboard", help="one table of all runs on a dataset")
@@ -307,9 +308,12 @@ def cmd_report(args) -> None:
 
 
 def cmd_compare(args) -> None:
-    from benchmarks.evaluation.groups import compare_groups
+    from benchmarks.evaluation.groups import compare_groups, compare_per_label
 
-    result = compare_groups(_group_for(args.run_a, args), _group_for(args.run_b, args))
+    a, b = _group_for(args.run_a, args), _group_for(args.run_b, args)
+    result = compare_groups(a, b)
+    if args.per_label:
+        result["per_label"] = compare_per_label(a, b)
     if args.json:
         print(json.dumps(result, indent=2))
         return
@@ -330,6 +334,15 @@ def cmd_compare(args) -> None:
             p_ci = m["p_a_better_ci"]
             line += f"  P(A>B) {m['p_a_better']:.2f}" + (f" [{p_ci[0]:.2f}, {p_ci[1]:.2f}]" if p_ci else "")
         print(f"{line}  -> {m['verdict']}")
+    for entry in result.get("per_label", []):
+        if entry["difference"] is None:
+            print(f"    {entry['label']:>16}: {entry['verdict']}")
+            continue
+        ci = entry["ci"]
+        print(
+            f"    {entry['label']:>16}: A {entry['a']:.3f}  B {entry['b']:.3f}  A-B {entry['difference']:+.3f}  "
+            f"[{ci[0]:+.3f}, {ci[1]:+.3f}]  -> {entry['verdict']}"
+        )
     if max(seeds) == 1:
         print("one seed each: the CI sees test-image noise only, not training noise (run more seeds: `grid`)")
 

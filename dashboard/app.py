@@ -58,6 +58,12 @@ def cached_seed_groups(results: str, dataset_path: str, signature: tuple):
     return logic.seed_groups(Path(results), dataset)
 
 
+@st.cache_data(show_spinner="paired bootstrap per label…", max_entries=8)
+def cached_best_per_label(results: str, dataset_path: str, signature: tuple):
+    dataset, _ = logic.load_dataset_safely(Path(dataset_path))
+    return logic.best_per_label_table(Path(results), dataset)
+
+
 def sidebar() -> tuple[Dataset | None, Path]:
     st.sidebar.title("imgbench")
     results = Path(st.sidebar.text_input("results folder", str(logic.DEFAULT_RESULTS)))
@@ -191,6 +197,15 @@ def page_per_class(dataset: Dataset, results: Path) -> None:
     left.plotly_chart(charts.roc_overlay(curves, label), width="stretch")
     right.plotly_chart(charts.pr_overlay(curves, label), width="stretch")
     st.plotly_chart(charts.auc_heatmap(logic.auc_matrix(runs)), width="stretch")
+    st.subheader("Best model per label — and which others are not distinguishable from it")
+    st.caption(
+        "test ROC-AUC; seeds of one model pooled; a tie when the 95% paired bootstrap CI of the difference contains 0"
+    )
+    st.dataframe(
+        cached_best_per_label(str(results), str(dataset.root), logic.results_signature(results)),
+        width="stretch",
+        hide_index=True,
+    )
     if not chosen_runs:
         return
     st.subheader("Threshold explorer")

@@ -71,6 +71,25 @@ def seed_groups(results: Path, dataset: Dataset) -> pd.DataFrame:
     return table if len(table) and (table["seeds"] > 1).any() else table.iloc[0:0]
 
 
+def best_per_label_table(results: Path, dataset: Dataset) -> pd.DataFrame:
+    """Per label: the best model by test ROC-AUC (runs of one model pooled over seeds), and the models not
+    distinguishable from it (95% paired bootstrap CI of the difference contains 0)."""
+    from benchmarks.evaluation.groups import best_per_label, group_runs
+
+    rows = best_per_label(group_runs(runs_on(results, dataset)))
+    return pd.DataFrame(
+        [
+            {
+                "label": row["label"],
+                "best model": row["best"] or "—",
+                "ROC-AUC": None if row["auc"] is None else round(row["auc"], 3),
+                "not distinguishable from it": ", ".join(row["tied"]) or "—",
+            }
+            for row in rows
+        ]
+    )
+
+
 def ease_pitfalls(title: str) -> list[dict]:
     """The pitfalls a family (by its title, as the ease table's columns show it) declares."""
     for kind, fact in declared_facts().items():

@@ -8,14 +8,18 @@ from benchmarks.data.dataset import load_dataset
 from benchmarks.evaluation import evaluate as evaluate_module
 from benchmarks.evaluation.evaluate import evaluate_run
 from benchmarks.evaluation.groups import (
+    best_per_label,
     bootstrap_samples,
     compare_groups,
+    compare_per_label,
     find_group,
     group_runs,
+    label_samples,
     probability_of_improvement,
     summarize,
 )
 from benchmarks.evaluation.leaderboard import format_table, group_leaderboard
+from benchmarks.evaluation.metrics import macro_of
 from benchmarks.evaluation.results import create_run, load_run
 from tests.conftest import make_dataset
 
@@ -65,13 +69,15 @@ def test_group_ci_covers_seeds_and_images_and_stored_samples_match_recomputed(tm
     results = tmp_path / "r"
     runs = [_run(results, dataset, "fastai", s, 0.4, preset="quick") for s in (0, 1, 2)]
     (group,) = group_runs(runs)
-    summary = summarize(group, resamples=RESAMPLES)["macro_roc_auc"]
+    summary = summarize(group)["macro_roc_auc"]
     assert summary["sd"] > 0 and summary["ci"][0] < summary["mean"] < summary["ci"][1]
-    one_seed = summarize(group_runs(runs[:1])[0], resamples=RESAMPLES)["macro_roc_auc"]
+    one_seed = summarize(group_runs(runs[:1])[0])["macro_roc_auc"]
     assert one_seed["sd"] is None
-    stored = bootstrap_samples(runs[0], "macro_roc_auc", RESAMPLES)  # from metrics.json
-    (runs[0].path / "metrics.json").unlink()
-    assert np.allclose(stored, bootstrap_samples(runs[0], "macro_roc_auc", RESAMPLES), atol=1e-6)  # recomputed
+    stored = bootstrap_samples(runs[0], "macro_roc_auc")  # from metrics.json
+    from_labels = macro_of(label_samples(runs[0], "roc_auc"))  # from bootstrap.npz
+    (runs[0].path / "bootstrap.npz").unlink()
+    recomputed = macro_of(label_samples(runs[0], "roc_auc"))  # the same seeded draw, in memory
+    assert np.allclose(stored, from_labels, atol=1e-6) and np.allclose(stored, recomputed, atol=1e-6)
 
 
 def test_compare_groups_gives_p_of_improvement_and_refuses_a_verdict_inside_the_noise(tmp_path, dataset):
@@ -79,10 +85,10 @@ def test_compare_groups_gives_p_of_improvement_and_refuses_a_verdict_inside_the_
     strong = [_run(results, dataset, "fastai", s, 0.8, preset="quick") for s in (0, 1, 2)]
     weak = [_run(results, dataset, "keras", s, 0.1, preset="quick") for s in (0, 1, 2)]
     a, b = group_runs(strong + weak)
-    result = compare_groups(a, b, resamples=RESAMPLES)["metrics"]["macro_roc_auc"]
+    result = compare_groups(a, b)["metrics"]["macro_roc_auc"]
     assert result["p_a_better"] == 1.0 and result["verdict"] == f"{a.name} is better"
     assert result["ci"][0] > 0 and result["a_sd"] >= 0
-    same = compare_groups(a, a, resamples=RESAMPLES)["metrics"]["macro_roc_auc"]
+    same = compare_groups(a, a)["metrics"]["macro_roc_auc"]
     assert same["difference"] == 0 and same["verdict"] == "not distinguishable from seed and test-image noise"
     assert probability_of_improvement(np.array([0.8, 0.7]), np.array([0.7, 0.6])) == 0.875  # (1 + 1 + ½ + 1) / 4
 
@@ -160,3 +166,22 @@ def test_ranks_across_datasets_with_friedman_and_the_nemenyi_critical_difference
     two = scores.iloc[:2]
     with pytest.raises(Exception, match="at least 3 datasets"):
         average_ranks(two)
+
+
+def test_per_label_verdicts_name_the_best_model_and_its_ties(tmp_path, dataset, capsys):
+    results = tmp_path / "r"
+    strong = [_run(results, dataset, "fastai", s, 0.8, preset="quick") for s in (0, 1)]
+    twin = [_run(results, dataset, "keras", s, 0.8, preset="quick") for s in (0, 1)]
+    weak = [_run(results, dataset, "teachable_machine_replica", s, 0.05, preset="quick") for s in (0, 1)]
+    a, b, c = group_runs(strong + twin + weak)
+    per_label = compare_per_label(a, c)
+    assert [e["label"] for e in per_label] == ["a", "b"] and all(
+        e["verdict"] == f"{a.name} is better" for e in per_label
+    )
+    rows = best_per_label([a, b, c])
+    for row in rows:
+        assert row["best"] in (a.name, b.name) and c.name not in row["tied"]
+        assert ({a.name, b.name} - {row["best"]}) <= set(row["tied"]) or row["auc"] > 0.95
+    assert cli(["compare", a.name, c.name, "--results", str(results), "--per-label"]) == 0
+    out = capsys.readouterr().out
+    assert "               a: A " in out and f"-> {a.name} is better" in out

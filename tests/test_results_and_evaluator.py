@@ -131,9 +131,9 @@ def test_compare_says_which_run_is_better(tmp_path, dataset):
     rng = np.random.default_rng(0)
     good = _run_with_scores(tmp_path / "r", dataset, lambda t: np.clip(t * 0.7 + rng.random(t.shape) * 0.3, 0, 1))
     noise = _run_with_scores(tmp_path / "r", dataset, lambda t: rng.random(t.shape))
-    result = compare_runs(good.path, noise.path, resamples=200)
+    result = compare_runs(good.path, noise.path)
     assert result["metrics"]["macro_roc_auc"]["verdict"] == f"{good.run_id} is better"
-    same = compare_runs(good.path, good.path, resamples=200)
+    same = compare_runs(good.path, good.path)
     assert same["metrics"]["map"]["verdict"] == "no significant difference"
 
 

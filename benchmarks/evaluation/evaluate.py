@@ -6,12 +6,24 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.atomic import atomic_write_json
+from benchmarks.atomic import atomic_write, atomic_write_json
 from benchmarks.data.dataset import Dataset, load_dataset
 from benchmarks.errors import RunError
 
-from .metrics import bootstrap, confidence_interval, curves, macro_auc, mean_ap, overall, per_label, tune_thresholds
-from .results import METRICS_JSON, Run, load_run, read_metrics, read_predictions
+from .metrics import (
+    bootstrap,
+    confidence_interval,
+    curves,
+    macro_auc,
+    macro_of,
+    mean_ap,
+    overall,
+    per_label,
+    per_label_ap,
+    per_label_auc,
+    tune_thresholds,
+)
+from .results import BOOTSTRAP_NPZ, METRICS_JSON, Run, load_run, read_metrics, read_predictions
 
 BOOTSTRAP_RESAMPLES = 1000
 BOOTSTRAP_SEED = 0
@@ -44,11 +56,40 @@ def aligned_scores(run: Run, dataset: Dataset, split: str) -> tuple[np.ndarray, 
 
 
 def evaluate_run(run_dir: Path | str, dataset: Dataset | None = None) -> dict:
-    """Tune thresholds on valid, apply them to test, write metrics.json and return it."""
+    """Tune thresholds on valid, apply them to test, write metrics.json (and the per-label bootstrap samples,
+    bootstrap.npz) and return the metrics."""
     run = load_run(run_dir)
-    metrics = compute_metrics(run, dataset)
+    metrics, samples = compute_metrics(run, dataset, with_samples=True)
+    write_bootstrap_samples(run, samples, metrics["bootstrap"])
     atomic_write_json(run.path / METRICS_JSON, metrics)
     return metrics
+
+
+def bootstrap_per_label(targets: np.ndarray, scores: np.ndarray) -> dict[str, np.ndarray]:
+    """Each label's ROC-AUC and AP on every resampled test split: (resamples, labels), NaN where undefined. The
+    macro values of a resample are their means over the labels defined in it."""
+    return {
+        name: bootstrap(
+            lambda i, f=function: f(targets[i], scores[i]),
+            len(targets),
+            resamples=BOOTSTRAP_RESAMPLES,
+            seed=BOOTSTRAP_SEED,
+        )
+        for name, function in (("roc_auc", per_label_auc), ("ap", per_label_ap))
+    }
+
+
+def write_bootstrap_samples(run: Run, samples: dict[str, np.ndarray], settings: dict) -> None:
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as out:
+            np.savez(
+                out,
+                resamples=settings["resamples"],
+                seed=settings["seed"],
+                **{name: values.astype(np.float32) for name, values in samples.items()},
+            )
+
+    atomic_write(run.path / BOOTSTRAP_NPZ, write)
 
 
 def metrics_of(run: Run) -> dict | None:
@@ -77,26 +118,17 @@ def contamination_note(run: Run) -> str | None:
     return None
 
 
-def compute_metrics(run: Run, dataset: Dataset | None = None) -> dict:
-    """What metrics.json holds, computed without writing it (read-only deployments derive it in memory)."""
+def compute_metrics(run: Run, dataset: Dataset | None = None, with_samples: bool = False):
+    """What metrics.json holds, computed without writing it (read-only deployments derive it in memory); with
+    ``with_samples``, also the per-label bootstrap samples: ``(metrics, samples)``."""
     dataset = dataset_of(run, dataset)
     labels = dataset.labels
     valid_targets, valid_scores = aligned_scores(run, dataset, "valid")
     test_targets, test_scores = aligned_scores(run, dataset, "test")
     thresholds, threshold_notes = tune_thresholds(valid_targets, valid_scores)
 
-    auc_samples = bootstrap(
-        lambda i: macro_auc(test_targets[i], test_scores[i]),
-        len(test_targets),
-        resamples=BOOTSTRAP_RESAMPLES,
-        seed=BOOTSTRAP_SEED,
-    )
-    ap_samples = bootstrap(
-        lambda i: mean_ap(test_targets[i], test_scores[i]),
-        len(test_targets),
-        resamples=BOOTSTRAP_RESAMPLES,
-        seed=BOOTSTRAP_SEED,
-    )
+    samples = bootstrap_per_label(test_targets, test_scores)
+    auc_samples, ap_samples = macro_of(samples["roc_auc"]), macro_of(samples["ap"])
     summary = overall(test_targets, test_scores, thresholds)
     summary["macro_roc_auc_ci"] = confidence_interval(auc_samples)
     summary["map_ci"] = confidence_interval(ap_samples)
@@ -104,7 +136,7 @@ def compute_metrics(run: Run, dataset: Dataset | None = None) -> dict:
     for label, note in zip(labels, threshold_notes):
         if note:
             per[label]["threshold_note"] = note
-    return {
+    metrics = {
         "run_id": run.run_id,
         "dataset_fingerprint": dataset.fingerprint,
         "split": "test",
@@ -125,6 +157,7 @@ def compute_metrics(run: Run, dataset: Dataset | None = None) -> dict:
             "samples": {"macro_roc_auc": _rounded(auc_samples), "map": _rounded(ap_samples)},
         },
     }
+    return (metrics, samples) if with_samples else metrics
 
 
 def _rounded(samples: np.ndarray) -> list[float | None]:

@@ -20,10 +20,11 @@ from benchmarks.errors import BenchmarkError, RunError
 
 from . import evaluate
 from .evaluate import BOOTSTRAP_SEED, aligned_scores, dataset_of, metrics_of
-from .metrics import bootstrap, confidence_interval, macro_auc, mean_ap
-from .results import Run
+from .metrics import confidence_interval, macro_of
+from .results import BOOTSTRAP_NPZ, Run
 
-METRICS = {"macro_roc_auc": macro_auc, "map": mean_ap}
+METRICS = ("macro_roc_auc", "map")
+PER_LABEL = {"macro_roc_auc": "roc_auc", "map": "ap"}
 # params a run records that are not settings: the seed itself, and what training found (they differ by seed)
 NOT_SETTINGS = ("seed", "lr_used", "lr_find_suggestion", "chosen_c", "policy")
 SEED_RESAMPLING_SEED = 1  # the seed draw is independent of the image draw (BOOTSTRAP_SEED)
@@ -97,13 +98,14 @@ def point_values(group: Group, metric: str) -> np.ndarray:
     return np.array(values, dtype=np.float64)
 
 
-def bootstrap_samples(run: Run, metric: str, resamples: int | None = None) -> np.ndarray:
-    """The run's metric on each resampled test split — read from metrics.json when the evaluator stored them with
-    these settings, computed otherwise (the same seeded draw either way, so runs stay paired)."""
-    resamples = resamples or evaluate.BOOTSTRAP_RESAMPLES
+def bootstrap_samples(run: Run, metric: str) -> np.ndarray:
+    """The run's macro metric on each resampled test split — read from metrics.json when the evaluator stored them
+    with the current settings, derived from the per-label samples otherwise (the same seeded draw either way, so
+    runs stay paired)."""
     metrics = metrics_of(run)
     stored = (metrics or {}).get("bootstrap", {})
     samples = stored.get("samples", {}).get(metric)
+    resamples = evaluate.BOOTSTRAP_RESAMPLES
     if (
         samples is not None
         and stored.get("resamples") == resamples
@@ -111,15 +113,31 @@ def bootstrap_samples(run: Run, metric: str, resamples: int | None = None) -> np
         and len(samples) == resamples
     ):
         return np.array([np.nan if v is None else v for v in samples], dtype=np.float64)
+    return macro_of(label_samples(run, PER_LABEL[metric]))
+
+
+def label_samples(run: Run, name: str) -> np.ndarray:
+    """(resamples, labels) of per-label ``roc_auc`` or ``ap``, in dataset label order: bootstrap.npz when the
+    evaluator wrote it with the current settings, else computed in memory (nothing is written)."""
+    path = run.path / BOOTSTRAP_NPZ
+    if path.is_file():
+        try:
+            with np.load(path) as stored:
+                values = stored[name].astype(np.float64)
+                current = int(stored["resamples"]) == evaluate.BOOTSTRAP_RESAMPLES
+                current = current and int(stored["seed"]) == BOOTSTRAP_SEED
+        except (OSError, KeyError, ValueError):
+            current = False
+        if current and values.shape == (evaluate.BOOTSTRAP_RESAMPLES, len(run.labels)):
+            return values
     dataset = dataset_of(run)
     targets, scores = aligned_scores(run, dataset, "test")
-    function = METRICS[metric]
-    return bootstrap(lambda i: function(targets[i], scores[i]), len(targets), resamples=resamples, seed=BOOTSTRAP_SEED)
+    return evaluate.bootstrap_per_label(targets, scores)[name]
 
 
-def _sample_matrix(group: Group, metric: str, resamples: int | None) -> np.ndarray:
+def _sample_matrix(group: Group, metric: str) -> np.ndarray:
     """(resamples, runs): run s's metric on resampled test split b."""
-    return np.column_stack([bootstrap_samples(run, metric, resamples) for run in group.runs])
+    return np.column_stack([bootstrap_samples(run, metric) for run in group.runs])
 
 
 def _seed_draw(matrix: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -128,7 +146,7 @@ def _seed_draw(matrix: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.take_along_axis(matrix, picks, axis=1)
 
 
-def summarize(group: Group, resamples: int | None = None) -> dict:
+def summarize(group: Group) -> dict:
     """Per metric: mean and sd over seeds, and a 95% CI over seeds × test images."""
     rng = np.random.default_rng(SEED_RESAMPLING_SEED)
     out = {"model": group.name, "kind": group.kind, "seeds": group.seeds, "runs": [r.run_id for r in group.runs]}
@@ -139,7 +157,7 @@ def summarize(group: Group, resamples: int | None = None) -> dict:
             out[metric] = {"mean": None, "sd": None, "ci": None}
             continue
         with np.errstate(all="ignore"):
-            drawn = np.nanmean(_seed_draw(_sample_matrix(group, metric, resamples), rng), axis=1)
+            drawn = np.nanmean(_seed_draw(_sample_matrix(group, metric), rng), axis=1)
         out[metric] = {
             "mean": float(finite.mean()),
             "sd": float(finite.std(ddof=1)) if len(finite) > 1 else None,
@@ -148,7 +166,7 @@ def summarize(group: Group, resamples: int | None = None) -> dict:
     return out
 
 
-def compare_groups(a: Group, b: Group, resamples: int | None = None) -> dict:
+def compare_groups(a: Group, b: Group) -> dict:
     """A minus B: the difference of seed means with a 95% CI over seeds (drawn independently for A and B) and the
     same resampled test images for both; P(A > B) over seed pairs with its CI; a verdict only where the CI says so."""
     fingerprints = {r.fingerprint for r in a.runs + b.runs}
@@ -157,7 +175,7 @@ def compare_groups(a: Group, b: Group, resamples: int | None = None) -> dict:
             f"{a.name} and {b.name} were made on different datasets (fingerprints differ); they cannot be compared"
         )
     rng = np.random.default_rng(SEED_RESAMPLING_SEED)
-    resamples = resamples or evaluate.BOOTSTRAP_RESAMPLES
+    resamples = evaluate.BOOTSTRAP_RESAMPLES
     n_images = dataset_of(a.runs[0]).targets("test").shape[0]
     result = {
         "a": a.name,
@@ -181,8 +199,8 @@ def compare_groups(a: Group, b: Group, resamples: int | None = None) -> dict:
                 "verdict": verdict(None, a.name, b.name, several),
             }
             continue
-        drawn_a = _seed_draw(_sample_matrix(a, metric, resamples), rng)
-        drawn_b = _seed_draw(_sample_matrix(b, metric, resamples), rng)
+        drawn_a = _seed_draw(_sample_matrix(a, metric), rng)
+        drawn_b = _seed_draw(_sample_matrix(b, metric), rng)
         with np.errstate(all="ignore"):
             differences = np.nanmean(drawn_a, axis=1) - np.nanmean(drawn_b, axis=1)
         ci = confidence_interval(differences)
@@ -221,3 +239,77 @@ def verdict(ci: list[float] | None, name_a: str, name_b: str, several_seeds: boo
     if several_seeds:
         return "not distinguishable from seed and test-image noise"
     return "no significant difference"
+
+
+def _label_draws(group: Group, name: str, rng: np.random.Generator) -> np.ndarray:
+    """(resamples, labels): the per-label metric averaged over seeds drawn with replacement, per resample."""
+    stacked = np.stack([label_samples(run, name) for run in group.runs], axis=1)  # (resamples, runs, labels)
+    picks = rng.integers(0, stacked.shape[1], stacked.shape[:2])
+    drawn = np.take_along_axis(stacked, picks[:, :, None], axis=1)
+    with np.errstate(all="ignore"):
+        return np.nanmean(drawn, axis=1)
+
+
+def _label_points(group: Group, labels: list[str]) -> np.ndarray:
+    """Each label's test ROC-AUC, mean over the group's runs (NaN where undefined)."""
+    rows = []
+    for run in group.runs:
+        per = (metrics_of(run) or {}).get("per_label", {})
+        rows.append(
+            [np.nan if per.get(label, {}).get("roc_auc") is None else per[label]["roc_auc"] for label in labels]
+        )
+    with np.errstate(all="ignore"):
+        return np.nanmean(np.array(rows, dtype=np.float64), axis=0)
+
+
+def compare_per_label(a: Group, b: Group) -> list[dict]:
+    """Per label, A minus B in test ROC-AUC with a 95% CI over the same resampled test images (and seeds, when the
+    groups have several), and a verdict only where the CI allows one."""
+    labels = dataset_of(a.runs[0]).labels
+    rng = np.random.default_rng(SEED_RESAMPLING_SEED)
+    differences = _label_draws(a, "roc_auc", rng) - _label_draws(b, "roc_auc", rng)
+    points_a, points_b = _label_points(a, labels), _label_points(b, labels)
+    several = len(a.runs) > 1 or len(b.runs) > 1
+    out = []
+    for j, label in enumerate(labels):
+        ci = confidence_interval(differences[:, j])
+        defined = np.isfinite(points_a[j]) and np.isfinite(points_b[j])
+        out.append(
+            {
+                "label": label,
+                "a": float(points_a[j]) if np.isfinite(points_a[j]) else None,
+                "b": float(points_b[j]) if np.isfinite(points_b[j]) else None,
+                "difference": float(points_a[j] - points_b[j]) if defined else None,
+                "ci": ci if defined else None,
+                "verdict": verdict(ci if defined else None, a.name, b.name, several),
+            }
+        )
+    return out
+
+
+def best_per_label(groups: list[Group]) -> list[dict]:
+    """Per label: the model (run or seed group) with the highest test ROC-AUC, and the others that are not
+    distinguishable from it (the 95% CI of best minus them contains 0) — a tie, not a win."""
+    if not groups:
+        return []
+    labels = dataset_of(groups[0].runs[0]).labels
+    points = np.vstack([_label_points(g, labels) for g in groups])  # (groups, labels)
+    rng = np.random.default_rng(SEED_RESAMPLING_SEED)
+    draws = [_label_draws(g, "roc_auc", rng) for g in groups]  # each (resamples, labels), paired over images
+    out = []
+    for j, label in enumerate(labels):
+        column = points[:, j]
+        if not np.isfinite(column).any():
+            out.append({"label": label, "best": None, "auc": None, "tied": [], "note": "no ROC-AUC on test"})
+            continue
+        best = int(np.nanargmax(column))
+        tied = [
+            group.name
+            for i, group in enumerate(groups)
+            if i != best
+            and np.isfinite(column[i])
+            and (ci := confidence_interval(draws[best][:, j] - draws[i][:, j])) is not None
+            and ci[0] <= 0
+        ]
+        out.append({"label": label, "best": groups[best].name, "auc": float(column[best]), "tied": tied})
+    return out

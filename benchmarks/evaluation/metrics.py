@@ -158,14 +158,15 @@ def _thin(points: dict[str, np.ndarray]) -> dict[str, list[float]]:
 
 
 def bootstrap(
-    statistic: Callable[[np.ndarray], float | None],
+    statistic: Callable[[np.ndarray], float | np.ndarray | None],
     n_images: int,
     *,
     resamples: int = 1000,
     seed: int = 0,
     jobs: int | None = None,
 ) -> np.ndarray:
-    """``statistic(indices)`` over seeded resamples of the image indices (NaN where undefined).
+    """``statistic(indices)`` over seeded resamples of the image indices (NaN where undefined); a statistic that
+    returns one value per label gives a (resamples, labels) array.
 
     The resamples are drawn up front, so the result is the same however many processes share the work.
     """
@@ -178,9 +179,36 @@ def bootstrap(
     return np.concatenate(parts)
 
 
-def _statistic_over(statistic: Callable[[np.ndarray], float | None], indices: np.ndarray) -> np.ndarray:
+def _statistic_over(statistic: Callable[[np.ndarray], float | np.ndarray | None], indices: np.ndarray) -> np.ndarray:
+    """One value (or one row of values) per resample; None becomes NaN."""
     values = [statistic(rows) for rows in indices]
     return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+
+
+def per_label_auc(targets: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """ROC-AUC of each label, NaN where the label has no positives or no negatives."""
+    return _per_label(roc_auc_score, targets, scores)
+
+
+def per_label_ap(targets: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    return _per_label(average_precision_score, targets, scores)
+
+
+def _per_label(metric: Callable, targets: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    values = np.full(targets.shape[1], np.nan)
+    keep = rankable(targets)
+    if keep.any():
+        values[keep] = metric(targets[:, keep], scores[:, keep], average=None)
+    return values
+
+
+def macro_of(per_label_values: np.ndarray) -> np.ndarray:
+    """Macro average over the labels defined in each row (what ``macro_auc`` gives for that resample); NaN when
+    none is."""
+    defined = np.isfinite(per_label_values)
+    totals = np.where(defined, per_label_values, 0.0).sum(axis=-1)
+    counts = defined.sum(axis=-1)
+    return np.divide(totals, counts, out=np.full(totals.shape, np.nan), where=counts > 0)
 
 
 def confidence_interval(values: np.ndarray, level: float = 0.95) -> list[float] | None:

@@ -20,7 +20,7 @@ from benchmarks.data.dataset import Dataset
 from . import charts
 from .compare import compare_runs
 from .evaluate import metrics_of
-from .groups import compare_groups, find_group, group_runs
+from .groups import best_per_label, compare_groups, find_group, group_runs
 from .leaderboard import HIDDEN, auc_by_label, group_leaderboard, latency_notes, leaderboard, readable_groups
 from .results import finished_runs_on
 
@@ -96,6 +96,7 @@ def build_report(dataset: Dataset, results: Path, extra_sections: list[str] | No
                 + _table(rows, ["pair", "metric", "difference", "95% CI", "verdict"])
             )
         parts += seed_sections(results, dataset, runs)
+        parts.append(best_per_label_section(runs))
     parts += extra_sections or []
     section = None
     for i, (title, figure) in enumerate(figures):
@@ -112,6 +113,22 @@ def build_report(dataset: Dataset, results: Path, extra_sections: list[str] | No
         f"<!doctype html><meta charset='utf-8'><title>{html.escape(dataset.name)} report</title>{style}<body>"
         + "\n".join(parts)
         + "</body>"
+    )
+
+
+def best_per_label_section(runs: list) -> str:
+    rows = [
+        [
+            row["label"],
+            row["best"] or "—",
+            "—" if row["auc"] is None else f"{row['auc']:.3f}",
+            ", ".join(row["tied"]) or "—",
+        ]
+        for row in best_per_label(group_runs(runs))
+    ]
+    return "<h2>Best model per label</h2><p>test ROC-AUC, seeds of one model pooled; models whose 95% paired " + (
+        "bootstrap CI of the difference to the best contains 0 are not distinguishable from it</p>"
+        + _table(rows, ["label", "best model", "ROC-AUC", "not distinguishable from it"])
     )
 
 

@@ -29,6 +29,7 @@ from benchmarks.errors import RunError
 RUN_JSON = "run.json"
 PREDICTIONS_CSV = "predictions.csv"
 METRICS_JSON = "metrics.json"
+BOOTSTRAP_NPZ = "bootstrap.npz"  # per-label resampled AUC and AP, derived by the evaluator beside metrics.json
 DEFAULT_RESULTS_DIR = Path("results")
 STATUSES = ("running", "done", "failed", "interrupted")
 PACKAGES = ("numpy", "scikit-learn", "torch", "timm", "fastai", "tensorflow-cpu", "tensorflow", "keras", "pillow")
