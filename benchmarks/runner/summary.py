@@ -29,7 +29,8 @@ def grid_summary(spec: GridSpec, ledger: dict, results: Path) -> str:
             continue
         dataset = load_dataset(entry.path, require_train_positives=False)
         lines += [f"## {entry.path} ({dataset.name}, {len(dataset.rows('test'))} test images)", ""]
-        lines += [format_table(group_leaderboard(results, dataset, runs=runs), markdown=True), ""]
+        table = group_leaderboard(results, dataset, runs=runs).drop(columns=["runs"])  # run ids: cells.json
+        lines += [format_table(table, markdown=True), ""]
         lines += ["| A − B | macro AUC (95% CI) | P(A > B) | verdict |", "|---|---|---|---|"]
         for a, b in _pairs(group_runs(runs)):
             m = compare_groups(a, b)["metrics"]["macro_roc_auc"]
