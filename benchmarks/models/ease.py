@@ -12,7 +12,7 @@ declared by each family package in its ``ease.toml``.
 from __future__ import annotations
 
 import ast
-import importlib
+import importlib.util
 import io
 import json
 import re
@@ -79,19 +79,26 @@ def _code_lines(source: str) -> int:
 
 
 def trainer_options(module: str) -> tuple[int, int]:
-    """(options the trainer CLI offers, of which its framework's own — beyond the options every trainer shares)."""
-    import argparse
+    """(options the trainer CLI offers, of which its framework's own): the ``--flags`` its ``add_argument`` calls
+    name, counted in the source of the trainer module and of the shared trainer options (nothing is imported)."""
+    from . import training
 
-    from .training import add_common_arguments
+    spec = importlib.util.find_spec(module)
+    if spec is None or spec.origin is None:
+        raise BenchmarkError(f"trainer module {module} not found")
+    own = _option_flags(Path(spec.origin).read_text(encoding="utf-8"))
+    shared = _option_flags(Path(training.__file__).read_text(encoding="utf-8"))
+    return len(own | shared), len(own - shared)
 
-    parser = importlib.import_module(module).build_parser()
-    shared = argparse.ArgumentParser()
-    add_common_arguments(shared, {})
-    flags = {s for a in parser._actions for s in a.option_strings if s not in ("-h", "--help")}
-    common = {s for a in shared._actions for s in a.option_strings if s not in ("-h", "--help")}
-    options = {a.dest for a in parser._actions if set(a.option_strings) & flags}
-    own = {a.dest for a in parser._actions if set(a.option_strings) & (flags - common)}
-    return len(options), len(own)
+
+def _option_flags(source: str) -> set[str]:
+    flags = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "add_argument":
+            for arg in node.args:
+                if isinstance(arg, ast.Constant) and isinstance(arg.value, str) and arg.value.startswith("--"):
+                    flags.add(arg.value)
+    return flags
 
 
 def closure(names: list[str]) -> set[str]:
