@@ -354,7 +354,7 @@ def _group_for(name: str, args):
     from benchmarks.evaluation.leaderboard import runs_for
     from benchmarks.evaluation.results import load_run
 
-    if Path(name).is_dir():
+    if Path(name).is_dir() or "/" in name or name.startswith("."):  # a path: a run folder (or one not found)
         run = load_run(name)
         return Group(run.run_id, [run])
     dataset = load_dataset(args.dataset, require_train_positives=False) if args.dataset else None

@@ -23,8 +23,6 @@ from benchmarks.evaluation import charts
 from benchmarks.evaluation.evaluate import contamination_note
 from benchmarks.evaluation.leaderboard import latency_notes, readable_groups
 from benchmarks.evaluation.results import load_run
-from benchmarks.models.ease import NUMERIC_ROWS as EASE_NUMERIC_ROWS
-from benchmarks.models.ease import ease_html, ease_table
 from benchmarks.models.predictors import load_warm_predictor
 from benchmarks.models.registry import trainable_families
 from benchmarks.models.scoring import score, thresholds_of, untuned_thresholds
@@ -394,6 +392,7 @@ def page_report(dataset: Dataset, results: Path) -> None:
     )
     if st.button("build the report"):
         from benchmarks.evaluation.report import build_report
+        from benchmarks.models.ease import ease_html
 
         with st.spinner("building…"):
             ease = ease_table_cached(str(results), str(dataset.root), logic.results_signature(results))
@@ -409,6 +408,8 @@ def page_report(dataset: Dataset, results: Path) -> None:
 
 @st.cache_data(show_spinner="counting code, options and install sizes…", max_entries=4)
 def ease_table_cached(results: str, dataset_path: str, signature: tuple):
+    from benchmarks.models.ease import ease_table
+
     dataset, _ = logic.load_dataset_safely(Path(dataset_path))
     return ease_table(Path(results), dataset)
 
@@ -420,12 +421,14 @@ def page_frameworks(dataset: Dataset, results: Path) -> None:
         "packages, times, memory, size and latency from the runs on this dataset; import times from "
         "`python -m benchmarks ease --measure`. The text rows are each family's declared facts; opinions say so."
     )
+    from benchmarks.models.ease import NUMERIC_ROWS
+
     table = ease_table_cached(str(results), str(dataset.root), logic.results_signature(results))
-    st.dataframe(table.loc[EASE_NUMERIC_ROWS], width="stretch")
+    st.dataframe(table.loc[NUMERIC_ROWS], width="stretch")
     for column in table.columns:
         with st.expander(column):
             for label in table.index:
-                if label not in EASE_NUMERIC_ROWS and table.loc[label, column] != "—":
+                if label not in NUMERIC_ROWS and table.loc[label, column] != "—":
                     st.markdown(f"**{label}**: {table.loc[label, column]}")
             for pitfall in logic.ease_pitfalls(column):
                 st.markdown(f"- {pitfall['what']} → {pitfall['workaround']} ([link]({pitfall['link']}))")

@@ -18,7 +18,6 @@ from benchmarks.errors import BenchmarkError
 from benchmarks.evaluation.leaderboard import HIDDEN, auc_by_label, group_leaderboard, leaderboard
 from benchmarks.evaluation.metrics import per_label
 from benchmarks.evaluation.results import Run, finished_runs_on, newest_per, read_metrics, read_predictions
-from benchmarks.models.ease import declared_facts
 from benchmarks.models.registry import families
 
 DEFAULT_DATA_ROOT = Path(os.environ.get("DASHBOARD_DATA", "data"))
@@ -92,6 +91,8 @@ def best_per_label_table(results: Path, dataset: Dataset) -> pd.DataFrame:
 
 def ease_pitfalls(title: str) -> list[dict]:
     """The pitfalls a family (by its title, as the ease table's columns show it) declares."""
+    from benchmarks.models.ease import declared_facts
+
     for kind, fact in declared_facts().items():
         family = families().get(kind)
         if (family.title if family else kind) == title:

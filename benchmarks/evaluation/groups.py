@@ -14,7 +14,6 @@ import json
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.stats import mannwhitneyu
 
 from benchmarks.errors import BenchmarkError, RunError
 
@@ -223,6 +222,8 @@ def compare_groups(a: Group, b: Group) -> dict:
 
 def probability_of_improvement(values_a: np.ndarray, values_b: np.ndarray) -> float:
     """P(A > B): over every pair (run of A, run of B), 1 when A's is higher, ½ on a tie — U / (n·m)."""
+    from scipy.stats import mannwhitneyu  # here: scipy.stats costs a second to import, and few callers need it
+
     a, b = values_a[np.isfinite(values_a)], values_b[np.isfinite(values_b)]
     if len(a) == 0 or len(b) == 0:
         return float("nan")
