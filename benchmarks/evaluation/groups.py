@@ -211,13 +211,19 @@ def compare_groups(a: Group, b: Group) -> dict:
             "verdict": verdict(ci, a.name, b.name, several),
         }
         if several:
-            entry["a_sd"], entry["b_sd"] = float(np.nanstd(values_a, ddof=1)), float(np.nanstd(values_b, ddof=1))
+            entry["a_sd"], entry["b_sd"] = _sd(values_a), _sd(values_b)
             entry["p_a_better"] = probability_of_improvement(values_a, values_b)
             entry["p_a_better_ci"] = confidence_interval(
                 np.array([probability_of_improvement(x, y) for x, y in zip(drawn_a, drawn_b)], dtype=np.float64)
             )
         result["metrics"][metric] = entry
     return result
+
+
+def _sd(values: np.ndarray) -> float | None:
+    """The sample sd over seeds; None with fewer than two."""
+    finite = values[np.isfinite(values)]
+    return float(finite.std(ddof=1)) if len(finite) > 1 else None
 
 
 def probability_of_improvement(values_a: np.ndarray, values_b: np.ndarray) -> float:
