@@ -197,8 +197,13 @@ def from_runs(runs: list[Run], kind: str) -> dict:
         "first_result_s": mean(walls),
         "peak_rss_mb": mean(r.info.get("resources", {}).get("peak_rss_mb") for r in group.runs),
         "model_mb": round(run.model["size_bytes"] / 1e6, 1) if run.model.get("size_bytes") else None,
-        "latency_ms": latency_of(run)[0],
+        "latency_ms": _median([latency_of(member)[0] for member in group.runs]),  # the runs timed so far
     }
+
+
+def _median(values: list) -> float | None:
+    values = sorted(v for v in values if isinstance(v, (int, float)))
+    return values[len(values) // 2] if values else None
 
 
 ROWS = [
