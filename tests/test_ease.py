@@ -39,7 +39,7 @@ def test_the_table_counts_code_options_install_size_and_reads_the_runs(
         assert int(total) > int(own.split()[0]) > 0
         assert column["install footprint beyond the core"].endswith("MB")
         assert column["peak memory (MB)"] > 100 and column["model size (MB)"] > 1
-        assert column["training wall time (s)"] > 0 and "1 run" in column["measured on"]
+        assert column["training wall time (s)"] > 0 and " run" in column["measured on"]
     assert table["Roboflow"]["install footprint beyond the core"] == "—"
 
 
