@@ -16,6 +16,7 @@ import importlib.util
 import io
 import json
 import re
+import statistics
 import subprocess
 import sys
 import tokenize
@@ -174,7 +175,7 @@ def read_measured(results: Path) -> dict:
 def from_runs(runs: list[Run], kind: str) -> dict:
     """The newest model of this kind with the most seeds: mean training wall time and peak memory over its runs,
     the first-result wall time (created to finished), model size and batch-1 latency."""
-    groups = [g for g in group_runs([r for r in runs if r.kind == kind])]
+    groups = group_runs([r for r in runs if r.kind == kind])
     if not groups:
         return {}
     group = max(groups, key=lambda g: (len(g.runs), max(r.info["created"] for r in g.runs)))
@@ -202,8 +203,8 @@ def from_runs(runs: list[Run], kind: str) -> dict:
 
 
 def _median(values: list) -> float | None:
-    values = sorted(v for v in values if isinstance(v, (int, float)))
-    return values[len(values) // 2] if values else None
+    values = [v for v in values if isinstance(v, (int, float))]
+    return statistics.median(values) if values else None
 
 
 ROWS = [

@@ -15,6 +15,7 @@ from typing import TypeVar
 from benchmarks import errors
 from benchmarks.data.dataset import Dataset, load_dataset
 from benchmarks.errors import BenchmarkError, DatasetError
+from benchmarks.evaluation.metrics import rankable
 from benchmarks.evaluation.results import newest_done_run
 
 HEAD_INITS = ("probe", "random")
@@ -201,8 +202,7 @@ def keep_best_applies(config: CommonConfig, valid_targets, resumed: bool) -> boo
     if resumed:
         print("keep-best: not applied to a resumed run (its starting model is gone); the last epoch is kept")
         return False
-    positives = valid_targets.sum(axis=0)
-    if ((positives == 0) | (positives == len(valid_targets))).any():
+    if not rankable(valid_targets).all():
         print(
             "keep-best: not applied — some label has no positive (or no negative) valid image, so valid macro AUC "
             "is undefined; the last epoch is kept"

@@ -7,6 +7,7 @@ done. A failed cell is recorded with its error and the others go on.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections.abc import Callable, Iterable, Iterator
@@ -39,8 +40,6 @@ def read_ledger(results: Path, spec: GridSpec) -> dict:
     path = ledger_path(results, spec)
     if not path.is_file():
         return {"spec": str(spec.path), "cells": {}}
-    import json
-
     try:
         ledger = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError):

@@ -5,6 +5,7 @@ folders (a shared filesystem) and have this project installed; see docs/grids.md
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 from benchmarks.errors import BenchmarkError
@@ -52,6 +53,4 @@ def run_on_ray(
 
 
 def _absolute(cell: Cell) -> Cell:
-    from dataclasses import replace
-
     return replace(cell, dataset=cell.dataset.resolve())
