@@ -3,7 +3,8 @@
 Models are loaded once at start-up from their serving artifacts (plain state dicts, ``.keras`` files in
 safe mode: nothing is unpickled), called directly on a preprocessed batch, one request at a time per model.
 Settings come from the environment: ``RESULTS_DIR`` (default ``results``), ``API_KEY`` (when set, the
-``X-API-Key`` header must match), ``MAX_UPLOAD_MB`` (default 10).
+``X-API-Key`` header must match), ``MAX_UPLOAD_MB`` (default 10), ``SERVING_RUNTIME`` (``native``, the default, or
+``openvino``: fastai and Keras networks through their OpenVINO export, parity-checked on first load).
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ import benchmarks.models.torch_first  # noqa: F401, I001  (PyTorch before Tensor
 from benchmarks.data.images import ImageTooLarge, open_rgb
 from benchmarks.errors import BenchmarkError
 from benchmarks.evaluation.results import RUN_JSON, load_run, read_metrics
-from benchmarks.models.predictors import can_predict, load_warm_predictor
+from benchmarks.models.predictors import can_predict, load_warm_predictor, runtime_of
 from benchmarks.models.scoring import Thresholds, score, thresholds_of
+from benchmarks.models.serving_runtime import serving_runtime
 
 log = logging.getLogger("imgbench.api")
 
@@ -41,6 +43,7 @@ class ModelInfo(BaseModel):
     thresholds: dict[str, float]
     macro_auc: float | None
     map: float | None
+    runtime: str  # what runs the network: native (its framework) or openvino
 
 
 class ModelPrediction(BaseModel):
@@ -71,6 +74,7 @@ class SkippedRun(BaseModel):
 class Health(BaseModel):
     status: str
     models: int
+    runtime: str  # SERVING_RUNTIME as asked; each model's own runtime is in /models
     skipped: list[SkippedRun]
 
 
@@ -82,7 +86,7 @@ class LoadedModel:
     lock: threading.Lock
 
 
-def load_models(results_dir: Path) -> tuple[dict[str, LoadedModel], list[SkippedRun]]:
+def load_models(results_dir: Path, runtime: str = "native") -> tuple[dict[str, LoadedModel], list[SkippedRun]]:
     """Every finished run that keeps a model. Each run is loaded on its own: a damaged file (or anything else
     that goes wrong in one run) skips that run with one logged line, and every other model is still served."""
     models, skipped = {}, []
@@ -92,7 +96,7 @@ def load_models(results_dir: Path) -> tuple[dict[str, LoadedModel], list[Skipped
             if not can_predict(run):
                 continue
             thresholds = thresholds_of(run)
-            predictor = load_warm_predictor(run)
+            predictor = load_warm_predictor(run, runtime)
             metrics = read_metrics(run) or {}
         except Exception as exc:  # noqa: BLE001  (per-run isolation: one damaged run never takes the API down)
             reason = str(exc) if isinstance(exc, BenchmarkError) else f"{exc.__class__.__name__}: {exc}"
@@ -110,6 +114,7 @@ def load_models(results_dir: Path) -> tuple[dict[str, LoadedModel], list[Skipped
             thresholds=thresholds.values,
             macro_auc=overall.get("macro_roc_auc"),
             map=overall.get("map"),
+            runtime=runtime_of(predictor),
         )
         models[run.run_id] = LoadedModel(info, predictor, thresholds, threading.Lock())
     return models, skipped
@@ -121,8 +126,13 @@ async def lifespan(app: FastAPI):
     import torch
 
     torch.set_num_threads(threads)
-    app.state.models, app.state.skipped = load_models(Path(os.environ.get("RESULTS_DIR", "results")))
-    print(f"serving {len(app.state.models)} model(s): {', '.join(app.state.models) or 'none (train one: make demo)'}")
+    try:
+        app.state.runtime = serving_runtime()
+    except BenchmarkError as exc:
+        raise SystemExit(f"error: {exc}") from None
+    app.state.models, app.state.skipped = load_models(Path(os.environ.get("RESULTS_DIR", "results")), app.state.runtime)
+    served = ", ".join(f"{name} ({runtime_of(m.predictor)})" for name, m in app.state.models.items())
+    print(f"serving {len(app.state.models)} model(s): {served or 'none (train one: make demo)'}")
     for skipped in app.state.skipped:
         print(f"skipped {skipped.run}: {skipped.reason}")
     yield
@@ -204,7 +214,7 @@ def predict_all(images: list, names: list[str], models: list[LoadedModel]) -> li
 
 @app.get("/health", response_model=Health)
 def health() -> Health:
-    return Health(status="ok", models=len(app.state.models), skipped=app.state.skipped)
+    return Health(status="ok", models=len(app.state.models), runtime=app.state.runtime, skipped=app.state.skipped)
 
 
 @app.get("/models", response_model=list[ModelInfo], dependencies=[Depends(check_api_key)])

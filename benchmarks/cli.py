@@ -131,6 +131,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=None, help="intra-op threads for every framework (default: all)")
     p.add_argument("--seed", type=int, default=0, help="seed of the shuffled run order (default 0)")
     p.add_argument("--missing", action="store_true", help="only runs that have no latency record yet")
+    p.add_argument(
+        "--runtime",
+        choices=("native", "openvino"),
+        default=None,
+        help="serve fastai and Keras networks natively or through their OpenVINO export (default: $SERVING_RUNTIME, "
+        "else native); the record names the runtime each run really used",
+    )
     p.set_defaults(handler=cmd_measure)
 
     p = commands.add_parser(
@@ -399,14 +406,14 @@ def cmd_measure(args) -> None:
     random.Random(args.seed).shuffle(runs)  # no run always goes first (cold caches) or last
     for run in tqdm(runs, desc="measuring latency", unit="run"):
         try:
-            record = measure_run(run, images, threads=threads, repeats=args.repeats)
+            record = measure_run(run, images, threads=threads, repeats=args.repeats, runtime=args.runtime)
         except BenchmarkError as exc:  # one damaged run does not stop the others
             tqdm.write(f"{run.run_id}: not measured ({exc})")
             continue
         if "batch_1" in record:
             tqdm.write(
                 f"{run.run_id}: {record['batch_1']['p50_ms']:.1f} ms per image at batch 1 (p50), "
-                f"{record[f'batch_{BATCH}']['images_per_s']:.0f} images/s at batch {BATCH}"
+                f"{record[f'batch_{BATCH}']['images_per_s']:.0f} images/s at batch {BATCH} ({record['runtime']})"
             )
         else:
             tqdm.write(f"{run.run_id}: — ({record['not_measured']})")

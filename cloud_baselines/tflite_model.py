@@ -50,6 +50,8 @@ class TFLiteClassifier:
         if len(shape) != 4 or shape[-1] != 3:
             raise BenchmarkError(f"{self.path}: input shape {list(shape)} is not an RGB image batch [1, H, W, 3]")
         self.size = int(shape[1])
+        self._batch: int | None = 1
+        self._batchable = True
         self.n_classes = int(self.output["shape"][-1])
         if self.input["dtype"] not in (np.float32, np.uint8, np.int8):
             raise BenchmarkError(
@@ -71,21 +73,40 @@ class TFLiteClassifier:
         }
 
     def predict_batch(self, images: list[Image.Image]) -> np.ndarray:
-        """The exported interpreter takes one image per call (its input is [1, H, W, 3])."""
-        return np.stack([self.predict(image) for image in images])
+        """One interpreter call for the whole batch: the exported input is [1, H, W, 3], so it is resized to
+        [N, H, W, 3] (kept until another N comes); a model whose graph cannot take that goes one image per call."""
+        x = np.stack([self._input_pixels(image) for image in images])
+        if self._batchable and len(images) > 1:
+            try:
+                return self._invoke(x)
+            except (RuntimeError, ValueError):
+                self._batchable, self._batch = False, None  # e.g. a Reshape with the batch of 1 baked in
+                self._resize(1)
+        return np.concatenate([self._invoke(row[None]) for row in x])
 
     def predict(self, image: Image.Image) -> np.ndarray:
+        return self.predict_batch([image])[0]
+
+    def _input_pixels(self, image: Image.Image) -> np.ndarray:
         pixels = self.fit(image, self.size)
         dtype = self.input["dtype"]
         if dtype == np.float32:
-            x = to_minus_one_one(pixels)
-        elif dtype == np.uint8:
-            x = pixels
-        else:  # int8: the uint8 convention shifted by 128
-            x = (pixels.astype(np.int16) - 128).astype(np.int8)
-        self.interpreter.set_tensor(self.input["index"], x[None])
+            return to_minus_one_one(pixels)
+        if dtype == np.uint8:
+            return pixels
+        return (pixels.astype(np.int16) - 128).astype(np.int8)  # int8: the uint8 convention shifted by 128
+
+    def _resize(self, batch: int) -> None:
+        if batch != self._batch:
+            self.interpreter.resize_tensor_input(self.input["index"], [batch, self.size, self.size, 3])
+            self.interpreter.allocate_tensors()
+            self._batch = batch
+
+    def _invoke(self, x: np.ndarray) -> np.ndarray:
+        self._resize(len(x))
+        self.interpreter.set_tensor(self.input["index"], x)
         self.interpreter.invoke()
-        y = self.interpreter.get_tensor(self.output["index"])[0]
+        y = self.interpreter.get_tensor(self.output["index"])
         scale, zero_point = self.output["quantization"]
         if self.output["dtype"] != np.float32 and scale:
             y = (y.astype(np.float32) - zero_point) * scale

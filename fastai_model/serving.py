@@ -79,3 +79,22 @@ class FastaiPredictor:
     @torch.inference_mode()
     def predict(self, images: list[Image.Image]) -> np.ndarray:
         return torch.sigmoid(self.model(self.preprocess(images)).float()).numpy()
+
+    # What an optimised runtime needs (benchmarks.models.serving_runtime): the network alone, on numpy batches.
+    def network_input(self, images: list[Image.Image]) -> np.ndarray:
+        return np.ascontiguousarray(self.preprocess(images).numpy())  # N, C, H, W
+
+    @torch.inference_mode()
+    def network_output(self, batch: np.ndarray) -> np.ndarray:
+        tensor = torch.from_numpy(batch).contiguous(memory_format=torch.channels_last)
+        return self.model(tensor).float().numpy()
+
+    def scores_from_output(self, logits: np.ndarray) -> np.ndarray:
+        return torch.sigmoid(torch.from_numpy(logits)).numpy()
+
+    def export_openvino(self, xml_path: Path, example: np.ndarray) -> None:
+        import openvino as ov
+
+        shape = ov.PartialShape([-1, *example.shape[1:]])  # any batch size
+        network = ov.convert_model(self.model, example_input=torch.from_numpy(example), input=[shape])
+        ov.save_model(network, str(xml_path), compress_to_fp16=False)  # fp16 weights would move scores by ~1e-2

@@ -67,3 +67,16 @@ class KerasPredictor:
 
     def predict(self, images: list[Image.Image]) -> np.ndarray:
         return np.asarray(self._forward(self.preprocess(images)), dtype=np.float32)
+
+    # What an optimised runtime needs (benchmarks.models.serving_runtime): the network alone, on numpy batches.
+    def network_input(self, images: list[Image.Image]) -> np.ndarray:
+        return self.preprocess(images)  # N, H, W, C; RGB 0-255 (normalisation is the model's first layer)
+
+    def network_output(self, batch: np.ndarray) -> np.ndarray:
+        return np.asarray(self._forward(batch), dtype=np.float32)
+
+    def scores_from_output(self, scores: np.ndarray) -> np.ndarray:
+        return scores  # the model ends in its sigmoid
+
+    def export_openvino(self, xml_path: Path, example: np.ndarray) -> None:
+        self.model.export(str(xml_path), format="openvino", verbose=False)

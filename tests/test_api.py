@@ -39,7 +39,7 @@ def client(fastai_run, keras_run, replica_run, tiny_results):
 
 
 def test_health_and_models(client, fastai_run, keras_run, replica_run):
-    assert client.get("/health").json() == {"status": "ok", "models": 3, "skipped": []}
+    assert client.get("/health").json() == {"status": "ok", "models": 3, "runtime": "native", "skipped": []}
     models = {m["id"]: m for m in client.get("/models").json()}
     assert set(models) == {fastai_run.run_id, keras_run.run_id, replica_run.run_id}
     assert models[replica_run.run_id]["kind"] == "teachable_machine_replica"

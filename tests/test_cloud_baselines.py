@@ -66,6 +66,27 @@ def test_tm_float_tflite_gets_every_sample_image_right():
         assert classes[classifier.predict(open_rgb(path)).argmax()] == true_fruit_class(path)
 
 
+@pytest.mark.parametrize(
+    ("open_export", "batches"),
+    [
+        (lambda: open_tm_export(FRUIT / "converted_tflite"), True),
+        (lambda: open_tm_export(FRUIT / "converted_tflite_quantized"), True),
+        (lambda: open_edge_export(FLOWERS), False),  # its graph has the batch of 1 baked in: one image per call
+    ],
+    ids=["tm-float", "tm-quantized", "automl-edge"],
+)
+def test_tflite_batches_score_what_single_calls_score(open_export, batches):
+    """/predict/batch gives a TFLite export the whole batch in one interpreter call (input resized to N) where
+    its graph allows, else one image per call; the scores are the same either way."""
+    classifier = open_export()[0]
+    images = [open_rgb(p) for p in (FRUIT_IMAGES[:5] + PHOTOS[:2])]
+    batched = classifier.predict_batch(images)
+    assert classifier._batchable == batches and classifier._batch == (len(images) if batches else 1)
+    single = np.stack([classifier.predict(image) for image in images])
+    np.testing.assert_allclose(batched, single, atol=1e-5)
+    assert classifier.predict_batch(images[:3]).shape == (3, classifier.n_classes)
+
+
 def test_tm_quantized_twin_reads_its_quantization_and_mostly_agrees():
     quantized, classes, _ = open_tm_export(FRUIT / "converted_tflite_quantized")
     float_model, _, _ = open_tm_export(FRUIT / "converted_tflite")

@@ -21,7 +21,7 @@ from benchmarks.errors import BenchmarkError
 from benchmarks.evaluation.latency import BATCH, LATENCY_KEY
 from benchmarks.evaluation.results import Run, environment
 
-from .predictors import can_predict, load_predictor, why_no_model
+from .predictors import can_predict, load_predictor, runtime_of, why_no_model
 
 MEASURED_IMAGES = 8  # distinct test images cycled through (decoded once, outside the timing)
 PROTOCOL = "v1: served predictor, PIL image → label scores incl. preprocessing; warm-up, then timed calls"
@@ -91,14 +91,18 @@ def measure_predictor(predictor, images: list[Image.Image], *, repeats: int = 20
     }
 
 
-def measure_run(run: Run, images: list[Image.Image], *, threads: dict, repeats: int = 20) -> dict:
-    """Time the run's served model and record the result in run.json (atomically) under ``latency``."""
+def measure_run(
+    run: Run, images: list[Image.Image], *, threads: dict, repeats: int = 20, runtime: str | None = None
+) -> dict:
+    """Time the run's served model (``runtime``: see ``load_predictor``) and record the result in run.json
+    (atomically) under ``latency``, with the runtime it really ran on."""
     if not can_predict(run):
         record = {"protocol": PROTOCOL, "not_measured": why_no_model(run)}
     else:
-        predictor = load_predictor(run)
+        predictor = load_predictor(run, runtime)
         record = {
             "protocol": PROTOCOL,
+            "runtime": runtime_of(predictor),
             **measure_predictor(predictor, images, repeats=repeats),
             "threads": threads,
             "hardware": {key: environment()[key] for key in ("cpu", "cpu_count", "gpu")},

@@ -1,7 +1,8 @@
 """One way to open any saved model: the run's family (from the registry) names its predictor.
 
 Predictors take PIL images and return scores (images × the run's labels). Frameworks are imported only when a
-run of theirs is loaded, and PyTorch always before TensorFlow.
+run of theirs is loaded, and PyTorch always before TensorFlow. ``SERVING_RUNTIME=openvino`` serves the network of
+every family that can export it through OpenVINO instead (``serving_runtime``); the others stay native.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from benchmarks.errors import RunError
 from benchmarks.evaluation.results import Run, load_run
 
 from .registry import Predictor, families, family_of, load_predictor_class
+from .serving_runtime import NATIVE, openvino_predictor, serving_runtime
 
 
 def can_predict(run: Run) -> bool:
@@ -30,17 +32,27 @@ def why_no_model(run: Run) -> str:
     return family.no_model_reason
 
 
-def load_predictor(run: Run | Path | str) -> Predictor:
+def load_predictor(run: Run | Path | str, runtime: str | None = None) -> Predictor:
+    """The run's model, served by ``runtime`` (default: ``SERVING_RUNTIME``, else native) where its family can
+    export to it; ``runtime_of`` says which runtime a predictor really uses."""
+    runtime = serving_runtime(runtime)
     run = run if isinstance(run, Run) else load_run(run)
     if not can_predict(run):
         raise RunError(f"{run.path}: cannot predict: {why_no_model(run)}")
-    return load_predictor_class(family_of(run.kind))(run.path)
+    native = load_predictor_class(family_of(run.kind))(run.path)
+    if runtime == NATIVE or not hasattr(native, "export_openvino"):
+        return native
+    return openvino_predictor(native, run.path)
 
 
-def load_warm_predictor(run: Run | Path | str) -> Predictor:
+def runtime_of(predictor: Predictor) -> str:
+    return getattr(predictor, "runtime", NATIVE)
+
+
+def load_warm_predictor(run: Run | Path | str, runtime: str | None = None) -> Predictor:
     """For servers: load, then predict once, so graph tracing and lazy allocation are not billed to the first user."""
     from PIL import Image
 
-    predictor = load_predictor(run)
+    predictor = load_predictor(run, runtime)
     predictor.predict([Image.new("RGB", (64, 64))])
     return predictor

@@ -1,0 +1,100 @@
+"""SERVING_RUNTIME=openvino: the fastai and Keras networks served through their OpenVINO export still score what
+the evaluator scored; the export is made once, checked, cached, and replaced when damaged."""
+
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+
+from benchmarks.data.images import open_rgb
+from benchmarks.errors import BenchmarkError, RunError
+from benchmarks.evaluation.results import load_run
+from benchmarks.models import serving_runtime
+from benchmarks.models.predictors import load_predictor, runtime_of
+from benchmarks.models.serving_runtime import EXPORT_DIR, GRAPH_FILE, PARITY_FILE, PARITY_TOLERANCE
+
+
+def scored_test_predictions(run, dataset_root):
+    written = pd.read_csv(run.path / "predictions.csv")
+    test = written[written["split"] == "test"].set_index("image")
+    images = [open_rgb(dataset_root / rel) for rel in test.index]
+    return images, test[load_run(run.path).labels].to_numpy(float)
+
+
+@pytest.mark.parametrize("fixture", ["fastai_run", "keras_run"])
+def test_openvino_serves_the_scored_model(request, tiny_scenes, fixture, monkeypatch):
+    run = request.getfixturevalue(fixture)
+    images, scored = scored_test_predictions(run, tiny_scenes)
+
+    predictor = load_predictor(run.path, "openvino")
+    assert runtime_of(predictor) == "openvino" and predictor.labels == run.labels
+    np.testing.assert_allclose(predictor.predict(images), scored, atol=PARITY_TOLERANCE)
+    assert predictor.parity["max_abs_score_difference"] <= PARITY_TOLERANCE
+    assert (run.path / EXPORT_DIR / PARITY_FILE).is_file()
+    assert not [p for p in (run.path / EXPORT_DIR).parent.iterdir() if p.name.startswith(".export-")]
+
+    # The second load reuses the export (exporting again would fail here) ...
+    monkeypatch.setattr(type(predictor.native), "export_openvino", lambda *a: pytest.fail("exported twice"))
+    monkeypatch.setenv("SERVING_RUNTIME", "openvino")
+    again = load_predictor(run.path)
+    np.testing.assert_allclose(again.predict(images[:3]), scored[:3], atol=PARITY_TOLERANCE)
+    # ... and SERVING_RUNTIME=native serves the framework itself.
+    assert runtime_of(load_predictor(run.path, "native")) == "native"
+
+
+def test_a_damaged_export_is_made_again(fastai_run, tiny_scenes):
+    load_predictor(fastai_run.path, "openvino")
+    weights = fastai_run.path / EXPORT_DIR / GRAPH_FILE.replace(".xml", ".bin")
+    weights.write_bytes(weights.read_bytes()[:100])
+    images, scored = scored_test_predictions(fastai_run, tiny_scenes)
+    predictor = load_predictor(fastai_run.path, "openvino")
+    np.testing.assert_allclose(predictor.predict(images), scored, atol=PARITY_TOLERANCE)
+    assert weights.stat().st_size > 1000
+
+
+def test_an_export_that_scores_differently_is_refused_and_leaves_nothing(keras_run, monkeypatch):
+    target = keras_run.path / EXPORT_DIR
+    if target.exists():
+        import shutil
+
+        shutil.rmtree(target)
+    monkeypatch.setattr(serving_runtime, "max_score_difference", lambda native, network: 0.25)
+    with pytest.raises(RunError, match=r"differs from the native model by 0\.25 .*SERVING_RUNTIME=native"):
+        load_predictor(keras_run.path, "openvino")
+    assert not target.exists() and not list(target.parent.glob(".export-*"))
+
+
+def test_kinds_without_an_export_stay_native_and_unknown_runtimes_are_refused(replica_run, monkeypatch):
+    assert runtime_of(load_predictor(replica_run.path, "openvino")) == "native"
+    monkeypatch.setenv("SERVING_RUNTIME", "tensorrt")
+    with pytest.raises(BenchmarkError, match="SERVING_RUNTIME='tensorrt' is not a serving runtime; use one of"):
+        load_predictor(replica_run.path)
+
+
+def test_the_api_serves_openvino_with_the_same_scores(fastai_run, keras_run, replica_run, tiny_results, tiny_scenes):
+    os.environ.update(RESULTS_DIR=str(tiny_results), SERVING_RUNTIME="openvino")
+    try:
+        from api.app import app
+
+        with TestClient(app) as client:
+            health = client.get("/health").json()
+            runtimes = {m["kind"]: m["runtime"] for m in client.get("/models").json()}
+            first = sorted(pd.read_csv(keras_run.path / "predictions.csv").query("split == 'test'")["image"])[0]
+            with open(tiny_scenes / first, "rb") as handle:
+                reply = client.post(
+                    "/predict", files={"image": ("a.jpg", handle, "image/jpeg")}, data={"model": keras_run.run_id}
+                )
+    finally:
+        for key in ("RESULTS_DIR", "SERVING_RUNTIME"):
+            os.environ.pop(key)
+    assert health["runtime"] == "openvino" and health["skipped"] == []
+    assert runtimes == {"fastai": "openvino", "keras": "openvino", "teachable_machine_replica": "native"}
+    written = pd.read_csv(keras_run.path / "predictions.csv").set_index("image")
+    served = reply.json()["predictions"][0]["scores"]
+    np.testing.assert_allclose(
+        [served[label] for label in keras_run.labels],
+        written.loc[first, keras_run.labels].to_numpy(float),
+        atol=PARITY_TOLERANCE,
+    )
