@@ -21,9 +21,10 @@ from benchmarks.data.images import open_rgb
 from benchmarks.errors import BenchmarkError
 from benchmarks.evaluation import charts
 from benchmarks.evaluation.evaluate import contamination_note
+from benchmarks.evaluation.groups import params_diff
 from benchmarks.evaluation.leaderboard import latency_notes, readable_groups
 from benchmarks.evaluation.results import load_run
-from benchmarks.models.predictors import load_warm_predictor
+from benchmarks.models.predictors import load_warm_predictor, runtime_of
 from benchmarks.models.registry import trainable_families
 from benchmarks.models.scoring import score, thresholds_of, untuned_thresholds
 from dashboard import logic
@@ -45,7 +46,8 @@ def cached_image_facts(path: str, modified: float):
 
 @st.cache_resource(show_spinner="loading model…")
 def cached_predictor(run_path: str):
-    """Loaded and warmed up once, so the latency shown is a steady-state one (not graph tracing)."""
+    """Loaded and warmed up once, so the latency shown is a steady-state one (not graph tracing). The runtime is
+    ``SERVING_RUNTIME`` (native, or openvino for fastai and Keras), as in the API."""
     return load_warm_predictor(load_run(run_path))
 
 
@@ -138,6 +140,13 @@ def page_leaderboard(dataset: Dataset, results: Path) -> None:
         st.caption(note)
     st.plotly_chart(charts.leaderboard_bars(table), width="stretch")
     st.plotly_chart(charts.quality_latency_size(table), width="stretch")
+    with st.expander("training curves (per epoch, from each run's history)"):
+        histories = logic.training_histories(results, table)
+        if histories:
+            picked = st.multiselect("runs", list(histories), default=list(histories)[:3])
+            st.plotly_chart(charts.training_curves({name: histories[name] for name in picked}), width="stretch")
+        else:
+            st.write("no run here records per-epoch history (trainers do; baselines and adapters do not)")
     groups = cached_seed_groups(str(results), str(dataset.root), logic.results_signature(results))
     if len(groups):
         st.subheader("Models over seeds")
@@ -147,13 +156,21 @@ def page_leaderboard(dataset: Dataset, results: Path) -> None:
         st.dataframe(readable_groups(groups), width="stretch", hide_index=True)
     st.subheader("Is A really better than B? (paired bootstrap on the same test images)")
     by_model = len(groups) and st.radio("compare", ["models (seeds pooled)", "runs"], horizontal=True).startswith("m")
-    names = groups["model"] if by_model else table["run"]
+    names = list(groups["model"] if by_model else table["run"])
+    shown_name = (lambda n: n) if by_model else dict(zip(table["run"], table["name"])).get
     a, b = st.columns(2)
-    choice_a = a.selectbox("A", names, index=0)
-    choice_b = b.selectbox("B", names, index=min(1, len(names) - 1))
+    choice_a = a.selectbox("A", names, index=0, format_func=shown_name)
+    choice_b = b.selectbox("B", names, index=min(1, len(names) - 1), format_func=shown_name)
     if choice_a == choice_b:
         st.info("choose two different ones to compare")
-    elif st.button("compare"):
+        return
+    if not by_model:
+        differences = params_diff(load_run(results / choice_a), load_run(results / choice_b))
+        st.caption(
+            "how A and B differ: "
+            + ("; ".join(f"{d['setting']} {d['A']} → {d['B']}" for d in differences) or "nothing but the run")
+        )
+    if st.button("compare"):
         from benchmarks.evaluation.groups import Group, compare_groups, find_group, group_runs
 
         try:
@@ -307,7 +324,8 @@ def page_try(dataset: Dataset, results: Path) -> None:
             config={"displayModeBar": False},
             key=f"scores-{run.run_id}",
         )
-        latency = f"{prediction.latency_ms:.0f} ms (median of {TRY_REPEATS})"
+        runtime = runtime_of(cached_predictor(str(run.path)))
+        latency = f"{prediction.latency_ms:.0f} ms (median of {TRY_REPEATS}, {runtime})"
         column.write(f"predicted: **{' '.join(predicted) or '(none)'}** · {latency}")
         if source:
             truth = set(source[2])

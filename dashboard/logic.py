@@ -17,7 +17,7 @@ from benchmarks.data.dataset import Dataset, load_dataset
 from benchmarks.errors import BenchmarkError
 from benchmarks.evaluation.leaderboard import HIDDEN, auc_by_label, group_leaderboard, leaderboard
 from benchmarks.evaluation.metrics import per_label
-from benchmarks.evaluation.results import Run, finished_runs_on, newest_per, read_metrics, read_predictions
+from benchmarks.evaluation.results import Run, finished_runs_on, load_run, newest_per, read_metrics, read_predictions
 from benchmarks.models.registry import families
 
 DEFAULT_DATA_ROOT = Path(os.environ.get("DASHBOARD_DATA", "data"))
@@ -103,14 +103,32 @@ def ease_pitfalls(title: str) -> list[dict]:
 SCORE_COLUMNS = ["macro_auc", "map", "micro_f1", "macro_f1", "hamming_loss", "subset_accuracy"]
 
 
+LEADING_COLUMNS = ["name", "macro_auc", "macro_auc_ci", "map", "map_ci"]  # what a phone's width shows first
+
+
 def readable_leaderboard(table: pd.DataFrame) -> pd.DataFrame:
-    """CIs as "[low, high]" text beside their (still sortable) numbers; why a latency is empty goes under it."""
+    """Readable name, then the scores with their CIs as "[low, high]" text beside their (still sortable) numbers;
+    the run id, kind and backbone last; why a latency is empty goes under the table."""
     shown = table.drop(columns=[c for c in HIDDEN if c in table])
     for column in ("macro_auc_ci", "map_ci"):
         shown[column] = shown[column].map(
             lambda c: f"[{c[0]:.3f}, {c[1]:.3f}]" if isinstance(c, (list, tuple)) and len(c) == 2 else ""
         )
-    return shown
+    leading = [c for c in LEADING_COLUMNS if c in shown]
+    return shown[leading + [c for c in shown.columns if c not in leading]]
+
+
+def training_histories(results: Path, table: pd.DataFrame) -> dict[str, list[dict]]:
+    """Per-epoch records (run.json ``history``) by readable run name, for runs that keep one."""
+    histories = {}
+    for run_id, name in zip(table["run"], table["name"]):
+        try:
+            history = load_run(results / run_id).info.get("history")
+        except BenchmarkError:
+            continue
+        if isinstance(history, list) and history and all(isinstance(row, dict) for row in history):
+            histories[name] = history
+    return histories
 
 
 def split_counts(dataset: Dataset) -> pd.DataFrame:

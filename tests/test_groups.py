@@ -137,6 +137,40 @@ def test_dashboard_leaderboard_shows_models_over_seeds_and_compares_them(tmp_pat
     assert logic.results_signature(results) != signature
 
 
+def test_runs_get_readable_names_and_two_runs_show_how_they_differ(tmp_path, dataset):
+    from benchmarks.evaluation import charts
+    from benchmarks.evaluation.groups import params_diff, run_names
+    from dashboard import logic
+
+    results = tmp_path / "r"
+    a = _run(results, dataset, "fastai", 0, 0.5, preset="quick", img_size=96)
+    b = _run(results, dataset, "fastai", 1, 0.5, preset="quick", img_size=224)
+    twin = _run(results, dataset, "fastai", 1, 0.5, preset="quick", img_size=224)  # same model, same seed again
+    names = run_names([a, b, twin])
+    assert names[a.run_id] == "fastai·lite0·quick (img_size=96) · seed 0"
+    assert names[b.run_id].startswith("fastai·lite0·quick (img_size=224) · seed 1 · 20")  # its start time added
+    assert names[b.run_id] != names[twin.run_id]
+    assert params_diff(a, b) == [
+        {"setting": "img_size", "A": "96", "B": "224"},
+        {"setting": "seed", "A": "0", "B": "1"},
+    ]
+
+    table = logic.leaderboard_table(results, dataset)
+    shown = logic.readable_leaderboard(table)
+    assert list(shown.columns[:5]) == ["name", "macro_auc", "macro_auc_ci", "map", "map_ci"]  # a phone shows these
+    assert set(shown["name"]) == set(names.values()) and "run" in shown
+    assert list(charts.leaderboard_bars(table).data[0].y) == list(table["name"])
+
+    history = [{"phase": "frozen", "epoch": 0, "train_loss": 0.5, "valid_loss": 0.4}, {"epoch": 1, "valid_loss": 0.3}]
+    run = load_run(a.path)
+    run.info["history"] = history
+    run.update()
+    histories = logic.training_histories(results, table)
+    assert histories == {names[a.run_id]: history}
+    figure = charts.training_curves(histories)
+    assert [trace.y for trace in figure.data] == [(0.4, 0.3), (0.5, None)]
+
+
 def test_ranks_across_datasets_with_friedman_and_the_nemenyi_critical_difference(tmp_path, capsys):
     from benchmarks.evaluation.ranks import average_ranks, cd_diagram, scores_by_dataset
 

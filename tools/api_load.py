@@ -1,11 +1,15 @@
 """Latency and throughput of the prediction API, measured from a client over loopback.
 
-Starts ``uvicorn api.app:app`` on a free port in a child process, then per model: p50/p95 latency of
-one-image requests sent one at a time, and requests per second with 8 concurrent clients.
+Starts ``uvicorn api.app:app`` on a free port in a child process (with ``SERVING_RUNTIME`` set as asked), then per
+model: p50/p95 latency of one-image requests sent one at a time, and requests per second with 8 concurrent
+clients. ``python -m tools.api_load RESULTS IMAGE --runtimes native openvino`` compares serving runtimes, one
+server after the other, on the same image.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import socket
 import subprocess
@@ -23,7 +27,14 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def measure_api(results: Path, image: Path, sequential: int = 40, concurrency: int = 8, seconds: float = 15.0) -> dict:
+def measure_api(
+    results: Path,
+    image: Path,
+    sequential: int = 40,
+    concurrency: int = 8,
+    seconds: float = 15.0,
+    runtime: str = "native",
+) -> dict:
     import requests
 
     port = free_port()
@@ -41,12 +52,12 @@ def measure_api(results: Path, image: Path, sequential: int = 40, concurrency: i
             "--log-level",
             "warning",
         ],
-        env={**os.environ, "RESULTS_DIR": str(results)},
+        env={**os.environ, "RESULTS_DIR": str(results), "SERVING_RUNTIME": runtime},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.time() + 180
+        deadline = time.time() + 600  # every model loads (and, for a first OpenVINO start, exports) before serving
         while True:
             try:
                 if requests.get(f"{url}/health", timeout=1).ok:
@@ -89,6 +100,7 @@ def measure_api(results: Path, image: Path, sequential: int = 40, concurrency: i
                 elapsed = time.perf_counter() - started
             figures[model["id"]] = {
                 "kind": model["kind"],
+                "runtime": model["runtime"],
                 "p50_ms": round(float(np.percentile(latencies, 50)), 1),
                 "p95_ms": round(float(np.percentile(latencies, 95)), 1),
                 f"rps_at_concurrency_{concurrency}": round(sum(done) / elapsed, 1),
@@ -97,3 +109,26 @@ def measure_api(results: Path, image: Path, sequential: int = 40, concurrency: i
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.api_load",
+        description="p50/p95 of one-image requests and requests/s at 8 concurrent clients, per model and runtime.",
+    )
+    parser.add_argument("results", type=Path, help="results folder: every finished run with a model is served")
+    parser.add_argument("image", type=Path, help="the image every request sends")
+    parser.add_argument("--runtimes", nargs="+", choices=("native", "openvino"), default=["native", "openvino"])
+    parser.add_argument("--seconds", type=float, default=15.0, help="length of the concurrent phase (default 15)")
+    args = parser.parse_args(argv)
+    if not args.image.is_file():
+        raise SystemExit(f"error: {args.image}: no such image")
+    figures = {
+        runtime: measure_api(args.results, args.image, seconds=args.seconds, runtime=runtime)
+        for runtime in args.runtimes
+    }
+    print(json.dumps(figures, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -101,7 +101,10 @@ def main(argv: list[str] | None = None) -> None:
                 m: {k: v[k] for k in ("difference", "ci", "verdict")} for m, v in result["metrics"].items()
             }
     if not args.skip_api:
-        report["api"] = measure_api(args.results, dataset.image_paths("test")[0])
+        report["api"] = {
+            runtime: measure_api(args.results, dataset.image_paths("test")[0], runtime=runtime)
+            for runtime in ("native", "openvino")
+        }
         print(f"API (one 224x224 image per request): {json.dumps(report['api'])}", flush=True)
     out = args.results / f"benchmark-{datetime.now().strftime('%Y%m%d-%H%M%S')}.json"
     atomic_write_json(out, report)

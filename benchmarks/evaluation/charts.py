@@ -13,8 +13,10 @@ def leaderboard_bars(table: pd.DataFrame, metric: str = "macro_auc") -> go.Figur
     lower = [v - lo if lo is not None and v is not None else None for (lo, hi), v in zip(ci, table[metric])]
     figure = go.Figure(
         go.Bar(
-            y=table["run"],
+            y=table["name"] if "name" in table else table["run"],
             x=table[metric],
+            customdata=table["run"],
+            hovertemplate="%{y}<br>%{customdata}<br>%{x:.3f}<extra></extra>",
             orientation="h",
             error_x={"type": "data", "array": upper, "arrayminus": lower},
             marker_color="#4C78A8",
@@ -41,12 +43,38 @@ def quality_latency_size(table: pd.DataFrame) -> go.Figure:
         y="macro_auc",
         size="marker",
         color="kind",
-        hover_name="run",
-        hover_data={"model_mb": True, "marker": False},
+        hover_name="name" if "name" in data else "run",
+        hover_data={"run": True, "model_mb": True, "marker": False},
         color_discrete_sequence=px.colors.qualitative.D3,
         title="Quality vs latency (one protocol: served model, batch 1, median; marker size: model MB, at least 1)",
         labels={"latency_ms": "ms per image (batch 1, p50)", "macro_auc": "macro AUC"},
     )
+
+
+def training_curves(histories: dict[str, list[dict]]) -> go.Figure:
+    """Train and valid loss per epoch for each run (frozen and fine-tune phases numbered on), valid loss solid."""
+    figure = go.Figure()
+    colours = px.colors.qualitative.D3
+    for i, (name, history) in enumerate(histories.items()):
+        epochs = list(range(1, len(history) + 1))
+        for key, dash in (("valid_loss", "solid"), ("train_loss", "dot")):
+            values = [row.get(key) for row in history]
+            if any(isinstance(v, int | float) for v in values):
+                figure.add_scatter(
+                    x=epochs,
+                    y=values,
+                    mode="lines+markers",
+                    name=f"{name} — {key.replace('_', ' ')}",
+                    line={"dash": dash, "color": colours[i % len(colours)]},
+                )
+    figure.update_layout(
+        title="Loss per epoch (dotted: train, solid: valid)",
+        xaxis_title="epoch",
+        yaxis_title="loss",
+        legend={"orientation": "h", "yanchor": "top", "y": -0.25, "x": 0},
+        height=480,
+    )
+    return figure
 
 
 LEGEND_BELOW = {"legend": {"orientation": "h", "yanchor": "top", "y": -0.25, "x": 0}, "height": 520}  # run ids are long

@@ -11,6 +11,7 @@ beats B's (the Mann-Whitney statistic, as rliable reports it).
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -72,6 +73,37 @@ def group_runs(runs: list[Run]) -> list[Group]:
             name += " (" + ", ".join(f"{k}={mine.get(k, '—')}" for k in differing[:3]) + ")"
         groups.append(Group(name, members))
     return groups
+
+
+def run_names(runs: list[Run]) -> dict[str, str]:
+    """A readable name per run id: its model's name (as in ``group_runs``) and its seed, e.g.
+    ``fastai·lite0·quick (img_size=96) · seed 1``; runs that still share a name get their start time and the
+    run id's random suffix added."""
+    names = {}
+    for group in group_runs(runs):
+        for run in group.runs:
+            seed = seed_of(run)
+            names[run.run_id] = group.name + (f" · seed {seed}" if seed is not None else "")
+    counts = Counter(names.values())
+    for run in runs:
+        if counts[names[run.run_id]] > 1:
+            started = str(run.info.get("created") or "")[:16].replace("T", " ")
+            names[run.run_id] += f" · {started} #{run.run_id.rsplit('-', 1)[-1]}".replace("  ", " ")
+    return names
+
+
+def params_diff(a: Run, b: Run) -> list[dict]:
+    """The settings two runs do not share (kind and backbone first), for "why do these two runs differ?"."""
+    rows = [
+        {"setting": name, "A": value_a, "B": value_b}
+        for name, value_a, value_b in (("kind", a.kind, b.kind), ("backbone", a.backbone, b.backbone))
+        if value_a != value_b
+    ]
+    for key in sorted(set(a.params) | set(b.params)):
+        value_a, value_b = a.params.get(key, "—"), b.params.get(key, "—")
+        if value_a != value_b:
+            rows.append({"setting": key, "A": str(value_a), "B": str(value_b)})
+    return rows
 
 
 def _base_name(run: Run) -> str:

@@ -10,12 +10,13 @@ from benchmarks.data.dataset import Dataset
 from benchmarks.errors import BenchmarkError, RunError
 
 from .evaluate import contamination_note, metrics_of
-from .groups import group_runs, summarize
+from .groups import group_runs, run_names, summarize
 from .latency import latency_of
 from .results import Run, list_runs, read_metrics
 
 COLUMNS = [
     "run",
+    "name",
     "kind",
     "backbone",
     "macro_auc",
@@ -34,6 +35,7 @@ COLUMNS = [
     "latency_note",
 ]
 HIDDEN = ["latency_note"]  # shown as notes under the table, not as a column
+TEXT_HIDDEN = ["name"]  # the plain-text table keeps to run ids (kind and backbone are columns there)
 
 
 def runs_for(results_dir: Path, dataset: Dataset | None) -> list[Run]:
@@ -61,7 +63,9 @@ def run_status(run: Run, metrics: dict | None, problem: str | None) -> str:
 
 def leaderboard(results_dir: Path | str, dataset: Dataset | None = None) -> pd.DataFrame:
     rows = []
-    for run in runs_for(Path(results_dir), dataset):
+    runs = runs_for(Path(results_dir), dataset)
+    names = run_names(runs)
+    for run in runs:
         try:
             metrics, problem = metrics_of(run), None
         except BenchmarkError as exc:  # e.g. predictions.csv damaged: the row stays, saying why it has no scores
@@ -72,6 +76,7 @@ def leaderboard(results_dir: Path | str, dataset: Dataset | None = None) -> pd.D
         rows.append(
             {
                 "run": run.run_id,
+                "name": names[run.run_id],
                 "kind": run.kind,
                 "backbone": run.backbone or "",
                 "macro_auc": summary.get("macro_roc_auc"),
@@ -184,7 +189,7 @@ def readable_table(table: pd.DataFrame) -> pd.DataFrame:
             else f"{value:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if isinstance(ci, list) else "")
             for value, ci in zip(shown[column], shown[column + "_ci"])
         ]
-    shown = shown.drop(columns=["macro_auc_ci", "map_ci", *[c for c in HIDDEN if c in shown]])
+    shown = shown.drop(columns=["macro_auc_ci", "map_ci", *[c for c in HIDDEN + TEXT_HIDDEN if c in shown]])
     for column in ("micro_f1", "macro_f1", "hamming_loss", "subset_accuracy"):
         shown[column] = [("—" if v is None or pd.isna(v) else f"{v:.3f}") for v in shown[column]]
     for column in ("train_s", "latency_ms", "images_per_s", "model_mb"):
