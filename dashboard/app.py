@@ -382,12 +382,26 @@ def page_train(dataset: Dataset, results: Path) -> None:
 def show_job(job: dict, dataset_root: Path, results: Path) -> None:
     status = logic.training_status(job, results)
     planned = max(status["epochs_planned"], 1)
+    eta = f" · about {status['eta_s'] / 60:.0f} min left" if status["eta_s"] else ""
     st.progress(
         min(status["epochs_done"] / planned, 1.0),
-        text=f"{status['state']}: {status['epochs_done']}/{status['epochs_planned']} epochs · "
+        text=f"{status['state']}: {status['epochs_done']:.1f}/{status['epochs_planned']} epochs{eta} · "
         f"{status['run'] or 'starting…'}",
     )
+    if status["state"] == "running" and st.button("cancel training", help="Ctrl-C: the run is kept as interrupted"):
+        logic.cancel_training(job)
     st.code("\n".join(status["tail"]) or "…", language=None)
+    if Path(job["log"]).is_file():
+        st.download_button(
+            "full log (with framework messages)",
+            Path(job["log"]).read_bytes(),
+            file_name=Path(job["log"]).name,
+            key=f"log-{job['pid']}",
+        )
+    if status["state"] == "cancelled":
+        where = status["run"] or "no run folder yet"
+        st.warning(f"cancelled; {where} is marked interrupted (continue it with the trainer's --resume {where})")
+        return
     if status["state"] == "done" and status["run"]:
         if "measuring" not in job:  # then its latency, by the protocol every other run was timed with
             job["measuring"] = logic.start_training(

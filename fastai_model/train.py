@@ -39,6 +39,7 @@ from benchmarks.models.training import (  # noqa: E402
     check_trainable,
     initial_head,
     keep_best_applies,
+    note_within_epoch,
     record_kept,
     start_label,
     trainer_main,
@@ -64,6 +65,13 @@ class RunRecorder(Callback):
 
     def before_epoch(self):
         self.epoch_started = time.perf_counter()
+        self.last_note = None
+
+    def after_batch(self):
+        if self.training and self.epoch_started is not None:
+            self.last_note = note_within_epoch(
+                self.target_run, self.last_note, self.phase, self.learn.epoch, self.learn.iter + 1, self.learn.n_iter
+            )
 
     def after_epoch(self):
         if self.epoch_started is None:  # fastai calls after_epoch for epochs SkipToEpoch cancelled, too

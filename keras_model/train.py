@@ -25,6 +25,7 @@ from benchmarks.models.training import (
     check_trainable,
     initial_head,
     keep_best_applies,
+    note_within_epoch,
     record_kept,
     start_label,
     trainer_main,
@@ -52,7 +53,11 @@ class RunRecorder(keras.callbacks.Callback):
         self.target_run, self.phase = run, phase
 
     def on_epoch_begin(self, epoch, logs=None):
-        self.started = time.perf_counter()
+        self.started, self.epoch, self.last_note = time.perf_counter(), epoch, None
+
+    def on_train_batch_end(self, batch, logs=None):
+        steps = self.params.get("steps") or 0
+        self.last_note = note_within_epoch(self.target_run, self.last_note, self.phase, self.epoch, batch + 1, steps)
 
     def on_epoch_end(self, epoch, logs=None):
         row = {"phase": self.phase, "epoch": epoch, "seconds": round(time.perf_counter() - self.started, 2)}

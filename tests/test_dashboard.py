@@ -7,6 +7,7 @@ import pytest
 
 from benchmarks.data.dataset import load_dataset
 from benchmarks.evaluation import charts
+from benchmarks.evaluation.results import load_run
 from dashboard import logic
 
 APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py")
@@ -168,3 +169,38 @@ def test_report_is_one_self_contained_html_file(
         text.count("plotly-graph-div") >= 3 + len(load_dataset(tiny_scenes).labels)
         and 'src="https://cdn.plot.ly' not in text
     )
+
+
+def test_train_page_log_is_readable_eta_follows_batches_and_cancel_stops_the_trainer(tmp_path, fastai_run, keras_run):
+    import sys
+    import time
+
+    noisy = "oneDNN custom operations are on. To turn them off, set TF_ENABLE_ONEDNN_OPTS=0\nrun: x\r\nepoch 1\n\n"
+    assert logic.readable_log_lines(noisy) == ["run: x", "epoch 1"]
+
+    info = {
+        "params": {"epochs": 3, "freeze_epochs": 1},
+        "history": [{"phase": "frozen", "epoch": 0, "seconds": 60.0}],
+        "within_epoch": {"phase": "unfrozen", "epoch": 0, "batch": 5, "batches": 10},
+    }
+    done, planned = logic.epoch_position(info)
+    assert (done, planned) == (1.5, 4) and logic.eta_seconds(info, done, planned, 120.0) == 150.0
+    first = {
+        "params": {"epochs": 2},
+        "history": [],
+        "within_epoch": {"phase": "x", "epoch": 0, "batch": 1, "batches": 4},
+    }
+    assert logic.eta_seconds(first, *logic.epoch_position(first), elapsed=30.0) == 210.0  # 1/4 epoch in 30 s
+
+    for run in (fastai_run, keras_run):  # both trainers note where they are inside an epoch
+        within = load_run(run.path).info["within_epoch"]
+        assert within["batches"] > 0 and within["batch"] == within["batches"]
+
+    log = tmp_path / "train.log"
+    command = [sys.executable, "-c", "import time; print('run: nowhere', flush=True); time.sleep(60)"]
+    job = logic.start_training(command, log)
+    time.sleep(1)
+    logic.cancel_training(job)
+    job["process"].wait(timeout=20)
+    status = logic.training_status(job, tmp_path)
+    assert status["state"] == "cancelled" and status["error"] is None and status["eta_s"] is None

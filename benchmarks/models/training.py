@@ -7,6 +7,7 @@ flags the user typed; the CLI frame turns errors into one line and Ctrl-C into a
 from __future__ import annotations
 
 import argparse
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -209,6 +210,22 @@ def keep_best_applies(config: CommonConfig, valid_targets, resumed: bool) -> boo
         )
         return False
     return True
+
+
+WITHIN_EPOCH_EVERY_S = 2.0  # how often a trainer notes its batch position in run.json
+
+
+def note_within_epoch(run, last: float | None, phase: str, epoch: int, batch: int, batches: int) -> float | None:
+    """Where training is inside the epoch (``within_epoch`` in run.json: phase, epoch, batch of batches) on an
+    epoch's first batch and then every ``WITHIN_EPOCH_EVERY_S``, for the dashboard's progress bar and ETA. Kept
+    apart from ``progress``, which names the last *finished* epoch that a resume starts after. Returns the time
+    of the last note."""
+    now = time.monotonic()
+    epoch_end = bool(batches) and batch >= batches
+    if last is not None and now - last < WITHIN_EPOCH_EVERY_S and not epoch_end:
+        return last
+    run.update(within_epoch={"phase": phase, "epoch": epoch, "batch": batch, "batches": batches})
+    return now
 
 
 def start_label(config: CommonConfig) -> str:
