@@ -225,6 +225,16 @@ def page_per_class(dataset: Dataset, results: Path) -> None:
         return
     st.subheader("Threshold explorer")
     run = st.selectbox("run", chosen_runs, format_func=lambda r: r.run_id)
+    threshold_explorer(run, dataset, label)
+
+
+ERRORS_SHOWN = 16
+
+
+@st.fragment
+def threshold_explorer(run, dataset: Dataset, label: str) -> None:
+    """One threshold (the label's, tuned on valid until moved) drives the counts, both confusion views and the
+    error browser; a fragment, so moving it reruns only this part of the page."""
     try:
         per_label = logic.label_results(run)
         if contamination := contamination_note(run):
@@ -234,22 +244,32 @@ def page_per_class(dataset: Dataset, results: Path) -> None:
             st.warning(f"{label}: {per_label[label]['threshold_note']}")
         threshold = st.slider(f"threshold for {label} (tuned on valid: {tuned:.3f})", 0.0, 1.0, float(tuned), 0.01)
         st.dataframe(logic.threshold_effect(run, dataset, label, threshold))
-        errors = logic.worst_errors(run, dataset, label)
+        decisions = logic.test_decisions(run, dataset, label, threshold)
     except BenchmarkError as exc:
         st.error(str(exc))
         return
+    at = f"{label} at {threshold:.2f}, the others at their tuned thresholds"
+    st.plotly_chart(charts.confusion_grids(decisions["counts"], f"Test confusion — {at}"), width="stretch")
     st.plotly_chart(
-        charts.confusion_grids(per_label, f"Test confusion at the tuned thresholds — {run.run_id}"), width="stretch"
+        charts.label_confusion_heatmap(decisions["mixed"], dataset.labels, f"Which labels it mixes up — {at}"),
+        width="stretch",
     )
     st.subheader("Error browser")
-    for title, frame in (
-        ("Top false positives (test)", errors["false_positives"]),
-        ("Top false negatives (test)", errors["false_negatives"]),
-    ):
-        st.caption(title)
-        columns = st.columns(8)
-        for i, (rel, value) in enumerate(zip(frame.index, frame[label])):
-            columns[i % 8].image(str(dataset.root / rel), caption=f"{value:.2f}")
+    errors = decisions["errors"]
+    shown = st.radio("show", ["false positives", "false negatives", "both"], horizontal=True, key="error-kind")
+    if shown != "both":
+        errors = errors[errors["error"] == ("FP" if shown.startswith("false p") else "FN")]
+    st.caption(
+        f"{len(errors)} test image(s) with a {label} error at {threshold:.2f} (run {run.run_id}); "
+        f"false positives by highest score first, false negatives by lowest; the first {ERRORS_SHOWN} shown"
+    )
+    columns = st.columns(4)
+    for i, row in enumerate(errors.head(ERRORS_SHOWN).itertuples()):
+        columns[i % 4].image(
+            str(dataset.root / row.image),
+            caption=f"{row.error} {label} {row.score:.2f} · {Path(row.image).name} · true: {row.true} · "
+            f"predicted: {row.predicted}",
+        )
 
 
 TRY_REPEATS = 5  # the latency shown is the median of this many calls on the uploaded image

@@ -209,15 +209,48 @@ def threshold_effect(run: Run, dataset: Dataset, label: str, threshold: float) -
     return pd.DataFrame(rows).T
 
 
-def worst_errors(run: Run, dataset: Dataset, label: str, k: int = 8) -> dict[str, pd.DataFrame]:
-    """Test images: highest-scored negatives (false positives) and lowest-scored positives (false negatives)."""
-    table = read_predictions(run, dataset)
-    test = table[table["split"] == "test"].set_index("image")
-    truth = dict(zip(dataset.rows("test")["image"], dataset.rows("test")["labels"]))
-    test = test.assign(has_label=[label in truth[i] for i in test.index])
-    negatives = test[~test["has_label"]].sort_values(label, ascending=False).head(k)
-    positives = test[test["has_label"]].sort_values(label, ascending=True).head(k)
-    return {"false_positives": negatives[[label]], "false_negatives": positives[[label]]}
+def test_decisions(run: Run, dataset: Dataset, label: str, threshold: float) -> dict:
+    """The run's test scores decided at its tuned thresholds, except ``label`` at ``threshold`` (the per-class
+    slider): the evaluator's per-label counts, which labels it mixes up, and every error of ``label``."""
+    from benchmarks.evaluation.evaluate import aligned_scores
+    from benchmarks.evaluation.metrics import label_confusion
+
+    targets, scores = aligned_scores(run, dataset, "test")
+    tuned = label_results(run)
+    thresholds = np.array([float(tuned.get(name, {}).get("threshold", 0.5)) for name in dataset.labels])
+    j = dataset.labels.index(label)
+    thresholds[j] = threshold
+    predicted = scores >= thresholds
+    images = dataset.rows("test")["image"].tolist()
+
+    def named(row: np.ndarray) -> str:
+        return " ".join(name for name, on in zip(dataset.labels, row) if on) or "(none)"
+
+    errors = pd.DataFrame(
+        {
+            "image": images,
+            "score": scores[:, j],
+            "true": [named(row) for row in targets.astype(bool)],
+            "predicted": [named(row) for row in predicted],
+            "error": np.where(
+                predicted[:, j] & (targets[:, j] == 0),
+                "FP",
+                np.where(~predicted[:, j] & (targets[:, j] == 1), "FN", ""),
+            ),
+        }
+    )
+    errors = errors[errors["error"] != ""]
+    errors = pd.concat(
+        [
+            errors[errors["error"] == "FP"].sort_values("score", ascending=False),
+            errors[errors["error"] == "FN"].sort_values("score"),
+        ]
+    )
+    return {
+        "counts": per_label(targets, scores, thresholds, dataset.labels),
+        "mixed": label_confusion(targets, predicted),
+        "errors": errors.reset_index(drop=True),
+    }
 
 
 def dataset_image(dataset: Dataset, rel: str) -> tuple[str, str, list[str]]:

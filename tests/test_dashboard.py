@@ -50,8 +50,21 @@ def test_auc_matrix_and_charts(fastai_run, keras_run, replica_run, tiny_scenes, 
     )
     table = logic.leaderboard_table(tiny_results, dataset)
     assert len(charts.leaderboard_bars(table).data) == 1 and charts.auc_heatmap(matrix).data
-    errors = logic.worst_errors(keras_run, dataset, dataset.labels[0], k=3)
-    assert len(errors["false_positives"]) <= 3
+    label = dataset.labels[0]
+    tuned = logic.label_results(keras_run)[label]["threshold"]
+    at_tuned = logic.test_decisions(keras_run, dataset, label, tuned)
+    for field in ("tp", "fp", "fn", "tn"):  # at the tuned threshold: exactly the evaluator's counts
+        assert at_tuned["counts"][label][field] == logic.label_results(keras_run)[label][field]
+    errors = at_tuned["errors"]
+    assert (errors["error"] == "FP").sum() == at_tuned["counts"][label]["fp"]
+    assert (errors["error"] == "FN").sum() == at_tuned["counts"][label]["fn"]
+    assert at_tuned["mixed"][0, 0] == at_tuned["counts"][label]["fn"]  # the diagonal: the label's misses
+    everything = logic.test_decisions(keras_run, dataset, label, 0.0)  # the slider at 0: every image says yes
+    assert everything["counts"][label]["fn"] == 0 and everything["counts"][label]["tn"] == 0
+    assert (
+        set(everything["errors"]["error"]) <= {"FP"}
+        and charts.label_confusion_heatmap(everything["mixed"], dataset.labels, "t").data
+    )
     per_label = logic.label_results(keras_run)
     grids = charts.confusion_grids(per_label, "confusion")
     first = per_label[dataset.labels[0]]

@@ -82,3 +82,13 @@ def test_a_dataset_with_one_label_gets_every_overall_metric():
     summary = overall(targets, scores, np.array([0.5]))
     assert summary["samples_f1"] == pytest.approx(0.5)  # rows: hit, miss, (empty: 0), hit
     assert summary["micro_f1"] == pytest.approx(0.8) and summary["labels_total"] == 1
+
+
+def test_label_confusion_counts_which_labels_a_model_mixes_up():
+    from benchmarks.evaluation.metrics import label_confusion
+
+    targets = np.array([[1, 0, 0], [1, 0, 0], [0, 1, 0], [1, 1, 0]])
+    predicted = np.array([[0, 1, 0], [1, 0, 1], [0, 1, 0], [1, 0, 1]])
+    mixed = label_confusion(targets, predicted)
+    # image 0: a predicted b (and a missed); image 1: a predicted c; image 3: a and b predicted c, b missed
+    assert mixed.tolist() == [[1, 1, 2], [0, 1, 1], [0, 0, 0]]

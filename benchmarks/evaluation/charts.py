@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
@@ -154,6 +155,33 @@ def score_bars(
         height=90 + 26 * len(labels),
         margin={"l": 10, "r": 10, "t": 40 if title else 10, "b": 40},
         yaxis={"automargin": True, "autorange": "reversed"},
+    )
+    return figure
+
+
+def label_confusion_heatmap(mixed: np.ndarray, labels: list[str], title: str) -> go.Figure:
+    """``metrics.label_confusion`` as a heatmap: rows the true label, columns the label wrongly predicted
+    (the diagonal, greyed: images of the label it missed)."""
+    off_diagonal = mixed.astype(float)
+    np.fill_diagonal(off_diagonal, np.nan)
+    figure = go.Figure(
+        go.Heatmap(
+            z=off_diagonal,
+            x=labels,
+            y=labels,
+            text=mixed,
+            texttemplate="%{text}",
+            colorscale="Reds",
+            hovertemplate="images of %{y} predicted %{x}: %{text}<extra></extra>",
+            colorbar={"title": "images"},
+        )
+    )
+    figure.update_layout(
+        title=title,
+        xaxis_title="wrongly predicted label",
+        yaxis_title="true label",
+        height=140 + 34 * len(labels),
+        yaxis={"autorange": "reversed"},
     )
     return figure
 

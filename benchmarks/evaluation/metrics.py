@@ -185,6 +185,15 @@ def _statistic_over(statistic: Callable[[np.ndarray], float | np.ndarray | None]
     return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
 
 
+def label_confusion(targets: np.ndarray, predicted: np.ndarray) -> np.ndarray:
+    """Which labels a model mixes up: cell [a, b] counts images that carry label a, do not carry b, and are
+    predicted b (a false positive of b on an image of a). The diagonal counts a's false negatives."""
+    targets, predicted = targets.astype(bool), predicted.astype(bool)
+    mixed = targets.T.astype(int) @ (predicted & ~targets).astype(int)
+    np.fill_diagonal(mixed, (targets & ~predicted).sum(axis=0))
+    return mixed
+
+
 def per_label_auc(targets: np.ndarray, scores: np.ndarray) -> np.ndarray:
     """ROC-AUC of each label, NaN where the label has no positives or no negatives."""
     return _per_label(roc_auc_score, targets, scores)
