@@ -13,7 +13,7 @@ from benchmarks.evaluation.results import read_run_file
 from benchmarks.models.tf_runtime import traced_forward
 
 from .backbone import keras
-from .data import resize_square
+from .data import traced_resize_square
 
 MODEL_FILE = "model.keras"
 CONFIG_FILE = "serving.json"
@@ -59,10 +59,11 @@ class KerasPredictor:
                 f"{model_path}: cannot load the Keras model ({exc.__class__.__name__}); the file may be damaged"
             ) from None
         self._forward = traced_forward(self.model, self.img_size)
+        self._resize = traced_resize_square(self.img_size)
 
     def preprocess(self, images: list[Image.Image]) -> np.ndarray:
         return np.stack(
-            [resize_square(np.asarray(img.convert("RGB")), self.img_size).numpy() for img in images]
+            [self._resize(np.asarray(img.convert("RGB"), dtype=np.uint8)).numpy() for img in images]
         ).astype(np.float32)
 
     def predict(self, images: list[Image.Image]) -> np.ndarray:
