@@ -272,6 +272,30 @@ def threshold_explorer(run, dataset: Dataset, label: str) -> None:
         )
 
 
+@st.cache_resource(show_spinner="reading the training images' features…")
+def cached_novelty_check(dataset_path: str):
+    """None when the lite0 features the linear probe caches are not there (never computed here, on a click)."""
+    from benchmarks.models.novelty import NoveltyCheck
+
+    try:
+        return NoveltyCheck(logic.load_dataset_safely(Path(dataset_path))[0])
+    except FileNotFoundError:
+        return None
+
+
+def novelty_hint(dataset: Dataset, image) -> None:
+    """Out-of-distribution hint: how far the image is from the nearest training image, in frozen features."""
+    check = cached_novelty_check(str(dataset.root))
+    if check is None:
+        st.caption(
+            "no out-of-distribution hint: it reads the lite0 features the linear probe caches "
+            f"(`python -m benchmarks baseline linear-probe {dataset.root}`)"
+        )
+        return
+    novelty = check.check(image)
+    (st.warning if novelty.unlike_training else st.caption)(novelty.message())
+
+
 TRY_REPEATS = 5  # the latency shown is the median of this many calls on the uploaded image
 
 
@@ -324,6 +348,7 @@ def page_try(dataset: Dataset, results: Path) -> None:
     else:
         caption = "uploaded (not in the dataset: no true labels)"
     st.image(image, width=256, caption=caption)
+    novelty_hint(dataset, image)
     columns = st.columns(min(len(runs), 3))
     for i, (run, prediction, problem) in enumerate(outcomes):
         column = columns[i % len(columns)]

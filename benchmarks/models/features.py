@@ -31,14 +31,18 @@ def torch_loadable() -> bool:
     return "torchvision" in sys.modules or "tensorflow" not in sys.modules
 
 
+def cached_features_path(dataset: Dataset, backbone: Backbone, img_size: int) -> Path:
+    """Where a dataset's pooled features live: keyed by its fingerprint, the backbone and the image size."""
+    return cache_dir() / "features" / f"{dataset.fingerprint.replace(':', '-')}-{backbone.name}-{img_size}.npz"
+
+
 def backbone_features(dataset: Dataset, backbone: Backbone, img_size: int | None = None) -> tuple[np.ndarray, float]:
     """Pooled features for every image in dataset order, and the seconds per image it took to compute them.
 
     Where PyTorch cannot be loaded any more (the Keras trainer), a missing cache entry is computed by a child
     process and then read here."""
     img_size = img_size or backbone.input_size
-    key = f"{dataset.fingerprint.replace(':', '-')}-{backbone.name}-{img_size}.npz"
-    path = cache_dir() / "features" / key
+    path = cached_features_path(dataset, backbone, img_size)
     if not path.is_file() and not torch_loadable():
         command = [sys.executable, "-m", "benchmarks.models.features", str(dataset.root), backbone.name, str(img_size)]
         if subprocess.run(command).returncode != 0:
