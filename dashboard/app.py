@@ -120,9 +120,18 @@ def page_dataset(dataset: Dataset, results: Path) -> None:
 
 def page_leaderboard(dataset: Dataset, results: Path) -> None:
     st.header("Leaderboard (test split, thresholds tuned on valid)")
-    table = logic.leaderboard_table(results, dataset)
-    if table.empty:
+    every_run = logic.leaderboard_table(results, dataset)
+    if every_run.empty:
         st.info(f"no runs on this dataset in {results}/ yet — `make demo` trains some")
+        return
+    annotations, problem = logic.load_annotations(results)
+    if problem:
+        st.warning(problem)
+    show_hidden = bool(annotations["hidden"]) and st.checkbox(f"show the {len(annotations['hidden'])} hidden run(s)")
+    table = logic.annotated(every_run, annotations, show_hidden)
+    if table.empty:
+        st.info("every run here is hidden: tick 'show the hidden runs' above, or unhide some below")
+        edit_annotations(every_run, annotations, results, expanded=True)
         return
     st.dataframe(
         logic.readable_leaderboard(table),
@@ -140,6 +149,7 @@ def page_leaderboard(dataset: Dataset, results: Path) -> None:
         st.caption(note)
     st.plotly_chart(charts.leaderboard_bars(table), width="stretch")
     st.plotly_chart(charts.quality_latency_size(table), width="stretch")
+    edit_annotations(every_run, annotations, results)
     with st.expander("training curves (per epoch, from each run's history)"):
         histories = logic.training_histories(results, table)
         if histories:
@@ -190,6 +200,22 @@ def page_leaderboard(dataset: Dataset, results: Path) -> None:
             p_better = f", P(A > B) over seed pairs {entry['p_a_better']:.2f}" if "p_a_better" in entry else ""
             difference = "undefined" if entry["difference"] is None else f"{entry['difference']:+.3f}"
             st.write(f"**{metric}**: A − B {difference}, 95% CI {ci_text}{p_better} → {entry['verdict']}")
+
+
+def edit_annotations(table, annotations: dict, results: Path, expanded: bool = False) -> None:
+    """Hide runs from every view of the leaderboard, or tag them; saved under the results folder."""
+    names = dict(zip(table["run"], table["name"]))
+    with st.expander("hide or tag runs (kept in the results folder for every visitor)", expanded=expanded):
+        hidden = st.multiselect(
+            "hidden runs", list(names), default=[r for r in annotations["hidden"] if r in names], format_func=names.get
+        )
+        left, right = st.columns([1, 2])
+        run = left.selectbox("tag a run", list(names), format_func=names.get)
+        tag = right.text_input("tag (empty removes it)", annotations["tags"].get(run, ""), max_chars=60)
+        if st.button("save"):
+            kept_elsewhere = [r for r in annotations["hidden"] if r not in names]  # other datasets' runs stay hidden
+            logic.save_annotations(results, hidden + kept_elsewhere, {**annotations["tags"], run: tag.strip()})
+            st.rerun()
 
 
 def page_per_class(dataset: Dataset, results: Path) -> None:

@@ -171,6 +171,39 @@ def test_runs_get_readable_names_and_two_runs_show_how_they_differ(tmp_path, dat
     assert [trace.y for trace in figure.data] == [(0.4, 0.3), (0.5, None)]
 
 
+def test_hidden_and_tagged_runs_persist_and_a_damaged_file_is_survived(tmp_path, dataset, monkeypatch):
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    from dashboard import logic
+
+    results = tmp_path / "r"
+    keep = _run(results, dataset, "fastai", 0, 0.8, preset="quick")
+    hide = _run(results, dataset, "keras", 0, 0.2, preset="quick")
+    logic.save_annotations(results, [hide.run_id, "a-run-on-another-dataset"], {keep.run_id: "baseline for the report"})
+    annotations, problem = logic.load_annotations(results)
+    assert problem is None and annotations["tags"] == {keep.run_id: "baseline for the report"}
+    table = logic.annotated(logic.leaderboard_table(results, dataset), annotations)
+    assert list(table["run"]) == [keep.run_id] and list(table["tag"]) == ["baseline for the report"]
+    assert len(logic.annotated(logic.leaderboard_table(results, dataset), annotations, show_hidden=True)) == 2
+
+    monkeypatch.setattr(logic, "DEFAULT_DATA_ROOT", dataset.root.parent)
+    monkeypatch.setattr(logic, "DEFAULT_RESULTS", results)
+    app = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py"), default_timeout=120)
+    app.session_state["page"] = "Leaderboard"
+    app.run()
+    shown = app.dataframe[0].value
+    assert not app.exception and list(shown["name"]) == ["fastai·lite0·quick · seed 0"]
+    assert list(shown["tag"]) == ["baseline for the report"]
+
+    (results / logic.ANNOTATIONS).write_text("{not json")
+    annotations, problem = logic.load_annotations(results)
+    assert annotations == {"hidden": [], "tags": {}} and "not readable" in problem
+    app.run()
+    assert not app.exception and len(app.dataframe[0].value) == 2 and "not readable" in app.warning[0].value
+
+
 def test_ranks_across_datasets_with_friedman_and_the_nemenyi_critical_difference(tmp_path, capsys):
     from benchmarks.evaluation.ranks import average_ranks, cd_diagram, scores_by_dataset
 
