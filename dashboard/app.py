@@ -19,7 +19,7 @@ from benchmarks.data.dataset import Dataset
 from benchmarks.data.eda_report import image_figures, label_figures
 from benchmarks.data.images import open_rgb
 from benchmarks.errors import BenchmarkError
-from benchmarks.evaluation import charts
+from benchmarks.evaluation import charts, metrics
 from benchmarks.evaluation.evaluate import contamination_note
 from benchmarks.evaluation.groups import params_diff
 from benchmarks.evaluation.leaderboard import latency_notes, readable_groups
@@ -28,6 +28,8 @@ from benchmarks.models.predictors import load_warm_predictor, runtime_of
 from benchmarks.models.registry import trainable_families
 from benchmarks.models.scoring import score, thresholds_of, untuned_thresholds
 from dashboard import logic
+
+metrics.BOOTSTRAP_BACKEND = "threading"  # no worker processes inside the server: they outlive it (issue 14)
 
 
 @st.cache_data(show_spinner=False)
@@ -138,7 +140,8 @@ def page_leaderboard(dataset: Dataset, results: Path) -> None:
         width="stretch",
         hide_index=True,
         column_config={
-            **{c: st.column_config.NumberColumn(format="%.3f") for c in logic.SCORE_COLUMNS},
+            **logic.COLUMN_TITLES,
+            **{c: st.column_config.NumberColumn(logic.COLUMN_TITLES[c], format="%.3f") for c in logic.SCORE_COLUMNS},
             "latency_ms": st.column_config.NumberColumn(
                 "latency ms", help="served model, one image per call, median after warm-up (docs/evaluation.md)"
             ),
@@ -247,6 +250,13 @@ def page_per_class(dataset: Dataset, results: Path) -> None:
         width="stretch",
         hide_index=True,
     )
+    _, unsampled = logic.runs_with_label_samples(runs)
+    if unsampled:
+        st.caption(
+            f"left out: {len(unsampled)} run(s) evaluated before per-label samples were stored "
+            f"({', '.join(r.run_id for r in unsampled[:4])}{', …' if len(unsampled) > 4 else ''}); "
+            "`python -m benchmarks evaluate RUN` stores them (about 20 s a run), then they count here"
+        )
     if not chosen_runs:
         return
     st.subheader("Threshold explorer")

@@ -147,20 +147,27 @@ def bootstrap_samples(run: Run, metric: str) -> np.ndarray:
     return macro_of(label_samples(run, PER_LABEL[metric]))
 
 
-def label_samples(run: Run, name: str) -> np.ndarray:
-    """(resamples, labels) of per-label ``roc_auc`` or ``ap``, in dataset label order: bootstrap.npz when the
-    evaluator wrote it with the current settings, else computed in memory (nothing is written)."""
+def stored_label_samples(run: Run, name: str) -> np.ndarray | None:
+    """(resamples, labels) of per-label ``roc_auc`` or ``ap`` from bootstrap.npz, when the evaluator wrote it with
+    the current settings; else None."""
     path = run.path / BOOTSTRAP_NPZ
-    if path.is_file():
-        try:
-            with np.load(path) as stored:
-                values = stored[name].astype(np.float64)
-                current = int(stored["resamples"]) == evaluate.BOOTSTRAP_RESAMPLES
-                current = current and int(stored["seed"]) == BOOTSTRAP_SEED
-        except (OSError, KeyError, ValueError):
-            current = False
-        if current and values.shape == (evaluate.BOOTSTRAP_RESAMPLES, len(run.labels)):
-            return values
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path) as stored:
+            values = stored[name].astype(np.float64)
+            current = int(stored["resamples"]) == evaluate.BOOTSTRAP_RESAMPLES
+            current = current and int(stored["seed"]) == BOOTSTRAP_SEED
+    except (OSError, KeyError, ValueError):
+        return None
+    return values if current and values.shape == (evaluate.BOOTSTRAP_RESAMPLES, len(run.labels)) else None
+
+
+def label_samples(run: Run, name: str) -> np.ndarray:
+    """``stored_label_samples``, else computed in memory (nothing is written: ``evaluate`` stores them)."""
+    stored = stored_label_samples(run, name)
+    if stored is not None:
+        return stored
     dataset = dataset_of(run)
     targets, scores = aligned_scores(run, dataset, "test")
     return evaluate.bootstrap_per_label(targets, scores)[name]

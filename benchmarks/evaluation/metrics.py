@@ -157,6 +157,11 @@ def _thin(points: dict[str, np.ndarray]) -> dict[str, list[float]]:
     return {k: [round(float(v), 5) for v in values[keep]] for k, values in points.items()}
 
 
+# joblib backend of the bootstrap: processes for the CLI and the evaluator; a server (the dashboard) sets
+# "threading", since worker processes started inside a server outlive it and hang its shutdown (issue 14).
+BOOTSTRAP_BACKEND = "loky"
+
+
 def bootstrap(
     statistic: Callable[[np.ndarray], float | np.ndarray | None],
     n_images: int,
@@ -175,7 +180,9 @@ def bootstrap(
     chunks = np.array_split(indices, jobs) if resamples >= 200 and jobs > 1 else [indices]
     if len(chunks) == 1:
         return _statistic_over(statistic, indices)
-    parts = Parallel(n_jobs=len(chunks))(delayed(_statistic_over)(statistic, chunk) for chunk in chunks)
+    parts = Parallel(n_jobs=len(chunks), backend=BOOTSTRAP_BACKEND)(
+        delayed(_statistic_over)(statistic, chunk) for chunk in chunks
+    )
     return np.concatenate(parts)
 
 
