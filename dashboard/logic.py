@@ -426,13 +426,26 @@ def readable_log_lines(text: str) -> list[str]:
     return [line for line in lines if not any(noise in line for noise in LOG_NOISE)]
 
 
+CANCEL_GRACE_S = 5.0  # after Ctrl-C, how long a trainer gets before it is terminated
+
+
 def cancel_training(job: dict) -> None:
-    """Ctrl-C for the trainer: it marks its run interrupted (resumable from the last finished epoch) and exits."""
+    """Ctrl-C for the trainer: it marks its run interrupted (resumable from the last finished epoch) and exits.
+    A process started where SIGINT is ignored (a server run in the background) gets SIGTERM after
+    ``CANCEL_GRACE_S`` (``training_status`` sends it); its run then shows as interrupted by its stale heartbeat."""
     import signal
+    import time
 
     if job["process"].poll() is None:
         job["process"].send_signal(signal.SIGINT)
-    job["cancelled"] = True
+    job.setdefault("cancelled", time.time())
+
+
+def _escalate_cancel(job: dict) -> None:
+    import time
+
+    if job.get("cancelled") and job["process"].poll() is None and time.time() - job["cancelled"] > CANCEL_GRACE_S:
+        job["process"].terminate()
 
 
 def epoch_position(info: dict) -> tuple[float, int]:
@@ -466,6 +479,7 @@ def training_status(job: dict, results: Path) -> dict:
     epoch's batches) of planned, an ETA, and the log's tail without framework noise."""
     import time
 
+    _escalate_cancel(job)
     process = job["process"]
     code = process.poll()
     text = Path(job["log"]).read_text(encoding="utf-8", errors="replace") if Path(job["log"]).is_file() else ""

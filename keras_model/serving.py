@@ -59,11 +59,13 @@ class KerasPredictor:
                 f"{model_path}: cannot load the Keras model ({exc.__class__.__name__}); the file may be damaged"
             ) from None
         self._forward = traced_forward(self.model, self.img_size)
-        self._resize = traced_resize_square(self.img_size)
 
     def preprocess(self, images: list[Image.Image]) -> np.ndarray:
         return np.stack(
-            [self._resize(np.asarray(img.convert("RGB"), dtype=np.uint8)).numpy() for img in images]
+            [
+                traced_resize_square(self.img_size)(np.asarray(img.convert("RGB"), dtype=np.uint8)).numpy()
+                for img in images
+            ]
         ).astype(np.float32)
 
     def predict(self, images: list[Image.Image]) -> np.ndarray:

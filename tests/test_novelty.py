@@ -13,7 +13,8 @@ from benchmarks.models.novelty import NoveltyCheck
 SIZE = 64
 
 
-def test_training_images_are_familiar_and_noise_is_not(tiny_scenes):
+def test_training_images_are_familiar_and_noise_is_not(tiny_scenes, tmp_path, monkeypatch):
+    monkeypatch.setenv("IMGBENCH_CACHE", str(tmp_path / "cache"))  # other tests may have cached these features
     dataset = load_dataset(tiny_scenes)
     with pytest.raises(FileNotFoundError):  # no cached features: no hint, and nothing computed on the spot
         NoveltyCheck(dataset, "lite0", SIZE)
