@@ -23,7 +23,7 @@ from pydantic import BaseModel
 
 import benchmarks.models.torch_first  # noqa: F401, I001  (PyTorch before TensorFlow in one process)
 from benchmarks.data.images import ImageTooLarge, open_rgb
-from benchmarks.errors import BenchmarkError
+from benchmarks.errors import BenchmarkError, first_line
 from benchmarks.evaluation.results import RUN_JSON, load_run, read_metrics
 from benchmarks.models.predictors import can_predict, load_warm_predictor, runtime_of
 from benchmarks.models.scoring import Thresholds, score, thresholds_of
@@ -99,8 +99,9 @@ def load_models(results_dir: Path, runtime: str = "native") -> tuple[dict[str, L
             predictor = load_warm_predictor(run, runtime)
             metrics = read_metrics(run) or {}
         except Exception as exc:  # noqa: BLE001  (per-run isolation: one damaged run never takes the API down)
-            reason = str(exc) if isinstance(exc, BenchmarkError) else f"{exc.__class__.__name__}: {exc}"
-            reason = (reason.splitlines() or [exc.__class__.__name__])[0]  # one line, whatever the message
+            reason = first_line(exc, limit=None)  # one line, whatever the message
+            if not isinstance(exc, BenchmarkError):
+                reason = f"{exc.__class__.__name__}: {reason}"
             log.warning("skipping %s: %s", folder, reason)
             skipped.append(SkippedRun(run=folder.name, reason=reason))
             continue

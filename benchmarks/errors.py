@@ -13,6 +13,11 @@ class RunError(BenchmarkError):
     """A run folder that does not follow the results format."""
 
 
+def first_line(exc: BaseException, limit: int | None = 160) -> str:
+    """An exception's message cut to one line (its class name when the message is empty), for one-line errors."""
+    return (str(exc).splitlines() or [exc.__class__.__name__])[0][:limit]
+
+
 def run_cli(body, interrupted: str = "interrupted") -> int:
     """Exit codes every CLI here shares: 0 ok, 2 = bad input (one line, no traceback), 130 = Ctrl-C."""
     import sys

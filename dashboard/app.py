@@ -245,16 +245,12 @@ def page_per_class(dataset: Dataset, results: Path) -> None:
     st.caption(
         "test ROC-AUC; seeds of one model pooled; a tie when the 95% paired bootstrap CI of the difference contains 0"
     )
-    st.dataframe(
-        cached_best_per_label(str(results), str(dataset.root), logic.results_signature(results)),
-        width="stretch",
-        hide_index=True,
-    )
-    _, unsampled = logic.runs_with_label_samples(runs)
+    best, unsampled = cached_best_per_label(str(results), str(dataset.root), logic.results_signature(results))
+    st.dataframe(best, width="stretch", hide_index=True)
     if unsampled:
         st.caption(
             f"left out: {len(unsampled)} run(s) evaluated before per-label samples were stored "
-            f"({', '.join(r.run_id for r in unsampled[:4])}{', …' if len(unsampled) > 4 else ''}); "
+            f"({', '.join(unsampled[:4])}{', …' if len(unsampled) > 4 else ''}); "
             "`python -m benchmarks evaluate RUN` stores them (about 20 s a run), then they count here"
         )
     if not chosen_runs:

@@ -110,18 +110,21 @@ def runs_with_label_samples(runs: list[Run]) -> tuple[list[Run], list[Run]]:
     names the second, since recomputing them costs ~20 s per run on 2 cores."""
     from benchmarks.evaluation.groups import stored_label_samples
 
-    with_samples = [run for run in runs if stored_label_samples(run, "roc_auc") is not None]
-    return with_samples, [run for run in runs if run not in with_samples]
+    stored, missing = [], []
+    for run in runs:
+        (stored if stored_label_samples(run, "roc_auc") is not None else missing).append(run)
+    return stored, missing
 
 
-def best_per_label_table(results: Path, dataset: Dataset) -> pd.DataFrame:
+def best_per_label_table(results: Path, dataset: Dataset) -> tuple[pd.DataFrame, list[str]]:
     """Per label: the best model by test ROC-AUC (runs of one model pooled over seeds), and the models not
-    distinguishable from it (95% paired bootstrap CI of the difference contains 0)."""
+    distinguishable from it (95% paired bootstrap CI of the difference contains 0); and the ids of the runs left
+    out for want of stored samples."""
     from benchmarks.evaluation.groups import best_per_label, group_runs
 
-    stored, _ = runs_with_label_samples(runs_on(results, dataset))
+    stored, missing = runs_with_label_samples(runs_on(results, dataset))
     rows = best_per_label(group_runs(stored))
-    return pd.DataFrame(
+    table = pd.DataFrame(
         [
             {
                 "label": row["label"],
@@ -132,6 +135,7 @@ def best_per_label_table(results: Path, dataset: Dataset) -> pd.DataFrame:
             for row in rows
         ]
     )
+    return table, [run.run_id for run in missing]
 
 
 def ease_pitfalls(title: str) -> list[dict]:

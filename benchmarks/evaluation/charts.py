@@ -14,7 +14,7 @@ def leaderboard_bars(table: pd.DataFrame, metric: str = "macro_auc") -> go.Figur
     lower = [v - lo if lo is not None and v is not None else None for (lo, hi), v in zip(ci, table[metric])]
     figure = go.Figure(
         go.Bar(
-            y=table["name"] if "name" in table else table["run"],
+            y=table["name"],
             x=table[metric],
             customdata=table["run"],
             hovertemplate="%{y}<br>%{customdata}<br>%{x:.3f}<extra></extra>",
@@ -44,7 +44,7 @@ def quality_latency_size(table: pd.DataFrame) -> go.Figure:
         y="macro_auc",
         size="marker",
         color="kind",
-        hover_name="name" if "name" in data else "run",
+        hover_name="name",
         hover_data={"run": True, "model_mb": True, "marker": False},
         color_discrete_sequence=px.colors.qualitative.D3,
         title="Quality vs latency (one protocol: served model, batch 1, median; marker size: model MB, at least 1)",

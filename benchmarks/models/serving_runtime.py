@@ -24,7 +24,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from benchmarks.atomic import atomic_write_json
-from benchmarks.errors import BenchmarkError, RunError
+from benchmarks.errors import BenchmarkError, RunError, first_line
 
 RUNTIME_ENV = "SERVING_RUNTIME"
 NATIVE = "native"
@@ -83,9 +83,7 @@ class OpenVinoNetwork:
         try:
             self.compiled = ov.Core().compile_model(str(xml_path), "CPU", {"PERFORMANCE_HINT": "LATENCY"})
         except Exception as exc:  # noqa: BLE001  (a damaged export: one line, and the caller may re-export)
-            first_line = (str(exc).splitlines() or [exc.__class__.__name__])[0][:160]
-            raise RunError(f"{xml_path}: cannot compile the OpenVINO model ({first_line})") from None
-        self.threads = int(self.compiled.get_property("INFERENCE_NUM_THREADS"))
+            raise RunError(f"{xml_path}: cannot compile the OpenVINO model ({first_line(exc)})") from None
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         return np.asarray(self.compiled(np.ascontiguousarray(batch))[0], dtype=np.float32)
@@ -125,7 +123,7 @@ def _export(native: Exportable, run_dir: Path) -> dict:
             native.export_openvino(scratch / GRAPH_FILE, native.network_input(probe_images(1)))
         except Exception as exc:  # noqa: BLE001  (converter errors are many and deep: one line names the run)
             raise RunError(
-                f"{run_dir}: OpenVINO export failed ({exc.__class__.__name__}: {str(exc).splitlines()[0][:160]}); "
+                f"{run_dir}: OpenVINO export failed ({exc.__class__.__name__}: {first_line(exc)}); "
                 f"serve it with {RUNTIME_ENV}=native"
             ) from None
         difference = max_score_difference(native, OpenVinoNetwork(scratch / GRAPH_FILE))
