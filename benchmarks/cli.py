@@ -260,7 +260,7 @@ def cmd_eda(args) -> None:
 def cmd_baseline(args) -> None:
     from benchmarks.data.dataset import load_dataset
     from benchmarks.evaluation.evaluate import evaluate_run
-    from benchmarks.evaluation.results import newest_done_run
+    from benchmarks.evaluation.results import newest_done_run, report_run
     from benchmarks.models.baselines import run_linear_probe, run_prior
 
     dataset = load_dataset(args.dataset)
@@ -268,6 +268,7 @@ def cmd_baseline(args) -> None:
     if args.skip_existing:
         same = {} if kind == "prior" else {"backbone": args.backbone, "params": {"img_size": _probe_size(args)}}
         if (run := newest_done_run(args.results, kind, dataset.fingerprint, **same)) is not None:
+            report_run(run)
             print(f"reusing {run.path} ({kind} on this dataset already done)")
             return
     run = (

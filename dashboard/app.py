@@ -434,6 +434,12 @@ def page_train(dataset: Dataset, results: Path) -> None:
         lr = a.text_input("learning rate ('auto' = lr_find for fastai, 1e-3 for Keras)", "auto")
         seed = b.number_input("seed", 0, 10_000, 0)
         mixup = c.checkbox("MixUp")
+        recipe = a.selectbox(
+            "recipe",
+            ["idiomatic", "matched"],
+            help="idiomatic: the framework as its own documentation teaches; matched: the same head, optimizer, LR "
+            "schedule and augmentations in fastai and Keras, so their difference measures the framework alone",
+        )
         submitted = st.form_submit_button("start training")
     if submitted:
         options = {
@@ -445,6 +451,7 @@ def page_train(dataset: Dataset, results: Path) -> None:
             "lr": lr.strip() or None,
             "seed": seed,
             "mixup": mixup,
+            "recipe": recipe,
         }
         command = logic.train_command(framework, dataset.root, results, options)
         st.session_state["job"] = logic.start_training(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from benchmarks.errors import BenchmarkError
-from benchmarks.models.training import CommonConfig
+from benchmarks.models.training import CommonConfig, refuse_unmatched
 from benchmarks.models.training import make_config as make_common_config
 
 
@@ -61,4 +61,7 @@ def make_config(preset: str | None = None, **overrides) -> TrainConfig:
         raise BenchmarkError(f"--item-tfm {config.item_tfm!r}: choose resize or rrc")
     if config.precision not in ("auto", "fp32", "bf16", "fp16"):
         raise BenchmarkError(f"--precision {config.precision!r}: choose auto, fp32, bf16 or fp16")
+    refuse_unmatched(config, progressive=False, item_tfm="resize", lr_mult=100, grad_accum=1)
+    if config.recipe == "matched":
+        config.train_bn = False  # every BatchNorm layer frozen whole, as in Keras
     return config

@@ -17,6 +17,7 @@ from fastai.vision.all import (
 
 from benchmarks.data.dataset import Dataset
 from benchmarks.models.backbones import Backbone
+from benchmarks.models.training import MATCHED
 
 from .config import TrainConfig
 
@@ -47,9 +48,22 @@ def make_dataloaders(dataset: Dataset, backbone: Backbone, config: TrainConfig, 
         get_y=label_list,
         splitter=ColSplitter("is_valid"),
         item_tfms=item_tfm,
-        batch_tfms=[
-            *aug_transforms(do_flip=True, max_rotate=15.0, max_zoom=1.1, max_lighting=0.2, max_warp=0.1),
-            Normalize.from_stats(list(backbone.mean), list(backbone.std)),
-        ],
+        batch_tfms=[*augmentations(config), Normalize.from_stats(list(backbone.mean), list(backbone.std))],
     )
     return block.dataloaders(training_frame(dataset), bs=config.bs, num_workers=config.num_workers)
+
+
+def augmentations(config: TrainConfig) -> list:
+    """fastai's ``aug_transforms``: flips, rotation, zoom and lighting in the ranges both frameworks use, plus a little
+    warp, each on 75 % of images; the matched recipe drops the warp and transforms every image, as Keras' random
+    layers do."""
+    matched = config.recipe == "matched"
+    return aug_transforms(
+        do_flip=True,
+        max_rotate=MATCHED.rotate_degrees,
+        max_zoom=1 + MATCHED.zoom,
+        max_lighting=MATCHED.lighting,
+        max_warp=0.0 if matched else 0.1,
+        p_affine=1.0 if matched else 0.75,
+        p_lighting=1.0 if matched else 0.75,
+    )

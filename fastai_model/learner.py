@@ -7,6 +7,7 @@ from fastai.callback.core import Callback
 from fastai.callback.fp16 import AMPMode, MixedPrecision
 from fastai.callback.training import bn_types
 from fastai.vision.all import (
+    Adam,
     BCEWithLogitsLossFlat,
     BnFreeze,
     EarlyStoppingCallback,
@@ -18,6 +19,7 @@ from fastai.vision.all import (
     accuracy_multi,
     nn,
     params,
+    partial,
     vision_learner,
 )
 from fastcore.foundation import L
@@ -27,7 +29,7 @@ from torchvision.ops import sigmoid_focal_loss
 from benchmarks.errors import BenchmarkError
 from benchmarks.models.backbones import Backbone, timm_state_dict
 from benchmarks.models.hardware import cpu_has_native_bf16
-from benchmarks.models.training import ASL_CLIP, ASL_GAMMA_NEG, ASL_GAMMA_POS, FOCAL_GAMMA
+from benchmarks.models.training import ASL_CLIP, ASL_GAMMA_NEG, ASL_GAMMA_POS, FOCAL_GAMMA, MATCHED
 
 from .config import TrainConfig
 
@@ -54,16 +56,21 @@ class MultiLabelLossFlat(BCEWithLogitsLossFlat):
 ASYMMETRIC = AsymmetricLossMultiLabel(gamma_neg=ASL_GAMMA_NEG, gamma_pos=ASL_GAMMA_POS, clip=ASL_CLIP, reduction="mean")
 
 
-LINEAR_HEAD_DROPOUT = 0.2  # the same as the Keras head's default dropout
-
-
-def head_kwargs(head_init: str) -> dict:
-    """fastai's ``create_head`` arguments. LP-FT (``probe``) needs the head the probe fits — average pooling, dropout,
-    one Linear layer — which is ``create_head`` with no hidden layer, no concat pooling and no first BatchNorm;
-    ``random`` keeps fastai's default head (concat pooling, BatchNorm, a 512-unit hidden layer)."""
-    if head_init == "probe":
-        return {"concat_pool": False, "lin_ftrs": [], "first_bn": False, "ps": LINEAR_HEAD_DROPOUT}
+def head_kwargs(head_init: str, recipe: str = "idiomatic") -> dict:
+    """fastai's ``create_head`` arguments. LP-FT (``probe``) and the matched recipe need the head the probe fits and
+    Keras builds — average pooling, dropout, one Linear layer — which is ``create_head`` with no hidden layer, no
+    concat pooling and no first BatchNorm; otherwise fastai's default head (concat pooling, BatchNorm, a 512-unit
+    hidden layer)."""
+    if head_init == "probe" or recipe == "matched":
+        return {"concat_pool": False, "lin_ftrs": [], "first_bn": False, "ps": MATCHED.dropout}
     return {}
+
+
+def optimizer(recipe: str):
+    """fastai's Adam (decoupled weight decay, i.e. AdamW); the matched recipe gives it Keras' betas and epsilon."""
+    if recipe == "matched":
+        return partial(Adam, mom=MATCHED.beta_1, sqr_mom=MATCHED.beta_2, eps=MATCHED.epsilon)
+    return Adam
 
 
 def build_learner(dls, backbone: Backbone, config: TrainConfig, path, *, monitor_auc: bool = True, probe_head=None):
@@ -86,19 +93,22 @@ def build_learner(dls, backbone: Backbone, config: TrainConfig, path, *, monitor
         path=path,
         model_dir="checkpoints",
         train_bn=config.train_bn,
-        **head_kwargs(config.head_init),
+        opt_func=optimizer(config.recipe),
+        **head_kwargs(config.head_init, config.recipe),
     )
     load_backbone_weights(learn.model, backbone)
     if probe_head is not None:
         set_linear_head(learn.model, *probe_head)
-    if config.head_init == "probe":
+    if config.head_init == "probe" or config.recipe == "matched":
         learn.add_cb(ImageNetBatchNormStatistics())
+    if config.recipe == "matched":
+        learn.add_cb(FrozenBatchNormParameters())
     learn.freeze()  # pretrained=False skips vision_learner's own freeze; the weights are pretrained all the same
     if not config.train_bn:
         learn.add_cb(BnFreeze())  # frozen BatchNorm layers also keep their ImageNet running statistics
     for callback in training_callbacks(config):
         learn.add_cb(callback)
-    set_precision(learn, config.precision)
+    set_precision(learn, config.precision, config.recipe)
     return learn
 
 
@@ -141,6 +151,17 @@ class ImageNetBatchNormStatistics(Callback):
                 module.eval()
 
 
+class FrozenBatchNormParameters(Callback):
+    """The matched recipe freezes BatchNorm layers whole, as Keras does (a non-trainable layer): their scale and
+    shift get no gradient in unfrozen stages either (fastai would train them there)."""
+
+    def before_fit(self):
+        for module in self.model.modules():
+            if isinstance(module, bn_types):
+                for parameter in module.parameters():
+                    parameter.requires_grad_(False)
+
+
 def set_linear_head(model, weight, bias) -> None:
     """The probe's weights into the head's only Linear layer (``head_kwargs('probe')`` made it)."""
     (linear,) = [m for m in model[1].modules() if isinstance(m, nn.Linear)]
@@ -162,13 +183,14 @@ def training_callbacks(config: TrainConfig) -> list:
     return callbacks
 
 
-def precision_mode(requested: str = "auto") -> str:
-    """``auto``: fp16 on CUDA, bf16 on CPUs with native bf16 (AVX512-BF16 / AMX), else fp32."""
+def precision_mode(requested: str = "auto", recipe: str = "idiomatic") -> str:
+    """``auto``: fp16 on CUDA, bf16 on CPUs with native bf16 (AVX512-BF16 / AMX), else fp32; the matched recipe
+    uses fp32 on every CPU (Keras' auto takes bf16 only with AMX)."""
     if requested != "auto":
         return requested
     if torch.cuda.is_available():
         return "fp16"
-    return "bf16" if cpu_has_native_bf16() else "fp32"
+    return "bf16" if recipe != "matched" and cpu_has_native_bf16() else "fp32"
 
 
 class DeviceMixedPrecision(MixedPrecision):
@@ -185,9 +207,9 @@ class DeviceMixedPrecision(MixedPrecision):
         self.scales = L()
 
 
-def set_precision(learn, requested: str = "auto") -> None:
+def set_precision(learn, requested: str = "auto", recipe: str = "idiomatic") -> None:
     """channels_last always (faster convolutions on CPU and GPU), mixed precision where the hardware has it."""
-    mode = precision_mode(requested)
+    mode = precision_mode(requested, recipe)
     learn.to_channelslast(use_amp=False)
     if mode != "fp32":
         learn.add_cb(DeviceMixedPrecision(amp_mode=mode))

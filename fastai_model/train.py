@@ -26,7 +26,7 @@ import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 from fastai.callback.core import Callback  # noqa: E402
 from fastai.torch_core import set_seed  # noqa: E402
-from fastai.vision.all import SaveModelCallback, valley  # noqa: E402
+from fastai.vision.all import ParamScheduler, SaveModelCallback, SchedCos, SchedLin, combine_scheds, valley  # noqa: E402
 
 from benchmarks.data.dataset import Dataset, load_dataset  # noqa: E402
 from benchmarks.errors import BenchmarkError  # noqa: E402
@@ -35,6 +35,7 @@ from benchmarks.evaluation.metrics import rankable  # noqa: E402
 from benchmarks.evaluation.results import Run, Stopwatch, create_run, load_run, model_size_bytes, recording  # noqa: E402
 from benchmarks.models.backbones import get_backbone  # noqa: E402
 from benchmarks.models.training import (  # noqa: E402
+    MATCHED,
     add_common_arguments,
     check_trainable,
     initial_head,
@@ -43,6 +44,7 @@ from benchmarks.models.training import (  # noqa: E402
     record_kept,
     start_label,
     trainer_main,
+    warmup_steps,
 )
 
 from .config import PRESETS, TrainConfig, make_config  # noqa: E402
@@ -139,8 +141,10 @@ def fine_tune(
     start: tuple[str, int] = ("frozen", 0),
 ) -> None:
     """``Learner.fine_tune`` opened into its two phases, with its exact schedule, so a run can resume
-    mid-way and progressive resizing can change the image size between phases."""
+    mid-way and progressive resizing can change the image size between phases (the matched recipe: its own)."""
     phase, first_epoch = start
+    if config.recipe == "matched":
+        return fine_tune_matched(learn, recorder, config, lr, start)
     if phase == "frozen" and first_epoch < config.freeze_epochs:
         recorder.phase = "frozen"
         learn.freeze()
@@ -161,6 +165,32 @@ def fine_tune(
             div=5.0,
             start_epoch=first_epoch if phase == "unfrozen" else 0,
         )
+
+
+def matched_schedule(peak: float, total_steps: int):
+    """The matched recipe's unfrozen-phase LR as a function of the share of training done: Keras' ``CosineDecay``
+    with warm-up (linear from peak/10 to peak, then cosine to 0), written with fastai's own schedulers."""
+    warm = warmup_steps(total_steps, MATCHED.warmup) / total_steps
+    return combine_scheds([warm, 1 - warm], [SchedLin(peak / 10, peak), SchedCos(peak, 0.0)])
+
+
+def fine_tune_matched(learn, recorder: RunRecorder, config: TrainConfig, lr: float, start: tuple[str, int]) -> None:
+    """The matched recipe: a constant LR with the body frozen, then one LR for every unfrozen layer on
+    ``matched_schedule`` (``fit``, not ``fit_one_cycle``: no one-cycle LR and no momentum cycling)."""
+    phase, first_epoch = start
+    if phase == "frozen" and first_epoch < config.freeze_epochs:
+        recorder.phase = "frozen"
+        learn.freeze()
+        learn.fit(config.freeze_epochs, lr, start_epoch=first_epoch)
+    if config.epochs:
+        recorder.phase = "unfrozen"
+        if config.unfreeze:
+            learn.freeze_to(-2)
+        else:
+            learn.unfreeze()
+        peak = lr * MATCHED.fine_tune_lr_factor
+        schedule = ParamScheduler({"lr": matched_schedule(peak, config.epochs * len(learn.dls.train))})
+        learn.fit(config.epochs, peak, cbs=schedule, start_epoch=first_epoch if phase == "unfrozen" else 0)
 
 
 def predict_eval_splits(learn, dataset: Dataset) -> tuple[pd.DataFrame, np.ndarray, float]:
@@ -215,14 +245,14 @@ def train(dataset_dir: Path, results_dir: Path, config: TrainConfig, resume: Pat
             if start[0] == "frozen" and start[1] >= config.freeze_epochs:
                 start = ("unfrozen", 0)
             print(f"resuming {start[0]} phase at epoch {start[1]}")
-        elif config.lr == "auto":
+        elif config.lr == "auto" and config.recipe != "matched":
             lr = find_lr(learn, config, run.path / "lr_find.png")
             run.update(
                 params={**run.params, "lr_used": lr, "lr_find_suggestion": lr},
                 lr_find={"valley": lr, "plot": "lr_find.png", "seconds": clock.seconds()},
             )
-        else:
-            lr = float(config.lr)
+        else:  # the matched recipe's auto LR is Keras' (no lr_find there)
+            lr = MATCHED.head_lr if config.lr == "auto" else float(config.lr)
             run.update(params={**run.params, "lr_used": lr})
         applies = keep_best_applies(config, dataset.targets("valid"), resumed=bool(resume))
         keeper = best_keeper(learn, config, start_label(config)) if applies else None
@@ -244,7 +274,7 @@ def train(dataset_dir: Path, results_dir: Path, config: TrainConfig, resume: Pat
             backbone=backbone.name,
             labels=dataset.labels,
             img_size=config.img_size,
-            head_kwargs=head_kwargs(config.head_init),
+            head_kwargs=head_kwargs(config.head_init, config.recipe),
         )
         learn.export("export.pkl")
         run.finish(

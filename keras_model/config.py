@@ -5,18 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from benchmarks.errors import BenchmarkError
-from benchmarks.models.training import CommonConfig
+from benchmarks.models.training import MATCHED, CommonConfig, refuse_unmatched
 from benchmarks.models.training import make_config as make_common_config
 
-DEFAULT_LR = 1e-3  # Keras has no lr_find: "auto" means Adam's usual 1e-3 for the head
+DEFAULT_LR = MATCHED.head_lr  # Keras has no lr_find: "auto" means Adam's usual 1e-3 for the head
 
 
 @dataclass
 class TrainConfig(CommonConfig):
-    fine_tune_lr_factor: float = 0.1  # phase 2 peak LR = lr x this ("a much lower learning rate", Keras guide)
+    # phase 2 peak LR = lr x this ("a much lower learning rate", Keras guide)
+    fine_tune_lr_factor: float = MATCHED.fine_tune_lr_factor
     schedule: str = "cosine"  # phase 2: "cosine" (linear warm-up + cosine decay) or "plateau" (ReduceLROnPlateau)
-    warmup: float = 0.1  # share of phase-2 steps spent warming up (cosine schedule)
-    dropout: float = 0.2
+    warmup: float = MATCHED.warmup  # share of phase-2 steps spent warming up (cosine schedule)
+    dropout: float = MATCHED.dropout
     mixup_alpha: float = 0.2
     precision: str = "auto"  # auto: mixed_float16 on GPU, mixed_bfloat16 on CPUs with AMX, else float32
 
@@ -45,6 +46,13 @@ def make_config(preset: str | None = None, **overrides) -> TrainConfig:
         raise BenchmarkError(f"--fine-tune-lr-factor {config.fine_tune_lr_factor}: must be in (0, 1]")
     if config.precision not in PRECISIONS:
         raise BenchmarkError(f"--precision {config.precision!r}: choose one of {', '.join(PRECISIONS)}")
+    refuse_unmatched(
+        config,
+        schedule="cosine",
+        fine_tune_lr_factor=MATCHED.fine_tune_lr_factor,
+        warmup=MATCHED.warmup,
+        dropout=MATCHED.dropout,
+    )
     return config
 
 

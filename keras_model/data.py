@@ -14,6 +14,7 @@ import tensorflow as tf  # noqa: E402  (after keras: one TensorFlow import path)
 
 from benchmarks.data.dataset import Dataset
 from benchmarks.data.images import open_rgb
+from benchmarks.models.training import MATCHED
 
 from .backbone import keras
 from .config import TrainConfig
@@ -65,19 +66,20 @@ def decoded_images(paths: list[Path], size: int) -> tf.data.Dataset:
 
 
 def augmentation(config: TrainConfig) -> keras.Sequential:
-    """Keras preprocessing layers: flips, small rotations, zoom and shifts, lighting (labels stay valid)."""
+    """Keras preprocessing layers: flips, small rotations, zoom-in, shifts and lighting (labels stay valid), in the
+    ranges both frameworks use; the matched recipe has no shifts (fastai's has none)."""
     seed = config.seed
-    return keras.Sequential(
-        [
-            keras.layers.RandomFlip("horizontal", seed=seed),
-            keras.layers.RandomRotation(15 / 360, fill_mode="reflect", seed=seed + 1),
-            keras.layers.RandomZoom((-0.1, 0.0), fill_mode="reflect", seed=seed + 2),
-            keras.layers.RandomTranslation(0.05, 0.05, fill_mode="reflect", seed=seed + 3),
-            keras.layers.RandomContrast(0.2, seed=seed + 4),
-            keras.layers.RandomBrightness(0.2, value_range=(0, 255), seed=seed + 5),
-        ],
-        name="augmentation",
-    )
+    layers = [
+        keras.layers.RandomFlip("horizontal", seed=seed),
+        keras.layers.RandomRotation(MATCHED.rotate_degrees / 360, fill_mode="reflect", seed=seed + 1),
+        keras.layers.RandomZoom((-MATCHED.zoom, 0.0), fill_mode="reflect", seed=seed + 2),
+        keras.layers.RandomTranslation(0.05, 0.05, fill_mode="reflect", seed=seed + 3),
+        keras.layers.RandomContrast(MATCHED.lighting, seed=seed + 4),
+        keras.layers.RandomBrightness(MATCHED.lighting, value_range=(0, 255), seed=seed + 5),
+    ]
+    if config.recipe == "matched":
+        layers = [layer for layer in layers if not isinstance(layer, keras.layers.RandomTranslation)]
+    return keras.Sequential(layers, name="augmentation")
 
 
 def training_data(dataset: Dataset, config: TrainConfig) -> tf.data.Dataset:

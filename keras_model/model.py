@@ -8,11 +8,9 @@ by small batches.
 
 from __future__ import annotations
 
-import math
-
 from benchmarks.models.backbones import Backbone
 from benchmarks.models.hardware import cpu_has_amx
-from benchmarks.models.training import ASL_CLIP, ASL_GAMMA_NEG, ASL_GAMMA_POS, FOCAL_GAMMA
+from benchmarks.models.training import ASL_CLIP, ASL_GAMMA_NEG, ASL_GAMMA_POS, FOCAL_GAMMA, MATCHED, warmup_steps
 
 from .backbone import feature_extractor, keras
 from .config import TrainConfig, head_lr
@@ -27,8 +25,9 @@ STEM_OR_HEAD = {
 }  # before stage 0; the rest is the head conv
 
 
-def precision_policy(requested: str = "auto") -> str:
-    """``auto``: mixed_float16 on a GPU, mixed_bfloat16 on CPUs with AMX, else float32.
+def precision_policy(requested: str = "auto", recipe: str = "idiomatic") -> str:
+    """``auto``: mixed_float16 on a GPU, mixed_bfloat16 on CPUs with AMX, else float32 (the matched recipe: float32
+    on every CPU, as fastai's matched recipe).
 
     Not on every CPU with bf16 instructions: on an AVX512-BF16 CPU without AMX (AMD EPYC, 2 cores),
     ``keras_model.throughput`` measured mixed_bfloat16 at 33 img/s against float32's 53 img/s."""
@@ -38,7 +37,7 @@ def precision_policy(requested: str = "auto") -> str:
 
     if tf.config.list_physical_devices("GPU"):
         return "mixed_float16"
-    return "mixed_bfloat16" if cpu_has_amx() else "float32"
+    return "mixed_bfloat16" if recipe != "matched" and cpu_has_amx() else "float32"
 
 
 def with_policy(model: keras.Model, policy: str) -> keras.Model:
@@ -144,25 +143,29 @@ class AsymmetricLoss(keras.losses.Loss):
         }
 
 
+def fine_tune_learning_rate(config: TrainConfig, steps_per_epoch: int):
+    """Phase 2's LR: warm-up + cosine decay peaking at ``lr x fine_tune_lr_factor``, or that peak constant for
+    ReduceLROnPlateau."""
+    peak = head_lr(config) * config.fine_tune_lr_factor
+    if config.schedule != "cosine":
+        return peak
+    total = max(1, steps_per_epoch * config.epochs)
+    warmup = warmup_steps(total, config.warmup)
+    return keras.optimizers.schedules.CosineDecay(
+        peak / 10 if warmup else peak,
+        decay_steps=total - warmup,
+        warmup_target=peak if warmup else None,
+        warmup_steps=warmup,
+    )
+
+
 def compile_phase(model: keras.Model, config: TrainConfig, n_labels: int, phase: str, steps_per_epoch: int) -> None:
     """Phase 1: AdamW at the head LR. Phase 2: warm-up + cosine decay (or a constant LR for ReduceLROnPlateau)
     peaking at ``lr x fine_tune_lr_factor``."""
-    lr = head_lr(config)
-    if phase == "unfrozen":
-        peak = lr * config.fine_tune_lr_factor
-        if config.schedule == "cosine":
-            total = max(1, steps_per_epoch * config.epochs)
-            warmup = math.ceil(total * config.warmup)
-            lr = keras.optimizers.schedules.CosineDecay(
-                peak / 10 if warmup else peak,
-                decay_steps=total - warmup,
-                warmup_target=peak if warmup else None,
-                warmup_steps=warmup,
-            )
-        else:
-            lr = peak
+    lr = fine_tune_learning_rate(config, steps_per_epoch) if phase == "unfrozen" else head_lr(config)
+    adam = {"beta_1": MATCHED.beta_1, "beta_2": MATCHED.beta_2, "epsilon": MATCHED.epsilon}  # Keras' own defaults
     model.compile(
-        optimizer=keras.optimizers.AdamW(learning_rate=lr, weight_decay=config.wd),
+        optimizer=keras.optimizers.AdamW(learning_rate=lr, weight_decay=config.wd, **adam),
         loss=loss_function(config),
         metrics=[keras.metrics.AUC(multi_label=True, num_labels=n_labels, name="auc")],  # monitoring only
     )

@@ -198,7 +198,7 @@ def train(dataset_dir: Path | None, results_dir: Path, config: TrainConfig, resu
     import tensorflow as tf
 
     tf.config.experimental.enable_op_determinism()
-    policy = precision_policy(config.precision)
+    policy = precision_policy(config.precision, config.recipe)
     keras.mixed_precision.set_dtype_policy(policy)
     if not resume:
         run = create_run(

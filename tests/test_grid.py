@@ -109,6 +109,20 @@ def test_grid_resumes_records_a_failed_cell_and_goes_on(tiny_scenes, tmp_path):
     assert again.returncode == 1
 
 
+def test_a_cell_gets_the_run_its_command_made_not_a_newer_one_that_shares_its_options(tiny_scenes, tmp_path):
+    """The default-size probe cell and a 64-px probe cell: rerun with the ledger lost, each command reuses its own
+    run, and the cell without the option must not be given the newer 64-px run that also matches it."""
+    models = '[[models]]\nfamily = "linear_probe"\n\n[[models]]\nfamily = "linear_probe"\noptions = {img-size = 64}\n'
+    spec = write_spec(tmp_path / "g.toml", tiny_scenes, [0], models, name="g")
+    assert grid(spec, "--results", tmp_path / "r").returncode == 0
+    first = ledger(tmp_path / "r", "g")
+    (tmp_path / "r" / "grids" / "g" / "cells.json").unlink()
+    assert grid(spec, "--results", tmp_path / "r").returncode == 0
+    again = ledger(tmp_path / "r", "g")
+    default, small = f"{tiny_scenes.name}/linear_probe", f"{tiny_scenes.name}/linear_probe/img-size=64"
+    assert again[default]["run"] == first[default]["run"] != again[small]["run"] == first[small]["run"]
+
+
 @pytest.mark.parametrize(
     "text, message",
     [

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from benchmarks.data.dataset import load_dataset
 from benchmarks.errors import BenchmarkError, run_cli
-from benchmarks.evaluation.results import newest_done_run
+from benchmarks.evaluation.results import newest_done_run, report_run
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = {"head": args.head, "epochs": args.epochs, "bs": args.bs, "lr": args.lr, "seed": args.seed}
         same = {**settings, "trained_on_splits": UPLOAD_SPLITS}  # replicas that also trained on valid are not reused
         if args.skip_existing and (run := newest_done_run(args.results, KIND, dataset.fingerprint, params=same)):
+            report_run(run)
             print(f"reusing {run.path} (TM replica with these settings on this dataset already done)")
             return
         if args.epochs < 1 or args.bs < 1 or not 0 < args.lr < 1:

@@ -21,7 +21,7 @@ from benchmarks.errors import BenchmarkError, RunError
 from . import evaluate
 from .evaluate import BOOTSTRAP_SEED, aligned_scores, dataset_of, metrics_of
 from .metrics import confidence_interval, macro_of
-from .results import BOOTSTRAP_NPZ, Run
+from .results import BOOTSTRAP_NPZ, PARAM_DEFAULTS_WHEN_MISSING, Run
 
 METRICS = ("macro_roc_auc", "map")
 PER_LABEL = {"macro_roc_auc": "roc_auc", "map": "ap"}
@@ -31,7 +31,13 @@ SEED_RESAMPLING_SEED = 1  # the seed draw is independent of the image draw (BOOT
 
 
 def settings_of(run: Run) -> dict:
-    return {k: v for k, v in run.params.items() if k not in NOT_SETTINGS}
+    """The run's settings, without those at a default older runs do not record (so old and new runs made the same
+    way group together)."""
+    return {
+        k: v
+        for k, v in run.params.items()
+        if k not in NOT_SETTINGS and not (k in PARAM_DEFAULTS_WHEN_MISSING and v == PARAM_DEFAULTS_WHEN_MISSING[k])
+    }
 
 
 def seed_of(run: Run):
@@ -70,7 +76,8 @@ def group_runs(runs: list[Run]) -> list[Group]:
             mine = settings_of(members[0])
             differing = sorted(k for k in mine if any(settings_of(r).get(k) != mine[k] for r in rivals))
             differing += sorted({k for r in rivals for k in settings_of(r) if k not in mine})
-            name += " (" + ", ".join(f"{k}={mine.get(k, '—')}" for k in differing[:3]) + ")"
+            shown = (f"{k}={mine.get(k, PARAM_DEFAULTS_WHEN_MISSING.get(k, '—'))}" for k in differing[:3])
+            name += " (" + ", ".join(shown) + ")"
         groups.append(Group(name, members))
     return groups
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmarks.atomic import atomic_write, atomic_write_json
+from benchmarks.atomic import atomic_write, atomic_write_json, atomic_write_text
 from benchmarks.data.dataset import Dataset
 from benchmarks.errors import RunError
 
@@ -32,6 +32,10 @@ METRICS_JSON = "metrics.json"
 BOOTSTRAP_NPZ = "bootstrap.npz"  # per-label resampled AUC and AP, derived by the evaluator beside metrics.json
 DEFAULT_RESULTS_DIR = Path("results")
 STATUSES = ("running", "done", "failed", "interrupted")
+# Settings added to the trainers after runs were made, with the value a run that does not record one was made with
+# (the default then and now): such a run matches, groups and reads as if it recorded it. A new setting whose default
+# changes what runs do is not listed: older runs then do not match it and are trained again.
+PARAM_DEFAULTS_WHEN_MISSING = {"loss": "bce", "recipe": "idiomatic"}
 PACKAGES = ("numpy", "scikit-learn", "torch", "timm", "fastai", "tensorflow-cpu", "tensorflow", "keras", "pillow")
 
 
@@ -157,7 +161,20 @@ def create_run(
     }
     run = Run(path, info)
     run.update()
+    report_run(run)
     return run
+
+
+RUN_REPORT_ENV = "IMGBENCH_RUN_REPORT"
+
+
+def report_run(run: Run) -> None:
+    """Name the run this process made or reused in the file ``$IMGBENCH_RUN_REPORT``, when a grid runner asked for
+    it: matching settings afterwards cannot tell a cell's run from another run that shares the cell's options and
+    differs in one the cell left at its default."""
+    target = os.environ.get(RUN_REPORT_ENV)
+    if target:
+        atomic_write_text(target, run.path.name)
 
 
 @contextmanager
@@ -308,14 +325,12 @@ def newest_per(runs: list[Run], key: Callable[[Run], str]) -> dict[str, Run]:
     return newest
 
 
-def newest_done_run(
-    results_dir: Path | str, kind: str, fingerprint: str, *, defaults: dict | None = None, **same
-) -> Run | None:
+def newest_done_run(results_dir: Path | str, kind: str, fingerprint: str, **same) -> Run | None:
     """The latest finished run of ``kind`` on this dataset fingerprint whose run.json fields (``backbone=...``)
-    or params (``params={...}``, compared key by key) match. ``defaults``: a setting a run does not record is
-    taken at its default there (settings added later keep the earlier behaviour as their default)."""
+    or params (``params={...}``, compared key by key) match; a setting in ``PARAM_DEFAULTS_WHEN_MISSING`` that a
+    run does not record is taken at that default."""
     wanted_params = same.pop("params", {})
-    defaults = defaults or {}
+    defaults = PARAM_DEFAULTS_WHEN_MISSING
     missing = object()
     found = [
         run

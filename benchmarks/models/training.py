@@ -7,6 +7,7 @@ flags the user typed; the CLI frame turns errors into one line and Ctrl-C into a
 from __future__ import annotations
 
 import argparse
+import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
@@ -17,13 +18,9 @@ from benchmarks import errors
 from benchmarks.data.dataset import Dataset, load_dataset
 from benchmarks.errors import BenchmarkError, DatasetError
 from benchmarks.evaluation.metrics import rankable
-from benchmarks.evaluation.results import newest_done_run
+from benchmarks.evaluation.results import newest_done_run, report_run
 
 HEAD_INITS = ("probe", "random")
-# settings added after runs were made whose default *is* the earlier behaviour: a run that does not record one was
-# made with its default (so --skip-existing may reuse it). A new setting whose default changes what runs do is not
-# listed: older runs then do not match it and are trained again.
-DEFAULTED_WHEN_MISSING = ("loss",)
 # The multi-label losses both trainers offer, with one definition each (tested equal across the frameworks):
 # bce; focal (Lin et al. 2017) -(1-p_t)^γ log p_t without class balancing; asl, the asymmetric loss (Ridnik et al.,
 # ICCV 2021) with its paper's defaults: γ- = 4 on negatives, whose probability is also shifted down by the clip
@@ -31,6 +28,54 @@ DEFAULTED_WHEN_MISSING = ("loss",)
 LOSSES = ("bce", "focal", "asl")
 FOCAL_GAMMA = 2.0
 ASL_GAMMA_NEG, ASL_GAMMA_POS, ASL_CLIP = 4.0, 1.0, 0.05
+# --recipe. idiomatic (default): each framework trained as its own documentation teaches (fastai's fine_tune with
+# lr_find, one-cycle and discriminative LRs; the Keras transfer-learning guide). matched: one recipe for both, so
+# fastai − Keras measures the framework alone — see MatchedRecipe.
+RECIPES = ("idiomatic", "matched")
+
+
+@dataclass(frozen=True)
+class MatchedRecipe:
+    """What ``--recipe matched`` fixes in both trainers. The head: global average pooling, dropout, one linear layer
+    (LP-FT's head). AdamW with Keras' defaults (fastai's Adam takes the same betas and eps). Frozen phase: a constant
+    LR. Unfrozen phase: one LR for every trainable layer (no discriminative LRs), linear warm-up from a tenth of the
+    peak over the first ``warmup`` share of steps, then cosine decay to 0 (Keras' ``CosineDecay`` with warm-up;
+    fastai's ``combine_scheds`` of ``SchedLin`` and ``SchedCos``). Every BatchNorm layer frozen whole (statistics,
+    scale and shift), as Keras' guide does. Augmentations: flip, rotation ±15°, zoom-in up to 10 %, brightness and
+    contrast ±0.2 on every image, nothing else (no warp in fastai, no translation in Keras). The same loss, batch
+    size, image size and epochs from the shared options; fp32 on CPUs and fp16 mixed precision on GPUs in both."""
+
+    head_lr: float = 1e-3
+    fine_tune_lr_factor: float = 0.1
+    warmup: float = 0.1
+    beta_1: float = 0.9
+    beta_2: float = 0.999
+    epsilon: float = 1e-7
+    dropout: float = 0.2
+    rotate_degrees: float = 15.0
+    zoom: float = 0.1
+    lighting: float = 0.2
+
+
+MATCHED = MatchedRecipe()
+
+
+def refuse_unmatched(config, **fixed) -> None:
+    """``--recipe matched`` fixes these framework options; a different value given with it is refused, not ignored."""
+    if config.recipe != "matched":
+        return
+    for name, value in fixed.items():
+        if getattr(config, name) != value:
+            flag = "--" + name.replace("_", "-")
+            raise BenchmarkError(
+                f"{flag} {getattr(config, name)}: --recipe matched sets it to {value} in both frameworks; drop {flag} "
+                "or use --recipe idiomatic"
+            )
+
+
+def warmup_steps(total_steps: int, share: float) -> int:
+    """Steps of linear warm-up at the start of the unfrozen phase, the same count in both frameworks."""
+    return math.ceil(total_steps * share)
 
 
 @dataclass
@@ -51,6 +96,7 @@ class CommonConfig:
     seed: int = 0
     head_init: str = "probe"  # LP-FT: the head starts from the linear probe's fit; "random": the framework's own init
     keep_best: bool = True  # end with the best of {the starting model, each epoch} by valid macro AUC
+    recipe: str = "idiomatic"  # or "matched": one recipe for both frameworks (see MatchedRecipe)
     preset: str = ""
 
     def to_dict(self) -> dict:
@@ -93,6 +139,8 @@ def make_config(cls: type[Config], presets: dict[str, dict], preset: str | None 
             "--save-best (lowest valid loss) and keep-best (highest valid macro AUC, the default) both pick the final "
             "weights; add --no-keep-best to use --save-best"
         )
+    if config.recipe not in RECIPES:
+        raise BenchmarkError(f"--recipe {config.recipe!r}: choose {' or '.join(RECIPES)}")
     if config.loss not in LOSSES:
         raise BenchmarkError(f"--loss {config.loss!r}: choose one of {', '.join(LOSSES)}")
     if not 0 <= config.label_smoothing < 1:
@@ -141,6 +189,13 @@ def add_common_arguments(parser: argparse.ArgumentParser, presets: dict[str, dic
         help="end with the weights that scored best on valid (macro AUC) among the starting model and every epoch, "
         "so fine-tuning never ends below its own start (default on; --no-keep-best keeps the last epoch)",
     )
+    parser.add_argument(
+        "--recipe",
+        choices=RECIPES,
+        help="idiomatic (default): each framework as its own documentation teaches; matched: the same head, "
+        "optimizer, LR schedule, augmentations, loss and precision in fastai and Keras, so their difference "
+        "measures the framework alone (docs/trainers.md)",
+    )
     parser.add_argument("--resume", type=Path, help="continue an interrupted run folder")
     parser.add_argument(
         "--skip-existing",
@@ -184,10 +239,9 @@ def trainer_main(
         config = make_config(args.preset, **options)
         if args.skip_existing and not args.resume:
             fingerprint = load_dataset(args.dataset).fingerprint
-            settings = config.to_dict()
-            defaults = {k: v for k, v in asdict(type(config)()).items() if k in DEFAULTED_WHEN_MISSING}
-            run = newest_done_run(args.results, kind, fingerprint, params=settings, defaults=defaults)
+            run = newest_done_run(args.results, kind, fingerprint, params=config.to_dict())
             if run is not None:
+                report_run(run)
                 print(f"reusing {run.path} ({kind} with these settings on this dataset already done)")
                 return
         train(args.dataset, args.results, config, resume=args.resume)

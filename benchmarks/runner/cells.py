@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from benchmarks.data.dataset import load_dataset
-from benchmarks.errors import BenchmarkError
-from benchmarks.evaluation.results import Run, newest_done_run
+from benchmarks.errors import BenchmarkError, RunError
+from benchmarks.evaluation.results import RUN_REPORT_ENV, Run, load_run, newest_done_run
 
 from .spec import Cell
 
@@ -21,14 +21,19 @@ from .spec import Cell
 def run_cell(cell: Cell, results: Path, logs: Path) -> dict:
     """The cell's ledger entry: ``status`` done (with ``run``) or failed (with the command's one-line ``error``)."""
     logs.mkdir(parents=True, exist_ok=True)
-    log = logs / f"{cell.slug}.log"
+    log, report = logs / f"{cell.slug}.log", logs / f"{cell.slug}.run"
+    report.unlink(missing_ok=True)
     started = time.monotonic()
     command = [sys.executable, "-m", *cell.argv(results)]
     with open(log, "w", encoding="utf-8") as out:
         out.write("$ " + " ".join(command[1:]) + "\n")
         out.flush()
         code = subprocess.call(
-            command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=_child_environment(cell)
+            command,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**_child_environment(cell), RUN_REPORT_ENV: str(report.resolve())},
         )
     entry = {
         "cell": cell.key,
@@ -40,7 +45,7 @@ def run_cell(cell: Cell, results: Path, logs: Path) -> dict:
     if code != 0:
         return {**entry, "status": "failed", "error": last_line(log) or f"exit code {code}"}
     try:
-        run = run_of(cell, results)
+        run = reported_run(report, results) or run_of(cell, results)
     except BenchmarkError as exc:
         run, error = None, str(exc)
     else:
@@ -48,6 +53,15 @@ def run_cell(cell: Cell, results: Path, logs: Path) -> dict:
     if run is None:
         return {**entry, "status": "failed", "error": error}
     return {**entry, "status": "done", "run": run.run_id}
+
+
+def reported_run(report: Path, results: Path) -> Run | None:
+    """The finished run the cell's command says it made or reused (``report_run``), if it said so."""
+    try:
+        run = load_run(results / Path(report.read_text(encoding="utf-8").strip()).name)
+    except (OSError, RunError):
+        return None
+    return run if run.status == "done" else None
 
 
 def run_of(cell: Cell, results: Path) -> Run | None:
