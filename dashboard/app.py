@@ -21,7 +21,7 @@ from benchmarks.data.images import open_rgb
 from benchmarks.errors import BenchmarkError
 from benchmarks.evaluation import charts, metrics
 from benchmarks.evaluation.evaluate import contamination_note
-from benchmarks.evaluation.groups import params_diff
+from benchmarks.evaluation.groups import params_diff, run_names
 from benchmarks.evaluation.leaderboard import latency_notes, readable_groups
 from benchmarks.evaluation.results import load_run
 from benchmarks.models.predictors import load_warm_predictor, runtime_of
@@ -151,7 +151,10 @@ def page_leaderboard(dataset: Dataset, results: Path) -> None:
     for note in latency_notes(table):
         st.caption(note)
     st.plotly_chart(charts.leaderboard_bars(table), width="stretch")
-    st.plotly_chart(charts.quality_latency_size(table), width="stretch")
+    if logic.has_latency(table):
+        st.plotly_chart(charts.quality_latency_size(table), width="stretch")
+    else:  # an empty chart would only show axes
+        st.caption("quality vs latency: no run here has a latency yet (see above)")
     edit_annotations(every_run, annotations, results)
     with st.expander("training curves (per epoch, from each run's history)"):
         histories = logic.training_histories(results, table)
@@ -228,19 +231,20 @@ def page_per_class(dataset: Dataset, results: Path) -> None:
         st.info("no finished runs on this dataset yet")
         return
     ids = [r.run_id for r in runs]
-    chosen = st.multiselect("runs", ids, default=logic.default_curve_runs(runs))
+    names = run_names(runs)  # readable names everywhere on the page; the id is in the leaderboard beside its name
+    chosen = st.multiselect("runs", ids, default=logic.default_curve_runs(runs), format_func=names.get)
     label = st.selectbox("label", dataset.labels)
     chosen_runs = [r for r in runs if r.run_id in chosen]
     curves = {}
     for run in chosen_runs:
         try:
-            curves[run.run_id] = logic.curves(run)
+            curves[names[run.run_id]] = logic.curves(run)
         except BenchmarkError as exc:
             st.warning(str(exc))
     left, right = st.columns(2)
     left.plotly_chart(charts.roc_overlay(curves, label), width="stretch")
     right.plotly_chart(charts.pr_overlay(curves, label), width="stretch")
-    st.plotly_chart(charts.auc_heatmap(logic.auc_matrix(runs)), width="stretch")
+    st.plotly_chart(charts.auc_heatmap(logic.auc_matrix(runs).rename(columns=names)), width="stretch")
     st.subheader("Best model per label — and which others are not distinguishable from it")
     st.caption(
         "test ROC-AUC; seeds of one model pooled; a tie when the 95% paired bootstrap CI of the difference contains 0"
@@ -256,7 +260,7 @@ def page_per_class(dataset: Dataset, results: Path) -> None:
     if not chosen_runs:
         return
     st.subheader("Threshold explorer")
-    run = st.selectbox("run", chosen_runs, format_func=lambda r: r.run_id)
+    run = st.selectbox("run", chosen_runs, format_func=lambda r: names[r.run_id])
     threshold_explorer(run, dataset, label)
 
 

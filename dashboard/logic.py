@@ -233,6 +233,11 @@ def flagged_images(report: dict | None) -> set[str]:
     return {str(x) for x in found}
 
 
+def has_latency(table: pd.DataFrame) -> bool:
+    """Whether any run in the leaderboard table has a measured latency (else the latency chart would be empty)."""
+    return bool(pd.to_numeric(table["latency_ms"], errors="coerce").gt(0).any())
+
+
 def auc_matrix(runs: list[Run]) -> pd.DataFrame:
     return auc_by_label(runs)
 
