@@ -142,6 +142,8 @@ def page_leaderboard(dataset: Dataset, results: Path) -> None:
         column_config={
             **logic.COLUMN_TITLES,
             **{c: st.column_config.NumberColumn(logic.COLUMN_TITLES[c], format="%.3f") for c in logic.SCORE_COLUMNS},
+            # at most ~200 px (the full name on hover), so a phone's width still shows macro AUC and its CI beside it
+            "name": st.column_config.TextColumn(logic.COLUMN_TITLES["name"], width="medium"),
             "latency_ms": st.column_config.NumberColumn(
                 "latency ms", help="served model, one image per call, median after warm-up (docs/evaluation.md)"
             ),
@@ -386,6 +388,7 @@ def page_try(dataset: Dataset, results: Path) -> None:
     st.image(image, width=256, caption=caption)
     novelty_hint(dataset, image)
     columns = st.columns(min(len(runs), 3))
+    names = run_names([run for run, _, _ in outcomes])
     for i, (run, prediction, problem) in enumerate(outcomes):
         column = columns[i % len(columns)]
         if prediction is None:
@@ -396,7 +399,7 @@ def page_try(dataset: Dataset, results: Path) -> None:
         if not prediction.thresholds.tuned:
             column.caption(prediction.thresholds.note)
         predicted = prediction.predicted(0)
-        column.markdown(f"**{run.kind}** · `{run.run_id}`")
+        column.markdown(f"**{names[run.run_id]}**", help=run.run_id)
         column.plotly_chart(
             charts.score_bars(
                 prediction.label_scores(0), prediction.thresholds.values, truth=set(source[2]) if source else None
