@@ -141,14 +141,18 @@ def fine_tune(
     start: tuple[str, int] = ("frozen", 0),
 ) -> None:
     """``Learner.fine_tune`` opened into its two phases, with its exact schedule, so a run can resume
-    mid-way and progressive resizing can change the image size between phases (the matched recipe: its own)."""
+    mid-way and progressive resizing can change the image size between phases. The matched recipe keeps the phases
+    and swaps the schedules: a constant LR with the body frozen, then one LR for every unfrozen layer on
+    ``matched_schedule`` (``fit``, not ``fit_one_cycle``: no one-cycle LR and no momentum cycling)."""
     phase, first_epoch = start
-    if config.recipe == "matched":
-        return fine_tune_matched(learn, recorder, config, lr, start)
+    matched = config.recipe == "matched"
     if phase == "frozen" and first_epoch < config.freeze_epochs:
         recorder.phase = "frozen"
         learn.freeze()
-        learn.fit_one_cycle(config.freeze_epochs, slice(lr), pct_start=0.99, start_epoch=first_epoch)
+        if matched:
+            learn.fit(config.freeze_epochs, lr, start_epoch=first_epoch)
+        else:
+            learn.fit_one_cycle(config.freeze_epochs, slice(lr), pct_start=0.99, start_epoch=first_epoch)
     if full_size_dls is not None:
         learn.dls = full_size_dls
     if config.epochs:
@@ -157,14 +161,16 @@ def fine_tune(
             learn.freeze_to(-2)  # the last `unfreeze` stages and the head; early stages stay frozen
         else:
             learn.unfreeze()
-        base = lr / 2
-        learn.fit_one_cycle(
-            config.epochs,
-            slice(base / config.lr_mult, base),
-            pct_start=0.3,
-            div=5.0,
-            start_epoch=first_epoch if phase == "unfrozen" else 0,
-        )
+        start_epoch = first_epoch if phase == "unfrozen" else 0
+        if matched:
+            peak = lr * MATCHED.fine_tune_lr_factor
+            schedule = ParamScheduler({"lr": matched_schedule(peak, config.epochs * len(learn.dls.train))})
+            learn.fit(config.epochs, peak, cbs=schedule, start_epoch=start_epoch)
+        else:
+            base = lr / 2
+            learn.fit_one_cycle(
+                config.epochs, slice(base / config.lr_mult, base), pct_start=0.3, div=5.0, start_epoch=start_epoch
+            )
 
 
 def matched_schedule(peak: float, total_steps: int):
@@ -172,25 +178,6 @@ def matched_schedule(peak: float, total_steps: int):
     with warm-up (linear from peak/10 to peak, then cosine to 0), written with fastai's own schedulers."""
     warm = warmup_steps(total_steps, MATCHED.warmup) / total_steps
     return combine_scheds([warm, 1 - warm], [SchedLin(peak / 10, peak), SchedCos(peak, 0.0)])
-
-
-def fine_tune_matched(learn, recorder: RunRecorder, config: TrainConfig, lr: float, start: tuple[str, int]) -> None:
-    """The matched recipe: a constant LR with the body frozen, then one LR for every unfrozen layer on
-    ``matched_schedule`` (``fit``, not ``fit_one_cycle``: no one-cycle LR and no momentum cycling)."""
-    phase, first_epoch = start
-    if phase == "frozen" and first_epoch < config.freeze_epochs:
-        recorder.phase = "frozen"
-        learn.freeze()
-        learn.fit(config.freeze_epochs, lr, start_epoch=first_epoch)
-    if config.epochs:
-        recorder.phase = "unfrozen"
-        if config.unfreeze:
-            learn.freeze_to(-2)
-        else:
-            learn.unfreeze()
-        peak = lr * MATCHED.fine_tune_lr_factor
-        schedule = ParamScheduler({"lr": matched_schedule(peak, config.epochs * len(learn.dls.train))})
-        learn.fit(config.epochs, peak, cbs=schedule, start_epoch=first_epoch if phase == "unfrozen" else 0)
 
 
 def predict_eval_splits(learn, dataset: Dataset) -> tuple[pd.DataFrame, np.ndarray, float]:

@@ -69,17 +69,19 @@ def augmentation(config: TrainConfig) -> keras.Sequential:
     """Keras preprocessing layers: flips, small rotations, zoom-in, shifts and lighting (labels stay valid), in the
     ranges both frameworks use; the matched recipe has no shifts (fastai's has none)."""
     seed = config.seed
-    layers = [
-        keras.layers.RandomFlip("horizontal", seed=seed),
-        keras.layers.RandomRotation(MATCHED.rotate_degrees / 360, fill_mode="reflect", seed=seed + 1),
-        keras.layers.RandomZoom((-MATCHED.zoom, 0.0), fill_mode="reflect", seed=seed + 2),
-        keras.layers.RandomTranslation(0.05, 0.05, fill_mode="reflect", seed=seed + 3),
-        keras.layers.RandomContrast(MATCHED.lighting, seed=seed + 4),
-        keras.layers.RandomBrightness(MATCHED.lighting, value_range=(0, 255), seed=seed + 5),
-    ]
-    if config.recipe == "matched":
-        layers = [layer for layer in layers if not isinstance(layer, keras.layers.RandomTranslation)]
-    return keras.Sequential(layers, name="augmentation")
+    shift = keras.layers.RandomTranslation(0.05, 0.05, fill_mode="reflect", seed=seed + 3)
+    shifts = [] if config.recipe == "matched" else [shift]
+    return keras.Sequential(
+        [
+            keras.layers.RandomFlip("horizontal", seed=seed),
+            keras.layers.RandomRotation(MATCHED.rotate_degrees / 360, fill_mode="reflect", seed=seed + 1),
+            keras.layers.RandomZoom((-MATCHED.zoom, 0.0), fill_mode="reflect", seed=seed + 2),
+            *shifts,
+            keras.layers.RandomContrast(MATCHED.lighting, seed=seed + 4),
+            keras.layers.RandomBrightness(MATCHED.lighting, value_range=(0, 255), seed=seed + 5),
+        ],
+        name="augmentation",
+    )
 
 
 def training_data(dataset: Dataset, config: TrainConfig) -> tf.data.Dataset:
