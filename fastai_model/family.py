@@ -11,7 +11,11 @@ FAMILIES = (
         runtime="torch",
         predictor="fastai_model.serving:FastaiPredictor",
         trainer="fastai_model.train",
-        grid=GridCommand("fastai_model.train", ("--dataset", "{dataset}", "--results", "{results}", "--skip-existing")),
+        grid=GridCommand(
+            "fastai_model.train",
+            ("--dataset", "{dataset}", "--results", "{results}", "--skip-existing"),
+            data_parallel=True,  # fastai_model/distributed.py: one process per GPU through Accelerate
+        ),
         backbones=("lite0", "lite1", "lite2"),
         throughput="fastai_model.throughput",
         throughput_probes={"num_workers=0": (), "num_workers=1": ("--num-workers", "1")},

@@ -47,6 +47,7 @@ from benchmarks.models.training import (  # noqa: E402
     warmup_steps,
 )
 
+from . import distributed  # noqa: E402
 from .config import PRESETS, TrainConfig, make_config  # noqa: E402
 from .data import make_dataloaders  # noqa: E402
 from .learner import build_learner, head_kwargs  # noqa: E402
@@ -92,6 +93,8 @@ class RunRecorder(Callback):
 
 def save_checkpoint(learn) -> None:
     """``learn.save`` to a temporary name, then renamed: a crash mid-write never leaves a truncated 'last'."""
+    if not distributed.is_main():
+        return  # fastai saves from the main process only
     temporary = learn.save("last.partial", with_opt=True)
     os.replace(temporary, temporary.with_name("last.pth"))
 
@@ -125,11 +128,18 @@ def best_keeper(learn, config: TrainConfig, label: str):
 
 def find_lr(learn, config: TrainConfig, out: Path) -> float:
     """fastai's lr_find valley suggestion, with the loss-vs-LR plot saved beside the run."""
-    suggestion = learn.lr_find(suggest_funcs=(valley,), num_it=config.lr_find_iters, show_plot=False)
+    try:
+        suggestion = float(learn.lr_find(suggest_funcs=(valley,), num_it=config.lr_find_iters, show_plot=False).valley)
+    except IndexError:  # fastai's valley needs a few recorded losses; lr_find stops early when the loss diverges
+        suggestion = LR_WITHOUT_SUGGESTION
+        print(f"lr_find: too few points for a suggestion (raise --lr-find-iters); using lr {suggestion:g}")
     learn.recorder.plot_lr_find()
     plt.savefig(out, dpi=100, bbox_inches="tight")
     plt.close("all")
-    return float(suggestion.valley)
+    return suggestion
+
+
+LR_WITHOUT_SUGGESTION = 1e-3  # fastai's usual default, when lr_find has too few points to suggest one
 
 
 def fine_tune(
@@ -203,20 +213,25 @@ def train(dataset_dir: Path, results_dir: Path, config: TrainConfig, resume: Pat
         dataset = load_dataset(dataset_dir)
     check_trainable(dataset)
     backbone = get_backbone(config.backbone)
+    distributed.start()
     torch.set_num_threads(max(torch.get_num_threads(), 1))
     set_seed(config.seed, reproducible=config.reproducible)
-    if not resume:
-        run = create_run(results_dir, kind=KIND, dataset=dataset, backbone=backbone.name, params=config.to_dict())
+    if resume and not distributed.is_main():
+        run = distributed.FollowerRun(run.path, run.info)
+    elif not resume:
+        run = distributed.shared_run(
+            lambda: create_run(results_dir, kind=KIND, dataset=dataset, backbone=backbone.name, params=config.to_dict())
+        )
     print(f"run: {run.path}")
     with recording(run):
-        run.update(status="running")
+        run.update(status="running", **distributed.run_fields(config.bs))
         first_size = round(config.img_size * 0.75 / 32) * 32 if config.progressive else config.img_size
         dls = make_dataloaders(dataset, backbone, config, size=first_size)
         full_dls = make_dataloaders(dataset, backbone, config) if config.progressive else None
         monitor_auc = bool(rankable(dataset.targets("valid")).all())
         clock = Stopwatch()
         resumable = bool(resume) and "lr_used" in run.params and run.info.get("progress") is not None
-        head = None if resumable else initial_head(run, dataset, config)  # a resumed run's head is in its checkpoint
+        head = None if resumable else distributed.from_main(lambda: initial_head(run, dataset, config))
         learn = build_learner(
             dls, backbone, config, path=run.path.resolve(), monitor_auc=monitor_auc, probe_head=head
         )  # fastai joins learn.path with file names
@@ -233,7 +248,7 @@ def train(dataset_dir: Path, results_dir: Path, config: TrainConfig, resume: Pat
                 start = ("unfrozen", 0)
             print(f"resuming {start[0]} phase at epoch {start[1]}")
         elif config.lr == "auto" and config.recipe != "matched":
-            lr = find_lr(learn, config, run.path / "lr_find.png")
+            lr = distributed.from_main(lambda: find_lr(learn, config, run.path / "lr_find.png"))
             run.update(
                 params={**run.params, "lr_used": lr, "lr_find_suggestion": lr},
                 lr_find={"valley": lr, "plot": "lr_find.png", "seconds": clock.seconds()},
@@ -244,7 +259,10 @@ def train(dataset_dir: Path, results_dir: Path, config: TrainConfig, resume: Pat
         applies = keep_best_applies(config, dataset.targets("valid"), resumed=bool(resume))
         keeper = best_keeper(learn, config, start_label(config)) if applies else None
         learn.add_cb(recorder)
-        fine_tune(learn, recorder, config, lr, full_dls, start)
+        with distributed.data_parallel(learn):
+            fine_tune(learn, recorder, config, lr, full_dls, start)
+        if distributed.leave_after_training():
+            return run  # the main process scores and saves the model the processes trained together
         if keeper is not None:
             learn.remove_cb(keeper)
             record_kept(run, keeper.start_auc, keeper.best, AUC_METRIC, start_label(config))

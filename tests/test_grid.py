@@ -145,3 +145,18 @@ def test_bad_specs_are_refused_in_one_line(tiny_scenes, tmp_path, capsys, text, 
     assert cli(["grid", str(spec), "--results", str(tmp_path / "r"), "--dry-run"]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1 and str(spec) in err
+
+
+def test_a_fastai_cell_given_several_gpus_trains_on_all_of_them_one_process_each(tiny_scenes, tmp_path):
+    """fastai shares a cell's GPUs through Accelerate (one process per GPU, launched by torchrun); Keras'
+    MirroredStrategy and the other families use what they are given from one process."""
+    from benchmarks.runner.spec import read_spec
+
+    models = TWO_MODELS.replace('family = "fastai"', 'family = "fastai"\ngpus = 2')
+    models = models.replace('family = "teachable_machine_replica"', 'family = "teachable_machine_replica"\ngpus = 2')
+    cells = {
+        cell.family: cell for cell in read_spec(write_spec(tmp_path / "gpus.toml", tiny_scenes, [0], models)).cells
+    }
+    launch = ["torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "fastai_model.train"]
+    assert cells["fastai"].argv(tmp_path)[:6] == launch
+    assert cells["teachable_machine_replica"].argv(tmp_path)[0] == "tm_replica"

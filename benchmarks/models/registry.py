@@ -66,6 +66,7 @@ class GridCommand:
     seeded: bool = True  # False: the result does not depend on a seed, so one cell per dataset (not per seed)
     takes_backbone: bool = True
     takes_preset: bool = True
+    data_parallel: bool = False  # True: a cell given 2+ GPUs trains on all of them, one process per GPU (torchrun)
 
     def argv(self, dataset, results) -> list[str]:
         return [self.module, *(arg.format(dataset=dataset, results=results) for arg in self.args)]

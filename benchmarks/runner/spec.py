@@ -56,8 +56,9 @@ class Cell:
         return re.sub(r"[^A-Za-z0-9_.=,-]+", "_", self.key.replace("/", "__"))
 
     def argv(self, results: Path) -> list[str]:
-        """``[module, args...]`` for ``python -m``."""
-        argv = self.command.argv(self.dataset, results)
+        """``[module, args...]`` for ``python -m``; a data-parallel family's cell with 2+ GPUs is launched by
+        ``torchrun`` (``torch.distributed.run``), one process per GPU."""
+        argv = self.launcher() + self.command.argv(self.dataset, results)
         if self.seed is not None:
             argv += ["--seed", str(self.seed)]
         if self.backbone:
@@ -70,6 +71,12 @@ class Cell:
             elif value is not False:
                 argv += [f"--{name}", str(value)]
         return argv
+
+    def launcher(self) -> list[str]:
+        processes = int(self.gpus)
+        if not self.command.data_parallel or processes < 2:
+            return []
+        return ["torch.distributed.run", "--standalone", "--nproc_per_node", str(processes), "-m"]
 
     def wanted_params(self) -> dict:
         """What the finished run's params must hold for it to be this cell's run."""
