@@ -214,7 +214,11 @@ def train(dataset_dir: Path | None, results_dir: Path, config: TrainConfig, resu
         train_data = training_data(dataset, config)
         valid_data = evaluation_data(dataset, ["valid"], config)
         steps = math.ceil(len(dataset.rows("train")) / config.bs)
-        with distribution_strategy().scope():
+        strategy = distribution_strategy()
+        if strategy.num_replicas_in_sync > 1:  # --bs is the global batch, split across the replicas
+            replicas = {"replicas": strategy.num_replicas_in_sync, "strategy": type(strategy).__name__}
+            run.update(distributed={**replicas, "global_batch_size": config.bs})
+        with strategy.scope():  # build, compile, fit, evaluate and predict under one strategy
             if start:
                 print(f"resuming {start[0]} phase at epoch {start[1]}")
                 try:
@@ -228,21 +232,21 @@ def train(dataset_dir: Path | None, results_dir: Path, config: TrainConfig, resu
                 head = initial_head(run, dataset, config)
                 if head is not None:  # LP-FT: Dense kernel is [features, labels]
                     model.get_layer("scores").set_weights([head[0].T, head[1]])
-        clock = Stopwatch()
-        keeper = None
-        if keep_best_applies(config, dataset.targets("valid"), resumed=bool(resume)):
-            keeper = BestKeeper(model, run, config, valid_data, len(dataset.labels), steps)
-        fine_tune(model, run, config, train_data, valid_data, len(dataset.labels), steps, start, keeper)
-        train_s = clock.seconds() + (run.timings.get("train_s", 0.0) if resume else 0.0)
-        if config.save_best and (run.path / BEST_WEIGHTS).is_file():
-            model.load_weights(run.path / BEST_WEIGHTS)
-        if keeper is not None:
-            keeper.restore()
+            clock = Stopwatch()
+            keeper = None
+            if keep_best_applies(config, dataset.targets("valid"), resumed=bool(resume)):
+                keeper = BestKeeper(model, run, config, valid_data, len(dataset.labels), steps)
+            fine_tune(model, run, config, train_data, valid_data, len(dataset.labels), steps, start, keeper)
+            train_s = clock.seconds() + (run.timings.get("train_s", 0.0) if resume else 0.0)
+            if config.save_best and (run.path / BEST_WEIGHTS).is_file():
+                model.load_weights(run.path / BEST_WEIGHTS)
+            if keeper is not None:
+                keeper.restore()
 
-        rows = dataset.rows(["valid", "test"])
-        clock = Stopwatch()
-        scores = model.predict(evaluation_data(dataset, ["valid", "test"], config, with_targets=False), verbose=0)
-        predict_s = clock.seconds()
+            rows = dataset.rows(["valid", "test"])
+            clock = Stopwatch()
+            scores = model.predict(evaluation_data(dataset, ["valid", "test"], config, with_targets=False), verbose=0)
+            predict_s = clock.seconds()
         run.write_predictions(list(rows["image"]), list(rows["split"]), scores)
         artifact = save_serving_artifact(
             model, run.path, backbone=backbone.name, labels=dataset.labels, img_size=config.img_size

@@ -1,6 +1,8 @@
 """Keras trainer on the 48-image, 64-px StampScenes built in conftest (one frozen + one unfrozen epoch)."""
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -161,3 +163,37 @@ def test_predict_cli_prints_scores_and_labels(trained, tiny_scenes, tmp_path, ca
     (tmp_path / "notes.png").write_text("not an image")
     assert main([str(trained.path), str(tmp_path / "notes.png")]) == 2
     assert "cannot read image" in capsys.readouterr().err
+
+
+MIRRORED_RUN = """
+import sys
+import benchmarks.models.torch_first  # noqa: F401
+import tensorflow as tf
+
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from keras_model import train
+from keras_model.config import make_config
+
+train.distribution_strategy = lambda: tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+train.train(sys.argv[1], sys.argv[2], make_config(img_size=64, epochs=1, freeze_epochs=1, lr=1e-3, bs=8))
+"""
+
+
+def test_the_trainer_runs_under_mirrored_strategy(tiny_scenes, tmp_path):
+    """What several GPUs get (``MirroredStrategy``), on two logical CPU devices: the model is built, compiled,
+    fitted, kept-best and scored under one strategy (evaluating outside its scope used to crash keep-best)."""
+    results = tmp_path / "results"
+    done = subprocess.run(
+        [sys.executable, "-c", MIRRORED_RUN, str(tiny_scenes), str(results)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    (run_dir,) = [path for path in results.iterdir() if path.is_dir()]
+    info = json.loads((run_dir / "run.json").read_text())
+    assert info["status"] == "done" and "kept" in info
+    assert info["distributed"] == {"replicas": 2, "strategy": "MirroredStrategy", "global_batch_size": 8}
+    assert (run_dir / "metrics.json").is_file()
