@@ -50,9 +50,9 @@ def test_fastai_head_from_the_probe_predicts_what_the_probe_predicts(probe, tmp_
         make_dataloaders(dataset, backbone, config), backbone, config, tmp_path, probe_head=fit.linear_head()
     )
     learn.model.eval()
-    preprocess = FastaiPredictor.preprocess.__get__(type("Serving", (), {"img_size": SIZE, "backbone": backbone})())
+    pixels = FastaiPredictor.network_input(type("Serving", (), {"img_size": SIZE, "backbone": backbone})(), images)
     with torch.inference_mode():
-        before_fine_tuning = torch.sigmoid(learn.model(preprocess(images)).float()).numpy()
+        before_fine_tuning = torch.sigmoid(learn.model(torch.from_numpy(pixels)).float()).numpy()
     np.testing.assert_allclose(before_fine_tuning, served_probe.predict(images), atol=1e-4)
 
 
