@@ -76,7 +76,9 @@ def measure_api(
 
             def one(_=None):
                 """One request on this thread's keep-alive connection: (client ms, the model's own ms)."""
-                session = getattr(clients, "session", None) or _new_session(clients, requests)
+                if not hasattr(clients, "session"):  # keep-alive, as an SDK or a browser keeps it
+                    clients.session = requests.Session()
+                session = clients.session
                 start = time.perf_counter()
                 reply = session.post(
                     f"{url}/predict",
@@ -116,12 +118,6 @@ def measure_api(
     finally:
         server.terminate()
         server.wait(timeout=30)
-
-
-def _new_session(clients: threading.local, requests):
-    """Clients keep their connection open (HTTP keep-alive), as an SDK or a browser does."""
-    clients.session = requests.Session()
-    return clients.session
 
 
 def main(argv: list[str] | None = None) -> None:
