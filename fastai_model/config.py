@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from benchmarks.errors import BenchmarkError
 from benchmarks.models.training import CommonConfig, refuse_unmatched
@@ -21,6 +22,7 @@ class TrainConfig(CommonConfig):
     reproducible: bool = False  # set_seed(seed, reproducible=True): deterministic cuDNN, slower
     lr_find_iters: int = 100
     num_workers: int = 0  # DataLoader processes; 0 keeps both cores for the model on small CPUs
+    named_lrs: ClassVar[tuple[str, ...]] = ("auto", "find")  # find: lr_find's valley, whatever the head
 
 
 PRESETS: dict[str, dict] = {
@@ -62,6 +64,8 @@ def make_config(preset: str | None = None, **overrides) -> TrainConfig:
     if config.precision not in ("auto", "fp32", "bf16", "fp16"):
         raise BenchmarkError(f"--precision {config.precision!r}: choose auto, fp32, bf16 or fp16")
     refuse_unmatched(config, progressive=False, item_tfm="resize", lr_mult=100, grad_accum=1)
+    if config.recipe == "matched" and config.lr == "find":
+        raise BenchmarkError("--lr find: Keras has no lr_find, so --recipe matched takes a number or auto (1e-3)")
     if config.recipe == "matched":
         config.train_bn = False  # every BatchNorm layer frozen whole, as in Keras
     return config

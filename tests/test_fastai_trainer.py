@@ -156,6 +156,20 @@ def test_bad_options_are_one_line_errors():
     assert train_module.main(["--dataset", "/no/such/place"]) == 2
 
 
+def test_auto_lr_is_lr_find_for_a_random_head_and_fine_tunes_default_for_the_probes_head():
+    from benchmarks.models.training import MATCHED
+
+    assert not train_module.runs_lr_find(make_config())  # LP-FT: lr_find's loss is flat from a fitted head
+    assert train_module.chosen_lr(make_config()) == train_module.FINE_TUNE_BASE_LR == 2e-3
+    assert train_module.runs_lr_find(make_config(head_init="random"))
+    assert train_module.runs_lr_find(make_config(lr="find"))  # asked for, whatever the head
+    assert not train_module.runs_lr_find(make_config(recipe="matched", head_init="random"))
+    assert train_module.chosen_lr(make_config(recipe="matched")) == MATCHED.head_lr
+    assert train_module.chosen_lr(make_config(lr="5e-4")) == 5e-4
+    with pytest.raises(BenchmarkError, match="Keras has no lr_find"):
+        make_config(lr="find", recipe="matched")
+
+
 def test_partial_unfreeze_with_frozen_batchnorm_trains_only_the_top_stages(tiny_scenes, tmp_path):
     dataset = load_dataset(tiny_scenes)
     config = make_config(**{**TINY, "unfreeze": 2, "train_bn": False})

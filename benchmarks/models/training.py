@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import TypeVar
+from typing import ClassVar, TypeVar
 
 from benchmarks import errors
 from benchmarks.data.dataset import Dataset, load_dataset
@@ -98,6 +98,7 @@ class CommonConfig:
     keep_best: bool = True  # end with the best of {the starting model, each epoch} by valid macro AUC
     recipe: str = "idiomatic"  # or "matched": one recipe for both frameworks (see MatchedRecipe)
     preset: str = ""
+    named_lrs: ClassVar[tuple[str, ...]] = ("auto",)  # the words --lr takes besides a number
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -116,11 +117,12 @@ def make_config(cls: type[Config], presets: dict[str, dict], preset: str | None 
     known = {f.name for f in fields(cls)}
     values.update({k: v for k, v in overrides.items() if v is not None and k in known})
     config = cls(**values)
-    if config.lr != "auto":
+    if config.lr not in cls.named_lrs:
         try:
             config.lr = float(config.lr)
         except ValueError:
-            raise BenchmarkError(f"--lr {config.lr!r}: give a number such as 2e-3, or 'auto'") from None
+            words = " or ".join(repr(word) for word in cls.named_lrs)
+            raise BenchmarkError(f"--lr {config.lr!r}: give a number such as 2e-3, or {words}") from None
         if not 0 < config.lr < 1:
             raise BenchmarkError(f"--lr {config.lr}: must be between 0 and 1")
     for name in ("img_size", "bs"):
@@ -158,7 +160,7 @@ def add_common_arguments(parser: argparse.ArgumentParser, presets: dict[str, dic
     parser.add_argument("--img-size", type=int, help="training image size (default 224)")
     parser.add_argument("--epochs", type=int, help="epochs after unfreezing the body")
     parser.add_argument("--freeze-epochs", type=int, help="head-only epochs first")
-    parser.add_argument("--lr", help="peak learning rate, or 'auto'")
+    parser.add_argument("--lr", help="peak learning rate, or auto (default: see the description above)")
     parser.add_argument("--bs", type=int, help="batch size (default 32)")
     parser.add_argument("--wd", type=float, help="weight decay (default 0.01)")
     parser.add_argument("--mixup", action="store_true", default=None, help="MixUp augmentation")
