@@ -84,3 +84,15 @@ def test_random_head_keeps_fastais_own_head_and_bad_values_are_refused():
     assert head_kwargs("random") == {} and head_kwargs("probe")["lin_ftrs"] == []
     with pytest.raises(BenchmarkError, match="--head-init 'probe2'"):
         make_config(head_init="probe2")
+
+
+def test_quick_presets_fine_tune_at_once_from_the_probes_head_and_give_a_random_head_its_own_epochs():
+    from benchmarks.models.training import RANDOM_HEAD_FREEZE_EPOCHS
+    from fastai_model.config import make_config as fastai_config
+    from keras_model.config import make_config as keras_config
+
+    for make in (fastai_config, keras_config):
+        assert make("quick").freeze_epochs == 0  # LP-FT: the head is fitted before training starts
+        assert make("quick", head_init="random").freeze_epochs == RANDOM_HEAD_FREEZE_EPOCHS == 2
+        assert make("quick", head_init="random", freeze_epochs=0).freeze_epochs == 0  # the user's word wins
+        assert make("quick", freeze_epochs=1).freeze_epochs == 1

@@ -105,6 +105,9 @@ class CommonConfig:
 
 
 Config = TypeVar("Config", bound=CommonConfig)
+# Presets start fine-tuning at once (no frozen epochs) because LP-FT's head is already fitted; a fresh random head
+# gets this many head-only epochs first unless --freeze-epochs says otherwise.
+RANDOM_HEAD_FREEZE_EPOCHS = 2
 
 
 def make_config(cls: type[Config], presets: dict[str, dict], preset: str | None = None, **overrides) -> Config:
@@ -115,7 +118,10 @@ def make_config(cls: type[Config], presets: dict[str, dict], preset: str | None 
             raise BenchmarkError(f"unknown preset '{preset}'; choose one of: {', '.join(presets)}")
         values.update(presets[preset], preset=preset)
     known = {f.name for f in fields(cls)}
-    values.update({k: v for k, v in overrides.items() if v is not None and k in known})
+    explicit = {k: v for k, v in overrides.items() if v is not None and k in known}
+    values.update(explicit)
+    if values.get("head_init") == "random" and values.get("freeze_epochs") == 0 and "freeze_epochs" not in explicit:
+        values["freeze_epochs"] = RANDOM_HEAD_FREEZE_EPOCHS  # the preset counts on the probe's head
     config = cls(**values)
     if config.lr not in cls.named_lrs:
         try:
@@ -182,7 +188,8 @@ def add_common_arguments(parser: argparse.ArgumentParser, presets: dict[str, dic
         "--head-init",
         choices=HEAD_INITS,
         help="probe (default): LP-FT — a linear head fitted like the linear probe on cached frozen features, then "
-        "fine-tuning starts from it; random: the framework's own head, freshly initialised",
+        "fine-tuning starts from it; random: the framework's own head, freshly initialised (with "
+        f"{RANDOM_HEAD_FREEZE_EPOCHS} head-only epochs first where the preset has none)",
     )
     parser.add_argument(
         "--keep-best",
