@@ -16,7 +16,7 @@ FAMILIES = (
         throughput_probes={"tf.data": ()},
         demo=(
             DemoStep(
-                "Keras, --preset quick (4 minutes on 2 cores with native bf16, about 10 without)",
+                "Keras, --preset quick (about 8 minutes on 2 CPU cores)",
                 "keras_model.train",
                 ("--dataset", "{dataset}", "--results", "{results}", "--preset", "quick", "--skip-existing"),
             ),
