@@ -26,7 +26,7 @@ class TrainConfig(CommonConfig):
 
 
 PRESETS: dict[str, dict] = {
-    # 2-core CPU, StampScenes default (2,000 train images): about 6 minutes end to end. Native 224 px (the
+    # 2-core CPU, StampScenes default (2,000 train images): 6-7 minutes end to end. Native 224 px (the
     # stamps are small; 160 px loses 0.04 AUC); no frozen epochs, LP-FT's head is already fitted (2 of them
     # cost 40 % of the wall time for -0.0014 macro AUC: benchmarks/grids/quick-ablation.toml); then only the
     # last 3 stages fine-tuned (cheap backward, less overfitting to the training stamps), frozen BatchNorm kept.

@@ -146,8 +146,8 @@ FINE_TUNE_BASE_LR = 2e-3  # `Learner.fine_tune`'s own default base_lr
 def runs_lr_find(config: TrainConfig) -> bool:
     """lr_find for ``--lr find``, and for ``--lr auto`` when the head starts random (fastai's own way). A head
     already fitted by the probe (LP-FT) leaves lr_find's loss nearly flat: its valley then fell at 2.5e-5 to 3e-4,
-    fine-tuning hardly moved, and fastai ended 0.015 macro AUC below the same recipe at fine_tune's default 2e-3
-    (docs/results.md, "Where fastai's idiomatic recipe lost")."""
+    fine-tuning hardly moved, and fastai ended 0.014 macro AUC below the same recipe at fine_tune's default 2e-3
+    (docs/results.md, "The quick preset, ablated")."""
     return config.lr == "find" or (config.lr == "auto" and config.head_init == "random" and config.recipe != "matched")
 
 
