@@ -3,6 +3,7 @@ resuming, failed cells recorded without stopping the others, and specs refused i
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import secrets
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.cli import main as cli
+from benchmarks.runner.spec import read_spec
 from tests.conftest import free_port
 
 VENV_BIN = Path(sys.executable).parent
@@ -160,3 +162,19 @@ def test_a_fastai_cell_given_several_gpus_trains_on_all_of_them_one_process_each
     launch = ["torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "fastai_model.train"]
     assert cells["fastai"].argv(tmp_path)[:6] == launch
     assert cells["teachable_machine_replica"].argv(tmp_path)[0] == "tm_replica"
+
+
+SHIPPED_GRIDS = sorted((Path(__file__).parents[1] / "benchmarks" / "grids").glob("*.toml"))
+PARSER_MODULES = {"benchmarks": "benchmarks.cli", "tm_replica": "tm_replica.__main__"}  # where `python -m X` parses
+
+
+@pytest.mark.parametrize("spec", SHIPPED_GRIDS, ids=lambda path: path.name)
+def test_every_shipped_grid_reads_and_each_cell_is_a_command_its_family_accepts(spec, tmp_path):
+    """A grid that runs for an hour must not fail at its last cell on a misspelt option: each cell's command line
+    goes through its family's own argument parser (an unknown flag or preset exits)."""
+    cells = read_spec(spec).cells
+    assert cells
+    for cell in cells:
+        module, *args = cell.argv(tmp_path)
+        parser = importlib.import_module(PARSER_MODULES.get(module, module)).build_parser()
+        parser.parse_args(args)
