@@ -26,7 +26,7 @@ import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 from fastai.callback.core import Callback  # noqa: E402
 from fastai.torch_core import set_seed  # noqa: E402
-from fastai.vision.all import ParamScheduler, SaveModelCallback, SchedCos, SchedLin, combine_scheds, valley  # noqa: E402
+from fastai.vision.all import ParamScheduler, SchedCos, SchedLin, combine_scheds, valley  # noqa: E402
 
 from benchmarks.data.dataset import Dataset, load_dataset  # noqa: E402
 from benchmarks.errors import BenchmarkError  # noqa: E402
@@ -34,15 +34,13 @@ from benchmarks.evaluation.evaluate import dataset_of, evaluate_run  # noqa: E40
 from benchmarks.evaluation.metrics import rankable  # noqa: E402
 from benchmarks.evaluation.results import Run, Stopwatch, create_run, load_run, model_size_bytes, recording  # noqa: E402
 from benchmarks.models.backbones import get_backbone  # noqa: E402
+from benchmarks.models.keep_best import KeepBest, keep_best_applies, start_label  # noqa: E402
 from benchmarks.models.training import (  # noqa: E402
     MATCHED,
     add_common_arguments,
     check_trainable,
     initial_head,
-    keep_best_applies,
     note_within_epoch,
-    record_kept,
-    start_label,
     trainer_main,
     warmup_steps,
 )
@@ -109,21 +107,29 @@ def load_checkpoint(learn, run: Run) -> None:
         ) from None
 
 
-AUC_METRIC = "roc_auc_score"  # fastai's name for RocAucMulti(average="macro")
+class KeepBestCallback(Callback):
+    """Keep-best in fastai: the starting model is saved as 'best'; after each epoch the valid scores the AUC metric
+    gathered are offered to the shared rule, 'best' is overwritten when it says so, and each fit ends by loading
+    'best' (as fastai's ``SaveModelCallback`` does)."""
 
+    order = RunRecorder.order + 1  # the epoch's metrics are in; the recorder has named its phase
 
-def best_keeper(learn, config: TrainConfig, label: str):
-    """fastai's ``SaveModelCallback`` on valid macro AUC, primed with the starting model: its score is the one to
-    beat and its weights are the 'best' file until an epoch does better, so the run can end no worse than it
-    started (after each fit, the callback loads the best weights)."""
-    names = [getattr(metric, "name", None) for metric in learn.metrics]
-    start_auc = float(learn.validate()[1 + names.index(AUC_METRIC)])
-    print(f"keep-best: {label} scores valid macro AUC {start_auc:.4f} before fine-tuning", flush=True)
-    learn.save("best")
-    keeper = SaveModelCallback(monitor=AUC_METRIC, comp=np.greater, fname="best", reset_on_fit=False)
-    keeper.best, keeper.start_auc = start_auc, start_auc
-    learn.add_cb(keeper)
-    return keeper
+    def __init__(self, learn, recorder: RunRecorder, config: TrainConfig):
+        # sigmoid scores (our losses' activation); get_preds fires before/after_epoch on the learner's callbacks,
+        # so this runs before the run's recorder is added
+        scores, targets = learn.get_preds(dl=learn.dls.valid)
+        self.rule = KeepBest(targets.numpy(), scores.float().numpy(), config.keep_best_confidence, start_label(config))
+        self.recorder = recorder
+        learn.save("best")
+
+    def after_epoch(self):  # keep-best never applies to a resumed run, so no epoch here was skipped
+        auc = next(metric for metric in self.learn.metrics if getattr(metric, "name", None) == "roc_auc_score")
+        scores, targets = torch.cat(auc.preds).float().numpy(), torch.cat(auc.targs).numpy()
+        if self.rule.offer(targets, scores, f"{self.recorder.phase} epoch {self.epoch}"):
+            self.learn.save("best")
+
+    def after_fit(self):
+        self.learn.load("best")
 
 
 def find_lr(learn, config: TrainConfig, out: Path) -> float:
@@ -273,15 +279,17 @@ def train(dataset_dir: Path, results_dir: Path, config: TrainConfig, resume: Pat
             lr = chosen_lr(config)
             run.update(params={**run.params, "lr_used": lr})
         applies = keep_best_applies(config, dataset.targets("valid"), resumed=bool(resume))
-        keeper = best_keeper(learn, config, start_label(config)) if applies else None
+        keeper = KeepBestCallback(learn, recorder, config) if applies else None  # scores valid: before the recorder
         learn.add_cb(recorder)
+        if keeper is not None:
+            learn.add_cb(keeper)
         with distributed.data_parallel(learn):
             fine_tune(learn, recorder, config, lr, full_dls, start)
         if distributed.leave_after_training():
             return run  # the main process scores and saves the model the processes trained together
         if keeper is not None:
             learn.remove_cb(keeper)
-            record_kept(run, keeper.start_auc, keeper.best, AUC_METRIC, start_label(config))
+            keeper.rule.record(run)
         train_s = clock.seconds() + run.timings.get("train_s", 0.0) if resumable else clock.seconds()
         learn.remove_cb(recorder)
 

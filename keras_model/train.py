@@ -14,20 +14,20 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 from benchmarks.atomic import atomic_write
 from benchmarks.data.dataset import load_dataset
 from benchmarks.errors import BenchmarkError
 from benchmarks.evaluation.evaluate import dataset_of, evaluate_run
 from benchmarks.evaluation.results import Run, Stopwatch, create_run, load_run, model_size_bytes, recording
 from benchmarks.models.backbones import get_backbone
+from benchmarks.models.keep_best import KeepBest, keep_best_applies, start_label
 from benchmarks.models.training import (
     add_common_arguments,
     check_trainable,
     initial_head,
-    keep_best_applies,
     note_within_epoch,
-    record_kept,
-    start_label,
     trainer_main,
 )
 
@@ -76,42 +76,39 @@ def distribution_strategy():
     return tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
 
 
-class BestKeeper:
-    """Keep-best on valid macro AUC (Keras' AUC metric, ``val_auc``): one ``ModelCheckpoint`` across both phases,
-    primed with the starting model's score, so an epoch's weights are saved only when they beat the start and every
-    earlier epoch; if none does, the starting weights (kept in memory) are put back."""
+class KeepBestCallback(keras.callbacks.Callback):
+    """Keep-best in Keras: the starting weights kept in memory; after each epoch the valid images are scored and
+    offered to the shared rule, whose "best so far" weights are saved (``KEPT_WEIGHTS``); ``restore`` puts back
+    the kept weights, or the start's."""
 
-    def __init__(self, model, run: Run, config: TrainConfig, valid_data, n_labels: int, steps: int):
-        compile_phase(model, config, n_labels, "frozen", steps)  # the metric, for evaluate(); fine_tune recompiles
-        self.model, self.run, self.config = model, run, config
-        self.start_auc = float(model.evaluate(valid_data, verbose=0, return_dict=True)["auc"])
-        print(
-            f"keep-best: {start_label(self.config)} scores valid macro AUC {self.start_auc:.4f} before fine-tuning",
-            flush=True,
-        )
+    def __init__(self, model, run: Run, config: TrainConfig, valid_images, valid_targets: np.ndarray):
+        super().__init__()
+        self.run, self.valid_images, self.valid_targets = run, valid_images, valid_targets
+        self.rule = KeepBest(valid_targets, self.score(model), config.keep_best_confidence, start_label(config))
         self.start_weights = model.get_weights()
+        self.phase = "frozen"
         (run.path / KEPT_WEIGHTS).unlink(missing_ok=True)
-        self.checkpoint = keras.callbacks.ModelCheckpoint(
-            run.path / KEPT_WEIGHTS,
-            monitor="val_auc",
-            mode="max",
-            save_best_only=True,
-            save_weights_only=True,
-            initial_value_threshold=self.start_auc,
-        )
+
+    def score(self, model) -> np.ndarray:
+        return np.asarray(model.predict(self.valid_images, verbose=0), dtype=np.float32)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.rule.offer(self.valid_targets, self.score(self.model), f"{self.phase} epoch {epoch}"):
+            self.model.save_weights(self.run.path / KEPT_WEIGHTS)
 
     def restore(self) -> None:
-        best = self.checkpoint.best
-        if (self.run.path / KEPT_WEIGHTS).is_file() and best is not None and best > self.start_auc:
+        if self.rule.best_from is not None:
             self.model.load_weights(self.run.path / KEPT_WEIGHTS)
         else:
             self.model.set_weights(self.start_weights)
-            best = max([row.get("val_auc", 0.0) for row in self.run.info.get("history", [])] or [self.start_auc])
-        record_kept(self.run, self.start_auc, float(best), "val_auc", start_label(self.config))
+        self.rule.record(self.run)
 
 
-def phase_callbacks(run: Run, config: TrainConfig, phase: str, keeper: BestKeeper | None = None) -> list:
-    callbacks = [RunRecorder(run, phase)] + ([keeper.checkpoint] if keeper is not None else [])
+def phase_callbacks(run: Run, config: TrainConfig, phase: str, keeper: KeepBestCallback | None = None) -> list:
+    callbacks = [RunRecorder(run, phase)]
+    if keeper is not None:
+        keeper.phase = phase
+        callbacks.append(keeper)
     if config.patience:
         callbacks.append(
             keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True)
@@ -144,7 +141,7 @@ def fine_tune(
     n_labels: int,
     steps: int,
     start: tuple[str, int] | None,
-    keeper: BestKeeper | None = None,
+    keeper: KeepBestCallback | None = None,
 ) -> None:
     """Phase 1 with the body frozen, then phase 2 unfrozen at a much lower LR; ``start`` resumes mid-way
     (the checkpoint carries the compiled optimizer, so the resumed phase is not recompiled)."""
@@ -235,7 +232,8 @@ def train(dataset_dir: Path | None, results_dir: Path, config: TrainConfig, resu
             clock = Stopwatch()
             keeper = None
             if keep_best_applies(config, dataset.targets("valid"), resumed=bool(resume)):
-                keeper = BestKeeper(model, run, config, valid_data, len(dataset.labels), steps)
+                valid_images = evaluation_data(dataset, ["valid"], config, with_targets=False)
+                keeper = KeepBestCallback(model, run, config, valid_images, dataset.targets("valid"))
             fine_tune(model, run, config, train_data, valid_data, len(dataset.labels), steps, start, keeper)
             train_s = clock.seconds() + (run.timings.get("train_s", 0.0) if resume else 0.0)
             if config.save_best and (run.path / BEST_WEIGHTS).is_file():

@@ -192,6 +192,23 @@ def _statistic_over(statistic: Callable[[np.ndarray], float | np.ndarray | None]
     return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
 
 
+def paired_macro_auc_gain(
+    targets: np.ndarray, scores: np.ndarray, baseline: np.ndarray, *, resamples: int = 200, seed: int = 0
+) -> tuple[float, float]:
+    """Macro AUC of ``scores`` minus ``baseline``'s on the same images, and the share of paired bootstrap resamples
+    (the same images drawn for both) in which ``scores`` is ahead: how sure one can be the gain is not noise."""
+    gain = (macro_auc(targets, scores) or 0.0) - (macro_auc(targets, baseline) or 0.0)
+
+    def difference(rows: np.ndarray) -> float | None:
+        a, b = macro_auc(targets[rows], scores[rows]), macro_auc(targets[rows], baseline[rows])
+        return None if a is None or b is None else a - b
+
+    differences = bootstrap(difference, len(targets), resamples=resamples, seed=seed, jobs=1)
+    differences = differences[np.isfinite(differences)]
+    share_ahead = float(np.mean(differences > 0)) if len(differences) else 0.0
+    return gain, share_ahead
+
+
 def label_confusion(targets: np.ndarray, predicted: np.ndarray) -> np.ndarray:
     """Which labels a model mixes up: cell [a, b] counts images that carry label a, do not carry b, and are
     predicted b (a false positive of b on an image of a). The diagonal counts a's false negatives."""

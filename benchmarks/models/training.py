@@ -17,7 +17,6 @@ from typing import ClassVar, TypeVar
 from benchmarks import errors
 from benchmarks.data.dataset import Dataset, load_dataset
 from benchmarks.errors import BenchmarkError, DatasetError
-from benchmarks.evaluation.metrics import rankable
 from benchmarks.evaluation.results import newest_done_run, report_run
 
 HEAD_INITS = ("probe", "random")
@@ -96,6 +95,7 @@ class CommonConfig:
     seed: int = 0
     head_init: str = "probe"  # LP-FT: the head starts from the linear probe's fit; "random": the framework's own init
     keep_best: bool = True  # end with the best of {the starting model, each epoch} by valid macro AUC
+    keep_best_confidence: float = 0.95  # an epoch replaces the start only if ahead in this share of paired resamples
     recipe: str = "idiomatic"  # or "matched": one recipe for both frameworks (see MatchedRecipe)
     preset: str = ""
     named_lrs: ClassVar[tuple[str, ...]] = ("auto",)  # the words --lr takes besides a number
@@ -147,6 +147,11 @@ def make_config(cls: type[Config], presets: dict[str, dict], preset: str | None 
             "--save-best (lowest valid loss) and keep-best (highest valid macro AUC, the default) both pick the final "
             "weights; add --no-keep-best to use --save-best"
         )
+    if not 0 <= config.keep_best_confidence < 1:
+        raise BenchmarkError(
+            f"--keep-best-confidence {config.keep_best_confidence}: a share in [0, 1), e.g. 0.95; 0 keeps the epoch "
+            "with the highest valid macro AUC however small its gain"
+        )
     if config.recipe not in RECIPES:
         raise BenchmarkError(f"--recipe {config.recipe!r}: choose {' or '.join(RECIPES)}")
     if config.loss not in LOSSES:
@@ -197,6 +202,12 @@ def add_common_arguments(parser: argparse.ArgumentParser, presets: dict[str, dic
         default=None,
         help="end with the weights that scored best on valid (macro AUC) among the starting model and every epoch, "
         "so fine-tuning never ends below its own start (default on; --no-keep-best keeps the last epoch)",
+    )
+    parser.add_argument(
+        "--keep-best-confidence",
+        type=float,
+        help="keep-best trusts an epoch over the starting model only when it is ahead in this share of paired "
+        "bootstrap resamples of the valid images (default 0.95; 0: the highest valid macro AUC, noise or not)",
     )
     parser.add_argument(
         "--recipe",
@@ -258,23 +269,6 @@ def trainer_main(
     return run_cli(body)
 
 
-def keep_best_applies(config: CommonConfig, valid_targets, resumed: bool) -> bool:
-    """Keep-best needs valid macro AUC (every label with positives and negatives in valid) and a fresh run; when
-    it cannot apply, the output says why."""
-    if not config.keep_best:
-        return False
-    if resumed:
-        print("keep-best: not applied to a resumed run (its starting model is gone); the last epoch is kept")
-        return False
-    if not rankable(valid_targets).all():
-        print(
-            "keep-best: not applied — some label has no positive (or no negative) valid image, so valid macro AUC "
-            "is undefined; the last epoch is kept"
-        )
-        return False
-    return True
-
-
 WITHIN_EPOCH_EVERY_S = 2.0  # how often a trainer notes its batch position in run.json
 
 
@@ -289,28 +283,6 @@ def note_within_epoch(run, last: float | None, phase: str, epoch: int, batch: in
         return last
     run.update(within_epoch={"phase": phase, "epoch": epoch, "batch": batch, "batches": batches})
     return now
-
-
-def start_label(config: CommonConfig) -> str:
-    """What keep-best calls the weights fine-tuning starts from."""
-    return "the LP-FT starting model (the probe's head)" if config.head_init == "probe" else "the starting model"
-
-
-def record_kept(run, start_auc: float, best_auc: float, auc_key: str, start_label: str = "the starting model") -> None:
-    """Say which weights a keep-best run ends with, in the output and in run.json (``kept``). ``auc_key``: the
-    framework's name for valid macro AUC in the run's history rows."""
-    history = [row for row in run.info.get("history", []) if row.get(auc_key) is not None]
-    if best_auc > start_auc and history:
-        best = max(history, key=lambda row: row[auc_key])
-        kept = {"from": f"{best['phase']} epoch {best['epoch']}", "valid_macro_auc": round(best_auc, 4)}
-        print(f"keep-best: {kept['from']} (valid macro AUC {best_auc:.4f}; the start had {start_auc:.4f})")
-    else:
-        kept = {"from": start_label, "valid_macro_auc": round(start_auc, 4)}
-        print(
-            f"keep-best: no epoch beat {start_label} on valid (macro AUC {start_auc:.4f}; best epoch {best_auc:.4f}): "
-            f"the run ends with {start_label}'s weights — fine-tuning made valid worse"
-        )
-    run.update(kept={**kept, "start_valid_macro_auc": round(start_auc, 4), "monitor": "valid macro ROC-AUC"})
 
 
 def initial_head(run, dataset: Dataset, config: CommonConfig):
