@@ -37,7 +37,7 @@ def test_a_gain_within_the_noise_keeps_the_start_and_says_why(valid, capsys):
     kept = run.info["kept"]
     assert kept["from"] == "the start" and kept["start_valid_macro_auc"] == kept["valid_macro_auc"]
     assert kept["epochs"][0]["from"] == "unfrozen epoch 0" and kept["epochs"][0]["share_ahead_of_start"] < 0.95
-    assert "the run ends with the start's weights" in capsys.readouterr().out
+    assert "the run ends where it started, the start" in capsys.readouterr().out
 
 
 def test_a_clear_gain_is_kept_and_the_best_trusted_epoch_wins(valid):

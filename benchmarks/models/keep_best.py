@@ -94,5 +94,6 @@ class KeepBest:
                     f"{len(self.targets)} valid images (ahead in {best['share_ahead_of_start']:.0%} of resamples, "
                     f"{self.confidence:.0%} needed)"
                 )
-            print(f"keep-best: the run ends with {self.start}'s weights (valid macro AUC {self.start_auc:.4f}): {why}")
+            start = f"{self.start} (valid macro AUC {self.start_auc:.4f})"
+            print(f"keep-best: the run ends where it started, {start}: {why}")
         run.update(kept={**kept, **common})
