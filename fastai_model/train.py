@@ -25,6 +25,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 from fastai.callback.core import Callback  # noqa: E402
+from fastai.learner import Recorder  # noqa: E402
 from fastai.torch_core import set_seed  # noqa: E402
 from fastai.vision.all import ParamScheduler, SchedCos, SchedLin, combine_scheds, valley  # noqa: E402
 
@@ -57,14 +58,23 @@ KIND = "fastai"
 class RunRecorder(Callback):
     """After each epoch: history row into run.json and a 'last' checkpoint, so Ctrl-C loses at most one epoch."""
 
-    order = 90  # after the Recorder has the epoch's values
+    # after the Recorder has the epoch's values, and before EarlyStoppingCallback (63), which cancels the fit in
+    # its after_epoch: at 90 the epoch that triggered early stopping went unrecorded and unseen by keep-best. So it
+    # also runs before SkipToEpoch (70), and skips a resumed phase's finished epochs itself (``first_epoch``).
+    order = Recorder.order + 1
 
     def __init__(self, run: Run):
         self.target_run = run
         self.phase = "frozen"
-        self.epoch_started = None  # set only for epochs that really run (a resumed phase skips its finished ones)
+        self.first_epoch = 0  # the phase's fit starts here (start_epoch): earlier epochs are skipped, not run
+        self.epoch_started = None  # set only for epochs that really run
+
+    def start_phase(self, phase: str, first_epoch: int) -> None:
+        self.phase, self.first_epoch = phase, first_epoch
 
     def before_epoch(self):
+        if self.learn.epoch < self.first_epoch:
+            return  # SkipToEpoch cancels it after this callback
         self.epoch_started = time.perf_counter()
         self.last_note = None
 
@@ -179,7 +189,7 @@ def fine_tune(
     phase, first_epoch = start
     matched = config.recipe == "matched"
     if phase == "frozen" and first_epoch < config.freeze_epochs:
-        recorder.phase = "frozen"
+        recorder.start_phase("frozen", first_epoch)
         learn.freeze()
         if matched:
             learn.fit(config.freeze_epochs, lr, start_epoch=first_epoch)
@@ -188,12 +198,12 @@ def fine_tune(
     if full_size_dls is not None:
         learn.dls = full_size_dls
     if config.epochs:
-        recorder.phase = "unfrozen"
+        start_epoch = first_epoch if phase == "unfrozen" else 0
+        recorder.start_phase("unfrozen", start_epoch)
         if config.unfreeze:
             learn.freeze_to(-2)  # the last `unfreeze` stages and the head; early stages stay frozen
         else:
             learn.unfreeze()
-        start_epoch = first_epoch if phase == "unfrozen" else 0
         if matched:
             peak = lr * MATCHED.fine_tune_lr_factor
             schedule = ParamScheduler({"lr": matched_schedule(peak, config.epochs * len(learn.dls.train))})

@@ -202,3 +202,13 @@ def test_tta_is_refused_so_the_served_model_is_the_scored_model():
     with pytest.raises(BenchmarkError, match="--tta: not offered"):
         make_config(tta=True)
     assert make_config(preset="full").tta is False
+
+
+def test_the_run_recorder_and_keep_best_see_the_epoch_that_stops_training_early():
+    """fastai's EarlyStoppingCallback cancels the fit in its after_epoch: callbacks ordered after it never see that
+    epoch (a full-preset run once kept epoch 10's weights while run.json named epoch 8 and had no row for 10)."""
+    from fastai.callback.tracker import EarlyStoppingCallback
+
+    from fastai_model.train import KeepBestCallback, RunRecorder
+
+    assert RunRecorder.order < KeepBestCallback.order < EarlyStoppingCallback.order
