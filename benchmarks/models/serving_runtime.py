@@ -81,7 +81,10 @@ class OpenVinoNetwork:
         import openvino as ov
 
         try:
-            self.compiled = ov.Core().compile_model(str(xml_path), "CPU", {"PERFORMANCE_HINT": "LATENCY"})
+            # f32 inference: on CPUs with avx512_bf16 OpenVINO's default is bf16, which moved scores by up to 0.1
+            # against the scored fp32 model (the served model must be the scored one)
+            config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"}
+            self.compiled = ov.Core().compile_model(str(xml_path), "CPU", config)
         except Exception as exc:  # noqa: BLE001  (a damaged export: one line, and the caller may re-export)
             raise RunError(f"{xml_path}: cannot compile the OpenVINO model ({first_line(exc)})") from None
 
