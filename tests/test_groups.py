@@ -65,6 +65,23 @@ def test_seeds_of_one_model_form_one_group_and_settings_tell_models_apart(tmp_pa
     assert find_group(groups, "fastai·lite0·quick (epochs=2)").seeds == [0, 1]
 
 
+def test_a_grid_of_one_change_variants_names_each_by_its_change(tmp_path, dataset):
+    """Names show where a model leaves the usual value; many variants once cut the list at three settings and
+    two different models (MixUp, the whole body) both read ``(epochs=2, label_smoothing=0.0, lr=auto)``."""
+    results = tmp_path / "r"
+    usual = {"preset": "quick", "epochs": 2, "label_smoothing": 0.0, "lr": "auto", "mixup": False, "unfreeze": 3}
+    changes = [{}, {"mixup": True}, {"mixup": True, "epochs": 3}, {"unfreeze": 0}, {"lr": 0.008}, {"lr": 0.016}]
+    runs = [_run(results, dataset, "fastai", 0, 0.5, **{**usual, **change}) for change in changes]
+    assert [g.name for g in group_runs(runs)] == [
+        "fastai·lite0·quick",
+        "fastai·lite0·quick (mixup=True)",
+        "fastai·lite0·quick (epochs=3, mixup=True)",
+        "fastai·lite0·quick (unfreeze=0)",
+        "fastai·lite0·quick (lr=0.008)",
+        "fastai·lite0·quick (lr=0.016)",
+    ]
+
+
 def test_group_ci_covers_seeds_and_images_and_stored_samples_match_recomputed(tmp_path, dataset):
     results = tmp_path / "r"
     runs = [_run(results, dataset, "fastai", s, 0.4, preset="quick") for s in (0, 1, 2)]

@@ -71,15 +71,30 @@ def group_runs(runs: list[Run]) -> list[Group]:
     groups = []
     for key, members in by_key.items():
         name = base[key]
-        rivals = [by_key[k][0] for k in by_key if k != key and base[k] == name]
-        if rivals:
-            mine = settings_of(members[0])
-            differing = sorted(k for k in mine if any(settings_of(r).get(k) != mine[k] for r in rivals))
-            differing += sorted({k for r in rivals for k in settings_of(r) if k not in mine})
-            shown = (f"{k}={mine.get(k, PARAM_DEFAULTS_WHEN_MISSING.get(k, '—'))}" for k in differing[:3])
-            name += " (" + ", ".join(shown) + ")"
+        namesakes = [settings_of(by_key[k][0]) for k in by_key if base[k] == name]
+        if len(namesakes) > 1:
+            shown = [f"{k}={v}" for k, v in _distinguishing(settings_of(members[0]), namesakes).items()]
+            name += f" ({', '.join(shown)})" if shown else ""
         groups.append(Group(name, members))
     return groups
+
+
+def _distinguishing(mine: dict, namesakes: list[dict]) -> dict:
+    """The settings where this model leaves the usual value among the models sharing its name (a value most of them
+    share is not shown, a tie is), so a grid of one-change variants reads ``(lr=0.008)``, ``(mixup=True)``."""
+
+    def value(settings: dict, key: str):
+        return settings.get(key, PARAM_DEFAULTS_WHEN_MISSING.get(key, "—"))
+
+    shown = {}
+    for key in sorted({k for settings in namesakes for k in settings}):
+        counts = Counter(json.dumps(value(settings, key), default=str) for settings in namesakes).most_common()
+        if len(counts) == 1:
+            continue
+        usual_is_unique = counts[0][1] > counts[1][1]
+        if not usual_is_unique or json.dumps(value(mine, key), default=str) != counts[0][0]:
+            shown[key] = value(mine, key)
+    return shown
 
 
 def run_names(runs: list[Run]) -> dict[str, str]:
