@@ -438,7 +438,12 @@ def page_train(dataset: Dataset, results: Path) -> None:
         img_size = a.number_input("image size (0 = preset's)", 0, 640, 0, 16)
         epochs = b.number_input("epochs (-1 = preset's)", -1, 100, -1)
         freeze_epochs = c.number_input("freeze epochs (-1 = preset's)", -1, 20, -1)
-        lr = a.text_input("learning rate ('auto' = lr_find for fastai, 1e-3 for Keras)", "auto")
+        lr = a.text_input(
+            "learning rate (empty = the preset's)",
+            "",
+            help="a number such as 4e-3; 'auto': the framework's default (fastai: fine_tune's 2e-3 from the probe's "
+            "head, lr_find from a random one; Keras: 1e-3)",
+        )
         seed = b.number_input("seed", 0, 10_000, 0)
         mixup = c.checkbox("MixUp")
         recipe = a.selectbox(

@@ -96,3 +96,20 @@ def test_quick_presets_fine_tune_at_once_from_the_probes_head_and_give_a_random_
         assert make("quick", head_init="random").freeze_epochs == RANDOM_HEAD_FREEZE_EPOCHS == 2
         assert make("quick", head_init="random", freeze_epochs=0).freeze_epochs == 0  # the user's word wins
         assert make("quick", freeze_epochs=1).freeze_epochs == 1
+
+
+def test_the_quick_presets_lr_holds_for_lp_ft_only_and_the_users_lr_wins():
+    """The presets' LR was tuned for LP-FT's idiomatic recipe (benchmarks/grids/quick-lr.toml); the matched recipe
+    fixes its own LR in both frameworks and a random head gets the framework's own choice (fastai: lr_find)."""
+    from fastai_model.config import PRESETS as FASTAI_PRESETS
+    from fastai_model.config import make_config as fastai_config
+    from keras_model.config import PRESETS as KERAS_PRESETS
+    from keras_model.config import make_config as keras_config
+
+    for make, presets in ((fastai_config, FASTAI_PRESETS), (keras_config, KERAS_PRESETS)):
+        assert make("quick").lr == presets["quick"]["lr"] > 1e-3
+        assert make("quick", recipe="matched").lr == "auto"
+        assert make("quick", head_init="random").lr == "auto"
+        assert make("quick", lr="5e-4").lr == 5e-4
+        assert make("quick", recipe="matched", lr="5e-4").lr == 5e-4
+        assert make("full").lr == "auto"

@@ -122,6 +122,8 @@ def make_config(cls: type[Config], presets: dict[str, dict], preset: str | None 
     values.update(explicit)
     if values.get("head_init") == "random" and values.get("freeze_epochs") == 0 and "freeze_epochs" not in explicit:
         values["freeze_epochs"] = RANDOM_HEAD_FREEZE_EPOCHS  # the preset counts on the probe's head
+    if "lr" not in explicit and (values.get("recipe") == "matched" or values.get("head_init") == "random"):
+        values.pop("lr", None)  # a preset's LR was tuned for LP-FT's idiomatic recipe; the others keep "auto"
     config = cls(**values)
     if config.lr not in cls.named_lrs:
         try:
