@@ -21,7 +21,7 @@ FAMILIES = (
         throughput_probes={"num_workers=0": (), "num_workers=1": ("--num-workers", "1")},
         demo=(
             DemoStep(
-                "fastai, --preset quick (about 7 minutes on 2 CPU cores)",
+                "fastai, --preset quick (4-7 minutes on 2 CPU cores)",
                 "fastai_model.train",
                 ("--dataset", "{dataset}", "--results", "{results}", "--preset", "quick", "--skip-existing"),
             ),

@@ -16,7 +16,7 @@ FAMILIES = (
         throughput_probes={"tf.data": ()},
         demo=(
             DemoStep(
-                "Keras, --preset quick (about 8 minutes on 2 CPU cores)",
+                "Keras, --preset quick (4-10 minutes on 2 CPU cores)",
                 "keras_model.train",
                 ("--dataset", "{dataset}", "--results", "{results}", "--preset", "quick", "--skip-existing"),
             ),
