@@ -261,12 +261,13 @@ def cmd_baseline(args) -> None:
     from benchmarks.data.dataset import load_dataset
     from benchmarks.evaluation.evaluate import evaluate_run
     from benchmarks.evaluation.results import newest_done_run, report_run
-    from benchmarks.models.baselines import run_linear_probe, run_prior
+    from benchmarks.models.baselines import PROBE_C_GRID, run_linear_probe, run_prior
 
     dataset = load_dataset(args.dataset)
     kind = args.kind.replace("-", "_")
     if args.skip_existing:
-        same = {} if kind == "prior" else {"backbone": args.backbone, "params": {"img_size": _probe_size(args)}}
+        probe_params = {"img_size": _probe_size(args), "c_grid": list(PROBE_C_GRID)}  # a new C grid fits again
+        same = {} if kind == "prior" else {"backbone": args.backbone, "params": probe_params}
         if (run := newest_done_run(args.results, kind, dataset.fingerprint, **same)) is not None:
             report_run(run)
             print(f"reusing {run.path} ({kind} on this dataset already done)")

@@ -111,6 +111,29 @@ def test_grid_resumes_records_a_failed_cell_and_goes_on(tiny_scenes, tmp_path):
     assert again.returncode == 1
 
 
+def test_a_finished_cell_is_rechecked_and_trains_again_when_its_settings_changed_since(tiny_scenes, tmp_path):
+    """The ledger names a cell by its preset's name; a finished cell's command runs again with --skip-existing, so
+    a run made with other settings than the command's today (a preset changed in an upgrade) is not kept."""
+    spec = write_spec(tmp_path / "g.toml", tiny_scenes, [0], '[[models]]\nfamily = "linear_probe"\n', name="g")
+    key = f"{tiny_scenes.name}/linear_probe"
+    assert grid(spec, "--results", tmp_path / "r").returncode == 0
+    first = ledger(tmp_path / "r", "g")[key]
+    log = (Path(first["log"])).read_text()
+
+    again = grid(spec, "--results", tmp_path / "r")
+    assert again.returncode == 0 and "1 finished cell(s) re-checked" in again.stdout
+    assert ledger(tmp_path / "r", "g")[key] == first  # the same settings: the same run, its entry untouched
+    assert Path(first["log"]).read_text().startswith(log)  # the training log is kept, the re-check appended
+
+    run_json = tmp_path / "r" / first["run"] / "run.json"
+    info = json.loads(run_json.read_text())
+    info["params"]["c_grid"] = [1.0]  # as if made by an older release whose settings differ from today's
+    run_json.write_text(json.dumps(info))
+    assert grid(spec, "--results", tmp_path / "r").returncode == 0
+    now = ledger(tmp_path / "r", "g")[key]
+    assert now["status"] == "done" and now["run"] != first["run"]
+
+
 def test_a_cell_gets_the_run_its_command_made_not_a_newer_one_that_shares_its_options(tiny_scenes, tmp_path):
     """The default-size probe cell and a 64-px probe cell: rerun with the ledger lost, each command reuses its own
     run, and the cell without the option must not be given the newer 64-px run that also matches it."""

@@ -25,7 +25,7 @@ def run_cell(cell: Cell, results: Path, logs: Path) -> dict:
     report.unlink(missing_ok=True)
     started = time.monotonic()
     command = [sys.executable, "-m", *cell.argv(results)]
-    with open(log, "w", encoding="utf-8") as out:
+    with open(log, "a", encoding="utf-8") as out:  # appended: a re-check or retry keeps the training log
         out.write("$ " + " ".join(command[1:]) + "\n")
         out.flush()
         code = subprocess.call(

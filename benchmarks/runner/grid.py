@@ -2,7 +2,10 @@
 
 The ledger (``RESULTS/grids/<name>.json``) is written by the driver alone, atomically after every cell, so a grid
 stopped by Ctrl-C or a lost node resumes where it was: a cell counts as finished only while its run folder says
-done. A failed cell is recorded with its error and the others go on.
+done. A failed cell is recorded with its error and the others go on. A finished cell's command still runs again,
+with ``--skip-existing``: the ledger names a cell by its preset's *name*, and only the command knows what that
+preset holds today, so after a preset changes the cell trains anew instead of keeping a run made with the old one
+(a cell whose run still matches takes seconds and keeps its entry).
 """
 
 from __future__ import annotations
@@ -124,7 +127,7 @@ def run_grid(
         raise BenchmarkError("--max-parallel must be at least 1")
     ledger = read_ledger(results, spec)
     pending = [cell for cell in spec.cells if not is_finished(ledger["cells"].get(cell.key), results)]
-    finished = len(spec.cells) - len(pending)
+    recheck = [cell for cell in spec.cells if cell not in pending]
     if dry_run:
         print_plan(spec, pending, ledger, results, max_parallel or 1)
         ensure_datasets(spec, dry_run=True)
@@ -132,13 +135,18 @@ def run_grid(
     ensure_datasets(spec)
     logs = grid_folder(results, spec) / "logs"
     ledger.update(spec=str(spec.path), executor=executor, started=datetime.now(UTC).isoformat(timespec="seconds"))
-    bar = tqdm(total=len(spec.cells), initial=finished, desc=f"grid {spec.name}", unit="cell")
+    if recheck:
+        print(f"grid {spec.name}: {len(recheck)} finished cell(s) re-checked through --skip-existing (seconds each)")
+    bar = tqdm(total=len(recheck) + len(pending), desc=f"grid {spec.name}", unit="cell")
     run_on = run_locally if executor == "local" else _ray_runner(address)
     try:
-        for entry in run_on(pending, results, logs, max_parallel):
+        for entry in run_on(recheck + pending, results, logs, max_parallel):
+            bar.update(1)
+            before = ledger["cells"].get(entry["cell"])
+            if before and entry["status"] == "done" and entry.get("run") == before.get("run"):
+                continue  # re-checked: its run still matches the cell's settings, and the entry keeps its timing
             ledger["cells"][entry["cell"]] = entry
             atomic_write_json(ledger_path(results, spec), ledger)
-            bar.update(1)
             outcome = entry.get("run") if entry["status"] == "done" else f"FAILED: {entry.get('error')}"
             bar.write(f"{entry['cell']}: {outcome} ({entry['seconds']:.0f} s)")
     finally:
@@ -170,6 +178,10 @@ def _ray_runner(address: str | None) -> Runner:
 def print_plan(spec: GridSpec, pending: list[Cell], ledger: dict, results: Path, max_parallel: int) -> None:
     done = len(spec.cells) - len(pending)
     print(f"grid {spec.name}: {len(spec.cells)} cells, {done} finished, {len(pending)} to run")
+    if done:
+        print(
+            f"  (the {done} finished are re-checked first with --skip-existing: seconds each, unless settings changed)"
+        )
     total, unknown = 0.0, 0
     for cell in pending:
         seconds = estimate_seconds(cell, ledger["cells"].get(cell.key), results)
