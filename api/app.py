@@ -14,7 +14,7 @@ import logging
 import os
 import secrets
 import threading
-from contextlib import asynccontextmanager
+from contextlib import AbstractContextManager, asynccontextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,7 +83,7 @@ class LoadedModel:
     info: ModelInfo
     predictor: object
     thresholds: Thresholds
-    lock: threading.Lock
+    lock: AbstractContextManager  # held around predict unless the predictor is thread-safe itself
 
 
 def load_models(results_dir: Path, runtime: str = "native") -> tuple[dict[str, LoadedModel], list[SkippedRun]]:
@@ -117,7 +117,8 @@ def load_models(results_dir: Path, runtime: str = "native") -> tuple[dict[str, L
             map=overall.get("map"),
             runtime=runtime_of(predictor),
         )
-        models[run.run_id] = LoadedModel(info, predictor, thresholds, threading.Lock())
+        lock = nullcontext() if getattr(predictor, "thread_safe", False) else threading.Lock()
+        models[run.run_id] = LoadedModel(info, predictor, thresholds, lock)
     return models, skipped
 
 

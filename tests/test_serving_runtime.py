@@ -2,6 +2,7 @@
 the evaluator scored; the export is made once, checked, cached, and replaced when damaged."""
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
@@ -34,6 +35,12 @@ def test_openvino_serves_the_scored_model(request, tiny_scenes, fixture, monkeyp
     assert predictor.parity["max_abs_score_difference"] <= PARITY_TOLERANCE
     assert (run.path / EXPORT_DIR / PARITY_FILE).is_file()
     assert not [p for p in (run.path / EXPORT_DIR).parent.iterdir() if p.name.startswith(".export-")]
+
+    # Thread-safe (the API calls it without a lock of its own): 8 threads at once get every image's own scores.
+    assert predictor.thread_safe
+    with ThreadPoolExecutor(8) as pool:
+        each = list(pool.map(lambda i: predictor.predict([images[i]])[0], [i % len(images) for i in range(32)]))
+    np.testing.assert_allclose(each, scored[[i % len(images) for i in range(32)]], atol=PARITY_TOLERANCE)
 
     # The second load reuses the export (exporting again would fail here) ...
     monkeypatch.setattr(type(predictor.native), "export_openvino", lambda *a: pytest.fail("exported twice"))

@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
@@ -74,7 +75,7 @@ def probe_images(count: int = 6) -> list[Image.Image]:
 
 
 class OpenVinoNetwork:
-    """A compiled OpenVINO model; one synchronous infer request, so callers serialise calls (the API's per-model
+    """A compiled OpenVINO model; one synchronous infer request, so callers serialise calls (OptimisedPredictor's
     lock does)."""
 
     def __init__(self, xml_path: Path):
@@ -93,14 +94,23 @@ class OpenVinoNetwork:
 
 
 class OptimisedPredictor:
-    """The family's predictor with its network swapped for the exported one: same preprocessing, same labels."""
+    """The family's predictor with its network swapped for the exported one: same preprocessing, same labels.
+    Safe to call from several threads: only the network call is serialised, so one request's preprocessing runs
+    while another's network does (Keras at 8 API clients: 1.7-2.0x native throughput with the whole call
+    serialised, 2.0-2.2x like this; docs/api.md)."""
+
+    thread_safe = True  # the API then holds no lock of its own around predict
 
     def __init__(self, native: Exportable, network: Callable[[np.ndarray], np.ndarray], runtime: str, parity: dict):
         self.native, self.network, self.runtime, self.parity = native, network, runtime, parity
         self.labels = list(native.labels)
+        self._network_lock = threading.Lock()
 
     def predict(self, images: list[Image.Image]) -> np.ndarray:
-        return self.native.scores_from_output(self.network(self.native.network_input(images)))
+        batch = self.native.network_input(images)
+        with self._network_lock:
+            output = self.network(batch)
+        return self.native.scores_from_output(output)
 
 
 def max_score_difference(native: Exportable, network: Callable[[np.ndarray], np.ndarray]) -> float:
