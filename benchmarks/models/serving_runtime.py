@@ -96,8 +96,8 @@ class OpenVinoNetwork:
 class OptimisedPredictor:
     """The family's predictor with its network swapped for the exported one: same preprocessing, same labels.
     Safe to call from several threads: only the network call is serialised, so one request's preprocessing runs
-    while another's network does (Keras at 8 API clients: 1.7-2.0x native throughput with the whole call
-    serialised, 2.0-2.2x like this; docs/api.md)."""
+    while another's network does (Keras at 8 API clients on 2 AVX-512 cores: 73-88 requests/s with the whole call
+    serialised, 84-95 like this; docs/api.md)."""
 
     thread_safe = True  # the API then holds no lock of its own around predict
 
