@@ -266,8 +266,9 @@ def cmd_baseline(args) -> None:
     dataset = load_dataset(args.dataset)
     kind = args.kind.replace("-", "_")
     if args.skip_existing:
-        probe_params = {"img_size": _probe_size(args), "c_grid": list(PROBE_C_GRID)}  # a new C grid fits again
-        same = {} if kind == "prior" else {"backbone": args.backbone, "params": probe_params}
+        same = {}
+        if kind == "linear_probe":  # a new C grid fits again
+            same = {"backbone": args.backbone, "params": {"img_size": _probe_size(args), "c_grid": list(PROBE_C_GRID)}}
         if (run := newest_done_run(args.results, kind, dataset.fingerprint, **same)) is not None:
             report_run(run)
             print(f"reusing {run.path} ({kind} on this dataset already done)")

@@ -120,7 +120,7 @@ def run_grid(
     max_parallel: int | None = None,
     dry_run: bool = False,
 ) -> dict:
-    """Run every unfinished cell; return the ledger. Cells that fail are recorded and counted, never fatal."""
+    """Re-check every finished cell, run the rest; return the ledger. Failed cells are recorded, never fatal."""
     if executor not in EXECUTORS:
         raise BenchmarkError(f"--executor {executor!r}: choose {' or '.join(EXECUTORS)}")
     if max_parallel is not None and max_parallel < 1:
