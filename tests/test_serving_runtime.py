@@ -36,12 +36,6 @@ def test_openvino_serves_the_scored_model(request, tiny_scenes, fixture, monkeyp
     assert (run.path / EXPORT_DIR / PARITY_FILE).is_file()
     assert not [p for p in (run.path / EXPORT_DIR).parent.iterdir() if p.name.startswith(".export-")]
 
-    # Thread-safe (the API calls it without a lock of its own): 8 threads at once get every image's own scores.
-    assert predictor.thread_safe
-    with ThreadPoolExecutor(8) as pool:
-        each = list(pool.map(lambda i: predictor.predict([images[i]])[0], [i % len(images) for i in range(32)]))
-    np.testing.assert_allclose(each, scored[[i % len(images) for i in range(32)]], atol=PARITY_TOLERANCE)
-
     # The second load reuses the export (exporting again would fail here) ...
     monkeypatch.setattr(type(predictor.native), "export_openvino", lambda *a: pytest.fail("exported twice"))
     monkeypatch.setenv("SERVING_RUNTIME", "openvino")
@@ -49,6 +43,23 @@ def test_openvino_serves_the_scored_model(request, tiny_scenes, fixture, monkeyp
     np.testing.assert_allclose(again.predict(images[:3]), scored[:3], atol=PARITY_TOLERANCE)
     # ... and SERVING_RUNTIME=native serves the framework itself.
     assert runtime_of(load_predictor(run.path, "native")) == "native"
+
+
+@pytest.mark.parametrize("runtime", ["native", "openvino"])
+@pytest.mark.parametrize("fixture", ["fastai_run", "keras_run"])
+def test_concurrent_callers_share_network_runs_and_each_gets_its_scored_scores(request, tiny_scenes, fixture, runtime):
+    """Both runtimes are served batched and thread-safe (the API calls them without a lock of its own): 8 threads
+    at once get every image's own scored scores, though their calls shared fewer network runs."""
+    run = request.getfixturevalue(fixture)
+    images, scored = scored_test_predictions(run, tiny_scenes)
+    predictor = load_predictor(run.path, runtime)
+    assert predictor.thread_safe and runtime_of(predictor) == runtime
+
+    order = [i % len(images) for i in range(32)]
+    with ThreadPoolExecutor(8) as pool:
+        each = list(pool.map(lambda i: predictor.predict([images[i]])[0], order))
+    np.testing.assert_allclose(each, scored[order], atol=PARITY_TOLERANCE)
+    assert predictor.network.runs < 32
 
 
 def test_a_damaged_export_is_made_again(fastai_run, tiny_scenes):

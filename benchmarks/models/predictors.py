@@ -2,7 +2,9 @@
 
 Predictors take PIL images and return scores (images × the run's labels). Frameworks are imported only when a
 run of theirs is loaded, and PyTorch always before TensorFlow. ``SERVING_RUNTIME=openvino`` serves the network of
-every family that can export it through OpenVINO instead (``serving_runtime``); the others stay native.
+every family that can export it through OpenVINO instead (``serving_runtime``); the others stay native. Families
+whose predictor separates its network from pre- and post-processing (fastai, Keras) are served batched, whatever
+the runtime: concurrent callers share network runs (``BatchedPredictor``).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from benchmarks.errors import RunError
 from benchmarks.evaluation.results import Run, load_run
 
 from .registry import Predictor, families, family_of, load_predictor_class
-from .serving_runtime import NATIVE, openvino_predictor, serving_runtime
+from .serving_runtime import NATIVE, BatchedPredictor, openvino_predictor, serving_runtime
 
 
 def can_predict(run: Run) -> bool:
@@ -40,8 +42,10 @@ def load_predictor(run: Run | Path | str, runtime: str | None = None) -> Predict
     if not can_predict(run):
         raise RunError(f"{run.path}: cannot predict: {why_no_model(run)}")
     native = load_predictor_class(family_of(run.kind))(run.path)
+    if not hasattr(native, "network_output"):
+        return native  # no network of its own to batch or export (TM exports and replicas, the probe)
     if runtime == NATIVE or not hasattr(native, "export_openvino"):
-        return native
+        return BatchedPredictor(native)
     return openvino_predictor(native, run.path)
 
 
