@@ -1,7 +1,8 @@
 """``uvicorn api.app:app``: every saved model in the results folder behind one prediction endpoint.
 
 Models are loaded once at start-up from their serving artifacts (plain state dicts, ``.keras`` files in
-safe mode: nothing is unpickled), called directly on a preprocessed batch, one request at a time per model.
+safe mode: nothing is unpickled). fastai and Keras networks are batched across concurrent requests (requests that
+wait while the network runs share its next run); other kinds are called one request at a time per model.
 Settings come from the environment: ``RESULTS_DIR`` (default ``results``), ``API_KEY`` (when set, the
 ``X-API-Key`` header must match), ``MAX_UPLOAD_MB`` (default 10), ``SERVING_RUNTIME`` (``native``, the default, or
 ``openvino``: fastai and Keras networks through their OpenVINO export, parity-checked on first load).

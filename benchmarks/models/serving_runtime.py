@@ -101,8 +101,8 @@ class BatchedPredictor:
     """A family's predictor served with dynamic batching: preprocessing in each caller's thread, the network (the
     framework's own, or another runtime's export of it) run once for every caller waiting on it. Thread-safe.
 
-    At 8 API clients on 2 AVX-512 cores it served 1.5-1.7x the requests of calls made one at a time under a lock
-    (native fastai 53-57 vs 31-35 requests/s, native Keras 75-76 vs 38-48; docs/api.md), with the same latency for
+    At 8 API clients on 2 AVX-512 cores it served about 1.6x the requests of calls made one at a time under a lock
+    (native fastai 53-58 vs 31-35 requests/s, native Keras 75-81 vs 38-48; docs/api.md), with the same latency for
     a lone request; the scores stay the scored ones within PARITY_TOLERANCE whatever the batch."""
 
     thread_safe = True  # the API then holds no lock of its own around predict
