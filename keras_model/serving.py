@@ -61,12 +61,15 @@ class KerasPredictor:
         self._forward = traced_forward(self.model, self.img_size)
 
     def preprocess(self, images: list[Image.Image]) -> np.ndarray:
-        return np.stack(
-            [
-                traced_resize_square(self.img_size)(np.asarray(img.convert("RGB"), dtype=np.uint8)).numpy()
-                for img in images
-            ]
-        ).astype(np.float32)
+        return np.stack([self.square_pixels(img) for img in images]).astype(np.float32)
+
+    def square_pixels(self, image: Image.Image) -> np.ndarray:
+        """The evaluation view training scored. An image already ``img_size`` square is used as it is: the
+        antialiased resize is the identity there (tested), and skipping it saves 1-2 ms of TensorFlow per request."""
+        pixels = np.asarray(image.convert("RGB"), dtype=np.uint8)
+        if pixels.shape[:2] == (self.img_size, self.img_size):
+            return pixels
+        return traced_resize_square(self.img_size)(pixels).numpy()
 
     def predict(self, images: list[Image.Image]) -> np.ndarray:
         return self.network_output(self.preprocess(images))

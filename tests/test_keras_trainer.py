@@ -18,7 +18,7 @@ from benchmarks.models.backbones import get_backbone
 from keras_model import train as train_module
 from keras_model.backbone import feature_extractor
 from keras_model.config import make_config
-from keras_model.data import training_data
+from keras_model.data import traced_resize_square, training_data
 from keras_model.model import BODY, build_classifier, compile_phase, set_body_trainable
 from keras_model.serving import KerasPredictor
 from tests.conftest import make_dataset
@@ -64,6 +64,15 @@ def test_saved_model_loads_safely_and_predicts_what_training_wrote(trained, tiny
     for rel in dataset.rows("test")["image"][:3]:
         served = predictor.predict([open_rgb(tiny_scenes / rel)])[0]
         np.testing.assert_allclose(served, written.loc[rel, predictor.labels].to_numpy(float), atol=1e-4)
+
+
+@pytest.mark.parametrize("size", [64, 224])
+def test_the_resize_is_the_identity_on_an_image_already_at_the_served_size(size):
+    """What lets KerasPredictor skip the resize for such images without serving other pixels than it scored."""
+    rng = np.random.default_rng(size)
+    for _ in range(5):
+        pixels = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+        np.testing.assert_array_equal(traced_resize_square(size)(pixels).numpy(), pixels)
 
 
 def test_batchnorm_keeps_imagenet_statistics_in_both_phases(trained):
