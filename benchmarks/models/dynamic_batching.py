@@ -54,8 +54,7 @@ class DynamicBatcher:
                         break
                     taken.append(call)
                     size += len(call.batch)
-            taken_ids = {id(call) for call in taken}
-            self._waiting = [call for call in self._waiting if id(call) not in taken_ids]
+            self._waiting = [call for call in self._waiting if call not in taken]  # identity: _Call has no __eq__
         return taken
 
     def _run(self, calls: list[_Call]) -> None:
