@@ -103,11 +103,12 @@ def test_measure_records_every_run_and_says_why_a_run_has_no_latency(tmp_path, s
 
 
 @pytest.fixture
-def probe_run(tiny_scenes, tiny_results):
+def probe_run(tiny_scenes, tmp_path):
+    """In a folder of its own: the shared results folder is what test_api counts models in."""
     from benchmarks.data.dataset import load_dataset
     from benchmarks.models.baselines import run_linear_probe
 
-    return run_linear_probe(load_dataset(tiny_scenes), tiny_results, img_size=64)
+    return run_linear_probe(load_dataset(tiny_scenes), tmp_path, img_size=64)
 
 
 @pytest.mark.parametrize("fixture", ["fastai_run", "keras_run", "replica_run", "probe_run"])
