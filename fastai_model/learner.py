@@ -106,7 +106,7 @@ def build_learner(dls, backbone: Backbone, config: TrainConfig, path, *, monitor
     learn.freeze()  # pretrained=False skips vision_learner's own freeze; the weights are pretrained all the same
     if not config.train_bn:
         learn.add_cb(BnFreeze())  # frozen BatchNorm layers also keep their ImageNet running statistics
-    for callback in training_callbacks(config):
+    for callback in training_callbacks(config, monitor_auc):
         learn.add_cb(callback)
     set_precision(learn, config.precision, config.recipe)
     return learn
@@ -170,14 +170,16 @@ def set_linear_head(model, weight, bias) -> None:
         linear.bias.copy_(torch.as_tensor(bias))
 
 
-def training_callbacks(config: TrainConfig) -> list:
+def training_callbacks(config: TrainConfig, monitor_auc: bool = True) -> list:
     callbacks = []
     if config.mixup:
         callbacks.append(MixUp())
     if config.grad_accum > 1:
         callbacks.append(GradientAccumulation(n_acc=config.bs * config.grad_accum))
     if config.patience:
-        callbacks.append(EarlyStoppingCallback(monitor="valid_loss", patience=config.patience))
+        # on what keep-best ranks epochs by: on valid loss, MixUp stopped runs while valid AUC still rose
+        monitor = "roc_auc_score" if monitor_auc else "valid_loss"  # fastai: max for a metric, min for a loss
+        callbacks.append(EarlyStoppingCallback(monitor=monitor, patience=config.patience))
     if config.save_best:
         callbacks.append(SaveModelCallback(monitor="valid_loss", fname="best"))
     return callbacks

@@ -20,6 +20,7 @@ from benchmarks.atomic import atomic_write
 from benchmarks.data.dataset import load_dataset
 from benchmarks.errors import BenchmarkError
 from benchmarks.evaluation.evaluate import dataset_of, evaluate_run
+from benchmarks.evaluation.metrics import rankable
 from benchmarks.evaluation.results import Run, Stopwatch, create_run, load_run, model_size_bytes, recording
 from benchmarks.models.backbones import get_backbone
 from benchmarks.models.keep_best import KeepBest, keep_best_applies, start_label
@@ -104,14 +105,20 @@ class KeepBestCallback(keras.callbacks.Callback):
         self.rule.record(self.run)
 
 
-def phase_callbacks(run: Run, config: TrainConfig, phase: str, keeper: KeepBestCallback | None = None) -> list:
+def phase_callbacks(
+    run: Run, config: TrainConfig, phase: str, keeper: KeepBestCallback | None = None, monitor_auc: bool = True
+) -> list:
     callbacks = [RunRecorder(run, phase)]
     if keeper is not None:
         keeper.phase = phase
         callbacks.append(keeper)
     if config.patience:
+        # on what keep-best ranks epochs by: on valid loss, MixUp stopped runs while valid AUC still rose
+        monitor, mode = ("val_auc", "max") if monitor_auc else ("val_loss", "min")
         callbacks.append(
-            keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True)
+            keras.callbacks.EarlyStopping(
+                monitor=monitor, mode=mode, patience=config.patience, restore_best_weights=True
+            )
         )
     if config.save_best:
         callbacks.append(
@@ -142,9 +149,11 @@ def fine_tune(
     steps: int,
     start: tuple[str, int] | None,
     keeper: KeepBestCallback | None = None,
+    monitor_auc: bool = True,
 ) -> None:
     """Phase 1 with the body frozen, then phase 2 unfrozen at a much lower LR; ``start`` resumes mid-way
-    (the checkpoint carries the compiled optimizer, so the resumed phase is not recompiled)."""
+    (the checkpoint carries the compiled optimizer, so the resumed phase is not recompiled). ``monitor_auc``: early
+    stopping watches valid AUC (every label rankable on valid), else valid loss."""
     verbose = 1 if sys.stdout.isatty() else 2
     phase, first_epoch = start or ("frozen", 0)
     if phase == "frozen" and first_epoch < config.freeze_epochs:
@@ -157,7 +166,7 @@ def fine_tune(
             epochs=config.freeze_epochs,
             initial_epoch=first_epoch,
             shuffle=False,
-            callbacks=phase_callbacks(run, config, "frozen", keeper),
+            callbacks=phase_callbacks(run, config, "frozen", keeper, monitor_auc),
             verbose=verbose,
         )
     if config.epochs:
@@ -170,7 +179,7 @@ def fine_tune(
             epochs=config.epochs,
             initial_epoch=first_epoch if phase == "unfrozen" else 0,
             shuffle=False,
-            callbacks=phase_callbacks(run, config, "unfrozen", keeper),
+            callbacks=phase_callbacks(run, config, "unfrozen", keeper, monitor_auc),
             verbose=verbose,
         )
 
@@ -234,7 +243,10 @@ def train(dataset_dir: Path | None, results_dir: Path, config: TrainConfig, resu
             if keep_best_applies(config, dataset.targets("valid"), resumed=bool(resume)):
                 valid_images = evaluation_data(dataset, ["valid"], config, with_targets=False)
                 keeper = KeepBestCallback(model, run, config, valid_images, dataset.targets("valid"))
-            fine_tune(model, run, config, train_data, valid_data, len(dataset.labels), steps, start, keeper)
+            monitor_auc = bool(rankable(dataset.targets("valid")).all())
+            fine_tune(
+                model, run, config, train_data, valid_data, len(dataset.labels), steps, start, keeper, monitor_auc
+            )
             train_s = clock.seconds() + (run.timings.get("train_s", 0.0) if resume else 0.0)
             if config.save_best and (run.path / BEST_WEIGHTS).is_file():
                 model.load_weights(run.path / BEST_WEIGHTS)

@@ -212,3 +212,17 @@ def test_the_run_recorder_and_keep_best_see_the_epoch_that_stops_training_early(
     from fastai_model.train import KeepBestCallback, RunRecorder
 
     assert RunRecorder.order < KeepBestCallback.order < EarlyStoppingCallback.order
+
+
+def test_early_stopping_watches_valid_auc_as_keep_best_does_and_loss_only_where_auc_is_undefined():
+    """On valid loss, a MixUp run stopped while valid AUC still rose (the full preset, docs/results.md)."""
+    from fastai.callback.tracker import EarlyStoppingCallback
+
+    from fastai_model.learner import training_callbacks
+
+    config = make_config(patience=3)
+    (on_auc,) = [cb for cb in training_callbacks(config, monitor_auc=True) if isinstance(cb, EarlyStoppingCallback)]
+    (on_loss,) = [cb for cb in training_callbacks(config, monitor_auc=False) if isinstance(cb, EarlyStoppingCallback)]
+    assert (on_auc.monitor, on_auc.comp, on_auc.patience) == ("roc_auc_score", np.greater, 3)  # higher is better
+    assert (on_loss.monitor, on_loss.comp) == ("valid_loss", np.less)
+    assert not [cb for cb in training_callbacks(make_config()) if isinstance(cb, EarlyStoppingCallback)]

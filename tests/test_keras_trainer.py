@@ -206,3 +206,21 @@ def test_the_trainer_runs_under_mirrored_strategy(tiny_scenes, tmp_path):
     assert info["status"] == "done" and "kept" in info
     assert info["distributed"] == {"replicas": 2, "strategy": "MirroredStrategy", "global_batch_size": 8}
     assert (run_dir / "metrics.json").is_file()
+
+
+def test_early_stopping_ends_a_phase_when_valid_auc_stops_rising_though_the_loss_still_falls():
+    """What keep-best ranks epochs by; on valid loss, a MixUp run stopped while valid AUC still rose."""
+    import keras
+
+    run = None  # only the run recorder holds it, and it is not called here
+    callbacks = train_module.phase_callbacks(run, make_config(patience=1), "unfrozen", monitor_auc=True)
+    (stopper,) = [cb for cb in callbacks if isinstance(cb, keras.callbacks.EarlyStopping)]
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    stopper.set_model(model)
+    stopper.on_train_begin()
+    stopper.on_epoch_end(0, {"val_auc": 0.80, "val_loss": 0.40})
+    assert not getattr(model, "stop_training", False)
+    stopper.on_epoch_end(1, {"val_auc": 0.78, "val_loss": 0.35})  # loss better, AUC worse: stop
+    assert model.stop_training
+    fallback = train_module.phase_callbacks(run, make_config(patience=1), "unfrozen", monitor_auc=False)
+    assert [cb.monitor for cb in fallback if isinstance(cb, keras.callbacks.EarlyStopping)] == ["val_loss"]

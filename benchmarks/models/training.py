@@ -90,7 +90,7 @@ class CommonConfig:
     label_smoothing: float = 0.0
     loss: str = "bce"  # bce, focal or asl (see LOSSES)
     unfreeze: int = 0  # phase 2: 0 = the whole body, N = only its last N of 7 stages (+ head conv)
-    patience: int = 0  # early stopping on valid loss when > 0
+    patience: int = 0  # early stopping when > 0: on valid macro AUC (valid loss if a label is unrankable on valid)
     save_best: bool = False  # keep the epoch with the lowest valid loss
     seed: int = 0
     head_init: str = "probe"  # LP-FT: the head starts from the linear probe's fit; "random": the framework's own init
@@ -186,7 +186,12 @@ def add_common_arguments(parser: argparse.ArgumentParser, presets: dict[str, dic
     parser.add_argument(
         "--unfreeze", type=int, help="phase 2: 0 = whole body (default), N = only its last N of 7 stages"
     )
-    parser.add_argument("--patience", type=int, help="early stopping patience in epochs (valid loss)")
+    parser.add_argument(
+        "--patience",
+        type=int,
+        help="early stopping: end a phase after this many epochs without a better valid macro AUC (valid loss if "
+        "a label has no positive or no negative in valid)",
+    )
     parser.add_argument(
         "--save-best", action="store_true", default=None, help="predict with the epoch of lowest valid loss"
     )
