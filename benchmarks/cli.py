@@ -89,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser(
         "compare",
         help="paired bootstrap comparison of two runs, or two models over their seeds, on the same test images",
-        description="A minus B on the test split with a 95%% CI. A and B are run folders, or model names as "
+        description="A minus B on the test split with a 95% CI. A and B are run folders, or model names as "
         "`leaderboard --group-by model` prints them (e.g. fastai·lite0·quick): a model with several seeds is "
         "compared over seeds and test images together, with P(A > B) over seed pairs, and the verdict says 'not "
         "distinguishable from seed and test-image noise' when the CI contains 0.",
