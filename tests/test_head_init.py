@@ -112,4 +112,4 @@ def test_the_quick_presets_lr_holds_for_lp_ft_only_and_the_users_lr_wins():
         assert make("quick", head_init="random").lr == "auto"
         assert make("quick", lr="5e-4").lr == 5e-4
         assert make("quick", recipe="matched", lr="5e-4").lr == 5e-4
-        assert make("full").lr == "auto"
+        assert make("full").lr == presets["quick"]["lr"] and make("full", head_init="random").lr == "auto"
