@@ -96,6 +96,7 @@ class KeepBestCallback(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         if self.rule.offer(self.valid_targets, self.score(self.model), f"{self.phase} epoch {epoch}"):
+            (self.run.path / KEPT_WEIGHTS).parent.mkdir(exist_ok=True)  # it runs before the run recorder makes it
             self.model.save_weights(self.run.path / KEPT_WEIGHTS)
         if logs is not None:  # Keras hands every callback the same dict: early stopping and the history read it
             logs[VALID_MACRO_AUC] = self.rule.epochs[-1]["valid_macro_auc"]

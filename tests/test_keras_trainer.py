@@ -247,7 +247,6 @@ def test_with_keep_best_early_stopping_watches_its_exact_valid_macro_auc(tmp_pat
 
     keeper = Keeper()
     keeper.run = SimpleNamespace(path=tmp_path)  # where it saves the weights it keeps
-    (tmp_path / train_module.KEPT_WEIGHTS).parent.mkdir()
     keeper.set_model(keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)]))
     callbacks = train_module.phase_callbacks(None, make_config(patience=2), "unfrozen", keeper)
     (stopper,) = [cb for cb in callbacks if isinstance(cb, keras.callbacks.EarlyStopping)]
