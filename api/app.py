@@ -26,9 +26,9 @@ import benchmarks.models.torch_first  # noqa: F401, I001  (PyTorch before Tensor
 from benchmarks.data.images import ImageTooLarge, open_rgb
 from benchmarks.errors import BenchmarkError, first_line
 from benchmarks.evaluation.results import RUN_JSON, load_run, read_metrics
-from benchmarks.models.predictors import can_predict, load_warm_predictor, runtime_of
-from benchmarks.models.scoring import Thresholds, score, thresholds_of
-from benchmarks.models.serving_runtime import serving_runtime
+from benchmarks.serving.predictors import can_predict, load_warm_predictor, runtime_of
+from benchmarks.serving.runtime import serving_runtime
+from benchmarks.serving.scoring import Thresholds, score, thresholds_of
 
 log = logging.getLogger("imgbench.api")
 

@@ -391,7 +391,7 @@ def cmd_measure(args) -> None:
     from benchmarks.errors import BenchmarkError
     from benchmarks.evaluation.latency import BATCH, LATENCY_KEY
     from benchmarks.evaluation.results import finished_runs_on, load_run
-    from benchmarks.models.measure import MEASURED_IMAGES, measure_run, pin_threads
+    from benchmarks.serving.measure import MEASURED_IMAGES, measure_run, pin_threads
 
     if args.repeats < 1:
         raise BenchmarkError(f"--repeats {args.repeats}: time at least one call")

@@ -153,7 +153,7 @@ class TMKerasClassifier:
     the tiny one-channel models), softmax out."""
 
     def __init__(self, model, size: int, describe: dict, channels: int = 3):
-        from benchmarks.models.tf_runtime import traced_forward
+        from benchmarks.serving.tf_runtime import traced_forward
 
         self.model, self.size, self._describe, self.channels = model, size, describe, channels
         self.n_classes = int(model.output_shape[-1])

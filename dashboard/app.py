@@ -24,9 +24,9 @@ from benchmarks.evaluation.evaluate import contamination_note
 from benchmarks.evaluation.groups import params_diff, run_names
 from benchmarks.evaluation.leaderboard import latency_notes, readable_groups
 from benchmarks.evaluation.results import load_run
-from benchmarks.models.predictors import load_warm_predictor, runtime_of
 from benchmarks.models.registry import trainable_families
-from benchmarks.models.scoring import score, thresholds_of, untuned_thresholds
+from benchmarks.serving.predictors import load_warm_predictor, runtime_of
+from benchmarks.serving.scoring import score, thresholds_of, untuned_thresholds
 from dashboard import logic
 
 metrics.BOOTSTRAP_BACKEND = "threading"  # no worker processes inside the server: they outlive it (issue 14)

@@ -338,14 +338,14 @@ def dataset_image_with_bytes(
 
 
 def predictable_runs(runs: list[Run]) -> list[Run]:
-    from benchmarks.models.predictors import can_predict
+    from benchmarks.serving.predictors import can_predict
 
     return [r for r in runs if can_predict(r)]
 
 
 def runs_without_model(runs: list[Run]) -> list[tuple[str, str]]:
     """(run id, why it cannot score a new image) for the runs the Try page leaves out."""
-    from benchmarks.models.predictors import can_predict, why_no_model
+    from benchmarks.serving.predictors import can_predict, why_no_model
 
     return [(r.run_id, why_no_model(r)) for r in runs if not can_predict(r)]
 

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from benchmarks.errors import BenchmarkError
-from benchmarks.models.training import CommonConfig, refuse_unmatched
-from benchmarks.models.training import make_config as make_common_config
+from benchmarks.training.options import CommonConfig, refuse_unmatched
+from benchmarks.training.options import make_config as make_common_config
 
 
 @dataclass
@@ -18,7 +18,6 @@ class TrainConfig(CommonConfig):
     tta: bool = False  # refused (see make_config): the served predictor has no TTA, and served must equal scored
     grad_accum: int = 1  # accumulate gradients over this many batches
     item_tfm: str = "resize"  # "resize" keeps every labelled object in view; "rrc" = RandomResizedCrop
-    precision: str = "auto"  # auto: bf16 autocast on CPUs with native bf16, fp16 on CUDA; or fp32/bf16/fp16
     reproducible: bool = False  # set_seed(seed, reproducible=True): deterministic cuDNN, slower
     lr_find_iters: int = 100
     num_workers: int = 0  # DataLoader processes; 0 keeps both cores for the model on small CPUs
@@ -63,8 +62,6 @@ def make_config(preset: str | None = None, **overrides) -> TrainConfig:
         raise BenchmarkError("--grad-accum must be at least 1")
     if config.item_tfm not in ("resize", "rrc"):
         raise BenchmarkError(f"--item-tfm {config.item_tfm!r}: choose resize or rrc")
-    if config.precision not in ("auto", "fp32", "bf16", "fp16"):
-        raise BenchmarkError(f"--precision {config.precision!r}: choose auto, fp32, bf16 or fp16")
     refuse_unmatched(config, progressive=False, item_tfm="resize", lr_mult=100, grad_accum=1)
     if config.recipe == "matched" and config.lr == "find":
         raise BenchmarkError("--lr find: Keras has no lr_find, so --recipe matched takes a number or auto (1e-3)")

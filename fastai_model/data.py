@@ -17,7 +17,7 @@ from fastai.vision.all import (
 
 from benchmarks.data.dataset import Dataset
 from benchmarks.models.backbones import Backbone
-from benchmarks.models.training import MATCHED
+from benchmarks.training.options import MATCHED
 
 from .config import TrainConfig
 

@@ -93,11 +93,12 @@ class FollowerRun(Run):
         self.info.update(fields)
 
 
-def shared_run(create: Callable[[], Run]) -> Run:
-    """The run the main process creates, opened (read-only) by the others."""
+def shared_run(existing: Run | None, create: Callable[[], Run]) -> Run:
+    """The run every process trains: ``existing`` (a resumed run) or the one the main process creates; processes
+    other than the main one see it read-only."""
     if processes() == 1:
-        return create()
-    run = from_main(create)
+        return existing or create()
+    run = existing or from_main(create)
     return run if is_main() else FollowerRun(run.path, run.info)
 
 

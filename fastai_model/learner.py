@@ -10,12 +10,8 @@ from fastai.vision.all import (
     Adam,
     BCEWithLogitsLossFlat,
     BnFreeze,
-    EarlyStoppingCallback,
     F1ScoreMulti,
-    GradientAccumulation,
-    MixUp,
     RocAucMulti,
-    SaveModelCallback,
     accuracy_multi,
     nn,
     params,
@@ -28,14 +24,15 @@ from torchvision.ops import sigmoid_focal_loss
 
 from benchmarks.errors import BenchmarkError
 from benchmarks.models.backbones import Backbone, timm_state_dict
-from benchmarks.models.hardware import cpu_has_native_bf16
-from benchmarks.models.training import ASL_CLIP, ASL_GAMMA_NEG, ASL_GAMMA_POS, FOCAL_GAMMA, MATCHED
+from benchmarks.training.hardware import cpu_has_native_bf16
+from benchmarks.training.options import ASL_CLIP, ASL_GAMMA_NEG, ASL_GAMMA_POS, FOCAL_GAMMA, MATCHED
 
+from .callbacks import training_callbacks
 from .config import TrainConfig
 
 
 class MultiLabelLossFlat(BCEWithLogitsLossFlat):
-    """BCE, focal or asymmetric loss on logits (``benchmarks.models.training.LOSSES``), the mean over images ×
+    """BCE, focal or asymmetric loss on logits (``benchmarks.training.options.LOSSES``), the mean over images ×
     labels, with optional label smoothing (targets move ``eps/2`` towards 0.5); fastai's sigmoid activation and
     thresholded decodes come with it, so ``get_preds`` still returns probabilities."""
 
@@ -168,21 +165,6 @@ def set_linear_head(model, weight, bias) -> None:
     with torch.no_grad():
         linear.weight.copy_(torch.as_tensor(weight))
         linear.bias.copy_(torch.as_tensor(bias))
-
-
-def training_callbacks(config: TrainConfig, monitor_auc: bool = True) -> list:
-    callbacks = []
-    if config.mixup:
-        callbacks.append(MixUp())
-    if config.grad_accum > 1:
-        callbacks.append(GradientAccumulation(n_acc=config.bs * config.grad_accum))
-    if config.patience:
-        # on what keep-best ranks epochs by: on valid loss, MixUp stopped runs while valid AUC still rose
-        monitor = "roc_auc_score" if monitor_auc else "valid_loss"  # fastai: max for a metric, min for a loss
-        callbacks.append(EarlyStoppingCallback(monitor=monitor, patience=config.patience))
-    if config.save_best:
-        callbacks.append(SaveModelCallback(monitor="valid_loss", fname="best"))
-    return callbacks
 
 
 def precision_mode(requested: str = "auto", recipe: str = "idiomatic") -> str:

@@ -74,10 +74,10 @@ class FastaiPredictor:
         self.model = model.eval().to(memory_format=torch.channels_last)
 
     def predict(self, images: list[Image.Image]) -> np.ndarray:
-        """The same three steps that serving batches or hands to another runtime (benchmarks.models.serving_runtime)."""
+        """The same three steps that serving batches or hands to another runtime (benchmarks.serving.runtime)."""
         return self.scores_from_output(self.network_output(self.network_input(images)))
 
-    # What serving needs (benchmarks.models.serving_runtime): the network alone, on numpy batches.
+    # What serving needs (benchmarks.serving.runtime): the network alone, on numpy batches.
     # No PyTorch op on this path: PyTorch's OpenMP threads spin for a while after each op and took the cores from
     # the OpenVINO network that runs next (17.3 ms per image instead of 13.7 ms for its parts timed apart).
     def network_input(self, images: list[Image.Image]) -> np.ndarray:

@@ -22,6 +22,7 @@ from fastai.callback.core import Callback, CancelFitException  # noqa: E402
 from benchmarks.data.dataset import load_dataset  # noqa: E402
 from benchmarks.data.images import open_rgb  # noqa: E402
 from benchmarks.models.backbones import get_backbone, normalise, prepare_image  # noqa: E402
+from benchmarks.training.options import PRECISIONS  # noqa: E402
 
 from .config import make_config  # noqa: E402
 from .data import make_dataloaders  # noqa: E402
@@ -111,7 +112,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--bs", type=int, default=32)
     parser.add_argument("--batches", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"])
+    parser.add_argument("--precision", default="auto", choices=PRECISIONS)
     parser.add_argument("--num-workers", type=int, default=0, help="DataLoader worker processes for both loops")
     args = parser.parse_args(argv)
     dataset = load_dataset(args.dataset)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from benchmarks.errors import BenchmarkError
-from benchmarks.models.training import MATCHED, CommonConfig, refuse_unmatched
-from benchmarks.models.training import make_config as make_common_config
+from benchmarks.training.options import MATCHED, CommonConfig, refuse_unmatched
+from benchmarks.training.options import make_config as make_common_config
 
 DEFAULT_LR = MATCHED.head_lr  # Keras has no lr_find: "auto" means Adam's usual 1e-3 for the head
 
@@ -19,7 +19,6 @@ class TrainConfig(CommonConfig):
     warmup: float = MATCHED.warmup  # share of phase-2 steps spent warming up (cosine schedule)
     dropout: float = MATCHED.dropout
     mixup_alpha: float = 0.2
-    precision: str = "auto"  # auto: mixed_float16 on GPU, mixed_bfloat16 on CPUs with AMX, else float32
 
 
 # 2-core CPU, StampScenes default (2,000 train images): the same budget as fastai's quick preset; no frozen
@@ -36,7 +35,6 @@ PRESETS: dict[str, dict] = {
     # schedule's high-LR epochs dip on valid). docs/results.md, "The full preset on CPU"
     "full": {**QUICK, "epochs": 8, "mixup": True},
 }
-PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 
 
 def make_config(preset: str | None = None, **overrides) -> TrainConfig:
@@ -45,8 +43,6 @@ def make_config(preset: str | None = None, **overrides) -> TrainConfig:
         raise BenchmarkError(f"--schedule {config.schedule!r}: choose cosine or plateau")
     if not 0 < config.fine_tune_lr_factor <= 1:
         raise BenchmarkError(f"--fine-tune-lr-factor {config.fine_tune_lr_factor}: must be in (0, 1]")
-    if config.precision not in PRECISIONS:
-        raise BenchmarkError(f"--precision {config.precision!r}: choose one of {', '.join(PRECISIONS)}")
     refuse_unmatched(
         config,
         schedule="cosine",

@@ -14,7 +14,7 @@ import tensorflow as tf  # noqa: E402  (after keras: one TensorFlow import path)
 
 from benchmarks.data.dataset import Dataset
 from benchmarks.data.images import open_rgb
-from benchmarks.models.training import MATCHED
+from benchmarks.training.options import MATCHED
 
 from .backbone import keras
 from .config import TrainConfig

@@ -9,8 +9,8 @@ by small batches.
 from __future__ import annotations
 
 from benchmarks.models.backbones import Backbone
-from benchmarks.models.hardware import cpu_has_amx
-from benchmarks.models.training import ASL_CLIP, ASL_GAMMA_NEG, ASL_GAMMA_POS, FOCAL_GAMMA, MATCHED, warmup_steps
+from benchmarks.training.hardware import cpu_has_amx
+from benchmarks.training.options import ASL_CLIP, ASL_GAMMA_NEG, ASL_GAMMA_POS, FOCAL_GAMMA, MATCHED, warmup_steps
 
 from .backbone import feature_extractor, keras
 from .config import TrainConfig, head_lr
@@ -25,14 +25,17 @@ STEM_OR_HEAD = {
 }  # before stage 0; the rest is the head conv
 
 
+POLICIES = {"fp32": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}  # --precision -> Keras' words
+
+
 def precision_policy(requested: str = "auto", recipe: str = "idiomatic") -> str:
-    """``auto``: mixed_float16 on a GPU, mixed_bfloat16 on CPUs with AMX, else float32 (the matched recipe: float32
-    on every CPU, as fastai's matched recipe).
+    """The Keras dtype policy for ``--precision``. ``auto``: mixed_float16 on a GPU, mixed_bfloat16 on CPUs with
+    AMX, else float32 (the matched recipe: float32 on every CPU, as fastai's matched recipe).
 
     Not on every CPU with bf16 instructions: on an AVX512-BF16 CPU without AMX (AMD EPYC, 2 cores),
     ``keras_model.throughput`` measured mixed_bfloat16 at 33 img/s against float32's 53 img/s."""
     if requested != "auto":
-        return requested
+        return POLICIES.get(requested, requested)  # runs recorded before the shared vocabulary name the policy
     import tensorflow as tf
 
     if tf.config.list_physical_devices("GPU"):
@@ -91,7 +94,7 @@ def set_body_trainable(model: keras.Model, unfreeze_stages: int | None) -> None:
 
 
 def loss_function(config: TrainConfig) -> keras.losses.Loss:
-    """The shared loss choice (``benchmarks.models.training.LOSSES``) on the model's sigmoid outputs."""
+    """The shared loss choice (``benchmarks.training.options.LOSSES``) on the model's sigmoid outputs."""
     if config.loss == "focal":
         return keras.losses.BinaryFocalCrossentropy(
             gamma=FOCAL_GAMMA, apply_class_balancing=False, label_smoothing=config.label_smoothing

@@ -10,7 +10,7 @@ from PIL import Image
 from benchmarks.atomic import atomic_write, atomic_write_json
 from benchmarks.errors import RunError
 from benchmarks.evaluation.results import read_run_file
-from benchmarks.models.tf_runtime import traced_forward
+from benchmarks.serving.tf_runtime import traced_forward
 
 from .backbone import keras
 from .data import traced_resize_square
@@ -75,7 +75,7 @@ class KerasPredictor:
     def predict(self, images: list[Image.Image]) -> np.ndarray:
         return self.network_output(self.preprocess(images))
 
-    # What an optimised runtime needs (benchmarks.models.serving_runtime): the network alone, on numpy batches.
+    # What an optimised runtime needs (benchmarks.serving.runtime): the network alone, on numpy batches.
     def network_input(self, images: list[Image.Image]) -> np.ndarray:
         return self.preprocess(images)  # N, H, W, C; RGB 0-255 (normalisation is the model's first layer)
 

@@ -18,12 +18,13 @@ from pathlib import Path
 from benchmarks.data.dataset import load_dataset
 from benchmarks.evaluation.results import create_run
 from benchmarks.models.backbones import get_backbone
+from benchmarks.training.options import PRECISIONS
 
 from .backbone import keras
+from .callbacks import training_callbacks
 from .config import make_config
 from .data import AUTOTUNE, decoded_images, tf, training_data
 from .model import build_classifier, compile_phase, precision_policy, set_body_trainable
-from .train import phase_callbacks
 
 
 class EpochClock(keras.callbacks.Callback):
@@ -59,7 +60,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--dataset", type=Path, required=True)
     parser.add_argument("--img-size", type=int, default=160)
     parser.add_argument("--bs", type=int, default=32)
-    parser.add_argument("--precision", default="auto", choices=["auto", "float32", "mixed_bfloat16", "mixed_float16"])
+    parser.add_argument("--precision", default="auto", choices=PRECISIONS)
     args = parser.parse_args(argv)
     dataset = load_dataset(args.dataset)
     backbone = get_backbone("lite0")
@@ -81,7 +82,7 @@ def main(argv: list[str] | None = None) -> None:
             with tempfile.TemporaryDirectory() as tmp:
                 run = create_run(tmp, kind="keras", dataset=dataset, params=config.to_dict(), backbone=backbone.name)
                 rates[name] = measure(
-                    model, training_data(dataset, config), n_train, phase_callbacks(run, config, "unfrozen")
+                    model, training_data(dataset, config), n_train, training_callbacks(run, config, "unfrozen")
                 )
     print(
         json.dumps(

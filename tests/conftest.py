@@ -110,7 +110,7 @@ def keras_run(tiny_scenes, tiny_results):
     from keras_model.config import make_config
     from keras_model.train import train
 
-    return train(tiny_scenes, tiny_results, make_config(**TINY_TRAINING, precision="float32"))
+    return train(tiny_scenes, tiny_results, make_config(**TINY_TRAINING, precision="fp32"))
 
 
 @pytest.fixture(scope="session")

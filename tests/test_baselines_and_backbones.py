@@ -70,7 +70,7 @@ def test_the_served_linear_probe_reproduces_its_scored_predictions(tmp_path, tin
     import pandas as pd
 
     from benchmarks.data.images import open_rgb
-    from benchmarks.models.predictors import load_predictor
+    from benchmarks.serving.predictors import load_predictor
 
     dataset = load_dataset(tiny_scenes)
     run = run_linear_probe(dataset, tmp_path / "results", img_size=64)

@@ -567,7 +567,7 @@ def fruit_and_flowers(tmp_path) -> Path:
 
 def test_evaluated_exports_predict_new_images_as_they_scored_the_test_split(fruit_and_flowers, tmp_path):
     from benchmarks.evaluation.results import load_run
-    from benchmarks.models.predictors import can_predict, load_predictor
+    from benchmarks.serving.predictors import can_predict, load_predictor
 
     dataset = load_dataset(fruit_and_flowers)
     runs = [
@@ -589,7 +589,7 @@ def test_evaluated_exports_predict_new_images_as_they_scored_the_test_split(frui
 def test_batch_prediction_runs_and_moved_exports_cannot_predict(tmp_path):
     from benchmarks.errors import RunError
     from benchmarks.evaluation.results import load_run
-    from benchmarks.models.predictors import can_predict, load_predictor
+    from benchmarks.serving.predictors import can_predict, load_predictor
 
     labels = ["fresh_apple", "fresh_banana", "fresh_orange", "rotten_apple", "rotten_orange", "rotten_banana"]
     root = dataset_from_files(tmp_path / "fruit", FRUIT_IMAGES, lambda p: ["_".join(p.stem.split("_")[:2])], labels)
@@ -684,7 +684,7 @@ def test_eval_commands_print_a_summary_for_single_class_data(tmp_path, capsys, c
     (run,) = (tmp_path / "r").iterdir()
     assert json.loads((run / "run.json").read_text())["status"] == "done"
 
-    from benchmarks.models.predictors import load_predictor  # the served model is the scored one
+    from benchmarks.serving.predictors import load_predictor  # the served model is the scored one
 
     table = pd.read_csv(run / "predictions.csv").set_index("image")
     served = load_predictor(run).predict([open_rgb(root / rel) for rel in table.index[:3]])

@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from benchmarks.models.dynamic_batching import DynamicBatcher
+from benchmarks.serving.batching import DynamicBatcher
 
 
 class GatedNetwork:

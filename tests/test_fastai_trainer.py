@@ -16,6 +16,7 @@ from benchmarks.errors import BenchmarkError, DatasetError  # noqa: E402
 from benchmarks.evaluation import evaluate as evaluate_module  # noqa: E402
 from benchmarks.evaluation.results import load_run  # noqa: E402
 from benchmarks.models.backbones import get_backbone  # noqa: E402
+from fastai_model import callbacks  # noqa: E402
 from fastai_model import train as train_module  # noqa: E402
 from fastai_model.config import make_config  # noqa: E402
 from fastai_model.data import make_dataloaders  # noqa: E402
@@ -81,42 +82,42 @@ def test_same_seed_same_predictions(trained, tiny_scenes, tmp_path):
 
 
 def test_ctrl_c_marks_run_interrupted_and_resume_finishes_it(tiny_scenes, tmp_path, monkeypatch):
-    original = train_module.RunRecorder.after_epoch
+    original = callbacks.RunRecorder.after_epoch
 
     def interrupt_after_frozen_epoch(self):
         original(self)
         if self.phase == "frozen":
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(train_module.RunRecorder, "after_epoch", interrupt_after_frozen_epoch)
+    monkeypatch.setattr(callbacks.RunRecorder, "after_epoch", interrupt_after_frozen_epoch)
     with pytest.raises(KeyboardInterrupt):
         train_module.train(tiny_scenes, tmp_path, make_config(**TINY))
     run_dir = next(tmp_path.iterdir())
     info = load_run(run_dir).info
     assert info["status"] == "interrupted" and info["progress"] == {"phase": "frozen", "epoch": 0}
     assert (run_dir / "checkpoints" / "last.pth").is_file()
-    monkeypatch.setattr(train_module.RunRecorder, "after_epoch", original)
+    monkeypatch.setattr(callbacks.RunRecorder, "after_epoch", original)
     resumed = train_module.train(None, tmp_path, make_config(), resume=run_dir)
     info = load_run(resumed.path).info
     assert info["status"] == "done" and [r["phase"] for r in info["history"]] == ["frozen", "unfrozen"]
 
 
 def test_resume_mid_phase_and_before_any_epoch_and_from_a_damaged_checkpoint(tiny_scenes, tmp_path, monkeypatch):
-    original = train_module.RunRecorder.after_epoch
+    original = callbacks.RunRecorder.after_epoch
     config = make_config(**{**TINY, "freeze_epochs": 2})
 
     def interrupt_after_first_epoch(self):
         original(self)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(train_module.RunRecorder, "after_epoch", interrupt_after_first_epoch)
+    monkeypatch.setattr(callbacks.RunRecorder, "after_epoch", interrupt_after_first_epoch)
     with pytest.raises(KeyboardInterrupt):
         train_module.train(tiny_scenes, tmp_path / "mid", config)
     run_dir = next((tmp_path / "mid").iterdir())
     assert load_run(run_dir).info["progress"] == {"phase": "frozen", "epoch": 0}  # inside the 2-epoch frozen phase
     checkpoint = run_dir / "checkpoints" / "last.pth"
     assert checkpoint.is_file() and not list(checkpoint.parent.glob("*.partial*"))  # written whole, then renamed
-    monkeypatch.setattr(train_module.RunRecorder, "after_epoch", original)
+    monkeypatch.setattr(callbacks.RunRecorder, "after_epoch", original)
     good = checkpoint.read_bytes()
     checkpoint.write_bytes(good[: len(good) // 3])
     with pytest.raises(BenchmarkError, match="cannot resume from it"):
@@ -157,10 +158,10 @@ def test_bad_options_are_one_line_errors():
 
 
 def test_auto_lr_is_lr_find_for_a_random_head_and_fine_tunes_default_for_the_probes_head():
-    from benchmarks.models.training import MATCHED
+    from benchmarks.training.options import MATCHED
 
     assert not train_module.runs_lr_find(make_config())  # LP-FT: lr_find's loss is flat from a fitted head
-    assert train_module.chosen_lr(make_config()) == train_module.FINE_TUNE_BASE_LR == 2e-3
+    assert train_module.chosen_lr(make_config()) == train_module.FINE_TUNE["base_lr"] == 2e-3
     assert train_module.runs_lr_find(make_config(head_init="random"))
     assert train_module.runs_lr_find(make_config(lr="find"))  # asked for, whatever the head
     assert not train_module.runs_lr_find(make_config(recipe="matched", head_init="random"))
@@ -209,7 +210,7 @@ def test_the_run_recorder_and_keep_best_see_the_epoch_that_stops_training_early(
     epoch (a full-preset run once kept epoch 10's weights while run.json named epoch 8 and had no row for 10)."""
     from fastai.callback.tracker import EarlyStoppingCallback
 
-    from fastai_model.train import KeepBestCallback, RunRecorder
+    from fastai_model.callbacks import KeepBestCallback, RunRecorder
 
     assert RunRecorder.order < KeepBestCallback.order < EarlyStoppingCallback.order
 
@@ -218,7 +219,7 @@ def test_early_stopping_watches_valid_auc_as_keep_best_does_and_loss_only_where_
     """On valid loss, a MixUp run stopped while valid AUC still rose (the full preset, docs/results.md)."""
     from fastai.callback.tracker import EarlyStoppingCallback
 
-    from fastai_model.learner import training_callbacks
+    from fastai_model.callbacks import training_callbacks
 
     config = make_config(patience=3)
     (on_auc,) = [cb for cb in training_callbacks(config, monitor_auc=True) if isinstance(cb, EarlyStoppingCallback)]

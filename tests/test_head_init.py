@@ -87,7 +87,7 @@ def test_random_head_keeps_fastais_own_head_and_bad_values_are_refused():
 
 
 def test_quick_presets_fine_tune_at_once_from_the_probes_head_and_give_a_random_head_its_own_epochs():
-    from benchmarks.models.training import RANDOM_HEAD_FREEZE_EPOCHS
+    from benchmarks.training.options import RANDOM_HEAD_FREEZE_EPOCHS
     from fastai_model.config import make_config as fastai_config
     from keras_model.config import make_config as keras_config
 

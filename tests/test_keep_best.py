@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from benchmarks.errors import BenchmarkError
-from benchmarks.models.keep_best import KeepBest
+from benchmarks.training.keep_best import KeepBest
 from fastai_model.config import make_config
 
 

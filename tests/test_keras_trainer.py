@@ -16,6 +16,7 @@ from benchmarks.errors import BenchmarkError, DatasetError
 from benchmarks.evaluation import evaluate as evaluate_module
 from benchmarks.evaluation.results import load_run
 from benchmarks.models.backbones import get_backbone
+from keras_model import callbacks as keras_callbacks
 from keras_model import train as train_module
 from keras_model.backbone import feature_extractor
 from keras_model.config import make_config
@@ -24,7 +25,7 @@ from keras_model.model import BODY, build_classifier, compile_phase, set_body_tr
 from keras_model.serving import KerasPredictor
 from tests.conftest import make_dataset
 
-TINY = dict(img_size=64, epochs=1, freeze_epochs=1, lr=1e-3, bs=8, precision="float32")
+TINY = dict(img_size=64, epochs=1, freeze_epochs=1, lr=1e-3, bs=8, precision="fp32")
 
 
 @pytest.fixture(autouse=True)
@@ -128,21 +129,21 @@ def test_unfreeze_top_stages_only(tiny_scenes):
 
 
 def test_ctrl_c_marks_run_interrupted_and_resume_finishes_it(tiny_scenes, tmp_path, monkeypatch):
-    original = train_module.RunRecorder.on_epoch_end
+    original = keras_callbacks.RunRecorder.on_epoch_end
 
     def interrupt_after_frozen_epoch(self, epoch, logs=None):
         original(self, epoch, logs)
         if self.phase == "frozen":
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(train_module.RunRecorder, "on_epoch_end", interrupt_after_frozen_epoch)
+    monkeypatch.setattr(keras_callbacks.RunRecorder, "on_epoch_end", interrupt_after_frozen_epoch)
     with pytest.raises(KeyboardInterrupt):
         train_module.train(tiny_scenes, tmp_path, make_config(**TINY))
     run_dir = next(tmp_path.iterdir())
     info = load_run(run_dir).info
     assert info["status"] == "interrupted" and info["progress"] == {"phase": "frozen", "epoch": 0}
     assert (run_dir / "checkpoints" / "last.keras").is_file()
-    monkeypatch.setattr(train_module.RunRecorder, "on_epoch_end", original)
+    monkeypatch.setattr(keras_callbacks.RunRecorder, "on_epoch_end", original)
     resumed = train_module.train(None, tmp_path, make_config(), resume=run_dir)
     info = load_run(resumed.path).info
     assert info["status"] == "done" and [r["phase"] for r in info["history"]] == ["frozen", "unfrozen"]
@@ -217,7 +218,7 @@ def test_early_stopping_ends_a_phase_when_valid_auc_stops_rising_though_the_loss
     import keras
 
     run = None  # only the run recorder holds it, and it is not called here
-    callbacks = train_module.phase_callbacks(run, make_config(patience=1), "unfrozen", monitor_auc=True)
+    callbacks = keras_callbacks.training_callbacks(run, make_config(patience=1), "unfrozen", monitor_auc=True)
     (stopper,) = [cb for cb in callbacks if isinstance(cb, keras.callbacks.EarlyStopping)]
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     stopper.set_model(model)
@@ -226,7 +227,7 @@ def test_early_stopping_ends_a_phase_when_valid_auc_stops_rising_though_the_loss
     assert not getattr(model, "stop_training", False)
     stopper.on_epoch_end(1, {"val_auc": 0.78, "val_loss": 0.35})  # loss better, AUC worse: stop
     assert model.stop_training
-    fallback = train_module.phase_callbacks(run, make_config(patience=1), "unfrozen", monitor_auc=False)
+    fallback = keras_callbacks.training_callbacks(run, make_config(patience=1), "unfrozen", monitor_auc=False)
     assert [cb.monitor for cb in fallback if isinstance(cb, keras.callbacks.EarlyStopping)] == ["val_loss"]
 
 
@@ -235,12 +236,12 @@ def test_with_keep_best_early_stopping_watches_its_exact_valid_macro_auc(tmp_pat
     model; the keeper runs first and puts its figure into the logs the later callbacks get."""
     import keras
 
-    class Keeper(train_module.KeepBestCallback):
+    class Keeper(keras_callbacks.KeepBestCallback):
         def __init__(self):  # the rule alone: valid scores are handed in, not predicted
             keras.callbacks.Callback.__init__(self)
             targets = np.array([[1, 0], [0, 1], [1, 1], [0, 0]])
             self.valid_targets, self.scores = targets, targets * 0.5 + 0.2
-            self.rule = train_module.KeepBest(targets, np.full(targets.shape, 0.5), 0.0, "the start")
+            self.rule = keras_callbacks.KeepBest(targets, np.full(targets.shape, 0.5), 0.0, "the start")
 
         def score(self, model):
             return self.scores
@@ -248,9 +249,9 @@ def test_with_keep_best_early_stopping_watches_its_exact_valid_macro_auc(tmp_pat
     keeper = Keeper()
     keeper.run = SimpleNamespace(path=tmp_path)  # where it saves the weights it keeps
     keeper.set_model(keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)]))
-    callbacks = train_module.phase_callbacks(None, make_config(patience=2), "unfrozen", keeper)
+    callbacks = keras_callbacks.training_callbacks(None, make_config(patience=2), "unfrozen", keeper)
     (stopper,) = [cb for cb in callbacks if isinstance(cb, keras.callbacks.EarlyStopping)]
-    assert callbacks[0] is keeper and stopper.monitor == train_module.VALID_MACRO_AUC
+    assert callbacks[0] is keeper and stopper.monitor == keras_callbacks.VALID_MACRO_AUC
     logs = {"val_auc": 0.5, "val_loss": 1.0}
     keeper.on_epoch_end(0, logs)
-    assert logs[train_module.VALID_MACRO_AUC] == pytest.approx(1.0)  # the scores rank every label perfectly
+    assert logs[keras_callbacks.VALID_MACRO_AUC] == pytest.approx(1.0)  # the scores rank every label perfectly

@@ -14,7 +14,7 @@ from benchmarks.evaluation.groups import group_runs  # noqa: E402
 from benchmarks.evaluation.results import PARAM_DEFAULTS_WHEN_MISSING, load_run  # noqa: E402
 from benchmarks.models.backbones import get_backbone  # noqa: E402
 from benchmarks.models.baselines import probe_head  # noqa: E402
-from benchmarks.models.training import MATCHED, CommonConfig  # noqa: E402
+from benchmarks.training.options import MATCHED, CommonConfig  # noqa: E402
 
 SIZE = 64
 TINY = {"img_size": SIZE, "bs": 8, "freeze_epochs": 1, "epochs": 1, "unfreeze": 2, "recipe": "matched"}

@@ -10,7 +10,7 @@ from benchmarks.evaluation.evaluate import evaluate_run
 from benchmarks.evaluation.results import load_run
 from benchmarks.models.baselines import run_prior
 from benchmarks.models.registry import Predictor
-from benchmarks.models.scoring import UNTUNED_THRESHOLD, score, thresholds_of
+from benchmarks.serving.scoring import UNTUNED_THRESHOLD, score, thresholds_of
 
 
 class FixedPredictor:
@@ -47,7 +47,7 @@ def test_untuned_run_uses_half_and_says_so_then_tuned_thresholds_after_evaluatio
 def test_score_gives_labels_over_thresholds_and_the_median_latency_of_repeats():
     predictor = FixedPredictor()
     images = [Image.new("RGB", (8, 8))] * 3
-    from benchmarks.models.scoring import Thresholds
+    from benchmarks.serving.scoring import Thresholds
 
     prediction = score(predictor, images, Thresholds({"cat": 0.5, "dog": 0.05}, True), repeats=4)
     assert predictor.calls == 4 and prediction.scores.shape == (3, 2) and prediction.latency_ms >= 0
@@ -65,7 +65,7 @@ class CountingPredictor(FixedPredictor):
 
 
 def test_latency_protocol_warms_up_then_times_batch_1_and_batch_32():
-    from benchmarks.models.measure import measure_predictor
+    from benchmarks.serving.measure import measure_predictor
 
     predictor = CountingPredictor()
     record = measure_predictor(predictor, [Image.new("RGB", (8, 8))] * 3, repeats=8, warmup=2)
@@ -116,7 +116,7 @@ def test_served_model_is_the_scored_model_for_every_trained_kind(request, tiny_s
     """Whatever the kind, the predictor the API / dashboard / tools.predict load (through the registry)
     reproduces the scores the evaluator scored, on every test image. (Exports: tests/test_cloud_baselines.py.)"""
     from benchmarks.data.images import open_rgb
-    from benchmarks.models.predictors import load_predictor
+    from benchmarks.serving.predictors import load_predictor
 
     run = request.getfixturevalue(fixture)
     written = pd.read_csv(run.path / "predictions.csv")

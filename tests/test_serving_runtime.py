@@ -12,9 +12,9 @@ from fastapi.testclient import TestClient
 from benchmarks.data.images import open_rgb
 from benchmarks.errors import BenchmarkError, RunError
 from benchmarks.evaluation.results import load_run
-from benchmarks.models import serving_runtime
-from benchmarks.models.predictors import load_predictor, runtime_of
-from benchmarks.models.serving_runtime import EXPORT_DIR, GRAPH_FILE, PARITY_FILE, PARITY_TOLERANCE
+from benchmarks.serving import runtime as serving_runtime
+from benchmarks.serving.predictors import load_predictor, runtime_of
+from benchmarks.serving.runtime import EXPORT_DIR, GRAPH_FILE, PARITY_FILE, PARITY_TOLERANCE
 
 
 def scored_test_predictions(run, dataset_root):

@@ -38,7 +38,7 @@ def test_both_heads_train_and_embeddings_are_computed_once(tiny_scenes, tmp_path
 def test_saved_replica_predicts_new_images_as_it_scored_the_test_split(replica_run, tiny_scenes):
     import pandas as pd
 
-    from benchmarks.models.predictors import load_predictor
+    from benchmarks.serving.predictors import load_predictor
 
     dataset = load_dataset(tiny_scenes)
     predictor = load_predictor(replica_run.path)

@@ -1,7 +1,7 @@
 """``python -m tools.predict RUN IMAGE [IMAGE ...]``: each label's score and the labels over the run's tuned thresholds.
 
 Works for every run whose family keeps a model (fastai, Keras, the linear probe, TM replicas, evaluated TM and
-AutoML Edge exports): the registry opens it, :func:`benchmarks.models.scoring.score` scores it.
+AutoML Edge exports): the registry opens it, :func:`benchmarks.serving.scoring.score` scores it.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from pathlib import Path
 from benchmarks.data.images import open_rgb
 from benchmarks.errors import run_cli
 from benchmarks.evaluation.results import load_run
-from benchmarks.models.predictors import load_predictor
-from benchmarks.models.scoring import Prediction, score, thresholds_of
+from benchmarks.serving.predictors import load_predictor
+from benchmarks.serving.scoring import Prediction, score, thresholds_of
 
 
 def format_prediction(prediction: Prediction, i: int = 0) -> list[str]:

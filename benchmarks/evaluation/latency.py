@@ -1,4 +1,4 @@
-"""Reading the one latency figure a run carries (``run.json`` → ``latency``, written by benchmarks.models.measure).
+"""Reading the one latency figure a run carries (``run.json`` → ``latency``, written by benchmarks.serving.measure).
 
 Why its own module: the leaderboard, the charts, the report and the dashboard must all show the same number with
 the same meaning, and say the same thing where there is none.

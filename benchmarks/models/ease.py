@@ -82,13 +82,12 @@ def _code_lines(source: str) -> int:
 def trainer_options(module: str) -> tuple[int, int]:
     """(options the trainer CLI offers, of which its framework's own): the ``--flags`` its ``add_argument`` calls
     name, counted in the source of the trainer module and of the shared trainer options (nothing is imported)."""
-    from . import training
-
     spec = importlib.util.find_spec(module)
     if spec is None or spec.origin is None:
         raise BenchmarkError(f"trainer module {module} not found")
     own = _option_flags(Path(spec.origin).read_text(encoding="utf-8"))
-    shared = _option_flags(Path(training.__file__).read_text(encoding="utf-8"))
+    shared_options = importlib.util.find_spec("benchmarks.training.options").origin
+    shared = _option_flags(Path(shared_options).read_text(encoding="utf-8"))
     return len(own | shared), len(own - shared)
 
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 from benchmarks.errors import RunError
 from benchmarks.evaluation.results import Run, load_run
+from benchmarks.models.registry import Predictor, families, family_of, load_predictor_class
 
-from .registry import Predictor, families, family_of, load_predictor_class
-from .serving_runtime import NATIVE, BatchedPredictor, openvino_predictor, serving_runtime
+from .runtime import NATIVE, BatchedPredictor, openvino_predictor, serving_runtime
 
 
 def can_predict(run: Run) -> bool:

@@ -12,8 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from benchmarks.evaluation.results import Run, read_thresholds
-
-from .registry import Predictor
+from benchmarks.models.registry import Predictor
 
 UNTUNED_THRESHOLD = 0.5
 

@@ -29,7 +29,7 @@ from PIL import Image, ImageDraw
 from benchmarks.atomic import atomic_write_json
 from benchmarks.errors import BenchmarkError, RunError, first_line
 
-from .dynamic_batching import DynamicBatcher
+from .batching import DynamicBatcher
 
 RUNTIME_ENV = "SERVING_RUNTIME"
 NATIVE = "native"

@@ -36,7 +36,7 @@ def pin_threads(threads: int | None = None) -> dict:
     used = {"requested": threads}
     import torch
 
-    from . import torch_first  # noqa: F401  (torch and torchvision before TensorFlow, or a later load segfaults)
+    from benchmarks.models import torch_first  # noqa: F401  (torch and torchvision before TensorFlow, or a later load segfaults)
 
     torch.set_num_threads(threads)
     used["torch"] = torch.get_num_threads()

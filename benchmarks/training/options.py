@@ -1,23 +1,18 @@
-"""What every trainer shares, so fastai and Keras take the same options and refuse the same bad input.
+"""The options every trainer shares, so fastai and Keras take the same flags and refuse the same bad input.
 
-Trainers add their framework's own options on top of ``CommonConfig``; presets are merged under the
-flags the user typed; the CLI frame turns errors into one line and Ctrl-C into an interrupted run.
+Trainers add their framework's own options on top of ``CommonConfig``; presets are merged under the flags the
+user typed (``make_config``), and every value is checked here once.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
-import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import ClassVar, TypeVar
 
-from benchmarks import errors
-from benchmarks.data.dataset import Dataset, load_dataset
-from benchmarks.errors import BenchmarkError, DatasetError
-from benchmarks.evaluation.results import newest_done_run, report_run
+from benchmarks.errors import BenchmarkError
 
 HEAD_INITS = ("probe", "random")
 # The multi-label losses both trainers offer, with one definition each (tested equal across the frameworks):
@@ -31,6 +26,9 @@ ASL_GAMMA_NEG, ASL_GAMMA_POS, ASL_CLIP = 4.0, 1.0, 0.05
 # lr_find, one-cycle and discriminative LRs; the Keras transfer-learning guide). matched: one recipe for both, so
 # fastai − Keras measures the framework alone — see MatchedRecipe.
 RECIPES = ("idiomatic", "matched")
+# --precision, one vocabulary for both frameworks; each maps the words to its own mechanism (fastai's autocast
+# callback, Keras' dtype policies). auto: fp16 on a GPU, bf16 on CPUs where the framework gains from it, else fp32.
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
 @dataclass(frozen=True)
@@ -91,12 +89,12 @@ class CommonConfig:
     loss: str = "bce"  # bce, focal or asl (see LOSSES)
     unfreeze: int = 0  # phase 2: 0 = the whole body, N = only its last N of 7 stages (+ head conv)
     patience: int = 0  # early stopping when > 0: on valid macro AUC (valid loss if a label is unrankable on valid)
-    save_best: bool = False  # keep the epoch with the lowest valid loss
     seed: int = 0
     head_init: str = "probe"  # LP-FT: the head starts from the linear probe's fit; "random": the framework's own init
     keep_best: bool = True  # end with the best of {the starting model, each epoch} by valid macro AUC
     keep_best_confidence: float = 0.95  # an epoch replaces the start only if ahead in this share of paired resamples
     recipe: str = "idiomatic"  # or "matched": one recipe for both frameworks (see MatchedRecipe)
+    precision: str = "auto"  # see PRECISIONS
     preset: str = ""
     named_lrs: ClassVar[tuple[str, ...]] = ("auto",)  # the words --lr takes besides a number
 
@@ -144,11 +142,6 @@ def make_config(cls: type[Config], presets: dict[str, dict], preset: str | None 
         raise BenchmarkError(f"--unfreeze {config.unfreeze}: 0 (whole body) to 7 stages")
     if config.head_init not in HEAD_INITS:
         raise BenchmarkError(f"--head-init {config.head_init!r}: choose {' or '.join(HEAD_INITS)}")
-    if config.save_best and config.keep_best:
-        raise BenchmarkError(
-            "--save-best (lowest valid loss) and keep-best (highest valid macro AUC, the default) both pick the final "
-            "weights; add --no-keep-best to use --save-best"
-        )
     if not 0 <= config.keep_best_confidence < 1:
         raise BenchmarkError(
             f"--keep-best-confidence {config.keep_best_confidence}: a share in [0, 1), e.g. 0.95; 0 keeps the epoch "
@@ -156,6 +149,8 @@ def make_config(cls: type[Config], presets: dict[str, dict], preset: str | None 
         )
     if config.recipe not in RECIPES:
         raise BenchmarkError(f"--recipe {config.recipe!r}: choose {' or '.join(RECIPES)}")
+    if config.precision not in PRECISIONS:
+        raise BenchmarkError(f"--precision {config.precision!r}: choose one of {', '.join(PRECISIONS)}")
     if config.loss not in LOSSES:
         raise BenchmarkError(f"--loss {config.loss!r}: choose one of {', '.join(LOSSES)}")
     if not 0 <= config.label_smoothing < 1:
@@ -192,9 +187,6 @@ def add_common_arguments(parser: argparse.ArgumentParser, presets: dict[str, dic
         help="early stopping: end a phase after this many epochs without a better valid macro AUC (valid loss if "
         "a label has no positive or no negative in valid)",
     )
-    parser.add_argument(
-        "--save-best", action="store_true", default=None, help="predict with the epoch of lowest valid loss"
-    )
     parser.add_argument("--seed", type=int, help="random seed (default 0)")
     parser.add_argument(
         "--head-init",
@@ -223,92 +215,15 @@ def add_common_arguments(parser: argparse.ArgumentParser, presets: dict[str, dic
         "optimizer, LR schedule, augmentations, loss and precision in fastai and Keras, so their difference "
         "measures the framework alone (docs/trainers.md)",
     )
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        help="auto (default): fp16 on a GPU, bf16 on CPUs where the framework gains from it (fastai: native bf16; "
+        "Keras: AMX), else fp32",
+    )
     parser.add_argument("--resume", type=Path, help="continue an interrupted run folder")
     parser.add_argument(
         "--skip-existing",
         action="store_true",
         help="do nothing if a finished run with these settings exists for this dataset",
     )
-
-
-def check_trainable(dataset: Dataset) -> None:
-    """Refuse labels that cannot be learnt: no positive (or no negative) training image."""
-    train = dataset.targets("train")
-    if len(train) == 0:
-        raise DatasetError(f"{dataset.root}: the train split is empty")
-    for label, count in zip(dataset.labels, train.sum(axis=0)):
-        if count == 0:
-            raise DatasetError(f"{dataset.root}: label '{label}' has no training images; add some or remove the label")
-        if count == len(train):
-            raise DatasetError(f"{dataset.root}: label '{label}' is on every training image; nothing to learn")
-
-
-def run_cli(body: Callable[[], object]) -> int:
-    """The shared CLI frame, with a Ctrl-C message that says how to continue the run."""
-    return errors.run_cli(
-        body,
-        "\ninterrupted: the run is marked interrupted with its last finished epoch saved; continue with --resume RUN",
-    )
-
-
-def trainer_main(
-    argv: list[str] | None, parser: argparse.ArgumentParser, make_config: Callable, train: Callable, kind: str
-) -> int:
-    """``python -m <trainer>.train``: flags -> config (preset under explicit flags) -> train or resume."""
-    args = parser.parse_args(argv)
-
-    def body():
-        if not args.resume and not args.dataset:
-            raise BenchmarkError("--dataset DIR is required (or --resume RUN)")
-        options = {
-            k: v for k, v in vars(args).items() if k not in ("dataset", "results", "preset", "resume", "skip_existing")
-        }
-        config = make_config(args.preset, **options)
-        if args.skip_existing and not args.resume:
-            fingerprint = load_dataset(args.dataset).fingerprint
-            run = newest_done_run(args.results, kind, fingerprint, params=config.to_dict())
-            if run is not None:
-                report_run(run)
-                print(f"reusing {run.path} ({kind} with these settings on this dataset already done)")
-                return
-        train(args.dataset, args.results, config, resume=args.resume)
-
-    return run_cli(body)
-
-
-WITHIN_EPOCH_EVERY_S = 2.0  # how often a trainer notes its batch position in run.json
-
-
-def note_within_epoch(run, last: float | None, phase: str, epoch: int, batch: int, batches: int) -> float | None:
-    """Where training is inside the epoch (``within_epoch`` in run.json: phase, epoch, batch of batches) on an
-    epoch's first batch and then every ``WITHIN_EPOCH_EVERY_S``, for the dashboard's progress bar and ETA. Kept
-    apart from ``progress``, which names the last *finished* epoch that a resume starts after. Returns the time
-    of the last note."""
-    now = time.monotonic()
-    epoch_end = bool(batches) and batch >= batches
-    if last is not None and now - last < WITHIN_EPOCH_EVERY_S and not epoch_end:
-        return last
-    run.update(within_epoch={"phase": phase, "epoch": epoch, "batch": batch, "batches": batches})
-    return now
-
-
-def initial_head(run, dataset: Dataset, config: CommonConfig):
-    """LP-FT's first step, shared by both trainers: ``(weight, bias)`` of the linear probe fitted on cached frozen
-    features of the training split at the run's image size (C chosen on valid, as the probe baseline does), and
-    where the head came from recorded in run.json. ``None`` for ``--head-init random``."""
-    if config.head_init != "probe":
-        run.update(head_init={"from": "random (the framework's own initialisation)"})
-        return None
-    from .baselines import probe_head
-
-    print("LP-FT: fitting the head on frozen features first (cached after the first run)…", flush=True)
-    fit, seconds = probe_head(dataset, config.backbone, config.img_size, config.seed)
-    run.update(
-        head_init={
-            "from": "linear probe on frozen pooled features of the train split (LP-FT)",
-            "c": fit.c,
-            "probe_valid_macro_auc": None if fit.valid_macro_auc is None else round(fit.valid_macro_auc, 4),
-            "seconds": round(seconds, 1),
-        }
-    )
-    return fit.linear_head()

@@ -1,0 +1,1 @@
+"""Training layer: the options, keep-best rule and run lifecycle both trainers share."""

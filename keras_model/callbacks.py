@@ -1,0 +1,116 @@
+"""Keras callbacks of a run: the recorder (history and a resumable checkpoint each epoch), keep-best, and the
+framework's own callbacks the options ask for."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.atomic import atomic_write
+from benchmarks.errors import BenchmarkError
+from benchmarks.evaluation.results import Run
+from benchmarks.training.keep_best import KeepBest, start_label
+from benchmarks.training.lifecycle import note_within_epoch
+
+from .backbone import keras
+from .config import TrainConfig
+
+CHECKPOINT = Path("checkpoints") / "last.keras"
+KEPT = Path("checkpoints") / "kept.weights.h5"
+VALID_MACRO_AUC = "val_macro_auc"  # keep-best's scikit-learn figure, put into each epoch's logs
+
+
+class RunRecorder(keras.callbacks.Callback):
+    """After each epoch: history row into run.json and the whole model (with optimizer state) saved atomically, so
+    Ctrl-C loses at most one epoch. (``BackupAndRestore`` resumes one ``fit`` call and writes in place; a run is
+    two fits, and a kill mid-write would leave a broken file.)"""
+
+    def __init__(self, run: Run, phase: str):
+        super().__init__()
+        self.target_run, self.phase = run, phase
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.started, self.epoch, self.last_note = time.perf_counter(), epoch, None
+
+    def on_train_batch_end(self, batch, logs=None):
+        steps = self.params.get("steps") or 0
+        self.last_note = note_within_epoch(self.target_run, self.last_note, self.phase, self.epoch, batch + 1, steps)
+
+    def on_epoch_end(self, epoch, logs=None):
+        row = {"phase": self.phase, "epoch": epoch, "seconds": round(time.perf_counter() - self.started, 2)}
+        row.update({name: round(float(value), 5) for name, value in (logs or {}).items()})
+        save_checkpoint(self.model, self.target_run)
+        self.target_run.update(
+            history=self.target_run.info.get("history", []) + [row], progress={"phase": self.phase, "epoch": epoch}
+        )
+
+
+def save_checkpoint(model, run: Run) -> None:
+    """The whole model with its optimizer state, written to a temporary file and renamed."""
+    atomic_write(run.path / CHECKPOINT, lambda tmp: model.save(tmp), suffix=".keras")
+
+
+def load_checkpoint(run: Run):
+    """The model as the last finished epoch left it, optimizer compiled in (a resumed phase is not recompiled)."""
+    try:
+        return keras.saving.load_model(run.path / CHECKPOINT, safe_mode=True)
+    except Exception as exc:  # missing or truncated file, or one safe mode refuses (a Lambda layer)
+        raise BenchmarkError(
+            f"{run.path / CHECKPOINT}: cannot resume from it ({exc.__class__.__name__}); start a new run instead of "
+            "--resume"
+        ) from None
+
+
+class KeepBestCallback(keras.callbacks.Callback):
+    """Keep-best in Keras: the starting weights kept in memory; after each epoch the valid images are scored and
+    offered to the shared rule, whose "best so far" weights are saved (``KEPT``); ``restore`` puts back the kept
+    weights, or the start's."""
+
+    def __init__(self, model, run: Run, config: TrainConfig, valid_images, valid_targets: np.ndarray):
+        super().__init__()
+        self.run, self.valid_images, self.valid_targets = run, valid_images, valid_targets
+        self.rule = KeepBest(valid_targets, self.score(model), config.keep_best_confidence, start_label(config))
+        self.start_weights = model.get_weights()
+        self.phase = "frozen"
+        (run.path / KEPT).unlink(missing_ok=True)
+
+    def score(self, model) -> np.ndarray:
+        return np.asarray(model.predict(self.valid_images, verbose=0), dtype=np.float32)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.rule.offer(self.valid_targets, self.score(self.model), f"{self.phase} epoch {epoch}"):
+            (self.run.path / KEPT).parent.mkdir(exist_ok=True)  # it runs before the run recorder makes it
+            self.model.save_weights(self.run.path / KEPT)
+        if logs is not None:  # Keras hands every callback the same dict: early stopping and the history read it
+            logs[VALID_MACRO_AUC] = self.rule.epochs[-1]["valid_macro_auc"]
+
+    def restore(self) -> None:
+        if self.rule.best_from is not None:
+            self.model.load_weights(self.run.path / KEPT)
+        else:
+            self.model.set_weights(self.start_weights)
+        self.rule.record(self.run)
+
+
+def training_callbacks(
+    run: Run, config: TrainConfig, phase: str, keeper: KeepBestCallback | None = None, monitor_auc: bool = True
+) -> list:
+    """One phase's callbacks: keep-best first (the callbacks after it see the epoch's exact valid macro AUC), the
+    recorder, early stopping on what keep-best ranks epochs by (Keras' own 200-threshold AUC without it; valid loss
+    where a label is unrankable on valid), and ReduceLROnPlateau for ``--schedule plateau``. Early stopping only
+    stops: which weights the run ends with is keep-best's choice alone."""
+    callbacks = [RunRecorder(run, phase)]
+    if keeper is not None:
+        keeper.phase = phase
+        callbacks.insert(0, keeper)
+    if config.patience:
+        if keeper is not None:
+            monitor, mode = VALID_MACRO_AUC, "max"
+        else:
+            monitor, mode = ("val_auc", "max") if monitor_auc else ("val_loss", "min")
+        callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=config.patience))
+    if phase == "unfrozen" and config.schedule == "plateau":
+        callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.3, patience=1))
+    return callbacks
