@@ -1,12 +1,14 @@
-"""fastai training configuration: the shared options plus fastai's own, presets, saved whole into run.json."""
+"""fastai training configuration: the shared options plus fastai's own, presets and the CLI that sets them,
+saved whole into run.json."""
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import dataclass
 from typing import ClassVar
 
 from benchmarks.errors import BenchmarkError
-from benchmarks.training.options import CommonConfig, refuse_unmatched
+from benchmarks.training.options import CommonConfig, add_common_arguments, refuse_unmatched
 from benchmarks.training.options import make_config as make_common_config
 
 
@@ -68,3 +70,37 @@ def make_config(preset: str | None = None, **overrides) -> TrainConfig:
     if config.recipe == "matched":
         config.train_bn = False  # every BatchNorm layer frozen whole, as in Keras
     return config
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m fastai_model.train",
+        description="Fine-tune an ImageNet-pretrained EfficientNet-Lite with fastai (multi-label, sigmoid outputs). "
+        "Thresholds are tuned on valid by the shared evaluator; test is only predicted after training. "
+        "--lr auto: fine_tune's default 2e-3 when the head starts from the probe (LP-FT, the default), lr_find's "
+        "valley when it starts random (--head-init random); --lr find always runs lr_find.",
+    )
+    add_common_arguments(parser, PRESETS)
+    parser.add_argument(
+        "--no-train-bn",
+        dest="train_bn",
+        action="store_false",
+        default=None,
+        help="keep frozen BatchNorm layers frozen (fastai trains them by default)",
+    )
+    parser.add_argument(
+        "--lr-mult",
+        type=int,
+        help="discriminative LRs: body start trains this many times slower than the head (default 100)",
+    )
+    parser.add_argument(
+        "--progressive", action="store_true", default=None, help="progressive resizing: frozen phase at 3/4 size"
+    )
+    parser.add_argument("--tta", action="store_true", default=None, help=argparse.SUPPRESS)  # refused: served = scored
+    parser.add_argument("--grad-accum", type=int, help="accumulate gradients over N batches")
+    parser.add_argument(
+        "--item-tfm", choices=["resize", "rrc"], help="item transform: resize (default) or RandomResizedCrop"
+    )
+    parser.add_argument("--lr-find-iters", type=int, help="lr_find iterations (default 100)")
+    parser.add_argument("--reproducible", action="store_true", default=None, help="set_seed(reproducible=True)")
+    return parser

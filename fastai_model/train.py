@@ -7,7 +7,6 @@ evaluator). ``keras_model/train.py`` reads in the same order with the same names
 
 from __future__ import annotations
 
-import argparse
 import inspect
 import sys
 import warnings
@@ -40,11 +39,11 @@ from benchmarks.training.lifecycle import (  # noqa: E402
     score_run,
     trainer_main,
 )
-from benchmarks.training.options import MATCHED, add_common_arguments, warmup_steps  # noqa: E402
+from benchmarks.training.options import MATCHED, warmup_steps  # noqa: E402
 
 from . import distributed  # noqa: E402
 from .callbacks import KeepBestCallback, RunRecorder, load_checkpoint  # noqa: E402
-from .config import PRESETS, TrainConfig, make_config  # noqa: E402
+from .config import TrainConfig, build_parser, make_config  # noqa: E402
 from .data import make_dataloaders  # noqa: E402
 from .learner import build_learner, head_kwargs  # noqa: E402
 from .serving import save_serving_artifact  # noqa: E402
@@ -204,40 +203,6 @@ def predict_eval_splits(learn, dataset: Dataset) -> tuple[np.ndarray, float]:
     clock = Stopwatch()
     scores = learn.get_preds(dl=learn.dls.test_dl(frame))[0]  # no TTA: the served predictor has none
     return scores.float().numpy(), clock.seconds()
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m fastai_model.train",
-        description="Fine-tune an ImageNet-pretrained EfficientNet-Lite with fastai (multi-label, sigmoid outputs). "
-        "Thresholds are tuned on valid by the shared evaluator; test is only predicted after training. "
-        "--lr auto: fine_tune's default 2e-3 when the head starts from the probe (LP-FT, the default), lr_find's "
-        "valley when it starts random (--head-init random); --lr find always runs lr_find.",
-    )
-    add_common_arguments(parser, PRESETS)
-    parser.add_argument(
-        "--no-train-bn",
-        dest="train_bn",
-        action="store_false",
-        default=None,
-        help="keep frozen BatchNorm layers frozen (fastai trains them by default)",
-    )
-    parser.add_argument(
-        "--lr-mult",
-        type=int,
-        help="discriminative LRs: body start trains this many times slower than the head (default 100)",
-    )
-    parser.add_argument(
-        "--progressive", action="store_true", default=None, help="progressive resizing: frozen phase at 3/4 size"
-    )
-    parser.add_argument("--tta", action="store_true", default=None, help=argparse.SUPPRESS)  # refused: served = scored
-    parser.add_argument("--grad-accum", type=int, help="accumulate gradients over N batches")
-    parser.add_argument(
-        "--item-tfm", choices=["resize", "rrc"], help="item transform: resize (default) or RandomResizedCrop"
-    )
-    parser.add_argument("--lr-find-iters", type=int, help="lr_find iterations (default 100)")
-    parser.add_argument("--reproducible", action="store_true", default=None, help="set_seed(reproducible=True)")
-    return parser
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,11 +1,13 @@
-"""Keras training configuration: the shared options plus Keras' own, presets, saved whole into run.json."""
+"""Keras training configuration: the shared options plus Keras' own, presets and the CLI that sets them, saved
+whole into run.json."""
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import dataclass
 
 from benchmarks.errors import BenchmarkError
-from benchmarks.training.options import MATCHED, CommonConfig, refuse_unmatched
+from benchmarks.training.options import MATCHED, CommonConfig, add_common_arguments, refuse_unmatched
 from benchmarks.training.options import make_config as make_common_config
 
 DEFAULT_LR = MATCHED.head_lr  # Keras has no lr_find: "auto" means Adam's usual 1e-3 for the head
@@ -55,3 +57,22 @@ def make_config(preset: str | None = None, **overrides) -> TrainConfig:
 
 def head_lr(config: TrainConfig) -> float:
     return DEFAULT_LR if config.lr == "auto" else float(config.lr)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m keras_model.train",
+        description="Fine-tune the ImageNet EfficientNet-Lite (ported from the same PyTorch weights fastai uses) with "
+        "Keras 3, multi-label with sigmoid outputs. Thresholds are tuned on valid by the shared evaluator; test is "
+        "only predicted after training. --lr is the head's learning rate (auto = 1e-3; Keras has no lr_find); "
+        "phase 2 uses lr x --fine-tune-lr-factor.",
+    )
+    add_common_arguments(parser, PRESETS)
+    parser.add_argument("--fine-tune-lr-factor", type=float, help="phase-2 peak LR as a share of --lr (default 0.1)")
+    parser.add_argument(
+        "--schedule",
+        choices=["cosine", "plateau"],
+        help="phase-2 LR: warm-up + cosine decay (default) or ReduceLROnPlateau",
+    )
+    parser.add_argument("--dropout", type=float, help="dropout before the sigmoid layer (default 0.2)")
+    return parser

@@ -8,7 +8,6 @@ format, the shared evaluator). ``fastai_model/train.py`` reads in the same order
 
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 from pathlib import Path
@@ -29,11 +28,11 @@ from benchmarks.training.lifecycle import (
     score_run,
     trainer_main,
 )
-from benchmarks.training.options import add_common_arguments
 
+from . import distributed
 from .backbone import keras
 from .callbacks import KeepBestCallback, load_checkpoint, training_callbacks
-from .config import PRESETS, TrainConfig, head_lr, make_config
+from .config import TrainConfig, build_parser, head_lr, make_config
 from .data import evaluation_data, training_data
 from .model import build_classifier, compile_phase, precision_policy, set_body_trainable
 from .serving import save_serving_artifact
@@ -48,11 +47,11 @@ def train(dataset_dir: Path | None, results_dir: Path, config: TrainConfig, resu
     set_seed(config.seed)
     policy = precision_policy(config.precision, config.recipe)
     keras.mixed_precision.set_dtype_policy(policy)
-    strategy = distribution_strategy()
+    strategy = distributed.strategy()
     run = opening.run or opening.create_run(results_dir, lr_used=head_lr(config), policy=policy)
     print(f"run: {run.path}")
     with recording(run):
-        run.update(status="running", **distribution_fields(strategy, config.bs))
+        run.update(status="running", **distributed.run_fields(strategy, config.bs))
         train_data = training_data(dataset, config)
         valid_data = evaluation_data(dataset, ["valid"], config)
         monitor_auc = bool(rankable(dataset.targets("valid")).all())
@@ -90,23 +89,6 @@ def set_seed(seed: int) -> None:
 
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
-
-
-def distribution_strategy():
-    """MirroredStrategy over several GPUs, else the default (one device)."""
-    import tensorflow as tf
-
-    gpus = tf.config.list_physical_devices("GPU")
-    return tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
-
-
-def distribution_fields(strategy, batch_size: int) -> dict:
-    """What run.json records under ``distributed`` when several replicas train (``--bs`` is the global batch,
-    split across them); nothing for one device."""
-    if strategy.num_replicas_in_sync == 1:
-        return {}
-    replicas = {"replicas": strategy.num_replicas_in_sync, "strategy": type(strategy).__name__}
-    return {"distributed": {**replicas, "global_batch_size": batch_size}}
 
 
 def fine_tune(
@@ -159,25 +141,6 @@ def predict_eval_splits(model, dataset: Dataset, config: TrainConfig) -> tuple[n
     clock = Stopwatch()
     scores = model.predict(evaluation_data(dataset, EVAL_SPLITS, config, with_targets=False), verbose=0)
     return np.asarray(scores), clock.seconds()
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m keras_model.train",
-        description="Fine-tune the ImageNet EfficientNet-Lite (ported from the same PyTorch weights fastai uses) with "
-        "Keras 3, multi-label with sigmoid outputs. Thresholds are tuned on valid by the shared evaluator; test is "
-        "only predicted after training. --lr is the head's learning rate (auto = 1e-3; Keras has no lr_find); "
-        "phase 2 uses lr x --fine-tune-lr-factor.",
-    )
-    add_common_arguments(parser, PRESETS)
-    parser.add_argument("--fine-tune-lr-factor", type=float, help="phase-2 peak LR as a share of --lr (default 0.1)")
-    parser.add_argument(
-        "--schedule",
-        choices=["cosine", "plateau"],
-        help="phase-2 LR: warm-up + cosine decay (default) or ReduceLROnPlateau",
-    )
-    parser.add_argument("--dropout", type=float, help="dropout before the sigmoid layer (default 0.2)")
-    return parser
 
 
 def main(argv: list[str] | None = None) -> int:

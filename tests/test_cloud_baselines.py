@@ -620,13 +620,13 @@ def test_batch_prediction_runs_and_moved_exports_cannot_predict(tmp_path):
 def test_try_an_image_page_shows_the_evaluated_exports_side_by_side(fruit_and_flowers, tmp_path, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
-    from dashboard import logic
+    from dashboard.logic import datasets, leaderboard
 
     dataset = load_dataset(fruit_and_flowers)
     evaluate_tm_export(FRUIT / "converted_tflite", dataset, tmp_path / "results")
     evaluate_edge_export(FLOWERS, dataset, tmp_path / "results")
-    monkeypatch.setattr(logic, "DEFAULT_DATA_ROOT", fruit_and_flowers.parent)
-    monkeypatch.setattr(logic, "DEFAULT_RESULTS", tmp_path / "results")
+    monkeypatch.setattr(datasets, "DEFAULT_DATA_ROOT", fruit_and_flowers.parent)
+    monkeypatch.setattr(leaderboard, "DEFAULT_RESULTS", tmp_path / "results")
     app = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py"), default_timeout=120)
     app.session_state["page"] = "Try an image"
     app.run()

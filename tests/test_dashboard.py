@@ -8,7 +8,7 @@ import pytest
 from benchmarks.data.dataset import load_dataset
 from benchmarks.evaluation import charts
 from benchmarks.evaluation.results import load_run
-from dashboard import logic
+from dashboard.logic import datasets, jobs, leaderboard, per_class
 
 APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py")
 
@@ -19,15 +19,15 @@ def test_an_upload_of_a_dataset_image_is_recognised_by_its_bytes(tiny_scenes):
     dataset = load_dataset(tiny_scenes)
     facts = scan_images(dataset)
     rel = dataset.rows("valid")["image"].iloc[0]
-    found = logic.dataset_image_with_bytes(dataset, facts, (dataset.root / rel).read_bytes())
+    found = datasets.dataset_image_with_bytes(dataset, facts, (dataset.root / rel).read_bytes())
     assert found == (rel, "valid", list(dataset.rows("valid")["labels"].iloc[0]))
-    assert logic.dataset_image_with_bytes(dataset, facts, b"other bytes") is None
+    assert datasets.dataset_image_with_bytes(dataset, facts, b"other bytes") is None
 
 
 def test_gallery_filters(tiny_scenes):
     dataset = load_dataset(tiny_scenes)
     label = dataset.labels[0]
-    rows = logic.gallery(dataset, label=label, split="train")
+    rows = datasets.gallery(dataset, label=label, split="train")
     assert len(rows) and all(label in labels for labels in rows["labels"]) and set(rows["split"]) == {"train"}
 
 
@@ -35,37 +35,37 @@ def test_threshold_effect_at_the_tuned_threshold_is_what_the_evaluator_wrote(fas
     dataset = load_dataset(tiny_scenes)
     metrics = json.loads((fastai_run.path / "metrics.json").read_text())
     for label in dataset.labels[:3]:
-        effect = logic.threshold_effect(fastai_run, dataset, label, metrics["thresholds"][label])
+        effect = per_class.threshold_effect(fastai_run, dataset, label, metrics["thresholds"][label])
         written = metrics["per_label"][label]
         assert effect.loc["test", "f1"] == pytest.approx(written["f1"]) and effect.loc["test", "tp"] == written["tp"]
 
 
 def test_auc_matrix_and_charts(fastai_run, keras_run, replica_run, tiny_scenes, tiny_results):
     dataset = load_dataset(tiny_scenes)
-    runs = logic.runs_on(tiny_results, dataset)
-    matrix = logic.auc_matrix(runs)
+    runs = leaderboard.runs_on(tiny_results, dataset)
+    matrix = per_class.auc_matrix(runs)
     assert (
         set(matrix.columns) == {fastai_run.run_id, keras_run.run_id, replica_run.run_id}
         and list(matrix.index) == dataset.labels
     )
-    table = logic.leaderboard_table(tiny_results, dataset)
+    table = leaderboard.leaderboard_table(tiny_results, dataset)
     assert len(charts.leaderboard_bars(table).data) == 1 and charts.auc_heatmap(matrix).data
     label = dataset.labels[0]
-    tuned = logic.label_results(keras_run)[label]["threshold"]
-    at_tuned = logic.test_decisions(keras_run, dataset, label, tuned)
+    tuned = per_class.label_results(keras_run)[label]["threshold"]
+    at_tuned = per_class.test_decisions(keras_run, dataset, label, tuned)
     for field in ("tp", "fp", "fn", "tn"):  # at the tuned threshold: exactly the evaluator's counts
-        assert at_tuned["counts"][label][field] == logic.label_results(keras_run)[label][field]
+        assert at_tuned["counts"][label][field] == per_class.label_results(keras_run)[label][field]
     errors = at_tuned["errors"]
     assert (errors["error"] == "FP").sum() == at_tuned["counts"][label]["fp"]
     assert (errors["error"] == "FN").sum() == at_tuned["counts"][label]["fn"]
     assert at_tuned["mixed"][0, 0] == at_tuned["counts"][label]["fn"]  # the diagonal: the label's misses
-    everything = logic.test_decisions(keras_run, dataset, label, 0.0)  # the slider at 0: every image says yes
+    everything = per_class.test_decisions(keras_run, dataset, label, 0.0)  # the slider at 0: every image says yes
     assert everything["counts"][label]["fn"] == 0 and everything["counts"][label]["tn"] == 0
     assert (
         set(everything["errors"]["error"]) <= {"FP"}
         and charts.label_confusion_heatmap(everything["mixed"], dataset.labels, "t").data
     )
-    per_label = logic.label_results(keras_run)
+    per_label = per_class.label_results(keras_run)
     grids = charts.confusion_grids(per_label, "confusion")
     first = per_label[dataset.labels[0]]
     assert len(grids.data) == len(dataset.labels) and list(map(list, grids.data[0].text)) == [
@@ -76,8 +76,8 @@ def test_auc_matrix_and_charts(fastai_run, keras_run, replica_run, tiny_scenes, 
 
 @pytest.fixture
 def app_env(monkeypatch, tiny_scenes, tiny_results, fastai_run, keras_run, replica_run):
-    monkeypatch.setattr(logic, "DEFAULT_DATA_ROOT", tiny_scenes.parent)
-    monkeypatch.setattr(logic, "DEFAULT_RESULTS", tiny_results)
+    monkeypatch.setattr(datasets, "DEFAULT_DATA_ROOT", tiny_scenes.parent)
+    monkeypatch.setattr(leaderboard, "DEFAULT_RESULTS", tiny_results)
     return tiny_scenes
 
 
@@ -101,7 +101,7 @@ def test_every_page_renders_without_exceptions(app_env, page):
 def test_empty_results_folder_is_a_friendly_message(app_env, monkeypatch, tmp_path):
     from streamlit.testing.v1 import AppTest
 
-    monkeypatch.setattr(logic, "DEFAULT_RESULTS", tmp_path / "nothing-here")
+    monkeypatch.setattr(leaderboard, "DEFAULT_RESULTS", tmp_path / "nothing-here")
     app = AppTest.from_file(APP, default_timeout=60)
     app.session_state["page"] = "Leaderboard"
     app.run()
@@ -120,7 +120,7 @@ def test_damaged_run_files_are_messages_in_the_page(
     (results / fastai_run.run_id / "metrics.json").write_text('{"overall": ')  # truncated
     (results / keras_run.run_id / "predictions.csv").write_text("image,split,nothing\nx,test,2\n")
     (results / replica_run.run_id / "head.keras").write_bytes(b"PK not really a zip")
-    monkeypatch.setattr(logic, "DEFAULT_RESULTS", results)
+    monkeypatch.setattr(leaderboard, "DEFAULT_RESULTS", results)
 
     def page(name: str) -> AppTest:
         app = AppTest.from_file(APP, default_timeout=120)
@@ -131,7 +131,7 @@ def test_damaged_run_files_are_messages_in_the_page(
 
     per_class = page("Per-class analysis")
     assert any("metrics.json: damaged" in w.value for w in per_class.warning)
-    ids = [r.run_id for r in logic.runs_on(results, load_dataset(app_env))]
+    ids = [r.run_id for r in leaderboard.runs_on(results, load_dataset(app_env))]
     next(s for s in per_class.selectbox if s.label == "run").select_index(ids.index(keras_run.run_id)).run()
     assert not per_class.exception and any("predictions.csv" in e.value for e in per_class.error)
 
@@ -148,7 +148,7 @@ def test_damaged_run_files_are_messages_in_the_page(
 
 
 def test_train_command_and_a_failed_job_shows_its_error(tmp_path):
-    command = logic.train_command(
+    command = jobs.train_command(
         "keras",
         tmp_path / "missing",
         tmp_path / "results",
@@ -161,11 +161,11 @@ def test_train_command_and_a_failed_job_shows_its_error(tmp_path):
         "3",
         "--mixup",
     ]
-    measure = logic.measure_command(tmp_path / "data", tmp_path / "results", "results/run1")
+    measure = jobs.measure_command(tmp_path / "data", tmp_path / "results", "results/run1")
     assert measure[1:4] == ["-m", "benchmarks", "measure"] and measure[-2:] == ["--runs", "results/run1"]
-    job = logic.start_training(command, tmp_path / "results" / "job.log")
+    job = jobs.start_training(command, tmp_path / "results" / "job.log")
     job["process"].wait(timeout=120)
-    status = logic.training_status(job, tmp_path / "results")
+    status = jobs.training_status(job, tmp_path / "results")
     assert status["state"] == "failed" and "dataset folder not found" in status["error"]
 
 
@@ -189,21 +189,21 @@ def test_train_page_log_is_readable_eta_follows_batches_and_cancel_stops_the_tra
     import time
 
     noisy = "oneDNN custom operations are on. To turn them off, set TF_ENABLE_ONEDNN_OPTS=0\nrun: x\r\nepoch 1\n\n"
-    assert logic.readable_log_lines(noisy) == ["run: x", "epoch 1"]
+    assert jobs.readable_log_lines(noisy) == ["run: x", "epoch 1"]
 
     info = {
         "params": {"epochs": 3, "freeze_epochs": 1},
         "history": [{"phase": "frozen", "epoch": 0, "seconds": 60.0}],
         "within_epoch": {"phase": "unfrozen", "epoch": 0, "batch": 5, "batches": 10},
     }
-    done, planned = logic.epoch_position(info)
-    assert (done, planned) == (1.5, 4) and logic.eta_seconds(info, done, planned, 120.0) == 150.0
+    done, planned = jobs.epoch_position(info)
+    assert (done, planned) == (1.5, 4) and jobs.eta_seconds(info, done, planned, 120.0) == 150.0
     first = {
         "params": {"epochs": 2},
         "history": [],
         "within_epoch": {"phase": "x", "epoch": 0, "batch": 1, "batches": 4},
     }
-    assert logic.eta_seconds(first, *logic.epoch_position(first), elapsed=30.0) == 210.0  # 1/4 epoch in 30 s
+    assert jobs.eta_seconds(first, *jobs.epoch_position(first), elapsed=30.0) == 210.0  # 1/4 epoch in 30 s
 
     for run in (fastai_run, keras_run):  # both trainers note where they are inside an epoch
         within = load_run(run.path).info["within_epoch"]
@@ -211,10 +211,10 @@ def test_train_page_log_is_readable_eta_follows_batches_and_cancel_stops_the_tra
 
     log = tmp_path / "train.log"
     command = [sys.executable, "-c", "import time; print('run: nowhere', flush=True); time.sleep(60)"]
-    job = logic.start_training(command, log)
+    job = jobs.start_training(command, log)
     time.sleep(1)
-    logic.cancel_training(job)  # SIGINT; where the child ignores it (CI's background shells), SIGTERM follows
+    jobs.cancel_training(job)  # SIGINT; where the child ignores it (CI's background shells), SIGTERM follows
     deadline = time.time() + 30
-    while (status := logic.training_status(job, tmp_path))["state"] == "cancelling" and time.time() < deadline:
+    while (status := jobs.training_status(job, tmp_path))["state"] == "cancelling" and time.time() < deadline:
         time.sleep(0.5)
     assert status["state"] == "cancelled" and status["error"] is None and status["eta_s"] is None

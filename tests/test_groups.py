@@ -132,16 +132,16 @@ def test_dashboard_leaderboard_shows_models_over_seeds_and_compares_them(tmp_pat
 
     from streamlit.testing.v1 import AppTest
 
-    from dashboard import logic
+    from dashboard.logic import datasets, leaderboard
 
     results = tmp_path / "r"
     for s in (0, 1):
         _run(results, dataset, "fastai", s, 0.8, preset="quick")
         _run(results, dataset, "keras", s, 0.2, preset="quick")
-    signature = logic.results_signature(results)
-    assert len(logic.seed_groups(results, dataset)) == 2
-    monkeypatch.setattr(logic, "DEFAULT_DATA_ROOT", dataset.root.parent)
-    monkeypatch.setattr(logic, "DEFAULT_RESULTS", results)
+    signature = leaderboard.results_signature(results)
+    assert len(leaderboard.seed_groups(results, dataset)) == 2
+    monkeypatch.setattr(datasets, "DEFAULT_DATA_ROOT", dataset.root.parent)
+    monkeypatch.setattr(leaderboard, "DEFAULT_RESULTS", results)
     app = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py"), default_timeout=120)
     app.session_state["page"] = "Leaderboard"
     app.run()
@@ -151,13 +151,13 @@ def test_dashboard_leaderboard_shows_models_over_seeds_and_compares_them(tmp_pat
     shown = " ".join(m.value for m in app.markdown)
     assert "P(A > B) over seed pairs 1.00" in shown and "fastai·lite0·quick is better" in shown
     evaluate_run(next(results.iterdir()))  # re-evaluated: the cached table is keyed on it
-    assert logic.results_signature(results) != signature
+    assert leaderboard.results_signature(results) != signature
 
 
 def test_runs_get_readable_names_and_two_runs_show_how_they_differ(tmp_path, dataset):
     from benchmarks.evaluation import charts
     from benchmarks.evaluation.groups import params_diff, run_names
-    from dashboard import logic
+    from dashboard.logic import leaderboard
 
     results = tmp_path / "r"
     a = _run(results, dataset, "fastai", 0, 0.5, preset="quick", img_size=96)
@@ -172,8 +172,8 @@ def test_runs_get_readable_names_and_two_runs_show_how_they_differ(tmp_path, dat
         {"setting": "seed", "A": "0", "B": "1"},
     ]
 
-    table = logic.leaderboard_table(results, dataset)
-    shown = logic.readable_leaderboard(table)
+    table = leaderboard.leaderboard_table(results, dataset)
+    shown = leaderboard.readable_leaderboard(table)
     assert list(shown.columns[:5]) == ["name", "macro_auc", "macro_auc_ci", "map", "map_ci"]  # a phone shows these
     assert set(shown["name"]) == set(names.values()) and "run" in shown
     assert list(charts.leaderboard_bars(table).data[0].y) == list(table["name"])
@@ -182,7 +182,7 @@ def test_runs_get_readable_names_and_two_runs_show_how_they_differ(tmp_path, dat
     run = load_run(a.path)
     run.info["history"] = history
     run.update()
-    histories = logic.training_histories(results, table)
+    histories = leaderboard.training_histories(results, table)
     assert histories == {names[a.run_id]: history}
     figure = charts.training_curves(histories)
     assert [trace.y for trace in figure.data] == [(0.4, 0.3), (0.5, None)]
@@ -193,20 +193,22 @@ def test_hidden_and_tagged_runs_persist_and_a_damaged_file_is_survived(tmp_path,
 
     from streamlit.testing.v1 import AppTest
 
-    from dashboard import logic
+    from dashboard.logic import annotations, datasets, leaderboard
 
     results = tmp_path / "r"
     keep = _run(results, dataset, "fastai", 0, 0.8, preset="quick")
     hide = _run(results, dataset, "keras", 0, 0.2, preset="quick")
-    logic.save_annotations(results, [hide.run_id, "a-run-on-another-dataset"], {keep.run_id: "baseline for the report"})
-    annotations, problem = logic.load_annotations(results)
-    assert problem is None and annotations["tags"] == {keep.run_id: "baseline for the report"}
-    table = logic.annotated(logic.leaderboard_table(results, dataset), annotations)
+    tags = {keep.run_id: "baseline for the report"}
+    annotations.save_annotations(results, [hide.run_id, "a-run-on-another-dataset"], tags)
+    kept, problem = annotations.load_annotations(results)
+    assert problem is None and kept["tags"] == tags
+    every_run = leaderboard.leaderboard_table(results, dataset)
+    table = annotations.annotated(every_run, kept)
     assert list(table["run"]) == [keep.run_id] and list(table["tag"]) == ["baseline for the report"]
-    assert len(logic.annotated(logic.leaderboard_table(results, dataset), annotations, show_hidden=True)) == 2
+    assert len(annotations.annotated(every_run, kept, show_hidden=True)) == 2
 
-    monkeypatch.setattr(logic, "DEFAULT_DATA_ROOT", dataset.root.parent)
-    monkeypatch.setattr(logic, "DEFAULT_RESULTS", results)
+    monkeypatch.setattr(datasets, "DEFAULT_DATA_ROOT", dataset.root.parent)
+    monkeypatch.setattr(leaderboard, "DEFAULT_RESULTS", results)
     app = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py"), default_timeout=120)
     app.session_state["page"] = "Leaderboard"
     app.run()
@@ -214,8 +216,8 @@ def test_hidden_and_tagged_runs_persist_and_a_damaged_file_is_survived(tmp_path,
     assert not app.exception and list(shown["name"]) == ["fastai·lite0·quick · seed 0"]
     assert list(shown["tag"]) == ["baseline for the report"]
 
-    (results / logic.ANNOTATIONS).write_text("{not json")
-    annotations, problem = logic.load_annotations(results)
+    (results / annotations.ANNOTATIONS).write_text("{not json")
+    annotations, problem = annotations.load_annotations(results)
     assert annotations == {"hidden": [], "tags": {}} and "not readable" in problem
     app.run()
     assert not app.exception and len(app.dataframe[0].value) == 2 and "not readable" in app.warning[0].value

@@ -186,10 +186,10 @@ import tensorflow as tf
 
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-from keras_model import train
+from keras_model import distributed, train
 from keras_model.config import make_config
 
-train.distribution_strategy = lambda: tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+distributed.strategy = lambda: tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
 train.train(sys.argv[1], sys.argv[2], make_config(img_size=64, epochs=1, freeze_epochs=1, lr=1e-3, bs=8))
 """
 

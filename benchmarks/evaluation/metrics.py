@@ -157,11 +157,6 @@ def _thin(points: dict[str, np.ndarray]) -> dict[str, list[float]]:
     return {k: [round(float(v), 5) for v in values[keep]] for k, values in points.items()}
 
 
-# joblib backend of the bootstrap: processes for the CLI and the evaluator; a server (the dashboard) sets
-# "threading", since worker processes started inside a server outlive it and hang its shutdown (issue 14).
-BOOTSTRAP_BACKEND = "loky"
-
-
 def bootstrap(
     statistic: Callable[[np.ndarray], float | np.ndarray | None],
     n_images: int,
@@ -173,16 +168,16 @@ def bootstrap(
     """``statistic(indices)`` over seeded resamples of the image indices (NaN where undefined); a statistic that
     returns one value per label gives a (resamples, labels) array.
 
-    The resamples are drawn up front, so the result is the same however many processes share the work.
+    The resamples are drawn up front, so the result is the same however many processes share the work. The
+    joblib backend is the caller's (``joblib.parallel_config``): processes by default; a server chooses threads,
+    since worker processes started inside it outlive it and hang its shutdown.
     """
     indices = np.random.default_rng(seed).integers(0, n_images, (resamples, n_images))
     jobs = jobs or min(os.cpu_count() or 1, 4)
     chunks = np.array_split(indices, jobs) if resamples >= 200 and jobs > 1 else [indices]
     if len(chunks) == 1:
         return _statistic_over(statistic, indices)
-    parts = Parallel(n_jobs=len(chunks), backend=BOOTSTRAP_BACKEND)(
-        delayed(_statistic_over)(statistic, chunk) for chunk in chunks
-    )
+    parts = Parallel(n_jobs=len(chunks))(delayed(_statistic_over)(statistic, chunk) for chunk in chunks)
     return np.concatenate(parts)
 
 
