@@ -8,42 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
-
 from benchmarks.errors import RunError
 from benchmarks.evaluation.results import load_run
-
-from .class_mapping import ClassMapping
-
-
-def _mapping(run) -> ClassMapping:
-    params = run.params
-    classes, mapped = params.get("classes"), params.get("class_mapping")
-    if not isinstance(classes, list) or not isinstance(mapped, dict):
-        raise RunError(
-            f"{run.path / 'run.json'}: no params.classes / params.class_mapping; re-run the evaluation that made this "
-            "run"
-        )
-    return ClassMapping(list(classes), run.labels, [mapped.get(c) for c in classes])
-
-
-class MappedPredictor:
-    """Label scores for PIL images from a classifier with ``predict(image) -> class scores``."""
-
-    def __init__(self, run, classifier):
-        self.mapping = _mapping(run)
-        self.labels = run.labels
-        self.classifier = classifier
-        if classifier.n_classes != len(self.mapping.classes):
-            raise RunError(
-                f"{run.path}: the model outputs {classifier.n_classes} classes but the run lists "
-                f"{len(self.mapping.classes)}"
-            )
-
-    def predict(self, images: list[Image.Image]) -> np.ndarray:
-        class_scores = self.classifier.predict_batch([image.convert("RGB") for image in images])
-        return self.mapping.label_scores(class_scores).astype(np.float32)
+from benchmarks.exports.mapped_predictor import MappedPredictor
 
 
 class ExportPredictor(MappedPredictor):

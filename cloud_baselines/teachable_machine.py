@@ -19,16 +19,14 @@ from benchmarks.atomic import atomic_write_json
 from benchmarks.data.dataset import Dataset
 from benchmarks.data.paths import inside
 from benchmarks.errors import BenchmarkError
+from benchmarks.exports.adapter_runs import evaluate_classifier
+from benchmarks.exports.class_mapping import read_indexed_labels
+from benchmarks.exports.image_prep import teachable_machine_fit
+from benchmarks.exports.tm_keras_model import NONE_CLASS, UPLOAD_SPLITS, load_h5, load_tfjs
 
-from .adapter_runs import evaluate_classifier
-from .class_mapping import read_indexed_labels
-from .image_prep import teachable_machine_fit
 from .tflite_model import TFLiteClassifier
-from .tm_keras_model import load_h5, load_tfjs
 
-NONE_CLASS = "none"
 KIND = "teachable_machine"
-UPLOAD_SPLITS = ["train"]  # never valid (thresholds are tuned there) nor test
 
 
 def export_for_tm(dataset: Dataset, out: Path) -> dict[str, int]:

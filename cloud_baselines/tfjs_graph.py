@@ -17,9 +17,8 @@ import numpy as np
 from PIL import Image
 
 from benchmarks.errors import BenchmarkError
-
-from .image_prep import automl_fit, to_minus_one_one
-from .tfjs_weights import read_manifest_weights, read_model_json
+from benchmarks.exports.image_prep import automl_fit, to_minus_one_one
+from benchmarks.exports.tfjs_weights import read_manifest_weights, read_model_json
 
 FUSED_DEPTHWISE = "FusedDepthwiseConv2dNative"
 ACTIVATIONS = {"Relu": "Relu", "Relu6": "Relu6", "Elu": "Elu", "Sigmoid": "Sigmoid", "Tanh": "Tanh"}

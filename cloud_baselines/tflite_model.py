@@ -11,8 +11,7 @@ import numpy as np
 from PIL import Image
 
 from benchmarks.errors import BenchmarkError
-
-from .image_prep import to_minus_one_one
+from benchmarks.exports.image_prep import to_minus_one_one
 
 EDGE_TPU_OP = b"edgetpu-custom-op"
 

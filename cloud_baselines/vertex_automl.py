@@ -17,10 +17,10 @@ from benchmarks.atomic import atomic_write_json, atomic_write_text
 from benchmarks.data.dataset import Dataset
 from benchmarks.data.paths import inside
 from benchmarks.errors import BenchmarkError
+from benchmarks.exports.adapter_runs import evaluate_classifier, match_to_dataset, write_adapter_run
+from benchmarks.exports.class_mapping import map_classes, read_plain_labels
+from benchmarks.exports.image_prep import automl_fit
 
-from .adapter_runs import evaluate_classifier, match_to_dataset, write_adapter_run
-from .class_mapping import map_classes, read_plain_labels
-from .image_prep import automl_fit
 from .tflite_model import TFLiteClassifier
 
 ML_USE = {"train": "training", "valid": "validation", "test": "test"}

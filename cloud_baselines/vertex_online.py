@@ -17,8 +17,8 @@ from tqdm.auto import tqdm
 
 from benchmarks.data.dataset import Dataset
 from benchmarks.errors import BenchmarkError
+from benchmarks.exports.adapter_runs import EVAL_SPLITS
 
-from .adapter_runs import EVAL_SPLITS
 from .vertex_automl import MAPPING_FILE, ML_USE, export_import_files, ingest_batch_predictions
 
 MODEL_TYPES = {"cloud": "CLOUD", "mobile": "MOBILE_TF_HIGH_ACCURACY_1"}  # mobile = exportable Edge model

@@ -14,9 +14,9 @@ import numpy as np
 
 from benchmarks.data.dataset import Dataset
 from benchmarks.errors import BenchmarkError
+from benchmarks.exports.adapter_runs import EVAL_SPLITS, match_to_dataset, write_adapter_run
+from benchmarks.exports.class_mapping import map_classes
 
-from .adapter_runs import EVAL_SPLITS, match_to_dataset, write_adapter_run
-from .class_mapping import map_classes
 from .http_calls import cached_responses, post_json
 
 DEFAULT_MAPPINGS = Path(__file__).parent / "vision_labels"

@@ -22,8 +22,10 @@ LAYERS = {
     "models": {"data", "evaluation", "models"},
     "training": {"data", "evaluation", "models", "training"},
     "serving": {"data", "evaluation", "models", "serving"},
-    "runner": {"data", "evaluation", "models", "training", "serving", "runner"},
+    "exports": {"data", "evaluation", "models", "serving", "exports"},
+    "runner": {"data", "evaluation", "models", "training", "serving", "exports", "runner"},
 }
+FAMILIES = ("fastai_model", "keras_model", "tm_replica", "cloud_baselines")
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -54,10 +56,19 @@ def test_the_core_imports_only_downwards(path):
 
 
 def test_families_below_the_tools_never_import_the_tools_dashboard_or_api():
-    for package in ("fastai_model", "keras_model", "tm_replica", "cloud_baselines"):
+    for package in FAMILIES:
         for path in (REPO / package).rglob("*.py"):
             upward = sorted(m for m in imported_modules(path) if m.split(".")[0] in ("tools", "dashboard", "api"))
             assert not upward, f"{path} imports {upward}"
+
+
+@pytest.mark.parametrize("package", FAMILIES)
+def test_families_never_import_each_other(package):
+    """What two families share lives below both (``benchmarks/exports`` for the TM export reader), so each family
+    can be read, changed or removed alone."""
+    for path in (REPO / package).rglob("*.py"):
+        sideways = sorted(m for m in imported_modules(path) if m.split(".")[0] in set(FAMILIES) - {package})
+        assert not sideways, f"{path} imports another family: {sideways}"
 
 
 def test_every_family_is_declared_once_with_an_importable_predictor_and_trainer():

@@ -13,7 +13,7 @@ from benchmarks.data.dataset import load_dataset, write_dataset
 from benchmarks.data.images import open_rgb
 from benchmarks.errors import BenchmarkError
 from benchmarks.evaluation import evaluate as evaluate_module
-from cloud_baselines.class_mapping import map_classes, read_indexed_labels
+from benchmarks.exports.class_mapping import map_classes, read_indexed_labels
 from cloud_baselines.cli import main as cloud_main
 from cloud_baselines.teachable_machine import evaluate_tm_export, export_for_tm, open_tm_export
 from cloud_baselines.vertex_automl import (
@@ -696,7 +696,7 @@ def test_tfjs_fused_depthwise_op_is_split_back_into_tensorflow_ops(tmp_path):
     import tensorflow as tf
     from google.protobuf import json_format
 
-    from cloud_baselines.image_prep import automl_fit, to_minus_one_one
+    from benchmarks.exports.image_prep import automl_fit, to_minus_one_one
     from cloud_baselines.tfjs_graph import GraphModelClassifier
 
     rng = np.random.default_rng(0)

@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
 
     def body() -> None:
-        from cloud_baselines.teachable_machine import UPLOAD_SPLITS
+        from benchmarks.exports.tm_keras_model import UPLOAD_SPLITS
 
         from .replica import KIND, train_replica
 

@@ -25,12 +25,19 @@ from benchmarks.atomic import atomic_write
 from benchmarks.data.dataset import Dataset
 from benchmarks.data.images import open_rgb
 from benchmarks.errors import RunError
+from benchmarks.exports.adapter_runs import EVAL_SPLITS, write_adapter_run
+from benchmarks.exports.class_mapping import map_classes
+from benchmarks.exports.image_prep import teachable_machine_fit, to_minus_one_one
+from benchmarks.exports.tm_keras_model import (
+    DEFAULT_SIZE,
+    NONE_CLASS,
+    UPLOAD_SPLITS,
+    TMKerasClassifier,
+    base_weights,
+    build_base,
+    weights_of_export,
+)
 from benchmarks.models.features import cache_dir
-from cloud_baselines.adapter_runs import EVAL_SPLITS, write_adapter_run
-from cloud_baselines.class_mapping import map_classes
-from cloud_baselines.image_prep import teachable_machine_fit, to_minus_one_one
-from cloud_baselines.teachable_machine import NONE_CLASS, UPLOAD_SPLITS
-from cloud_baselines.tm_keras_model import DEFAULT_SIZE, TMKerasClassifier, base_weights, build_base, weights_of_export
 
 SHIPPED_BASE = Path(__file__).parent / "assets" / "tm_mobilenet_v2_0.35_base.npz"
 KIND = "teachable_machine_replica"

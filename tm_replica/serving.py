@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from benchmarks.evaluation.results import load_run
-from cloud_baselines.serving import MappedPredictor
+from benchmarks.exports.mapped_predictor import MappedPredictor
 
 from .replica import load_replica_classifier
 

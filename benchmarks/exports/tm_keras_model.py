@@ -22,6 +22,9 @@ from .image_prep import teachable_machine_fit, teachable_machine_gray, to_minus_
 from .tfjs_layers import load_layers_model
 from .tfjs_weights import read_manifest_weights, read_model_json
 
+NONE_CLASS = "none"  # the class an image with no label is uploaded as
+UPLOAD_SPLITS = ["train"]  # what a Teachable Machine project is trained on: never valid (thresholds) nor test
+
 ALPHA_BY_LAST_CHANNELS = {112: 0.35, 160: 0.5, 240: 0.75, 320: 1.0, 416: 1.3, 448: 1.4}  # MobileNetV2 block_16 width
 DEFAULT_SIZE = 224  # TM's IMAGE_SIZE when metadata.json has no imageSize
 
