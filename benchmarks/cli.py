@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from benchmarks.cli_arguments import add_dataset_argument, dataset_argument
 from benchmarks.errors import run_cli
 
 DEFAULT_DATASET = Path("data/stampscenes")
@@ -64,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("baseline", help="reference runs: label-frequency prior or linear probe on frozen features")
     p.add_argument("kind", choices=["prior", "linear-probe"])
-    p.add_argument("dataset", type=Path)
+    add_dataset_argument(p)
     p.add_argument("--results", type=Path, default=Path("results"), help="results folder (default results/)")
     p.add_argument("--backbone", default="lite0", help="linear probe backbone: lite0, lite1 or lite2")
     p.add_argument("--img-size", type=int, default=None, help="linear probe input size (default: the backbone's)")
@@ -263,7 +264,7 @@ def cmd_baseline(args) -> None:
     from benchmarks.evaluation.results import newest_done_run, report_run
     from benchmarks.models.baselines import PROBE_C_GRID, run_linear_probe, run_prior
 
-    dataset = load_dataset(args.dataset)
+    dataset = load_dataset(dataset_argument(args))
     kind = args.kind.replace("-", "_")
     if args.skip_existing:
         same = {}

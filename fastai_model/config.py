@@ -26,14 +26,12 @@ class TrainConfig(CommonConfig):
     named_lrs: ClassVar[tuple[str, ...]] = ("auto", "find")  # find: lr_find's valley, whatever the head
 
 
-# 2-core CPU, StampScenes default (2,000 train images): 3-4 minutes end to end with bf16, 6-7 without. 224 px (the
-# stamps are small; 160 px loses 0.04 AUC); no frozen epochs, LP-FT's head is already fitted (2 of them
-# cost 40 % of the wall time for -0.0014 macro AUC: benchmarks/grids/quick-ablation.toml); then only the
-# last 3 stages fine-tuned (cheap backward, less overfitting to the training stamps), frozen BatchNorm kept.
-# lr 3.2e-2 (fine_tune halves it for the unfrozen phase): mean valid macro AUC 0.844 against 0.841 at 1.6e-2
-# over 3 seeds, 0.825 at fine_tune's default 2e-3 (seed 0; benchmarks/grids/quick-lr.toml); LP-FT only.
+# Presets, chosen on StampScenes' valid split with the grids in benchmarks/grids/ (figures: docs/results.md). quick:
+# no frozen epochs (LP-FT's head is already fitted), then only the last 3 stages fine-tuned with frozen BatchNorm (a
+# cheap backward pass, less overfitting to the training images), at the backbone's own image size, lr 3.2e-2
+# (fine_tune halves it for the unfrozen phase; tuned for LP-FT's idiomatic recipe only). full: quick's recipe for 8
+# epochs, keep-best choosing the epoch, no early stopping (one-cycle's high-LR epochs dip on valid).
 QUICK = {
-    "img_size": 224,
     "freeze_epochs": 0,
     "epochs": 2,
     "unfreeze": 3,
@@ -44,11 +42,6 @@ QUICK = {
 }
 PRESETS: dict[str, dict] = {
     "quick": QUICK,
-    # quick's recipe for 8 epochs, keep-best choosing the epoch: 9-10 minutes on 2 AVX-512 cores. Seed 0: valid
-    # 0.850, test 0.892 (quick 0.853 / 0.882); the old full (whole body, lr 2e-3, MixUp, 2 frozen + 12 epochs, 76
-    # min) 0.833 / 0.866; MixUp here 0.851 / 0.864, a coin flip on valid (ahead in 53 % of paired resamples). No
-    # early stopping: one-cycle's high-LR epochs dip on valid, and --patience 3 ended seed 1 there, below the
-    # probe. docs/results.md, "The full preset on CPU"
     "full": {**QUICK, "epochs": 8},
 }
 

@@ -23,18 +23,14 @@ class TrainConfig(CommonConfig):
     mixup_alpha: float = 0.2
 
 
-# 2-core CPU, StampScenes default (2,000 train images): the same budget as fastai's quick preset; no frozen
-# epochs, LP-FT's head is already fitted (benchmarks/grids/quick-ablation.toml measured it). lr 1e-2 puts the
-# fine-tuning peak (x fine_tune_lr_factor) at 1e-3: mean valid macro AUC 0.851 against 0.838 at 3e-3 over 3
-# seeds, 0.823 at "auto" (seed 0; benchmarks/grids/quick-lr.toml); for LP-FT's idiomatic recipe only
-QUICK = {"img_size": 224, "freeze_epochs": 0, "epochs": 2, "unfreeze": 3, "bs": 32, "lr": 1e-2}
+# Presets, chosen on StampScenes' valid split with the grids in benchmarks/grids/ (figures: docs/results.md), the same
+# budget as fastai's. quick: no frozen epochs (LP-FT's head is already fitted), the last 3 stages fine-tuned, lr
+# 1e-2, which puts the fine-tuning peak (x fine_tune_lr_factor) at 1e-3 (tuned for LP-FT's idiomatic recipe only).
+# full: quick's recipe for 8 epochs with MixUp (without it the model grew overconfident on valid), keep-best
+# choosing the epoch, no early stopping (the schedule's high-LR epochs dip on valid).
+QUICK = {"freeze_epochs": 0, "epochs": 2, "unfreeze": 3, "bs": 32, "lr": 1e-2}
 PRESETS: dict[str, dict] = {
     "quick": QUICK,
-    # quick's recipe for 8 epochs with MixUp, keep-best choosing the epoch: 12-13 minutes on 2 AVX-512 cores.
-    # Seed 0: valid 0.865, test 0.891 (quick 0.841 / 0.882); without MixUp 0.847 / 0.889 (MixUp ahead on valid in
-    # 100 % of paired resamples: without it the model grew overconfident); the old full (whole body, peak lr 1e-4,
-    # 3 frozen + 12 epochs, stopped on valid loss after 6) 0.827 / 0.862. No early stopping (as fastai's: the
-    # schedule's high-LR epochs dip on valid). docs/results.md, "The full preset on CPU"
     "full": {**QUICK, "epochs": 8, "mixup": True},
 }
 

@@ -1,6 +1,7 @@
 """The Keras family, declared for the model registry (no framework is imported here)."""
 
-from benchmarks.models.registry import DemoStep, GridCommand, ModelFamily
+from benchmarks.models.backbones import BACKBONES
+from benchmarks.models.registry import Command, DemoStep, GridSupport, ModelFamily
 
 FAMILIES = (
     ModelFamily(
@@ -9,17 +10,12 @@ FAMILIES = (
         description="Keras 3 (TensorFlow) fine-tuning of the same ImageNet EfficientNet-Lite, ported from PyTorch",
         runtime="tensorflow",
         predictor="keras_model.serving:KerasPredictor",
-        trainer="keras_model.train",
-        grid=GridCommand("keras_model.train", ("--dataset", "{dataset}", "--results", "{results}", "--skip-existing")),
-        backbones=("lite0", "lite1", "lite2"),
+        command=Command("keras_model.train"),
+        trainer=True,
+        grid=GridSupport(),
+        backbones=tuple(BACKBONES),
         throughput="keras_model.throughput",
         throughput_probes={"tf.data": ()},
-        demo=(
-            DemoStep(
-                "Keras, --preset quick (4-10 minutes on 2 CPU cores)",
-                "keras_model.train",
-                ("--dataset", "{dataset}", "--results", "{results}", "--preset", "quick", "--skip-existing"),
-            ),
-        ),
+        demo=(DemoStep("Keras, --preset quick (4-10 minutes on 2 CPU cores)", ("--preset", "quick")),),
     ),
 )

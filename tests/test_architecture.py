@@ -90,9 +90,8 @@ def test_every_family_is_declared_once_with_an_importable_predictor_and_trainer(
             None,
             (
                 family.predictor and family.predictor.split(":")[0],
-                family.trainer,
+                family.command and family.command.module,
                 family.throughput,
-                *(step.module for step in family.demo),
             ),
         ):
             assert importlib.util.find_spec(reference) is not None, f"{family.kind}: {reference} is not importable"
@@ -113,5 +112,20 @@ def test_make_demo_runs_every_family_demo_step_from_the_registry():
     )
     assert out.returncode == 0
     for family in families().values():
-        for step in family.demo:
-            assert step.title in out.stdout and step.module in out.stdout
+        for title, argv in family.demo_commands("DATA", "RESULTS"):
+            assert title in out.stdout and family.command.module in out.stdout and "--skip-existing" in argv
+
+
+def test_every_family_command_takes_the_one_cli_convention(tmp_path):
+    """``--dataset DIR --results DIR``, whatever the family: one convention, built by the registry."""
+    for family in families().values():
+        if family.command is None:
+            continue
+        out = subprocess.run(
+            [sys.executable, "-m", *family.command.argv(tmp_path / "missing", tmp_path), "--help"],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            timeout=120,
+        )
+        assert out.returncode == 0 and "--dataset" in out.stdout and "--skip-existing" in out.stdout, family.kind

@@ -1,10 +1,11 @@
-"""``python -m tm_replica DATASET``: train Teachable Machine's network and recipe locally into a run."""
+"""``python -m tm_replica --dataset DATASET``: train Teachable Machine's network and recipe locally into a run."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
+from benchmarks.cli_arguments import add_dataset_argument, dataset_argument
 from benchmarks.data.dataset import load_dataset
 from benchmarks.errors import BenchmarkError, run_cli
 from benchmarks.evaluation.results import newest_done_run, report_run
@@ -16,7 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="TM's own network and recipe (frozen MobileNetV2-0.35 + Dense head, Adam, 50 epochs) trained "
         "locally on what tm-export would upload, scored by the shared evaluator.",
     )
-    parser.add_argument("dataset", type=Path)
+    add_dataset_argument(parser)
     parser.add_argument("--results", type=Path, default=Path("results"))
     parser.add_argument(
         "--tm-export",
@@ -50,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
 
         from .replica import KIND, train_replica
 
-        dataset = load_dataset(args.dataset)
+        dataset = load_dataset(dataset_argument(args))
         settings = {"head": args.head, "epochs": args.epochs, "bs": args.bs, "lr": args.lr, "seed": args.seed}
         same = {**settings, "trained_on_splits": UPLOAD_SPLITS}  # replicas that also trained on valid are not reused
         if args.skip_existing and (run := newest_done_run(args.results, KIND, dataset.fingerprint, params=same)):

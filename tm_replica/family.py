@@ -1,6 +1,6 @@
 """The Teachable Machine replica family, declared for the model registry (no framework is imported here)."""
 
-from benchmarks.models.registry import DemoStep, GridCommand, ModelFamily
+from benchmarks.models.registry import Command, DemoStep, GridSupport, ModelFamily
 
 FAMILIES = (
     ModelFamily(
@@ -9,22 +9,9 @@ FAMILIES = (
         description="Teachable Machine's network and recipe (frozen MobileNetV2-0.35 + Dense head), trained locally",
         runtime="tensorflow",
         predictor="tm_replica.serving:ReplicaPredictor",
-        grid=GridCommand(
-            "tm_replica",
-            ("{dataset}", "--results", "{results}", "--skip-existing"),
-            takes_backbone=False,
-            takes_preset=False,
-        ),
-        demo=(
-            DemoStep(
-                "Teachable Machine replica: TM's network and recipe, trained locally (about 1 minute)",
-                "tm_replica",
-                ("{dataset}", "--results", "{results}", "--skip-existing"),
-            ),
-        ),
-        bench=tuple(
-            DemoStep(f"TM replica, {head} head", "tm_replica", ("{dataset}", "--results", "{results}", "--head", head))
-            for head in ("softmax", "sigmoid")
-        ),
+        command=Command("tm_replica"),
+        grid=GridSupport(takes_backbone=False, takes_preset=False),
+        demo=(DemoStep("Teachable Machine replica: TM's network and recipe, trained locally (about 1 minute)"),),
+        bench=tuple(DemoStep(f"TM replica, {head} head", ("--head", head)) for head in ("softmax", "sigmoid")),
     ),
 )

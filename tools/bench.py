@@ -23,7 +23,7 @@ from benchmarks.data.dataset import load_dataset
 from benchmarks.evaluation.compare import compare_runs
 from benchmarks.evaluation.leaderboard import leaderboard
 from benchmarks.evaluation.results import Run, finished_runs_on, newest_done_run, newest_per
-from benchmarks.models.registry import families
+from benchmarks.models.registry import BAR, baseline_kind, families, is_baseline
 from tools.api_load import measure_api
 
 
@@ -44,7 +44,7 @@ def run_child(args: list[str]) -> tuple[str, float, float]:
 
 def newest_per_variant(results: Path, fingerprint: str) -> dict[str, Run]:
     """The newest finished run of each kind (and head, where a family has several) on the dataset."""
-    contenders = [run for run in finished_runs_on(results, fingerprint) if run.kind not in ("prior", "linear_probe")]
+    contenders = [run for run in finished_runs_on(results, fingerprint) if not is_baseline(run.kind)]
     return newest_per(contenders, lambda run: run.kind + (f"_{run.params['head']}" if run.params.get("head") else ""))
 
 
@@ -79,10 +79,10 @@ def main(argv: list[str] | None = None) -> None:
                 entry["throughput"][variant] = json.loads(out[out.rindex("{") :])  # the probe's last output is its JSON
                 print(f"{kind} throughput ({variant}): {entry['throughput'][variant]}", flush=True)
         if not args.skip_training:
-            for step in family.bench_steps():
-                _, seconds, peak_mb = run_child(step.argv(args.dataset, args.results))
-                entry.setdefault("runs", {})[step.title] = {"wall_s": round(seconds, 1), "peak_rss_mb": round(peak_mb)}
-                print(f"{step.title}: {entry['runs'][step.title]}", flush=True)
+            for title, argv in family.bench_commands(args.dataset, args.results):
+                _, seconds, peak_mb = run_child(argv)
+                entry.setdefault("runs", {})[title] = {"wall_s": round(seconds, 1), "peak_rss_mb": round(peak_mb)}
+                print(f"{title}: {entry['runs'][title]}", flush=True)
         if entry:
             report["families"][kind] = entry
 
@@ -92,12 +92,13 @@ def main(argv: list[str] | None = None) -> None:
     )
     table = leaderboard(args.results, dataset)
     report["leaderboard"] = json.loads(table.to_json(orient="records"))
-    probe = newest_done_run(args.results, "linear_probe", dataset.fingerprint)
+    bar = baseline_kind(BAR)
+    probe = newest_done_run(args.results, bar, dataset.fingerprint) if bar else None
     report["comparisons"] = {}
     for name, run in newest_per_variant(args.results, dataset.fingerprint).items():
         if probe:
             result = compare_runs(run.path, probe.path)
-            report["comparisons"][f"{name} vs linear_probe"] = {
+            report["comparisons"][f"{name} vs {bar}"] = {
                 m: {k: v[k] for k in ("difference", "ci", "verdict")} for m, v in result["metrics"].items()
             }
     if not args.skip_api:

@@ -21,9 +21,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dry-run", action="store_true", help="print the commands without running them")
     args = parser.parse_args(argv)
     for family in families().values():
-        for step in family.demo:
-            command = [sys.executable, "-m", *step.argv(args.dataset, args.results)]
-            print(f"== {step.title} ==", flush=True)
+        for title, argv in family.demo_commands(args.dataset, args.results):
+            command = [sys.executable, "-m", *argv]
+            print(f"== {title} ==", flush=True)
             if args.dry_run:
                 print("   " + " ".join(command[1:]))
                 continue

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from .registry import DemoStep, GridCommand, ModelFamily
+from .backbones import BACKBONES
+from .registry import BAR, FLOOR, Command, DemoStep, GridSupport, ModelFamily
 
 FAMILIES = (
     ModelFamily(
@@ -10,21 +11,11 @@ FAMILIES = (
         title="label prior",
         description="every image gets each label's training frequency: the AUC 0.5 floor",
         no_model_reason="the prior scores every image the same (label frequencies); there is nothing to run",
-        grid=GridCommand(
-            "benchmarks",
-            ("baseline", "prior", "{dataset}", "--results", "{results}", "--skip-existing"),
-            seeded=False,
-            takes_backbone=False,
-            takes_preset=False,
-        ),
+        command=Command("benchmarks", ("baseline", "prior")),
+        baseline=FLOOR,
+        grid=GridSupport(seeded=False, takes_backbone=False, takes_preset=False),
         bench=(),
-        demo=(
-            DemoStep(
-                "label prior",
-                "benchmarks",
-                ("baseline", "prior", "{dataset}", "--results", "{results}", "--skip-existing"),
-            ),
-        ),
+        demo=(DemoStep("label prior"),),
     ),
     ModelFamily(
         kind="linear_probe",
@@ -32,26 +23,12 @@ FAMILIES = (
         description="logistic regression per label on frozen ImageNet EfficientNet-Lite features",
         runtime="torch",
         predictor="benchmarks.models.baselines:LinearProbePredictor",
-        backbones=("lite0", "lite1", "lite2"),
-        grid=GridCommand(  # deterministic (L-BFGS, C chosen on valid): one cell per dataset
-            "benchmarks",
-            ("baseline", "linear-probe", "{dataset}", "--results", "{results}", "--skip-existing"),
-            seeded=False,
-            takes_preset=False,
-        ),
-        demo=(
-            DemoStep(
-                "linear probe on frozen lite0 features",
-                "benchmarks",
-                ("baseline", "linear-probe", "{dataset}", "--results", "{results}", "--skip-existing"),
-            ),
-        ),
-        bench=(
-            DemoStep(
-                "linear probe (reused when done)",
-                "benchmarks",
-                ("baseline", "linear-probe", "{dataset}", "--results", "{results}", "--skip-existing"),
-            ),
-        ),
+        command=Command("benchmarks", ("baseline", "linear-probe")),
+        baseline=BAR,
+        backbones=tuple(BACKBONES),
+        # deterministic (L-BFGS, C chosen on valid): one cell per dataset
+        grid=GridSupport(seeded=False, takes_preset=False),
+        demo=(DemoStep("linear probe on frozen lite0 features"),),
+        bench=(DemoStep("linear probe (reused when done)", ("--skip-existing",)),),
     ),
 )

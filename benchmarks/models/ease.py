@@ -81,11 +81,16 @@ def _code_lines(source: str) -> int:
 
 def trainer_options(module: str) -> tuple[int, int]:
     """(options the trainer CLI offers, of which its framework's own): the ``--flags`` its ``add_argument`` calls
-    name, counted in the source of the trainer module and of the shared trainer options (nothing is imported)."""
+    name, counted in the source of the trainer module, its family's config.py and the shared trainer options (nothing
+    is imported)."""
     spec = importlib.util.find_spec(module)
     if spec is None or spec.origin is None:
         raise BenchmarkError(f"trainer module {module} not found")
-    own = _option_flags(Path(spec.origin).read_text(encoding="utf-8"))
+    sources = [Path(spec.origin)]
+    config = Path(spec.origin).with_name("config.py")  # where a family keeps its options and their CLI
+    if config.is_file():
+        sources.append(config)
+    own = set().union(*(_option_flags(source.read_text(encoding="utf-8")) for source in sources))
     shared_options = importlib.util.find_spec("benchmarks.training.options").origin
     shared = _option_flags(Path(shared_options).read_text(encoding="utf-8"))
     return len(own | shared), len(own - shared)
@@ -239,7 +244,7 @@ def ease_table(results: Path, dataset: Dataset | None = None) -> pd.DataFrame:
         family = families().get(kind)
         values = {**fact, "code_lines": code_lines(fact.get("code", [])), "pitfalls": len(fact.get("pitfalls", []))}
         if family and family.trainer:
-            total, own = trainer_options(family.trainer)
+            total, own = trainer_options(family.command.module)
             values["options"] = f"{total} ({own} own)"
         if fact.get("distributions"):
             footprint = install_footprint(fact["distributions"])

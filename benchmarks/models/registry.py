@@ -43,33 +43,41 @@ class Predictor(Protocol):
 
 
 @dataclass(frozen=True)
-class DemoStep:
-    """One step of ``make demo``: ``python -m MODULE ARGS`` with ``{dataset}`` / ``{results}`` filled in."""
+class Command:
+    """How a family's runs are made. Every family's CLI takes one convention: ``python -m MODULE [SUBCOMMAND ...]
+    --dataset DIR --results DIR [options]``, and ``--skip-existing`` (do nothing if a finished run with these
+    settings exists); commands are built here, never spelled out as argv strings."""
 
-    title: str
     module: str
-    args: tuple[str, ...]
+    subcommand: tuple[str, ...] = ()
 
-    def argv(self, dataset, results) -> list[str]:
-        """``[module, args...]`` for ``python -m``, with the dataset and results folders filled in."""
-        return [self.module, *(arg.format(dataset=dataset, results=results) for arg in self.args)]
+    def argv(self, dataset, results, *options: str) -> list[str]:
+        """``[module, ...]`` for ``python -m``."""
+        return [self.module, *self.subcommand, "--dataset", str(dataset), "--results", str(results), *options]
 
 
 @dataclass(frozen=True)
-class GridCommand:
-    """How one cell of a benchmark grid runs for this family: ``python -m MODULE ARGS`` ({dataset} / {results}
-    filled in; ARGS end with the family's own ``--skip-existing``), then ``--seed`` / ``--backbone`` / ``--preset``
-    where the family takes them, then the cell's options as flags."""
+class DemoStep:
+    """One step of ``make demo`` (or ``make bench``): the family's command with these options."""
 
-    module: str
-    args: tuple[str, ...]
+    title: str
+    options: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class GridSupport:
+    """How a benchmark grid runs one cell of this family: its command with ``--skip-existing``, then ``--seed`` /
+    ``--backbone`` / ``--preset`` where the family takes them, then the cell's options as flags."""
+
     seeded: bool = True  # False: the result does not depend on a seed, so one cell per dataset (not per seed)
     takes_backbone: bool = True
     takes_preset: bool = True
     data_parallel: bool = False  # True: a cell given 2+ GPUs trains on all of them, one process per GPU (torchrun)
 
-    def argv(self, dataset, results) -> list[str]:
-        return [self.module, *(arg.format(dataset=dataset, results=results) for arg in self.args)]
+
+# What a baseline family is to the others (``ModelFamily.baseline``)
+FLOOR = "floor"  # scores every image the same: its ROC curves are the diagonal, nothing to compare curves with
+BAR = "bar"  # the bar every model must clear: comparisons and summaries are made against it
 
 
 @dataclass(frozen=True)
@@ -83,19 +91,28 @@ class ModelFamily:
     runtime: str | None = None  # "torch" or "tensorflow": which native stack loading a model pulls in
     predictor: str | None = None
     has_model: Callable[[Run], bool] | None = None
-    trainer: str | None = None  # module whose CLI takes the shared trainer options (``python -m <trainer>``)
+    command: Command | None = None  # the CLI that writes this family's runs
+    trainer: bool = False  # its command takes the shared trainer options (the dashboard's Train page)
+    baseline: str | None = None  # FLOOR or BAR for the reference runs; None for a model
     backbones: tuple[str, ...] = ()
     throughput: str | None = None  # module whose CLI measures training images/s against a plain loop
     throughput_probes: dict[str, tuple[str, ...]] = field(default_factory=dict)  # variant name -> extra flags
     demo: tuple[DemoStep, ...] = ()  # what ``make demo`` runs for this family
     bench: tuple[DemoStep, ...] | None = None  # what ``make bench`` times (default: the demo steps, run afresh)
     no_model_reason: str = "this kind of run keeps no model"
-    grid: GridCommand | None = None  # how a benchmark grid runs one cell of this family (None: not in grids)
+    grid: GridSupport | None = None  # how a benchmark grid runs one cell of this family (None: not in grids)
 
-    def bench_steps(self) -> tuple[DemoStep, ...]:
-        if self.bench is not None:
-            return self.bench
-        return tuple(DemoStep(s.title, s.module, tuple(a for a in s.args if a != "--skip-existing")) for s in self.demo)
+    def demo_commands(self, dataset, results) -> list[tuple[str, list[str]]]:
+        """``make demo``'s steps as (title, argv for ``python -m``); each skips itself when its run exists."""
+        return [(s.title, self.command.argv(dataset, results, *s.options, "--skip-existing")) for s in self.demo]
+
+    def bench_commands(self, dataset, results) -> list[tuple[str, list[str]]]:
+        """``make bench``'s steps, run afresh (they are timed)."""
+        steps = self.demo if self.bench is None else self.bench
+        return [(s.title, self.command.argv(dataset, results, *s.options)) for s in steps]
+
+    def grid_argv(self, dataset, results) -> list[str]:
+        return self.command.argv(dataset, results, "--skip-existing")
 
     def keeps_model(self, run: Run) -> bool:
         if self.predictor is None:
@@ -117,6 +134,16 @@ def families() -> dict[str, ModelFamily]:
 
 def family_of(kind: str) -> ModelFamily | None:
     return families().get(kind)
+
+
+def baseline_kind(role: str) -> str | None:
+    """The kind of the baseline family with this role (``FLOOR`` or ``BAR``), if one is registered."""
+    return next((f.kind for f in families().values() if f.baseline == role), None)
+
+
+def is_baseline(kind: str) -> bool:
+    family = family_of(kind)
+    return family is not None and family.baseline is not None
 
 
 def trainable_families() -> list[ModelFamily]:

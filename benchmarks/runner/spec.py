@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from benchmarks.errors import BenchmarkError
-from benchmarks.models.registry import GridCommand, families
+from benchmarks.models.registry import GridSupport, families
 
 TOP_KEYS = {"name", "seeds", "datasets", "models", "resources"}
 DATASET_KEYS = {"path", "build"}
@@ -33,7 +33,7 @@ class Cell:
 
     dataset: Path
     family: str
-    command: GridCommand
+    support: GridSupport
     backbone: str | None
     preset: str | None
     options: dict = field(default_factory=dict)
@@ -58,7 +58,7 @@ class Cell:
     def argv(self, results: Path) -> list[str]:
         """``[module, args...]`` for ``python -m``; a data-parallel family's cell with 2+ GPUs is launched by
         ``torchrun`` (``torch.distributed.run``), one process per GPU."""
-        argv = self.launcher() + self.command.argv(self.dataset, results)
+        argv = self.launcher() + families()[self.family].grid_argv(self.dataset, results)
         if self.seed is not None:
             argv += ["--seed", str(self.seed)]
         if self.backbone:
@@ -74,7 +74,7 @@ class Cell:
 
     def launcher(self) -> list[str]:
         processes = int(self.gpus)
-        if not self.command.data_parallel or processes < 2:
+        if not self.support.data_parallel or processes < 2:
             return []
         return ["torch.distributed.run", "--standalone", "--nproc_per_node", str(processes), "-m"]
 
@@ -168,18 +168,18 @@ def _model_cells(
     if family is None or family.grid is None:
         runnable = ", ".join(k for k, f in families().items() if f.grid)
         raise BenchmarkError(f"{path}: {where}: family {kind!r} cannot run in a grid; choose one of: {runnable}")
-    command = family.grid
+    support = family.grid
     backbones = entry.get("backbones", [None])
     if backbones != [None]:
-        if not command.takes_backbone:
+        if not support.takes_backbone:
             raise BenchmarkError(f"{path}: {where}: {kind} has no backbone choice; remove backbones")
         if not isinstance(backbones, list) or not backbones or any(b not in family.backbones for b in backbones):
             raise BenchmarkError(f"{path}: {where}: backbones must be a list from {', '.join(family.backbones)}")
     preset = entry.get("preset")
-    if preset is not None and (not command.takes_preset or not isinstance(preset, str)):
+    if preset is not None and (not support.takes_preset or not isinstance(preset, str)):
         raise BenchmarkError(
             f"{path}: {where}: {kind} takes no preset"
-            if not command.takes_preset
+            if not support.takes_preset
             else f'{path}: {where}: preset must be a name such as "quick"'
         )
     options = entry.get("options", {})
@@ -202,8 +202,8 @@ def _model_cells(
             raise BenchmarkError(f"{path}: {where}: datasets must list paths from [[datasets]] ({', '.join(known)})")
         datasets = [d for d in datasets if str(d.path) in {str(Path(o)) for o in only}]
     return [
-        Cell(d.path, kind, command, backbone, preset, dict(options), seed, cpus, gpus)
+        Cell(d.path, kind, support, backbone, preset, dict(options), seed, cpus, gpus)
         for d in datasets
         for backbone in backbones
-        for seed in (seeds if command.seeded else [None])
+        for seed in (seeds if support.seeded else [None])
     ]

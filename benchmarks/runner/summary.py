@@ -14,11 +14,10 @@ from benchmarks.evaluation.groups import compare_groups, group_runs
 from benchmarks.evaluation.leaderboard import format_table, group_leaderboard
 from benchmarks.evaluation.ranks import MIN_DATASETS, average_ranks, scores_by_dataset, verdict
 from benchmarks.evaluation.results import load_run
+from benchmarks.models.registry import BAR, baseline_kind
 
 from .grid import grid_folder
 from .spec import GridSpec
-
-REFERENCE_KIND = "linear_probe"
 
 
 def grid_summary(spec: GridSpec, ledger: dict, results: Path) -> str:
@@ -84,7 +83,7 @@ def _grid_runs(spec: GridSpec, ledger: dict, results: Path, dataset_path: Path) 
 def _pairs(groups):
     """Each model against the linear probe at its image size, then every two models trained with several seeds at
     the same size (a 96-px model against a 224-px one answers a different question)."""
-    probes = [g for g in groups if g.kind == REFERENCE_KIND]
+    probes = [g for g in groups if g.kind == baseline_kind(BAR)]
     seeded = [g for g in groups if len(g.runs) > 1]
     pairs = []
     for group in seeded:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import ClassVar, TypeVar
 
 from benchmarks.errors import BenchmarkError
+from benchmarks.models.backbones import get_backbone
 
 HEAD_INITS = ("probe", "random")
 # The multi-label losses both trainers offer, with one definition each (tested equal across the frameworks):
@@ -78,7 +79,7 @@ def warmup_steps(total_steps: int, share: float) -> int:
 @dataclass
 class CommonConfig:
     backbone: str = "lite0"
-    img_size: int = 224
+    img_size: int | None = None  # None: the backbone's own input size (make_config fills it in)
     epochs: int = 5  # epochs with the body (partly) unfrozen
     freeze_epochs: int = 1  # head-only epochs first (body frozen)
     lr: float | str = "auto"
@@ -123,6 +124,8 @@ def make_config(cls: type[Config], presets: dict[str, dict], preset: str | None 
     if "lr" not in explicit and (values.get("recipe") == "matched" or values.get("head_init") == "random"):
         values.pop("lr", None)  # a preset's LR was tuned for LP-FT's idiomatic recipe; the others keep "auto"
     config = cls(**values)
+    if config.img_size is None:
+        config.img_size = get_backbone(config.backbone).input_size  # the size its weights were trained at
     if config.lr not in cls.named_lrs:
         try:
             config.lr = float(config.lr)
@@ -165,7 +168,9 @@ def add_common_arguments(parser: argparse.ArgumentParser, presets: dict[str, dic
     parser.add_argument("--results", type=Path, default="results", help="results folder (default results/)")
     parser.add_argument("--preset", choices=sorted(presets), help=f"settings bundles ({summary}); explicit flags win")
     parser.add_argument("--backbone", help="lite0 (default), lite1 or lite2")
-    parser.add_argument("--img-size", type=int, help="training image size (default 224)")
+    parser.add_argument(
+        "--img-size", type=int, help="training image size (default: the backbone's: lite0 224, lite1 240, lite2 260)"
+    )
     parser.add_argument("--epochs", type=int, help="epochs after unfreezing the body")
     parser.add_argument("--freeze-epochs", type=int, help="head-only epochs first")
     parser.add_argument("--lr", help="peak learning rate, or auto (default: see the description above)")

@@ -15,10 +15,10 @@ def train_command(framework: str, dataset_root: Path, results: Path, options: di
 
     from benchmarks.models.registry import trainable_families
 
-    trainers = {family.kind: family.trainer for family in trainable_families()}
+    trainers = {family.kind: family for family in trainable_families()}
     if framework not in trainers:
         raise BenchmarkError(f"unknown framework {framework!r}; choose {', '.join(trainers)}")
-    command = [sys.executable, "-m", trainers[framework], "--dataset", str(dataset_root), "--results", str(results)]
+    command = [sys.executable, "-m", *trainers[framework].command.argv(dataset_root, results)]
     for name, value in options.items():
         flag = "--" + name.replace("_", "-")
         if value is True:

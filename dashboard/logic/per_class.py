@@ -12,13 +12,15 @@ from benchmarks.errors import BenchmarkError
 from benchmarks.evaluation.leaderboard import auc_by_label
 from benchmarks.evaluation.metrics import per_label
 from benchmarks.evaluation.results import Run, newest_per, read_metrics, read_predictions
+from benchmarks.models.registry import FLOOR, baseline_kind
 
 from .leaderboard import runs_on
 
 
 def default_curve_runs(runs: list[Run], most: int = 5) -> list[str]:
-    """The newest run of each kind that ranks images (not the prior, whose curves are a diagonal by construction)."""
-    ranking = [run for run in runs if run.kind != "prior"]
+    """The newest run of each kind that ranks images (not the floor baseline, whose curves are a diagonal by
+    construction)."""
+    ranking = [run for run in runs if run.kind != baseline_kind(FLOOR)]
     return [run.run_id for run in newest_per(ranking, lambda run: run.kind).values()][:most]
 
 

@@ -21,7 +21,7 @@ def render(dataset: Dataset, results: Path) -> None:
         framework = a.selectbox("framework", list(trainers), format_func=lambda kind: trainers[kind].title)
         backbone = b.selectbox("backbone", trainers[framework].backbones)
         preset = c.selectbox("preset", ["quick", "full", "(none)"])
-        img_size = a.number_input("image size (0 = preset's)", 0, 640, 0, 16)
+        img_size = a.number_input("image size (0 = the backbone's)", 0, 640, 0, 16)
         epochs = b.number_input("epochs (-1 = preset's)", -1, 100, -1)
         freeze_epochs = c.number_input("freeze epochs (-1 = preset's)", -1, 20, -1)
         lr = a.text_input(

@@ -25,7 +25,7 @@ def novelty_hint(dataset: Dataset, image) -> None:
     if check is None:
         st.caption(
             "no out-of-distribution hint: it reads the lite0 features the linear probe caches "
-            f"(`python -m benchmarks baseline linear-probe {dataset.root}`)"
+            f"(`python -m benchmarks baseline linear-probe --dataset {dataset.root}`)"
         )
         return
     novelty = check.check(image)
