@@ -216,3 +216,13 @@ def test_a_run_that_trained_on_valid_is_flagged_wherever_it_appears(tmp_path, da
         status[clean.run_id] == "done"
         and "WARNING: thresholds tuned on its own training images" in status[tainted.run_id]
     )
+
+
+def test_an_update_that_would_damage_run_json_is_refused_and_nothing_is_written(tmp_path, dataset):
+    run = create_run(tmp_path, kind="prior", dataset=dataset, params={})
+    before = (run.path / "run.json").read_text()
+    with pytest.raises(RunError, match=r"run.json: field 'progress.phase'"):
+        run.update(progress={"phase": "thawed", "epoch": 0})
+    with pytest.raises(RunError, match=r"run.json: field 'status'"):
+        run.update(status="alive")
+    assert (run.path / "run.json").read_text() == before and load_run(run.path).info == run.info

@@ -26,12 +26,13 @@ from benchmarks.atomic import atomic_write, atomic_write_json, atomic_write_text
 from benchmarks.data.dataset import Dataset
 from benchmarks.errors import RunError
 
+from .run_record import checked_record
+
 RUN_JSON = "run.json"
 PREDICTIONS_CSV = "predictions.csv"
 METRICS_JSON = "metrics.json"
 BOOTSTRAP_NPZ = "bootstrap.npz"  # per-label resampled AUC and AP, derived by the evaluator beside metrics.json
 DEFAULT_RESULTS_DIR = Path("results")
-STATUSES = ("running", "done", "failed", "interrupted")
 # Settings added to the trainers after runs were made, with the value a run that does not record one was made with
 # (the default then and now): such a run matches, groups and reads as if it recorded it. A new setting whose default
 # changes what runs do is not listed: older runs then do not match it and are trained again.
@@ -101,14 +102,15 @@ class Run:
         return "stale" if age > STALE_AFTER_S else "running"
 
     def update(self, **fields) -> None:
-        self.info.update(fields)
-        if self.info.get("status") == "running":  # who is writing, and when last: crashed runs can be told apart
-            self.info["process"] = {
-                "pid": os.getpid(),
-                "host": socket.gethostname(),
-                "started": _process_start(os.getpid()),
-            }
-            self.info["heartbeat"] = _now()
+        """Fields into run.json, written atomically once the whole record checks out (a bad field is refused here,
+        where it is made, not by every reader later)."""
+        info = {**self.info, **fields}
+        if info.get("status") == "running":  # who is writing, and when last: crashed runs can be told apart
+            info["process"] = {"pid": os.getpid(), "host": socket.gethostname(), "started": _process_start(os.getpid())}
+            info["heartbeat"] = _now()
+        checked_record(info, self.path / RUN_JSON)
+        self.info.clear()
+        self.info.update(info)
         atomic_write_json(self.path / RUN_JSON, self.info)
 
     def write_predictions(self, images: Sequence[str], splits: Sequence[str], scores: np.ndarray) -> None:
@@ -197,7 +199,7 @@ def load_run(path: Path | str) -> Run:
     run_json = path / RUN_JSON
     if not run_json.is_file():
         raise RunError(f"{run_json}: missing; this folder is not a run")
-    return Run(path, validate_run_info(_json_object(run_json, "the file is damaged"), run_json))
+    return Run(path, checked_record(_json_object(run_json, "the file is damaged"), run_json))
 
 
 def _json_object(path: Path, remedy: str):
@@ -213,40 +215,6 @@ def _json_object(path: Path, remedy: str):
     if not isinstance(data, dict):
         raise RunError(f"{path}: expected a JSON object, found {type(data).__name__}; {remedy}")
     return data
-
-
-RUN_FIELD_TYPES = {  # field -> (accepted types, what it should be), checked once when a run is read
-    "run_id": (str, "a string"),
-    "kind": (str, "a string"),
-    "labels": (list, "a list of label names"),
-    "dataset": (dict, "an object with name, path and fingerprint"),
-    "status": (str, f"one of {', '.join(STATUSES)}"),
-}
-OPTIONAL_FIELD_TYPES = {
-    "params": dict,
-    "timings": dict,
-    "model": dict,
-    "environment": dict,
-    "history": list,
-    "backbone": (str, type(None)),
-}
-
-
-def validate_run_info(info: dict, run_json: Path) -> dict:
-    """run.json's shape, checked in one place: every reader after this may trust the fields it uses."""
-    for key, (types, meaning) in RUN_FIELD_TYPES.items():
-        if key not in info:
-            raise RunError(f"{run_json}: missing field '{key}'")
-        if not isinstance(info[key], types):
-            raise RunError(f"{run_json}: field '{key}' should be {meaning}, found {type(info[key]).__name__}")
-    if info["status"] not in STATUSES:
-        raise RunError(f"{run_json}: status {info['status']!r} should be one of {', '.join(STATUSES)}")
-    if not info["labels"] or not all(isinstance(label, str) for label in info["labels"]):
-        raise RunError(f"{run_json}: 'labels' should be a non-empty list of label names")
-    for key, types in OPTIONAL_FIELD_TYPES.items():
-        if info.get(key) is not None and not isinstance(info[key], types):
-            raise RunError(f"{run_json}: field '{key}' has the wrong type ({type(info[key]).__name__})")
-    return info
 
 
 def read_predictions(run: Run, dataset: Dataset | None = None) -> pd.DataFrame:

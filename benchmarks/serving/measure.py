@@ -109,6 +109,5 @@ def measure_run(
             "images": f"{len(images)} test images",
             "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
-    run.info[LATENCY_KEY] = record
-    run.update()
+    run.update(**{LATENCY_KEY: record})
     return record
