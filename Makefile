@@ -6,13 +6,15 @@ PY := $(VENV)/bin/python
 DATASET ?= data/stampscenes
 RESULTS ?= results
 
-.PHONY: help setup system-packages demo test lint leaderboard bench api dashboard clean-results
+.PHONY: help setup system-packages demo test test-fast lint leaderboard bench api dashboard figures clean-results
 
 help:
 	@echo "make demo     set up, build StampScenes, run EDA and the benchmark, print the leaderboard"
 	@echo "make test     set up, then run the test suite"
+	@echo "make test-fast  the unit tests only (no training, no browser): the inner loop"
+	@echo "make figures  render docs/figures.md from the demo's results (what README quotes)"
 	@echo "make setup    create $(VENV) and install Python and Debian packages"
-	@echo "make bench    throughput and quick-preset figures for both trainers (about 25 minutes)"
+	@echo "make bench    throughput and quick-preset figures for every family (tens of minutes on 2 cores)"
 	@echo "make api      serve every saved model at http://127.0.0.1:8000 (docs at /docs)"
 	@echo "make dashboard  open the Streamlit dashboard at http://localhost:8501"
 
@@ -59,6 +61,12 @@ lint: setup
 test: setup
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q
+
+test-fast: setup
+	$(PY) -m pytest -q -m "not training and not browser"
+
+figures: setup
+	$(PY) -m benchmarks figures --dataset $(DATASET) --results $(RESULTS)
 
 clean-results:
 	rm -rf $(RESULTS)/*/

@@ -194,6 +194,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--measure", action="store_true", help="time each framework's import (best of 3) first")
     p.add_argument("--markdown", action="store_true", help="the whole table and the pitfalls as Markdown")
     p.set_defaults(handler=cmd_ease)
+
+    p = commands.add_parser(
+        "figures",
+        help="render docs/figures.md: the leaderboard, paired comparisons and grid summaries README quotes",
+        description="The one file every figure in README comes from: the leaderboard of DATASET's runs in --results, "
+        "each model against the linear probe and against each other (paired bootstrap on the test images), every "
+        "grid summary under RESULTS/grids, and the machine and commit they were measured on. Written atomically; "
+        "tests/test_docs.py fails when README quotes a figure it does not hold.",
+    )
+    p.add_argument("--dataset", type=Path, default=Path("data/stampscenes"))
+    p.add_argument("--results", type=Path, default=Path("results"))
+    p.add_argument("--out", type=Path, default=Path("docs/figures.md"), help="default docs/figures.md")
+    p.set_defaults(handler=cmd_figures)
     return parser
 
 
@@ -472,6 +485,17 @@ def cmd_ranks(args) -> None:
 
         atomic_write_text(args.html, pio.to_html(cd_diagram(result), include_plotlyjs=True))
         print(f"CD diagram written: {args.html}")
+
+
+def cmd_figures(args) -> None:
+    from benchmarks.atomic import atomic_write_text
+    from benchmarks.data.dataset import load_dataset
+    from benchmarks.runner.figures import render_figures
+
+    dataset = load_dataset(args.dataset, require_train_positives=False)
+    command = f"python -m benchmarks figures --dataset {args.dataset} --results {args.results}"
+    atomic_write_text(args.out, render_figures(args.results, dataset, command))
+    print(f"wrote {args.out}")
 
 
 def cmd_ease(args) -> None:

@@ -22,6 +22,16 @@ FAKE_STAMP_FOLDERS = {
 }
 
 
+TRAINED_FIXTURES = {"fastai_run", "keras_run", "replica_run"}  # the session's tiny models, trained once and shared
+
+
+def pytest_collection_modifyitems(items):
+    """A test that needs the session's trained models is a training test too (``make test-fast`` leaves it out)."""
+    for item in items:
+        if TRAINED_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.training)
+
+
 @pytest.fixture(autouse=True)
 def isolated_cache(tmp_path_factory, monkeypatch):
     """Feature caches go to a per-session temp folder, never the user's home."""

@@ -129,3 +129,13 @@ def test_every_family_command_takes_the_one_cli_convention(tmp_path):
             timeout=120,
         )
         assert out.returncode == 0 and "--dataset" in out.stdout and "--skip-existing" in out.stdout, family.kind
+
+
+def test_the_architecture_page_names_every_module_of_the_core_and_the_dashboard():
+    """docs/architecture.md is drawn from the tree: a module added, moved or renamed without it fails here."""
+    page = (REPO / "docs" / "architecture.md").read_text(encoding="utf-8")
+    modules = [*(REPO / "benchmarks").glob("*/*.py"), *(REPO / "tools").glob("*.py")]
+    missing = sorted(
+        str(path.relative_to(REPO)) for path in modules if path.name != "__init__.py" and f"`{path.name}`" not in page
+    )
+    assert not missing, f"docs/architecture.md does not name: {missing}"

@@ -25,10 +25,13 @@ PAGES = {
     "report": "report",
 }
 
-pytestmark = pytest.mark.skipif(
-    not (CHROMIUM.exists() and CHROMEDRIVER.exists()),
-    reason="Debian chromium + chromium-driver not installed (make setup)",
-)
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not (CHROMIUM.exists() and CHROMEDRIVER.exists()),
+        reason="Debian chromium + chromium-driver not installed (make setup)",
+    ),
+]
 
 
 def start_dashboard(data_root: Path, results: Path) -> tuple[subprocess.Popen, str]:

@@ -7,8 +7,11 @@ import subprocess
 import sys
 
 import pandas as pd
+import pytest
 
 from fastai_model import distributed
+
+pytestmark = pytest.mark.training  # trains models on tiny data: `make test-fast` leaves these out
 
 
 def test_a_plain_launch_is_one_process_and_changes_nothing():

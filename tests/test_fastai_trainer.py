@@ -24,6 +24,8 @@ from fastai_model.learner import build_learner  # noqa: E402
 from fastai_model.serving import FastaiPredictor  # noqa: E402
 from tests.conftest import make_dataset  # noqa: E402
 
+pytestmark = pytest.mark.training  # trains models on tiny data: `make test-fast` leaves these out
+
 TINY = dict(img_size=64, epochs=1, freeze_epochs=1, lr=1e-3, bs=8)
 
 

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 warnings.filterwarnings("ignore", category=FutureWarning)
+pytestmark = pytest.mark.training  # trains models on tiny data: `make test-fast` leaves these out
 
 from benchmarks.data.dataset import load_dataset  # noqa: E402
 from benchmarks.data.images import open_rgb  # noqa: E402

@@ -26,6 +26,7 @@ from keras_model.serving import KerasPredictor
 from tests.conftest import make_dataset
 
 TINY = dict(img_size=64, epochs=1, freeze_epochs=1, lr=1e-3, bs=8, precision="fp32")
+pytestmark = pytest.mark.training  # trains models on tiny data: `make test-fast` leaves these out
 
 
 @pytest.fixture(autouse=True)

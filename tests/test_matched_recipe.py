@@ -16,6 +16,8 @@ from benchmarks.models.backbones import get_backbone  # noqa: E402
 from benchmarks.models.baselines import probe_head  # noqa: E402
 from benchmarks.training.options import MATCHED, CommonConfig  # noqa: E402
 
+pytestmark = pytest.mark.training  # trains models on tiny data: `make test-fast` leaves these out
+
 SIZE = 64
 TINY = {"img_size": SIZE, "bs": 8, "freeze_epochs": 1, "epochs": 1, "unfreeze": 2, "recipe": "matched"}
 

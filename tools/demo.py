@@ -7,9 +7,13 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
+from benchmarks.atomic import atomic_write_json
+from benchmarks.evaluation.results import Stopwatch, environment
 from benchmarks.models.registry import families
+from benchmarks.runner.figures import DEMO_TIMING
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,6 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results", type=Path, default=Path("results"))
     parser.add_argument("--dry-run", action="store_true", help="print the commands without running them")
     args = parser.parse_args(argv)
+    steps: dict[str, float] = {}  # wall seconds per step, for docs/figures.md
     for family in families().values():
         for title, argv in family.demo_commands(args.dataset, args.results):
             command = [sys.executable, "-m", *argv]
@@ -27,7 +32,10 @@ def main(argv: list[str] | None = None) -> int:
             if args.dry_run:
                 print("   " + " ".join(command[1:]))
                 continue
-            if subprocess.call(command) != 0:
+            clock = Stopwatch()
+            failed = subprocess.call(command) != 0
+            steps[family.title] = clock.seconds()
+            if failed:
                 print(
                     f"error: {family.title} failed (the command above); fix it and run `make demo` again: finished "
                     "steps are reused",
@@ -39,9 +47,13 @@ def main(argv: list[str] | None = None) -> int:
     print("== Latency of every served model, one protocol (about 15 s per model) ==", flush=True)
     if args.dry_run:
         print("   " + " ".join(measure[1:]))
-    elif subprocess.call(measure) != 0:
+        return 0
+    clock = Stopwatch()
+    if subprocess.call(measure) != 0:
         print("error: measuring latency failed (the command above); the runs themselves are kept", file=sys.stderr)
         return 1
+    steps["latency"] = clock.seconds()
+    record_timing(args.results, steps)
     if not args.dry_run:
         print(f"\n== Leaderboard ({args.dataset}, test split, thresholds tuned on valid) ==", flush=True)
         return subprocess.call(
@@ -57,6 +69,17 @@ def main(argv: list[str] | None = None) -> int:
             ]
         )
     return 0
+
+
+def record_timing(results: Path, steps: dict[str, float]) -> None:
+    """What each step of this ``make demo`` took, and where (a step that reused its run takes seconds)."""
+    record = {
+        "steps_s": {name: round(seconds, 1) for name, seconds in steps.items()},
+        "total_s": round(sum(steps.values()), 1),
+        "environment": environment(),
+        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    atomic_write_json(results / DEMO_TIMING, record)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """Keep-best: a fine-tuning run ends with the best of its starting model and its epochs on valid, and an epoch
 replaces the start only where its gain survives the valid set's noise.
 
-Why the noise test: on StampScenes-450 (75 valid images) epochs that scored 0.001-0.013 valid macro AUC above the
-LP-FT start were kept, and on test they ended up to 0.028 *below* it (docs/results.md, "Small data"). Both trainers
+Why the noise test: on small data (75 valid images) epochs a hair above the LP-FT start on valid were kept, and on
+test they ended up below it (docs/results.md, "Small data"). Both trainers
 hand this rule their valid scores (the start's, then each epoch's); it asks the paired bootstrap the evaluator's
 comparisons use, on the same valid images, and the framework saves or restores weights as it answers.
 """
