@@ -1,0 +1,1 @@
+"""``python -m benchmarks``'s subcommands, one module per concern; each adds its parsers and holds their handlers."""
