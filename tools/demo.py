@@ -11,7 +11,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from benchmarks.atomic import atomic_write_json
-from benchmarks.evaluation.results import Stopwatch, environment
+from benchmarks.evaluation.machine import environment
+from benchmarks.evaluation.results import Stopwatch
 from benchmarks.models.registry import families
 from benchmarks.runner.figures import DEMO_TIMING
 

@@ -7,16 +7,13 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import secrets
 import socket
-import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +23,7 @@ from benchmarks.atomic import atomic_write, atomic_write_json, atomic_write_text
 from benchmarks.data.dataset import Dataset
 from benchmarks.errors import RunError
 
+from .machine import environment, peak_rss_mb, process_alive, process_start
 from .run_record import checked_record
 
 RUN_JSON = "run.json"
@@ -37,7 +35,6 @@ DEFAULT_RESULTS_DIR = Path("results")
 # (the default then and now): such a run matches, groups and reads as if it recorded it. A new setting whose default
 # changes what runs do is not listed: older runs then do not match it and are trained again.
 PARAM_DEFAULTS_WHEN_MISSING = {"loss": "bce", "recipe": "idiomatic"}
-PACKAGES = ("numpy", "scikit-learn", "torch", "timm", "fastai", "tensorflow-cpu", "tensorflow", "keras", "pillow")
 
 
 @dataclass
@@ -93,7 +90,7 @@ class Run:
             return self.status
         process = self.info.get("process") or {}
         if process.get("host") == socket.gethostname() and isinstance(process.get("pid"), int):
-            return "running" if _process_alive(process["pid"], process.get("started")) else "crashed"
+            return "running" if process_alive(process["pid"], process.get("started")) else "crashed"
         heartbeat = self.info.get("heartbeat") or self.info.get("created")
         try:
             age = (datetime.now(UTC) - datetime.fromisoformat(heartbeat)).total_seconds()
@@ -106,7 +103,7 @@ class Run:
         where it is made, not by every reader later)."""
         info = {**self.info, **fields}
         if info.get("status") == "running":  # who is writing, and when last: crashed runs can be told apart
-            info["process"] = {"pid": os.getpid(), "host": socket.gethostname(), "started": _process_start(os.getpid())}
+            info["process"] = {"pid": os.getpid(), "host": socket.gethostname(), "started": process_start(os.getpid())}
             info["heartbeat"] = _now()
         checked_record(info, self.path / RUN_JSON)
         self.info.clear()
@@ -310,13 +307,6 @@ def newest_done_run(results_dir: Path | str, kind: str, fingerprint: str, **same
     return newest_per(found, lambda run: run.kind).get(kind)
 
 
-def peak_rss_mb() -> float:
-    """This process's peak resident memory in MB (Linux reports ru_maxrss in KB)."""
-    import resource
-
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-
-
 def model_size_bytes(path: Path) -> int:
     path = Path(path)
     if path.is_dir():
@@ -324,72 +314,7 @@ def model_size_bytes(path: Path) -> int:
     return path.stat().st_size if path.exists() else 0
 
 
-def environment() -> dict:
-    versions = {}
-    for name in PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    gpu = None
-    if "torch" in sys.modules and sys.modules["torch"].cuda.is_available():
-        gpu = sys.modules["torch"].cuda.get_device_name(0)
-    return {
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "cpu": _cpu_name(),
-        "cpu_features": _cpu_features(),
-        "cpu_count": os.cpu_count(),
-        "gpu": gpu,
-        "packages": versions,
-    }
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-# The vector extensions that move training and serving speed most (and scores by bf16 rounding): the same seed on
-# an AVX2-only and an AMX CPU differs, so every figure names them.
-CPU_FEATURES = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
-
-
-def _cpu_features() -> list[str]:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-                return [name for name in CPU_FEATURES if name in flags]
-    except OSError:
-        pass
-    return []
-
-
 STALE_AFTER_S = 6 * 3600  # a run on another machine that has not written run.json for this long is shown stale
-
-
-def _process_start(pid: int) -> int | None:
-    """The process's start time in clock ticks (/proc), so a recycled pid is not mistaken for the run's process."""
-    try:
-        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
-    except (OSError, IndexError, ValueError):
-        return None
-
-
-def _process_alive(pid: int, started: int | None) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return started is None or _process_start(pid) in (None, started)
 
 
 def _now() -> str:

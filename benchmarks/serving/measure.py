@@ -19,7 +19,8 @@ from PIL import Image
 
 from benchmarks.errors import BenchmarkError
 from benchmarks.evaluation.latency import BATCH, LATENCY_KEY
-from benchmarks.evaluation.results import Run, environment
+from benchmarks.evaluation.machine import environment
+from benchmarks.evaluation.results import Run
 
 from .predictors import can_predict, load_predictor, runtime_of, why_no_model
 
