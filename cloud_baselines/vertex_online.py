@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 
 from benchmarks.data.dataset import Dataset
 from benchmarks.errors import BenchmarkError
-from benchmarks.exports.adapter_runs import EVAL_SPLITS
+from benchmarks.evaluation.results import EVAL_SPLITS
 
 from .vertex_automl import MAPPING_FILE, ML_USE, export_import_files, ingest_batch_predictions
 

@@ -14,7 +14,8 @@ import numpy as np
 
 from benchmarks.data.dataset import Dataset
 from benchmarks.errors import BenchmarkError
-from benchmarks.exports.adapter_runs import EVAL_SPLITS, match_to_dataset, write_adapter_run
+from benchmarks.evaluation.results import EVAL_SPLITS
+from benchmarks.exports.adapter_runs import match_to_dataset, write_adapter_run
 from benchmarks.exports.class_mapping import map_classes
 
 from .http_calls import cached_responses, post_json

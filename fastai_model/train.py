@@ -27,10 +27,9 @@ from fastai.vision.all import ParamScheduler, SchedCos, SchedLin, combine_scheds
 
 from benchmarks.data.dataset import Dataset  # noqa: E402
 from benchmarks.evaluation.metrics import rankable  # noqa: E402
-from benchmarks.evaluation.results import Run, Stopwatch, recording  # noqa: E402
+from benchmarks.evaluation.results import EVAL_SPLITS, Run, Stopwatch, recording  # noqa: E402
 from benchmarks.training.keep_best import keep_best_applies  # noqa: E402
 from benchmarks.training.lifecycle import (  # noqa: E402
-    EVAL_SPLITS,
     START,
     ResumePoint,
     close_run,

@@ -16,10 +16,9 @@ import numpy as np
 
 from benchmarks.data.dataset import Dataset
 from benchmarks.evaluation.metrics import rankable
-from benchmarks.evaluation.results import Run, Stopwatch, recording
+from benchmarks.evaluation.results import EVAL_SPLITS, Run, Stopwatch, recording
 from benchmarks.training.keep_best import keep_best_applies
 from benchmarks.training.lifecycle import (
-    EVAL_SPLITS,
     START,
     ResumePoint,
     close_run,

@@ -25,7 +25,8 @@ from benchmarks.atomic import atomic_write
 from benchmarks.data.dataset import Dataset
 from benchmarks.data.images import open_rgb
 from benchmarks.errors import RunError
-from benchmarks.exports.adapter_runs import EVAL_SPLITS, write_adapter_run
+from benchmarks.evaluation.results import EVAL_SPLITS
+from benchmarks.exports.adapter_runs import write_adapter_run
 from benchmarks.exports.class_mapping import map_classes
 from benchmarks.exports.image_prep import teachable_machine_fit, to_minus_one_one
 from benchmarks.exports.tm_keras_model import (

@@ -31,6 +31,7 @@ PREDICTIONS_CSV = "predictions.csv"
 METRICS_JSON = "metrics.json"
 BOOTSTRAP_NPZ = "bootstrap.npz"  # per-label resampled AUC and AP, derived by the evaluator beside metrics.json
 DEFAULT_RESULTS_DIR = Path("results")
+EVAL_SPLITS = ["valid", "test"]  # what predictions.csv holds; test is seen when a run is done, never before
 # Settings added to the trainers after runs were made, with the value a run that does not record one was made with
 # (the default then and now): such a run matches, groups and reads as if it recorded it. A new setting whose default
 # changes what runs do is not listed: older runs then do not match it and are trained again.

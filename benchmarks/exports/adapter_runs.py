@@ -14,11 +14,9 @@ from benchmarks.data.dataset import Dataset
 from benchmarks.data.images import open_rgb
 from benchmarks.errors import BenchmarkError
 from benchmarks.evaluation.evaluate import evaluate_run
-from benchmarks.evaluation.results import Run, create_run, recording
+from benchmarks.evaluation.results import EVAL_SPLITS, Run, create_run, recording
 
 from .class_mapping import ClassMapping
-
-EVAL_SPLITS = ["valid", "test"]
 
 
 def match_to_dataset(by_uri: dict[str, object], dataset: Dataset, source: Path) -> list:

@@ -13,7 +13,7 @@ from benchmarks.atomic import atomic_write
 from benchmarks.data.dataset import Dataset
 from benchmarks.errors import DatasetError, RunError
 from benchmarks.evaluation.metrics import macro_auc
-from benchmarks.evaluation.results import Run, Stopwatch, create_run, load_run, model_size_bytes, recording
+from benchmarks.evaluation.results import EVAL_SPLITS, Run, Stopwatch, create_run, load_run, model_size_bytes, recording
 
 from .backbones import DEFAULT_BACKBONE, get_backbone
 from .features import backbone_features, pooled_features
@@ -23,7 +23,7 @@ PROBE_FILE = "linear_probe.npz"  # the scaler and per-label heads; the frozen ba
 
 
 def _write_eval_predictions(run: Run, dataset: Dataset, scores_for_rows) -> None:
-    rows = dataset.rows(["valid", "test"])
+    rows = dataset.rows(EVAL_SPLITS)
     run.write_predictions(list(rows["image"]), list(rows["split"]), scores_for_rows(rows.index.to_numpy()))
 
 

@@ -19,12 +19,18 @@ from benchmarks import errors
 from benchmarks.data.dataset import Dataset, load_dataset
 from benchmarks.errors import BenchmarkError, DatasetError
 from benchmarks.evaluation.evaluate import dataset_of, evaluate_run
-from benchmarks.evaluation.results import Run, create_run, load_run, model_size_bytes, newest_done_run, report_run
+from benchmarks.evaluation.results import (
+    EVAL_SPLITS,
+    Run,
+    create_run,
+    load_run,
+    model_size_bytes,
+    newest_done_run,
+    report_run,
+)
 from benchmarks.models.backbones import Backbone, get_backbone
 
 from .options import CommonConfig
-
-EVAL_SPLITS = ["valid", "test"]  # what a finished run predicts; test is seen here for the first time
 
 
 @dataclass(frozen=True)
