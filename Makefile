@@ -47,7 +47,7 @@ leaderboard: setup
 	@$(PY) -m benchmarks leaderboard --dataset $(DATASET) --results $(RESULTS)
 
 dashboard: setup
-	RESULTS_DIR=$(RESULTS) $(VENV)/bin/streamlit run dashboard/app.py --server.headless true
+	RESULTS_DIR=$(RESULTS) $(VENV)/bin/streamlit run streamlit_app.py --server.headless true
 
 api: setup
 	RESULTS_DIR=$(RESULTS) $(VENV)/bin/uvicorn api.app:app --host 127.0.0.1 --port 8000

@@ -1,1 +1,1 @@
-"""Streamlit dashboard over the dataset and results formats (``streamlit run dashboard/app.py``)."""
+"""Streamlit dashboard over the dataset and results formats (``streamlit run streamlit_app.py``)."""

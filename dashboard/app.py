@@ -1,8 +1,10 @@
-"""``streamlit run dashboard/app.py``: explore the dataset, rank runs, inspect labels, try an image, train.
+"""The dashboard's frame: explore the dataset, rank runs, inspect labels, try an image, train.
+
+``streamlit run streamlit_app.py`` runs it (``make dashboard``).
 
 Reads only the dataset and results formats. ``DASHBOARD_DATA`` (default ``data``) holds dataset folders,
 ``RESULTS_DIR`` (default ``results``) the runs. This file is the frame: the sidebar and the navigation; each page is
-one module in ``dashboard/views/`` and what it computes lives in ``dashboard/logic/``.
+one module in ``dashboard/pages/`` and what it computes lives in ``dashboard/logic/``.
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ from benchmarks.data.dataset import Dataset
 from benchmarks.errors import BenchmarkError
 from dashboard.caching import cached_dataset
 from dashboard.logic import datasets, leaderboard
-from dashboard.views import dataset, frameworks, per_class, report, train, try_image
-from dashboard.views import leaderboard as leaderboard_page
+from dashboard.pages import dataset, frameworks, per_class, report, train, try_image
+from dashboard.pages import leaderboard as leaderboard_page
 
 PAGES = {  # title -> page module (its URL is the title, lower-case, dashes for spaces)
     "Dataset": dataset,
@@ -80,6 +82,3 @@ def main() -> None:
         for title, page in PAGES.items()
     ]
     st.navigation(pages).run()
-
-
-main()

@@ -627,7 +627,7 @@ def test_try_an_image_page_shows_the_evaluated_exports_side_by_side(fruit_and_fl
     evaluate_edge_export(FLOWERS, dataset, tmp_path / "results")
     monkeypatch.setattr(datasets, "DEFAULT_DATA_ROOT", fruit_and_flowers.parent)
     monkeypatch.setattr(leaderboard, "DEFAULT_RESULTS", tmp_path / "results")
-    app = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py"), default_timeout=120)
+    app = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "streamlit_app.py"), default_timeout=120)
     app.session_state["page"] = "Try an image"
     app.run()
     app.selectbox(key="test_image").select_index(1).run()

@@ -10,7 +10,7 @@ from benchmarks.evaluation import charts
 from benchmarks.evaluation.results import load_run
 from dashboard.logic import datasets, jobs, leaderboard, per_class
 
-APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py")
+APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
 
 
 def test_an_upload_of_a_dataset_image_is_recognised_by_its_bytes(tiny_scenes):

@@ -35,10 +35,10 @@ pytestmark = [
 
 
 def start_dashboard(data_root: Path, results: Path) -> tuple[subprocess.Popen, str]:
-    """`streamlit run dashboard/app.py` on a free loopback port, as a user starts it."""
+    """`streamlit run streamlit_app.py` on a free loopback port, as a user starts it."""
     port = free_port()
     env = {**os.environ, "DASHBOARD_DATA": str(data_root), "RESULTS_DIR": str(results)}
-    command = [sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.headless", "true"]
+    command = [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true"]
     command += ["--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]
     server = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"

@@ -142,7 +142,7 @@ def test_dashboard_leaderboard_shows_models_over_seeds_and_compares_them(tmp_pat
     assert len(leaderboard.seed_groups(results, dataset)) == 2
     monkeypatch.setattr(datasets, "DEFAULT_DATA_ROOT", dataset.root.parent)
     monkeypatch.setattr(leaderboard, "DEFAULT_RESULTS", results)
-    app = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py"), default_timeout=120)
+    app = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "streamlit_app.py"), default_timeout=120)
     app.session_state["page"] = "Leaderboard"
     app.run()
     assert not app.exception and "Models over seeds" in [h.value for h in app.subheader]
@@ -209,7 +209,7 @@ def test_hidden_and_tagged_runs_persist_and_a_damaged_file_is_survived(tmp_path,
 
     monkeypatch.setattr(datasets, "DEFAULT_DATA_ROOT", dataset.root.parent)
     monkeypatch.setattr(leaderboard, "DEFAULT_RESULTS", results)
-    app = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py"), default_timeout=120)
+    app = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "streamlit_app.py"), default_timeout=120)
     app.session_state["page"] = "Leaderboard"
     app.run()
     shown = app.dataframe[0].value

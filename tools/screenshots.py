@@ -35,7 +35,7 @@ TALLEST = 5000  # px: a page longer than this is cut
 
 def start_dashboard(data_root: Path, results: Path) -> subprocess.Popen:
     env = {**os.environ, "DASHBOARD_DATA": str(data_root), "RESULTS_DIR": str(results)}
-    command = [sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.headless", "true"]
+    command = [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true"]
     command += ["--server.port", str(PORT), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]
     server = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
