@@ -155,3 +155,16 @@ def wait_until_up(url: str, seconds: float = 120) -> None:
             pass
         time.sleep(0.5)
     raise AssertionError(f"{url} did not come up within {seconds} s")
+
+
+def refused(capsys, argv: list[str], message: str, main=None) -> str:
+    """``main(argv)`` (a CLI: benchmarks by default, cloud_baselines, tools.predict) exits 2 with one line holding
+    ``message``: no traceback."""
+    if main is None:
+        from benchmarks.cli import main
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert message in err, err
+    return err
