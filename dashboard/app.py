@@ -14,7 +14,6 @@ import os
 from pathlib import Path
 
 import streamlit as st
-from joblib import parallel_config
 
 import benchmarks.models.torch_first  # noqa: F401, I001  (PyTorch before TensorFlow in one process)
 from benchmarks.data.dataset import Dataset
@@ -52,12 +51,9 @@ def sidebar() -> tuple[Dataset | None, Path]:
 
 
 def render_safely(render, loaded: Dataset, results: Path) -> None:
-    """A damaged file shows as one message in the page; the traceback of anything unforeseen goes to the server log.
-    Work that would fan out to processes (joblib's bootstrap) uses threads here: no worker process may outlive the
-    server or hold it at shutdown."""
+    """A damaged file shows as one message in the page; the traceback of anything unforeseen goes to the server log."""
     try:
-        with parallel_config(backend="threading"):
-            render(loaded, results)
+        render(loaded, results)
     except BenchmarkError as exc:
         st.error(str(exc))
     except Exception as exc:  # Streamlit's own rerun/stop signals are BaseExceptions and pass through

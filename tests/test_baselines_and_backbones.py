@@ -5,7 +5,6 @@ import torch
 from benchmarks.data.dataset import load_dataset
 from benchmarks.data.images import open_rgb
 from benchmarks.errors import BenchmarkError
-from benchmarks.evaluation import evaluate as evaluate_module
 from benchmarks.evaluation.evaluate import evaluate_run
 from benchmarks.models import features
 from benchmarks.models.backbones import BACKBONES, get_backbone, normalise, prepare_image
@@ -13,11 +12,6 @@ from benchmarks.models.baselines import run_linear_probe, run_prior
 
 DUCK = "/usr/share/tuxpaint/stamps/animals/birds/duck.png"
 IMAGENET_DRAKE = 97
-
-
-@pytest.fixture(autouse=True)
-def fewer_resamples(monkeypatch):
-    monkeypatch.setattr(evaluate_module, "BOOTSTRAP_RESAMPLES", 100)
 
 
 def test_lite0_weights_are_imagenet_pretrained_duck_is_a_drake():

@@ -13,7 +13,6 @@ warnings.filterwarnings("ignore", category=FutureWarning)
 from benchmarks.data.dataset import load_dataset  # noqa: E402
 from benchmarks.data.images import open_rgb  # noqa: E402
 from benchmarks.errors import BenchmarkError, DatasetError  # noqa: E402
-from benchmarks.evaluation import evaluate as evaluate_module  # noqa: E402
 from benchmarks.evaluation.results import load_run  # noqa: E402
 from benchmarks.models.backbones import get_backbone  # noqa: E402
 from fastai_model import callbacks  # noqa: E402
@@ -27,11 +26,6 @@ from tests.conftest import make_dataset  # noqa: E402
 pytestmark = pytest.mark.training  # trains models on tiny data: `make test-fast` leaves these out
 
 TINY = dict(img_size=64, epochs=1, freeze_epochs=1, lr=1e-3, bs=8)
-
-
-@pytest.fixture(autouse=True)
-def fewer_resamples(monkeypatch):
-    monkeypatch.setattr(evaluate_module, "BOOTSTRAP_RESAMPLES", 100)
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,6 @@ import benchmarks.models.torch_first  # noqa: F401  (PyTorch before TensorFlow)
 from benchmarks.data.dataset import load_dataset
 from benchmarks.data.images import open_rgb
 from benchmarks.errors import BenchmarkError, DatasetError
-from benchmarks.evaluation import evaluate as evaluate_module
 from benchmarks.evaluation.results import load_run
 from benchmarks.models.backbones import get_backbone
 from keras_model import callbacks as keras_callbacks
@@ -27,11 +26,6 @@ from tests.conftest import make_dataset
 
 TINY = dict(img_size=64, epochs=1, freeze_epochs=1, lr=1e-3, bs=8, precision="fp32")
 pytestmark = pytest.mark.training  # trains models on tiny data: `make test-fast` leaves these out
-
-
-@pytest.fixture(autouse=True)
-def fewer_resamples(monkeypatch):
-    monkeypatch.setattr(evaluate_module, "BOOTSTRAP_RESAMPLES", 100)
 
 
 @pytest.fixture(scope="module")

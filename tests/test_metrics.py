@@ -2,8 +2,6 @@ import numpy as np
 import pytest
 
 from benchmarks.evaluation.metrics import (
-    bootstrap,
-    confidence_interval,
     macro_auc,
     mean_ap,
     overall,
@@ -58,19 +56,6 @@ def test_overall_metrics_on_a_small_case():
     assert summary["hamming_loss"] == pytest.approx(1 / 6)
     assert summary["subset_accuracy"] == pytest.approx(2 / 3)
     assert summary["micro_f1"] == pytest.approx(2 * 3 / (2 * 3 + 0 + 1))
-
-
-def test_bootstrap_is_seeded_and_its_interval_brackets_the_estimate():
-    rng = np.random.default_rng(0)
-    targets = (rng.random((200, 3)) < 0.3).astype(int)
-    scores = np.clip(targets * 0.3 + rng.random((200, 3)) * 0.7, 0, 1)
-    stat = lambda i: macro_auc(targets[i], scores[i])  # noqa: E731
-    a = bootstrap(stat, 200, resamples=300, seed=5)
-    b = bootstrap(stat, 200, resamples=300, seed=5, jobs=1)
-    assert np.array_equal(a, b)  # same answer however the work is shared
-    low, high = confidence_interval(a)
-    assert low < macro_auc(targets, scores) < high
-    assert confidence_interval(np.array([np.nan])) is None
 
 
 def test_a_dataset_with_one_label_gets_every_overall_metric():

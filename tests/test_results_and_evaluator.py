@@ -6,17 +6,11 @@ import pytest
 from benchmarks.atomic import atomic_write, atomic_write_json
 from benchmarks.data.dataset import load_dataset
 from benchmarks.errors import BenchmarkError, RunError
-from benchmarks.evaluation import evaluate as evaluate_module
 from benchmarks.evaluation.compare import compare_runs
 from benchmarks.evaluation.evaluate import evaluate_run
 from benchmarks.evaluation.leaderboard import leaderboard
 from benchmarks.evaluation.results import create_run, load_run, recording
 from tests.conftest import make_dataset
-
-
-@pytest.fixture(autouse=True)
-def fewer_resamples(monkeypatch):
-    monkeypatch.setattr(evaluate_module, "BOOTSTRAP_RESAMPLES", 200)
 
 
 def _rows(n_per_split=12):

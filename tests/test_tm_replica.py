@@ -8,17 +8,11 @@ import pytest
 
 from benchmarks.data.dataset import load_dataset
 from benchmarks.data.images import open_rgb
-from benchmarks.evaluation import evaluate as evaluate_module
 from cloud_baselines.teachable_machine import open_tm_export
 from tests.test_cloud_baselines import FRUIT, FRUIT_IMAGES, TM, dataset_from_files
 from tm_replica import replica as tm_replica
 
 pytestmark = pytest.mark.training  # trains models on tiny data: `make test-fast` leaves these out
-
-
-@pytest.fixture(autouse=True)
-def fewer_resamples(monkeypatch):
-    monkeypatch.setattr(evaluate_module, "BOOTSTRAP_RESAMPLES", 50)
 
 
 def test_both_heads_train_and_embeddings_are_computed_once(tiny_scenes, tmp_path, monkeypatch):

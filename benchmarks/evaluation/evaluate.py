@@ -11,7 +11,6 @@ from benchmarks.data.dataset import Dataset, load_dataset
 from benchmarks.errors import RunError
 
 from .metrics import (
-    bootstrap,
     confidence_interval,
     curves,
     macro_auc,
@@ -19,10 +18,9 @@ from .metrics import (
     mean_ap,
     overall,
     per_label,
-    per_label_ap,
-    per_label_auc,
     tune_thresholds,
 )
+from .resampling import draw_counts, per_label_samples
 from .results import BOOTSTRAP_NPZ, METRICS_JSON, Run, load_run, read_metrics, read_predictions
 
 BOOTSTRAP_RESAMPLES = 1000
@@ -68,15 +66,8 @@ def evaluate_run(run_dir: Path | str, dataset: Dataset | None = None) -> dict:
 def bootstrap_per_label(targets: np.ndarray, scores: np.ndarray) -> dict[str, np.ndarray]:
     """Each label's ROC-AUC and AP on every resampled test split: (resamples, labels), NaN where undefined. The
     macro values of a resample are their means over the labels defined in it."""
-    return {
-        name: bootstrap(
-            lambda i, f=function: f(targets[i], scores[i]),
-            len(targets),
-            resamples=BOOTSTRAP_RESAMPLES,
-            seed=BOOTSTRAP_SEED,
-        )
-        for name, function in (("roc_auc", per_label_auc), ("ap", per_label_ap))
-    }
+    counts = draw_counts(len(targets), BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED)
+    return per_label_samples(targets, scores, counts)
 
 
 def write_bootstrap_samples(run: Run, samples: dict[str, np.ndarray], settings: dict) -> None:

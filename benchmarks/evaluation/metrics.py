@@ -6,12 +6,10 @@ has no ROC-AUC or AP, which is reported as ``None`` with a reason, never as NaN.
 
 from __future__ import annotations
 
-import os
 import warnings
 from collections.abc import Callable
 
 import numpy as np
-from joblib import Parallel, delayed
 from sklearn.exceptions import UndefinedMetricWarning
 from sklearn.metrics import (
     accuracy_score,
@@ -157,53 +155,6 @@ def _thin(points: dict[str, np.ndarray]) -> dict[str, list[float]]:
     return {k: [round(float(v), 5) for v in values[keep]] for k, values in points.items()}
 
 
-def bootstrap(
-    statistic: Callable[[np.ndarray], float | np.ndarray | None],
-    n_images: int,
-    *,
-    resamples: int = 1000,
-    seed: int = 0,
-    jobs: int | None = None,
-) -> np.ndarray:
-    """``statistic(indices)`` over seeded resamples of the image indices (NaN where undefined); a statistic that
-    returns one value per label gives a (resamples, labels) array.
-
-    The resamples are drawn up front, so the result is the same however many processes share the work. The
-    joblib backend is the caller's (``joblib.parallel_config``): processes by default; a server chooses threads,
-    since worker processes started inside it outlive it and hang its shutdown.
-    """
-    indices = np.random.default_rng(seed).integers(0, n_images, (resamples, n_images))
-    jobs = jobs or min(os.cpu_count() or 1, 4)
-    chunks = np.array_split(indices, jobs) if resamples >= 200 and jobs > 1 else [indices]
-    if len(chunks) == 1:
-        return _statistic_over(statistic, indices)
-    parts = Parallel(n_jobs=len(chunks))(delayed(_statistic_over)(statistic, chunk) for chunk in chunks)
-    return np.concatenate(parts)
-
-
-def _statistic_over(statistic: Callable[[np.ndarray], float | np.ndarray | None], indices: np.ndarray) -> np.ndarray:
-    """One value (or one row of values) per resample; None becomes NaN."""
-    values = [statistic(rows) for rows in indices]
-    return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
-
-
-def paired_macro_auc_gain(
-    targets: np.ndarray, scores: np.ndarray, baseline: np.ndarray, *, resamples: int = 200, seed: int = 0
-) -> tuple[float, float]:
-    """Macro AUC of ``scores`` minus ``baseline``'s on the same images, and the share of paired bootstrap resamples
-    (the same images drawn for both) in which ``scores`` is ahead: how sure one can be the gain is not noise."""
-    gain = (macro_auc(targets, scores) or 0.0) - (macro_auc(targets, baseline) or 0.0)
-
-    def difference(rows: np.ndarray) -> float | None:
-        a, b = macro_auc(targets[rows], scores[rows]), macro_auc(targets[rows], baseline[rows])
-        return None if a is None or b is None else a - b
-
-    differences = bootstrap(difference, len(targets), resamples=resamples, seed=seed, jobs=1)
-    differences = differences[np.isfinite(differences)]
-    share_ahead = float(np.mean(differences > 0)) if len(differences) else 0.0
-    return gain, share_ahead
-
-
 def label_confusion(targets: np.ndarray, predicted: np.ndarray) -> np.ndarray:
     """Which labels a model mixes up: cell [a, b] counts images that carry label a, do not carry b, and are
     predicted b (a false positive of b on an image of a). The diagonal counts a's false negatives."""
@@ -211,23 +162,6 @@ def label_confusion(targets: np.ndarray, predicted: np.ndarray) -> np.ndarray:
     mixed = targets.T.astype(int) @ (predicted & ~targets).astype(int)
     np.fill_diagonal(mixed, (targets & ~predicted).sum(axis=0))
     return mixed
-
-
-def per_label_auc(targets: np.ndarray, scores: np.ndarray) -> np.ndarray:
-    """ROC-AUC of each label, NaN where the label has no positives or no negatives."""
-    return _per_label(roc_auc_score, targets, scores)
-
-
-def per_label_ap(targets: np.ndarray, scores: np.ndarray) -> np.ndarray:
-    return _per_label(average_precision_score, targets, scores)
-
-
-def _per_label(metric: Callable, targets: np.ndarray, scores: np.ndarray) -> np.ndarray:
-    values = np.full(targets.shape[1], np.nan)
-    keep = rankable(targets)
-    if keep.any():
-        values[keep] = metric(targets[:, keep], scores[:, keep], average=None)
-    return values
 
 
 def macro_of(per_label_values: np.ndarray) -> np.ndarray:

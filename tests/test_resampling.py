@@ -1,0 +1,75 @@
+"""The vectorised bootstrap gives, resample for resample, what scikit-learn gives on the drawn images."""
+
+import numpy as np
+import pytest
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+from benchmarks.evaluation import evaluate
+from benchmarks.evaluation.metrics import confidence_interval, macro_auc, rankable
+from benchmarks.evaluation.resampling import draw_counts, paired_macro_auc_gain, per_label_samples
+from benchmarks.evaluation.results import load_run
+
+
+def scikit_learn_on_each_resample(targets: np.ndarray, scores: np.ndarray, resamples: int, seed: int) -> dict:
+    """The bootstrap as the evaluator used to run it: one scikit-learn call per resample and metric."""
+    indices = np.random.default_rng(seed).integers(0, len(targets), (resamples, len(targets)))
+    out = {
+        "roc_auc": np.full((resamples, targets.shape[1]), np.nan),
+        "ap": np.full((resamples, targets.shape[1]), np.nan),
+    }
+    for b, rows in enumerate(indices):
+        y, s = targets[rows], scores[rows]
+        keep = rankable(y)
+        if keep.any():
+            out["roc_auc"][b, keep] = roc_auc_score(y[:, keep], s[:, keep], average=None)
+            out["ap"][b, keep] = average_precision_score(y[:, keep], s[:, keep], average=None)
+    return out
+
+
+def assert_identical(targets, scores, resamples=300, seed=0):
+    want = scikit_learn_on_each_resample(targets, scores, resamples, seed)
+    got = per_label_samples(targets, scores, draw_counts(len(targets), resamples, seed))
+    for name in ("roc_auc", "ap"):
+        assert np.array_equal(np.isnan(got[name]), np.isnan(want[name])), name
+        np.testing.assert_allclose(got[name], want[name], rtol=0, atol=1e-12, err_msg=name)
+
+
+def test_identical_to_scikit_learn_on_a_trained_run(fastai_run):
+    """A real model's test predictions (the session's tiny fastai run), all 1,000 resamples the evaluator draws."""
+    run = load_run(fastai_run.path)
+    targets, scores = evaluate.aligned_scores(run, evaluate.dataset_of(run), "test")
+    assert_identical(targets, scores, evaluate.BOOTSTRAP_RESAMPLES, evaluate.BOOTSTRAP_SEED)
+
+
+def test_identical_with_ties_rare_labels_and_undefined_resamples():
+    """Coarse scores (many ties, within and across classes), a label with 2 positives (undefined in many
+    resamples), a constant scorer, and float32 scores."""
+    rng = np.random.default_rng(3)
+    targets = (rng.random((60, 4)) < [0.4, 0.2, 0.5, 0.5]).astype(int)
+    targets[:, 1] = 0
+    targets[[5, 40], 1] = 1
+    scores = np.round(targets * 0.3 + rng.random((60, 4)) * 0.7, 1)
+    scores[:, 2] = 0.5
+    assert_identical(targets, scores.astype(np.float32), resamples=400, seed=7)
+
+
+def test_the_evaluators_intervals_bracket_the_estimate_and_are_seeded():
+    rng = np.random.default_rng(0)
+    targets = (rng.random((200, 3)) < 0.3).astype(int)
+    scores = np.clip(targets * 0.3 + rng.random((200, 3)) * 0.7, 0, 1)
+    samples = evaluate.bootstrap_per_label(targets, scores)
+    assert np.array_equal(samples["roc_auc"], evaluate.bootstrap_per_label(targets, scores)["roc_auc"])
+    low, high = confidence_interval(np.nanmean(samples["roc_auc"], axis=1))
+    assert low < macro_auc(targets, scores) < high
+    assert confidence_interval(np.array([np.nan])) is None
+
+
+def test_paired_gain_counts_the_resamples_where_the_better_model_leads():
+    rng = np.random.default_rng(1)
+    targets = (rng.random((150, 3)) < 0.4).astype(int)
+    noise = rng.random((150, 3))
+    strong, weak = targets * 0.6 + noise * 0.4, targets * 0.1 + noise * 0.9
+    gain, share = paired_macro_auc_gain(targets, strong, weak)
+    assert gain == pytest.approx(macro_auc(targets, strong) - macro_auc(targets, weak)) and gain > 0.2
+    assert share == 1.0
+    assert paired_macro_auc_gain(targets, strong, strong)[1] == 0.0  # never strictly ahead of itself
