@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image
 
 from benchmarks.errors import BenchmarkError
-from benchmarks.exports.image_prep import automl_fit, to_minus_one_one
+from benchmarks.exports.image_prep import automl_tfjs_fit, to_minus_one_one
 from benchmarks.exports.tfjs_weights import read_manifest_weights, read_model_json
 
 FUSED_DEPTHWISE = "FusedDepthwiseConv2dNative"
@@ -142,8 +142,12 @@ class GraphModelClassifier:
 
     def predict_batch(self, images: list[Image.Image]) -> np.ndarray:
         """AutoML's graphs are exported for batch 1: one call per image then; a free batch dimension takes all."""
-        pixels = np.stack([automl_fit(image, self.size) for image in images])
-        x = to_minus_one_one(pixels) if self.input_dtype.is_floating else pixels.astype(self.input_dtype.as_numpy_dtype)
+        pixels = np.stack([automl_tfjs_fit(image, self.size) for image in images])
+        x = (
+            to_minus_one_one(pixels)
+            if self.input_dtype.is_floating
+            else pixels.round().astype(self.input_dtype.as_numpy_dtype)
+        )
         if self.batch == -1:
             return self._call(x)
         return np.concatenate([self._call(x[i : i + 1]) for i in range(len(x))])

@@ -223,7 +223,7 @@ def test_tfjs_fused_depthwise_op_is_split_back_into_tensorflow_ops(tmp_path):
     import tensorflow as tf
     from google.protobuf import json_format
 
-    from benchmarks.exports.image_prep import automl_fit, to_minus_one_one
+    from benchmarks.exports.image_prep import automl_tfjs_fit, to_minus_one_one
     from cloud_baselines.tfjs_graph import GraphModelClassifier
 
     rng = np.random.default_rng(0)
@@ -269,7 +269,7 @@ def test_tfjs_fused_depthwise_op_is_split_back_into_tensorflow_ops(tmp_path):
     )
     (tmp_path / "w.bin").write_bytes(kernel.tobytes() + bias.tobytes())
     photo = open_rgb(PHOTOS[0])
-    x = to_minus_one_one(automl_fit(photo, 8))[None]
+    x = to_minus_one_one(automl_tfjs_fit(photo, 8))[None]
     with tf.compat.v1.Session(graph=graph) as session:
         want = session.run("scores:0", {"image:0": x})
     np.testing.assert_allclose(GraphModelClassifier(tmp_path / "model.json").predict(photo), want[0], atol=1e-6)
