@@ -9,7 +9,7 @@ import pytest
 from benchmarks.data.dataset import load_dataset
 from benchmarks.data.images import open_rgb
 from cloud_baselines.teachable_machine import open_tm_export
-from tests.test_cloud_baselines import FRUIT, FRUIT_IMAGES, TM, dataset_from_files
+from tests.cloud_helpers import FRUIT, FRUIT_IMAGES, TM, dataset_from_files
 from tm_replica import replica as tm_replica
 
 pytestmark = pytest.mark.training  # trains models on tiny data: `make test-fast` leaves these out
