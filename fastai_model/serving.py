@@ -14,6 +14,7 @@ from benchmarks.atomic import atomic_write, atomic_write_json
 from benchmarks.errors import RunError
 from benchmarks.evaluation.results import read_run_file
 from benchmarks.models.backbones import get_backbone, normalise, prepare_image
+from benchmarks.models.compiled import export_torch
 
 STATE_FILE = "model_state.pt"
 CONFIG_FILE = "serving.json"
@@ -93,8 +94,4 @@ class FastaiPredictor:
         return expit(logits)
 
     def export_openvino(self, xml_path: Path, example: np.ndarray) -> None:
-        import openvino as ov
-
-        shape = ov.PartialShape([-1, *example.shape[1:]])  # any batch size
-        network = ov.convert_model(self.model, example_input=torch.from_numpy(example), input=[shape])
-        ov.save_model(network, str(xml_path), compress_to_fp16=False)  # fp16 weights would move scores by ~1e-2
+        export_torch(self.model, xml_path, example)

@@ -60,15 +60,32 @@ def test_linear_probe_writes_a_scored_run_and_caches_features(tmp_path, tiny_sce
     assert again.info["status"] == "done"
 
 
-def test_the_served_linear_probe_reproduces_its_scored_predictions(tmp_path, tiny_scenes):
+@pytest.mark.parametrize("runtime", ["native", "openvino"])
+def test_the_served_linear_probe_reproduces_its_scored_predictions(tmp_path, tiny_scenes, runtime):
+    """Scored from features the OpenVINO feature network computed; served batched by PyTorch or by its own OpenVINO
+    export (backbone + folded head): the same scores either way."""
     import pandas as pd
 
     from benchmarks.data.images import open_rgb
-    from benchmarks.serving.predictors import load_predictor
+    from benchmarks.serving.predictors import load_predictor, runtime_of
 
     dataset = load_dataset(tiny_scenes)
     run = run_linear_probe(dataset, tmp_path / "results", img_size=64)
     table = pd.read_csv(run.path / "predictions.csv").set_index("image")
     rels = list(dataset.rows("test")["image"])
-    served = load_predictor(run.path).predict([open_rgb(dataset.root / rel) for rel in rels])
+    predictor = load_predictor(run.path, runtime)
+    served = predictor.predict([open_rgb(dataset.root / rel) for rel in rels])
+    assert runtime_of(predictor) == runtime and getattr(predictor, "thread_safe", False)
     np.testing.assert_allclose(served, table.loc[rels, dataset.labels].to_numpy(float), atol=1e-4)
+
+
+def test_frozen_features_come_from_openvino_within_parity_of_pytorch(tiny_scenes):
+    from benchmarks.data.images import open_rgb
+    from benchmarks.models.compiled import PARITY_TOLERANCE
+    from benchmarks.models.features import FeatureNetwork
+
+    network = FeatureNetwork(get_backbone("lite0"), 64)
+    assert network.runtime == "openvino"
+    images = [open_rgb(p) for p in load_dataset(tiny_scenes).image_paths()[:8]]
+    batch = network.network_input(images)
+    np.testing.assert_allclose(network.features(images), network.native(batch), atol=PARITY_TOLERANCE)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from scipy.special import expit
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
@@ -15,8 +16,9 @@ from benchmarks.errors import DatasetError, RunError
 from benchmarks.evaluation.metrics import macro_auc
 from benchmarks.evaluation.results import EVAL_SPLITS, Run, Stopwatch, create_run, load_run, model_size_bytes, recording
 
-from .backbones import DEFAULT_BACKBONE, get_backbone
-from .features import backbone_features, pooled_features
+from .backbones import DEFAULT_BACKBONE, get_backbone, normalise, prepare_image
+from .compiled import export_torch
+from .features import backbone_features
 
 PROBE_C_GRID = (0.01, 0.1, 1.0)
 PROBE_FILE = "linear_probe.npz"  # the scaler and per-label heads; the frozen backbone comes from the registry
@@ -162,7 +164,9 @@ def _require_train_positives(dataset: Dataset) -> None:
 
 
 class LinearProbePredictor:
-    """The probe as a served model: the registry's frozen backbone, then the saved scaler and per-label heads."""
+    """The probe as a served model: the registry's frozen backbone, then the saved scaler and per-label heads folded
+    into one linear layer. Network and pre/post-processing are apart, so the server batches it and can run it
+    through OpenVINO like the trainers' networks."""
 
     def __init__(self, run_dir: Path | str):
         import torch
@@ -171,7 +175,7 @@ class LinearProbePredictor:
         artifact = run.path / PROBE_FILE
         try:
             with np.load(artifact, allow_pickle=False) as saved:
-                self.weight, self.bias = fold_scaler(
+                weight, bias = fold_scaler(
                     saved["coef"], saved["intercept"], saved["scaler_mean"], saved["scaler_scale"]
                 )
                 self.labels = [str(label) for label in saved["labels"]]
@@ -181,9 +185,28 @@ class LinearProbePredictor:
             ) from None
         self.backbone = get_backbone(run.backbone or DEFAULT_BACKBONE)
         self.img_size = int(run.params.get("img_size") or self.backbone.input_size)
-        self.model = self.backbone.create_torch_model(num_classes=0).eval().to(memory_format=torch.channels_last)
+        head = torch.nn.Linear(weight.shape[1], weight.shape[0])
+        with torch.no_grad():
+            head.weight.copy_(torch.from_numpy(weight))
+            head.bias.copy_(torch.from_numpy(bias))
+        backbone = self.backbone.create_torch_model(num_classes=0)
+        self.model = torch.nn.Sequential(backbone, head).eval().to(memory_format=torch.channels_last)
 
     def predict(self, images) -> np.ndarray:
-        features = pooled_features(self.model, self.backbone, images, self.img_size).astype(np.float64)
-        logits = features @ self.weight.T + self.bias
-        return (1 / (1 + np.exp(-logits))).astype(np.float32)
+        return self.scores_from_output(self.network_output(self.network_input(images)))
+
+    def network_input(self, images) -> np.ndarray:
+        batch = np.stack([np.asarray(prepare_image(image.convert("RGB"), self.img_size)) for image in images])
+        return normalise(batch, self.backbone)
+
+    def network_output(self, batch: np.ndarray) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode():
+            return self.model(torch.from_numpy(batch).contiguous(memory_format=torch.channels_last)).numpy()
+
+    def scores_from_output(self, logits: np.ndarray) -> np.ndarray:
+        return expit(logits.astype(np.float64)).astype(np.float32)
+
+    def export_openvino(self, xml_path: Path, example: np.ndarray) -> None:
+        export_torch(self.model, xml_path, example)

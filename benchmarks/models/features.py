@@ -14,9 +14,10 @@ from tqdm.auto import tqdm
 from benchmarks.atomic import atomic_write
 from benchmarks.data.dataset import Dataset
 from benchmarks.data.images import open_rgb
-from benchmarks.errors import BenchmarkError
+from benchmarks.errors import BenchmarkError, RunError
 
 from .backbones import Backbone, normalise, prepare_image
+from .compiled import export_checked, export_torch, load_checked, probe_images
 
 BATCH_SIZE = 32
 
@@ -56,30 +57,62 @@ def backbone_features(dataset: Dataset, backbone: Backbone, img_size: int | None
 
 
 def extract(paths: list[Path], backbone: Backbone, img_size: int) -> tuple[np.ndarray, float]:
-    import torch
-
-    threads = os.environ.get("OMP_NUM_THREADS", "")  # a grid cell's share of the machine, when one is set
-    torch.set_num_threads(int(threads) if threads.isdigit() and int(threads) > 0 else os.cpu_count() or 1)
-    model = backbone.create_torch_model(num_classes=0).to(memory_format=torch.channels_last)  # ~2x faster on CPU
+    network = FeatureNetwork(backbone, img_size)
     chunks = []
     start = time.perf_counter()
-    with tqdm(total=len(paths), desc=f"{backbone.name} features", unit="img") as bar:
+    with tqdm(total=len(paths), desc=f"{backbone.name} features ({network.runtime})", unit="img") as bar:
         for i in range(0, len(paths), BATCH_SIZE):
             images = [open_rgb(p) for p in paths[i : i + BATCH_SIZE]]
-            chunks.append(pooled_features(model, backbone, images, img_size))
+            chunks.append(network.features(images))
             bar.update(len(images))
     seconds = time.perf_counter() - start
     return np.concatenate(chunks).astype(np.float32), seconds / max(len(paths), 1)
 
 
-def pooled_features(model, backbone: Backbone, images: list, img_size: int) -> np.ndarray:
-    """The frozen backbone's pooled features for decoded images: the probe's training and its serving share this."""
-    import torch
+class FeatureNetwork:
+    """The frozen backbone as decoded images → pooled features: what the probe trains on and serves with, LP-FT's
+    head is fitted on, and the cache holds. Run by its OpenVINO export (made once per backbone and size under the
+    cache, accepted within ``PARITY_TOLERANCE`` of PyTorch's features on fixed images), by PyTorch where that
+    export cannot be made or does not match (one line says so)."""
 
-    batch = np.stack([np.asarray(prepare_image(image.convert("RGB"), img_size)) for image in images])
-    inputs = torch.from_numpy(normalise(batch, backbone)).contiguous(memory_format=torch.channels_last)
-    with torch.inference_mode():
-        return model(inputs).numpy()
+    def __init__(self, backbone: Backbone, img_size: int):
+        import torch
+
+        threads = os.environ.get("OMP_NUM_THREADS", "")  # a grid cell's share of the machine, when one is set
+        torch.set_num_threads(int(threads) if threads.isdigit() and int(threads) > 0 else os.cpu_count() or 1)
+        self.backbone, self.img_size = backbone, img_size
+        self.model = backbone.create_torch_model(num_classes=0).eval().to(memory_format=torch.channels_last)
+        self.network, self.runtime = self._compiled()
+
+    def features(self, images: list) -> np.ndarray:
+        return self.network(self.network_input(images))
+
+    def network_input(self, images: list) -> np.ndarray:
+        batch = np.stack([np.asarray(prepare_image(image.convert("RGB"), self.img_size)) for image in images])
+        return normalise(batch, self.backbone)
+
+    def native(self, batch: np.ndarray) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode():
+            return self.model(torch.from_numpy(batch).contiguous(memory_format=torch.channels_last)).numpy()
+
+    def _compiled(self):
+        folder = cache_dir() / "networks" / f"{self.backbone.name}-{self.img_size}-features-openvino"
+        example = self.network_input(probe_images())
+        try:
+            network, _ = load_checked(folder) or export_checked(
+                folder,
+                lambda xml_path: export_torch(self.model, xml_path, example[:1]),
+                lambda network: float(np.abs(network(example) - self.native(example)).max()),
+                what=f"{self.backbone.name} features at {self.img_size} px",
+                fallback="computing them with PyTorch",
+                about={"compared": "pooled features", "images": "probe_images()"},
+            )
+        except RunError as exc:
+            print(f"note: {exc}", file=sys.stderr)
+            return self.native, "pytorch"
+        return network, "openvino"
 
 
 if __name__ == "__main__":  # python -m benchmarks.models.features DATASET BACKBONE IMG_SIZE: fill the cache

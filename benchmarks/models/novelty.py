@@ -17,7 +17,7 @@ from PIL import Image
 from benchmarks.data.dataset import Dataset
 
 from .backbones import get_backbone
-from .features import cached_features_path, pooled_features
+from .features import FeatureNetwork, cached_features_path
 
 PERCENTILE = 99.0
 
@@ -54,9 +54,9 @@ class NoveltyCheck:
         valid_distances = 1.0 - (_unit(features[splits == "valid"]) @ self.train.T).max(axis=1)
         self.cut = float(np.percentile(valid_distances, PERCENTILE))
         self.backbone, self.img_size = get_backbone(backbone_name), img_size
-        self.model = self.backbone.create_torch_model(num_classes=0).eval()
+        self.network = FeatureNetwork(self.backbone, img_size)  # the network that made the cached features
 
     def check(self, image: Image.Image) -> Novelty:
-        feature = _unit(pooled_features(self.model, self.backbone, [image], self.img_size))
+        feature = _unit(self.network.features([image]))
         distance = float(1.0 - (feature @ self.train.T).max())
         return Novelty(distance, self.cut, distance > self.cut)

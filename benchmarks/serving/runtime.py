@@ -5,9 +5,9 @@ objects, with no ONNX detour (Keras' ONNX export turns its Normalization constan
 2-core CPU it was the faster of the two runtimes measured (docs/api.md). The exported graph is the network only:
 preprocessing and the final sigmoid stay in the family's predictor, so the served pixels are the scored pixels.
 
-The export happens once per run, on first load, into ``RUN/optimised/openvino/`` (written aside, then moved in
-whole); it is accepted only when its scores match the framework's own within ``PARITY_TOLERANCE`` on a fixed set
-of probe images, and the figure is kept in ``parity.json`` beside it.
+The export happens once per run, on first load, into ``RUN/optimised/openvino/`` (``benchmarks.models.compiled``:
+written aside, then moved in whole); it is accepted only when its scores match the framework's own within
+``PARITY_TOLERANCE`` on a fixed set of probe images, and the figure is kept in ``parity.json`` beside it.
 
 Whatever the runtime, a network is served batched (``BatchedPredictor``): concurrent requests share its runs, so
 the two runtimes are compared behind the same server.
@@ -15,29 +15,23 @@ the two runtimes are compared behind the same server.
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image
 
-from benchmarks.atomic import atomic_write_json
-from benchmarks.errors import BenchmarkError, RunError, first_line
+from benchmarks.errors import BenchmarkError
+from benchmarks.models.compiled import export_checked, load_checked, probe_images
 
 from .batching import DynamicBatcher
 
 RUNTIME_ENV = "SERVING_RUNTIME"
 NATIVE = "native"
 RUNTIMES = (NATIVE, "openvino")
-PARITY_TOLERANCE = 1e-4
 EXPORT_DIR = Path("optimised") / "openvino"
-GRAPH_FILE = "model.xml"  # + model.bin beside it
-PARITY_FILE = "parity.json"
 
 
 class Exportable(Protocol):
@@ -60,41 +54,6 @@ def serving_runtime(value: str | None = None) -> str:
     if chosen not in RUNTIMES:
         raise BenchmarkError(f"{RUNTIME_ENV}={chosen!r} is not a serving runtime; use one of {', '.join(RUNTIMES)}")
     return chosen
-
-
-def probe_images(count: int = 6) -> list[Image.Image]:
-    """Deterministic, varied pictures (noise, shapes, odd sizes) for the parity check: no dataset needed."""
-    rng = np.random.default_rng(0)
-    images = []
-    for i in range(count):
-        size = (160 + 37 * i, 224 - 11 * i)
-        image = Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8))
-        draw = ImageDraw.Draw(image)
-        for _ in range(4):
-            x0, y0 = rng.integers(0, size[0] // 2), rng.integers(0, size[1] // 2)
-            fill = tuple(int(v) for v in rng.integers(0, 256, 3))
-            draw.ellipse((x0, y0, x0 + size[0] // 3, y0 + size[1] // 3), fill=fill)
-        images.append(image)
-    return images
-
-
-class OpenVinoNetwork:
-    """A compiled OpenVINO model; one synchronous infer request, so callers serialise calls (OptimisedPredictor's
-    batcher does)."""
-
-    def __init__(self, xml_path: Path):
-        import openvino as ov
-
-        try:
-            # f32 inference: on CPUs with avx512_bf16 OpenVINO's default is bf16, which moved scores by up to 0.1
-            # against the scored fp32 model (the served model must be the scored one)
-            config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"}
-            self.compiled = ov.Core().compile_model(str(xml_path), "CPU", config)
-        except Exception as exc:  # noqa: BLE001  (a damaged export: one line, and the caller may re-export)
-            raise RunError(f"{xml_path}: cannot compile the OpenVINO model ({first_line(exc)})") from None
-
-    def __call__(self, batch: np.ndarray) -> np.ndarray:
-        return np.asarray(self.compiled(np.ascontiguousarray(batch))[0], dtype=np.float32)
 
 
 class BatchedPredictor:
@@ -134,48 +93,15 @@ def max_score_difference(native: Exportable, network: Callable[[np.ndarray], np.
     return float(np.abs(ours - theirs).max())
 
 
-def _export(native: Exportable, run_dir: Path) -> dict:
-    """Export into a scratch folder in the run, check parity, then move the folder in place (all or nothing)."""
-    target = run_dir / EXPORT_DIR
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        scratch = Path(tempfile.mkdtemp(prefix=".export-", dir=target.parent))
-    except OSError as exc:
-        raise RunError(
-            f"{target.parent}: cannot write the OpenVINO export here ({exc.strerror}); make the run folder writable "
-            f"or serve it with {RUNTIME_ENV}=native"
-        ) from None
-    try:
-        try:
-            native.export_openvino(scratch / GRAPH_FILE, native.network_input(probe_images(1)))
-        except Exception as exc:  # noqa: BLE001  (converter errors are many and deep: one line names the run)
-            raise RunError(
-                f"{run_dir}: OpenVINO export failed ({exc.__class__.__name__}: {first_line(exc)}); "
-                f"serve it with {RUNTIME_ENV}=native"
-            ) from None
-        difference = max_score_difference(native, OpenVinoNetwork(scratch / GRAPH_FILE))
-        parity = {"max_abs_score_difference": difference, "tolerance": PARITY_TOLERANCE, "images": "probe_images()"}
-        if not difference <= PARITY_TOLERANCE:
-            raise RunError(
-                f"{run_dir}: the OpenVINO export differs from the native model by {difference:.2g} "
-                f"(> {PARITY_TOLERANCE:g}); serve it with {RUNTIME_ENV}=native"
-            )
-        atomic_write_json(scratch / PARITY_FILE, parity)
-        shutil.rmtree(target, ignore_errors=True)
-        scratch.rename(target)
-        return parity
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-
-
 def openvino_predictor(native: Exportable, run_dir: Path | str) -> OptimisedPredictor:
     """The run's OpenVINO export (made now when missing or damaged), wrapped to predict like ``native``."""
     run_dir = Path(run_dir)
-    folder = run_dir / EXPORT_DIR
-    try:
-        parity = json.loads((folder / PARITY_FILE).read_text())
-        network = OpenVinoNetwork(folder / GRAPH_FILE)
-    except (OSError, ValueError, RunError):
-        parity = _export(native, run_dir)
-        network = OpenVinoNetwork(folder / GRAPH_FILE)
-    return OptimisedPredictor(native, network, "openvino", parity)
+    loaded = load_checked(run_dir / EXPORT_DIR) or export_checked(
+        run_dir / EXPORT_DIR,
+        lambda xml_path: native.export_openvino(xml_path, native.network_input(probe_images(1))),
+        lambda network: max_score_difference(native, network),
+        what=str(run_dir),
+        fallback=f"serve it with {RUNTIME_ENV}=native",
+        about={"compared": "label scores", "images": "probe_images()"},
+    )
+    return OptimisedPredictor(native, loaded[0], "openvino", loaded[1])
