@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
+from benchmarks.data.dataset import load_dataset
 from benchmarks.data.images import open_rgb
 from benchmarks.errors import BenchmarkError, RunError
 from benchmarks.evaluation.results import load_run
@@ -85,8 +86,22 @@ def test_an_export_that_scores_differently_is_refused_and_leaves_nothing(keras_r
     assert not target.exists() and not list(target.parent.glob(".export-*"))
 
 
-def test_kinds_without_an_export_stay_native_and_unknown_runtimes_are_refused(replica_run, monkeypatch):
-    assert runtime_of(load_predictor(replica_run.path, "openvino")) == "native"
+def test_the_tm_replica_is_served_through_openvino_as_it_was_scored(replica_run, tiny_scenes):
+    scored = pd.read_csv(replica_run.path / "predictions.csv").query("split == 'test'").set_index("image")
+    images = [open_rgb(tiny_scenes / rel) for rel in scored.index[:6]]
+    predictor = load_predictor(replica_run.path, "openvino")
+    assert runtime_of(predictor) == "openvino" and predictor.parity["max_abs_difference"] <= PARITY_TOLERANCE
+    np.testing.assert_allclose(predictor.predict(images), scored[replica_run.labels].to_numpy(float)[:6], atol=1e-4)
+
+
+def test_kinds_without_an_export_stay_native_and_unknown_runtimes_are_refused(replica_run, tmp_path, monkeypatch):
+    from cloud_baselines.teachable_machine import evaluate_tm_export
+    from tests.cloud_helpers import FRUIT, FRUIT_IMAGES, dataset_from_files
+
+    labels = sorted({"_".join(p.stem.split("_")[:2]) for p in FRUIT_IMAGES})
+    root = dataset_from_files(tmp_path / "fruit", FRUIT_IMAGES, lambda p: ["_".join(p.stem.split("_")[:2])], labels)
+    tflite = evaluate_tm_export(FRUIT / "converted_tflite", load_dataset(root), tmp_path / "results")
+    assert runtime_of(load_predictor(tflite.path, "openvino")) == "native"  # a TFLite file: no network to export
     monkeypatch.setenv("SERVING_RUNTIME", "tensorrt")
     with pytest.raises(BenchmarkError, match="SERVING_RUNTIME='tensorrt' is not a serving runtime; use one of"):
         load_predictor(replica_run.path)
@@ -109,8 +124,7 @@ def test_the_api_serves_openvino_with_the_same_scores(fastai_run, keras_run, rep
         for key in ("RESULTS_DIR", "SERVING_RUNTIME"):
             os.environ.pop(key)
     assert health["runtime"] == "openvino" and health["skipped"] == []
-    assert runtimes["fastai"] == runtimes["keras"] == "openvino"  # others (the TM replica, a probe...) stay native
-    assert runtimes["teachable_machine_replica"] == "native" and set(runtimes.values()) == {"openvino", "native"}
+    assert runtimes["fastai"] == runtimes["keras"] == runtimes["teachable_machine_replica"] == "openvino"
     written = pd.read_csv(keras_run.path / "predictions.csv").set_index("image")
     served = reply.json()["predictions"][0]["scores"]
     np.testing.assert_allclose(

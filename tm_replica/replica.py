@@ -38,6 +38,7 @@ from benchmarks.exports.tm_keras_model import (
     build_base,
     weights_of_export,
 )
+from benchmarks.models.compiled import compiled_or_native, probe_images
 from benchmarks.models.features import cache_dir
 
 SHIPPED_BASE = Path(__file__).parent / "assets" / "tm_mobilenet_v2_0.35_base.npz"
@@ -64,22 +65,41 @@ def base_digest(weights: dict[str, np.ndarray]) -> str:
 
 
 def embeddings(dataset: Dataset, weights: dict[str, np.ndarray], batch: int = 32) -> np.ndarray:
-    """1280-d pooled MobileNetV2 features for every image (dataset order), cached by dataset and base."""
+    """1280-d pooled MobileNetV2 features for every image (dataset order), cached by dataset and base; computed by
+    the base's OpenVINO export where it matches TensorFlow's outputs (``compiled_or_native``)."""
     path = cache_dir() / "tm_embeddings" / f"{dataset.fingerprint.replace(':', '-')}-{base_digest(weights)}.npy"
     if path.is_file():
         return np.load(path)
-    import keras
-
-    base = build_base(weights, DEFAULT_SIZE, SHIPPED_BASE)
-    pooled = keras.Model(base.input, keras.layers.GlobalAveragePooling2D()(base.output))
+    network, runtime = base_network(weights)
     paths = dataset.image_paths()
     chunks = []
-    for i in tqdm(range(0, len(paths), batch), desc="TM base embeddings", unit="batch"):
-        x = np.stack([to_minus_one_one(teachable_machine_fit(open_rgb(p), DEFAULT_SIZE)) for p in paths[i : i + batch]])
-        chunks.append(np.asarray(pooled(x, training=False)))
+    for i in tqdm(range(0, len(paths), batch), desc=f"TM base embeddings ({runtime})", unit="batch"):
+        chunks.append(network(tm_inputs([open_rgb(p) for p in paths[i : i + batch]])))
     features = np.concatenate(chunks).astype(np.float32)
     atomic_write(path, lambda tmp: np.save(open(tmp, "wb"), features))
     return features
+
+
+def tm_inputs(images: list) -> np.ndarray:
+    return np.stack([to_minus_one_one(teachable_machine_fit(image, DEFAULT_SIZE)) for image in images])
+
+
+def base_network(weights: dict[str, np.ndarray]):
+    """TM's frozen base + pooling as images → embeddings, and the runtime that runs it."""
+    import keras
+
+    from benchmarks.serving.tf_runtime import traced_forward
+
+    base = build_base(weights, DEFAULT_SIZE, SHIPPED_BASE)
+    pooled = keras.Model(base.input, keras.layers.GlobalAveragePooling2D()(base.output))
+    forward = traced_forward(pooled, DEFAULT_SIZE)
+    return compiled_or_native(
+        cache_dir() / "networks" / f"tm-base-{base_digest(weights)}-openvino",
+        lambda xml_path: pooled.export(str(xml_path), format="openvino", verbose=False),
+        lambda x: np.asarray(forward(x)),
+        tm_inputs(probe_images()),
+        what="TM base embeddings",
+    )
 
 
 def replica_classifier(head, weights: dict[str, np.ndarray]) -> TMKerasClassifier:

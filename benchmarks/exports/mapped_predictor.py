@@ -39,3 +39,20 @@ class MappedPredictor:
     def predict(self, images: list[Image.Image]) -> np.ndarray:
         class_scores = self.classifier.predict_batch([image.convert("RGB") for image in images])
         return self.mapping.label_scores(class_scores).astype(np.float32)
+
+
+class MappedNetworkPredictor(MappedPredictor):
+    """A mapped classifier whose network stands apart from its preprocessing (TM's Keras rebuilds, the TM replica):
+    the server batches it and can run it through OpenVINO, like the trainers' networks."""
+
+    def network_input(self, images: list[Image.Image]) -> np.ndarray:
+        return self.classifier.network_input([image.convert("RGB") for image in images])
+
+    def network_output(self, batch: np.ndarray) -> np.ndarray:
+        return self.classifier.network_output(batch)
+
+    def scores_from_output(self, class_scores: np.ndarray) -> np.ndarray:
+        return self.mapping.label_scores(class_scores).astype(np.float32)
+
+    def export_openvino(self, xml_path, example: np.ndarray) -> None:
+        self.classifier.export_openvino(xml_path, example)

@@ -169,9 +169,17 @@ class TMKerasClassifier:
         return self.predict_batch([image])[0]
 
     def predict_batch(self, images: list[Image.Image]) -> np.ndarray:
+        return self.network_output(self.network_input(images))
+
+    def network_input(self, images: list[Image.Image]) -> np.ndarray:
         fit = teachable_machine_gray if self.channels == 1 else teachable_machine_fit
-        x = np.stack([to_minus_one_one(fit(image, self.size)) for image in images])
-        return np.asarray(self._forward(x))
+        return np.stack([to_minus_one_one(fit(image, self.size)) for image in images])
+
+    def network_output(self, batch: np.ndarray) -> np.ndarray:
+        return np.asarray(self._forward(batch))
+
+    def export_openvino(self, xml_path: Path, example: np.ndarray) -> None:
+        self.model.export(str(xml_path), format="openvino", verbose=False)
 
 
 def load_h5(path: Path) -> TMKerasClassifier:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -119,3 +120,28 @@ def export_checked(
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return OpenVinoNetwork(folder / GRAPH_FILE), parity
+
+
+def compiled_or_native(
+    folder: Path,
+    export: Callable[[Path], None],
+    native: Callable[[np.ndarray], np.ndarray],
+    example: np.ndarray,
+    what: str,
+) -> tuple[Callable[[np.ndarray], np.ndarray], str]:
+    """A frozen network's OpenVINO run (exported into ``folder`` once, accepted where its outputs on ``example`` are
+    within ``PARITY_TOLERANCE`` of ``native``'s) and ``"openvino"``; else ``native`` and ``"native"``, with one line
+    on stderr saying why."""
+    try:
+        network, _ = load_checked(folder) or export_checked(
+            folder,
+            export,
+            lambda network: float(np.abs(network(example) - native(example)).max()),
+            what=what,
+            fallback="running it natively",
+            about={"compared": "network outputs", "images": "probe_images()"},
+        )
+    except RunError as exc:
+        print(f"note: {exc}", file=sys.stderr)
+        return native, "native"
+    return network, "openvino"

@@ -14,10 +14,10 @@ from tqdm.auto import tqdm
 from benchmarks.atomic import atomic_write
 from benchmarks.data.dataset import Dataset
 from benchmarks.data.images import open_rgb
-from benchmarks.errors import BenchmarkError, RunError
+from benchmarks.errors import BenchmarkError
 
 from .backbones import Backbone, normalise, prepare_image
-from .compiled import export_checked, export_torch, load_checked, probe_images
+from .compiled import compiled_or_native, export_torch, probe_images
 
 BATCH_SIZE = 32
 
@@ -72,8 +72,8 @@ def extract(paths: list[Path], backbone: Backbone, img_size: int) -> tuple[np.nd
 class FeatureNetwork:
     """The frozen backbone as decoded images → pooled features: what the probe trains on and serves with, LP-FT's
     head is fitted on, and the cache holds. Run by its OpenVINO export (made once per backbone and size under the
-    cache, accepted within ``PARITY_TOLERANCE`` of PyTorch's features on fixed images), by PyTorch where that
-    export cannot be made or does not match (one line says so)."""
+    cache, accepted within ``PARITY_TOLERANCE`` of PyTorch's features on fixed images), by PyTorch (``native``) where
+    that export cannot be made or does not match (one line says so)."""
 
     def __init__(self, backbone: Backbone, img_size: int):
         import torch
@@ -98,21 +98,14 @@ class FeatureNetwork:
             return self.model(torch.from_numpy(batch).contiguous(memory_format=torch.channels_last)).numpy()
 
     def _compiled(self):
-        folder = cache_dir() / "networks" / f"{self.backbone.name}-{self.img_size}-features-openvino"
         example = self.network_input(probe_images())
-        try:
-            network, _ = load_checked(folder) or export_checked(
-                folder,
-                lambda xml_path: export_torch(self.model, xml_path, example[:1]),
-                lambda network: float(np.abs(network(example) - self.native(example)).max()),
-                what=f"{self.backbone.name} features at {self.img_size} px",
-                fallback="computing them with PyTorch",
-                about={"compared": "pooled features", "images": "probe_images()"},
-            )
-        except RunError as exc:
-            print(f"note: {exc}", file=sys.stderr)
-            return self.native, "pytorch"
-        return network, "openvino"
+        return compiled_or_native(
+            cache_dir() / "networks" / f"{self.backbone.name}-{self.img_size}-features-openvino",
+            lambda xml_path: export_torch(self.model, xml_path, example[:1]),
+            self.native,
+            example,
+            what=f"{self.backbone.name} features at {self.img_size} px",
+        )
 
 
 if __name__ == "__main__":  # python -m benchmarks.models.features DATASET BACKBONE IMG_SIZE: fill the cache
