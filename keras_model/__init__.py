@@ -1,1 +1,1 @@
-"""Keras 3 (TensorFlow backend) trainer on the registry's EfficientNet-Lite, ported from PyTorch."""
+"""Keras 3 trainer on the registry's EfficientNet-Lite, ported from PyTorch; TensorFlow, JAX or PyTorch backend."""

@@ -10,6 +10,8 @@ from benchmarks.errors import BenchmarkError
 from benchmarks.training.options import MATCHED, CommonConfig, add_common_arguments, refuse_unmatched
 from benchmarks.training.options import make_config as make_common_config
 
+from .backends import BACKENDS
+
 DEFAULT_LR = MATCHED.head_lr  # Keras has no lr_find: "auto" means Adam's usual 1e-3 for the head
 
 
@@ -21,6 +23,7 @@ class TrainConfig(CommonConfig):
     warmup: float = MATCHED.warmup  # share of phase-2 steps spent warming up (cosine schedule)
     dropout: float = MATCHED.dropout
     mixup_alpha: float = 0.2
+    backend: str | None = None  # Keras' backend; None: whichever this process loaded (KERAS_BACKEND, else tensorflow)
 
 
 # Presets, chosen on StampScenes' valid split with the grids in benchmarks/grids/ (figures: docs/results.md), the same
@@ -39,6 +42,8 @@ def make_config(preset: str | None = None, **overrides) -> TrainConfig:
     config = make_common_config(TrainConfig, PRESETS, preset, **overrides)
     if config.schedule not in ("cosine", "plateau"):
         raise BenchmarkError(f"--schedule {config.schedule!r}: choose cosine or plateau")
+    if config.backend is not None and config.backend not in BACKENDS:
+        raise BenchmarkError(f"--backend {config.backend!r}: choose one of {', '.join(BACKENDS)}")
     if not 0 < config.fine_tune_lr_factor <= 1:
         raise BenchmarkError(f"--fine-tune-lr-factor {config.fine_tune_lr_factor}: must be in (0, 1]")
     refuse_unmatched(
@@ -71,4 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="phase-2 LR: warm-up + cosine decay (default) or ReduceLROnPlateau",
     )
     parser.add_argument("--dropout", type=float, help="dropout before the sigmoid layer (default 0.2)")
+    parser.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        help="Keras 3 backend that runs the model: tensorflow (default, or $KERAS_BACKEND), jax or torch; input "
+        "is tf.data for all three, the weights and recipe are the same",
+    )
     return parser

@@ -24,9 +24,16 @@ TF_DECODABLE = {".jpg", ".jpeg", ".png", ".gif", ".bmp"}  # what tf.io.decode_im
 
 
 def resize_square(pixels, size: int):
-    """Shorter side to ``size``, centre crop, uint8 out: the same view for training, evaluation and serving."""
-    resized = keras.ops.image.resize(pixels, (size, size), crop_to_aspect_ratio=True, antialias=True)
+    """Shorter side to ``size``, centre crop, uint8 out: the same view for training, evaluation and serving. Keras'
+    ``Resizing`` layer, which runs TensorFlow's ops inside tf.data whatever Keras' backend (``keras.ops`` would
+    hand a symbolic tensor to the torch or JAX backend)."""
+    resized = _resizer(size)(pixels)
     return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
+
+
+@functools.cache
+def _resizer(size: int) -> keras.layers.Resizing:
+    return keras.layers.Resizing(size, size, crop_to_aspect_ratio=True, antialias=True, dtype="float32")
 
 
 @functools.cache
@@ -65,13 +72,14 @@ def decoded_images(paths: list[Path], size: int) -> tf.data.Dataset:
     return files.map(lambda p: resize_square(decode(p), size), num_parallel_calls=AUTOTUNE, deterministic=True).cache()
 
 
-def augmentation(config: TrainConfig) -> keras.Sequential:
+def augmentation(config: TrainConfig) -> keras.layers.Pipeline:
     """Keras preprocessing layers: flips, small rotations, zoom-in, shifts and lighting (labels stay valid), in the
-    ranges both frameworks use; the matched recipe has no shifts (fastai's has none)."""
+    ranges both frameworks use; the matched recipe has no shifts (fastai's has none). A ``Pipeline``, not a
+    ``Sequential``: it stays TensorFlow inside tf.data whatever Keras' backend."""
     seed = config.seed
     shift = keras.layers.RandomTranslation(0.05, 0.05, fill_mode="reflect", seed=seed + 3)
     shifts = [] if config.recipe == "matched" else [shift]
-    return keras.Sequential(
+    return keras.layers.Pipeline(
         [
             keras.layers.RandomFlip("horizontal", seed=seed),
             keras.layers.RandomRotation(MATCHED.rotate_degrees / 360, fill_mode="reflect", seed=seed + 1),

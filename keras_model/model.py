@@ -13,6 +13,7 @@ from benchmarks.training.hardware import cpu_has_amx
 from benchmarks.training.options import ASL_CLIP, ASL_GAMMA_NEG, ASL_GAMMA_POS, FOCAL_GAMMA, MATCHED, warmup_steps
 
 from .backbone import feature_extractor, keras
+from .backends import has_gpu
 from .config import TrainConfig, head_lr
 
 BODY = "body"
@@ -28,19 +29,18 @@ STEM_OR_HEAD = {
 POLICIES = {"fp32": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}  # --precision -> Keras' words
 
 
-def precision_policy(requested: str = "auto", recipe: str = "idiomatic") -> str:
+def precision_policy(requested: str = "auto", recipe: str = "idiomatic", backend: str = "tensorflow") -> str:
     """The Keras dtype policy for ``--precision``. ``auto``: mixed_float16 on a GPU, mixed_bfloat16 on CPUs with
-    AMX, else float32 (the matched recipe: float32 on every CPU, as fastai's matched recipe).
+    AMX, else float32 (the matched recipe: float32 on every CPU, as fastai's matched recipe). On the JAX and PyTorch
+    backends ``auto`` is float32 on a CPU: mixed precision was measured for TensorFlow only.
 
     Not on every CPU with bf16 instructions: on an AVX512-BF16 CPU without AMX (AMD EPYC, 2 cores),
     ``keras_model.throughput`` measured mixed_bfloat16 at 33 img/s against float32's 53 img/s."""
     if requested != "auto":
         return POLICIES.get(requested, requested)  # runs recorded before the shared vocabulary name the policy
-    import tensorflow as tf
-
-    if tf.config.list_physical_devices("GPU"):
+    if has_gpu(backend):
         return "mixed_float16"
-    return "mixed_bfloat16" if recipe != "matched" and cpu_has_amx() else "float32"
+    return "mixed_bfloat16" if backend == "tensorflow" and recipe != "matched" and cpu_has_amx() else "float32"
 
 
 def with_policy(model: keras.Model, policy: str) -> keras.Model:

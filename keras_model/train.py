@@ -28,13 +28,17 @@ from benchmarks.training.lifecycle import (
     trainer_main,
 )
 
-from . import distributed
-from .backbone import keras
-from .callbacks import KeepBestCallback, load_checkpoint, training_callbacks
-from .config import TrainConfig, build_parser, head_lr, make_config
-from .data import evaluation_data, training_data
-from .model import build_classifier, compile_phase, precision_policy, set_body_trainable
-from .serving import save_serving_artifact
+from . import backends, distributed
+
+if __name__ == "__main__":  # the command line's --backend, before Keras is first imported (keras_model/backends.py)
+    backends.choose_from_argv(sys.argv[1:])
+
+from .backbone import keras  # noqa: E402
+from .callbacks import KeepBestCallback, load_checkpoint, training_callbacks  # noqa: E402
+from .config import TrainConfig, build_parser, head_lr, make_config  # noqa: E402
+from .data import evaluation_data, training_data  # noqa: E402
+from .model import build_classifier, compile_phase, precision_policy, set_body_trainable  # noqa: E402
+from .serving import save_serving_artifact  # noqa: E402
 
 KIND = "keras"
 
@@ -43,10 +47,11 @@ def train(dataset_dir: Path | None, results_dir: Path, config: TrainConfig, resu
     """One Keras run: LP-FT head (or Keras' own), the learning rate, the two phases, scores, the evaluator."""
     opening = open_run(KIND, config, dataset_dir, resume)
     dataset, config, backbone = opening.dataset, opening.config, opening.backbone
+    config.backend = backends.loaded(config.backend)
     set_seed(config.seed)
-    policy = precision_policy(config.precision, config.recipe)
+    policy = precision_policy(config.precision, config.recipe, config.backend)
     keras.mixed_precision.set_dtype_policy(policy)
-    strategy = distributed.strategy()
+    strategy = distributed.strategy(config.backend)
     run = opening.run or opening.create_run(results_dir, lr_used=head_lr(config), policy=policy)
     print(f"run: {run.path}")
     with recording(run):
@@ -75,7 +80,12 @@ def train(dataset_dir: Path | None, results_dir: Path, config: TrainConfig, resu
 
             scores, predict_s = predict_eval_splits(model, dataset, config)
         artifact = save_serving_artifact(
-            model, run.path, backbone=backbone.name, labels=dataset.labels, img_size=config.img_size
+            model,
+            run.path,
+            backbone=backbone.name,
+            labels=dataset.labels,
+            img_size=config.img_size,
+            backend=config.backend,
         )
         close_run(run, dataset, scores, artifact, train_s=train_s, predict_s=predict_s, precision=policy)
     return score_run(run, dataset)

@@ -19,6 +19,7 @@ COLUMNS = [
     "name",
     "kind",
     "backbone",
+    "backend",
     "macro_auc",
     "macro_auc_ci",
     "map",
@@ -79,6 +80,7 @@ def leaderboard(results_dir: Path | str, dataset: Dataset | None = None) -> pd.D
                 "name": names[run.run_id],
                 "kind": run.kind,
                 "backbone": run.backbone or "",
+                "backend": run.params.get("backend") or "",  # the framework a run names as its backend (Keras')
                 "macro_auc": summary.get("macro_roc_auc"),
                 "macro_auc_ci": summary.get("macro_roc_auc_ci"),
                 "map": summary.get("map"),
@@ -189,7 +191,10 @@ def readable_table(table: pd.DataFrame) -> pd.DataFrame:
             else f"{value:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if isinstance(ci, list) else "")
             for value, ci in zip(shown[column], shown[column + "_ci"])
         ]
-    shown = shown.drop(columns=["macro_auc_ci", "map_ci", *[c for c in HIDDEN + TEXT_HIDDEN if c in shown]])
+    empty_backend = ["backend"] if "backend" in shown and not shown["backend"].astype(bool).any() else []
+    shown = shown.drop(
+        columns=["macro_auc_ci", "map_ci", *empty_backend, *[c for c in HIDDEN + TEXT_HIDDEN if c in shown]]
+    )
     for column in ("micro_f1", "macro_f1", "hamming_loss", "subset_accuracy"):
         shown[column] = [("—" if v is None or pd.isna(v) else f"{v:.3f}") for v in shown[column]]
     for column in ("train_s", "latency_ms", "images_per_s", "model_mb"):
