@@ -7,8 +7,8 @@ FAMILIES = (
     ModelFamily(
         kind="keras",
         title="Keras",
-        description="Keras 3 fine-tuning of the same ImageNet EfficientNet-Lite, ported from PyTorch (TensorFlow backend; "
-        "--backend jax or torch runs the same model and recipe on the others)",
+        description="Keras 3 fine-tuning of the same ImageNet EfficientNet-Lite, ported from PyTorch (TensorFlow "
+        "backend; --backend jax or torch runs the same model and recipe on the others)",
         runtime="tensorflow",
         predictor="keras_model.serving:KerasPredictor",
         command=Command("keras_model.train"),
