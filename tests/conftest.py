@@ -32,10 +32,13 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.training)
 
 
-@pytest.fixture(autouse=True)
-def isolated_cache(tmp_path_factory, monkeypatch):
-    """Feature caches go to a per-session temp folder, never the user's home."""
-    monkeypatch.setenv("IMGBENCH_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+@pytest.fixture(scope="session", autouse=True)
+def isolated_cache(tmp_path_factory):
+    """Feature caches go to a per-session temp folder, never the user's home. Session-scoped and autouse, so it is
+    set before the session's trained fixtures (a function-scoped one came after them: they used ~/.cache)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("IMGBENCH_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+        yield
 
 
 def draw_stamp(path: Path, rng: np.random.Generator) -> None:

@@ -2,32 +2,20 @@
 
 import numpy as np
 import pytest
-from sklearn.metrics import average_precision_score, roc_auc_score
 
 from benchmarks.evaluation import evaluate
-from benchmarks.evaluation.metrics import confidence_interval, macro_auc, rankable
-from benchmarks.evaluation.resampling import draw_counts, paired_macro_auc_gain, per_label_samples
+from benchmarks.evaluation.metrics import confidence_interval, macro_auc
+from benchmarks.evaluation.resampling import (
+    draw_counts,
+    paired_macro_auc_gain,
+    per_label_samples,
+    per_label_samples_by_resample,
+)
 from benchmarks.evaluation.results import load_run
 
 
-def scikit_learn_on_each_resample(targets: np.ndarray, scores: np.ndarray, resamples: int, seed: int) -> dict:
-    """The bootstrap as the evaluator used to run it: one scikit-learn call per resample and metric."""
-    indices = np.random.default_rng(seed).integers(0, len(targets), (resamples, len(targets)))
-    out = {
-        "roc_auc": np.full((resamples, targets.shape[1]), np.nan),
-        "ap": np.full((resamples, targets.shape[1]), np.nan),
-    }
-    for b, rows in enumerate(indices):
-        y, s = targets[rows], scores[rows]
-        keep = rankable(y)
-        if keep.any():
-            out["roc_auc"][b, keep] = roc_auc_score(y[:, keep], s[:, keep], average=None)
-            out["ap"][b, keep] = average_precision_score(y[:, keep], s[:, keep], average=None)
-    return out
-
-
 def assert_identical(targets, scores, resamples=300, seed=0):
-    want = scikit_learn_on_each_resample(targets, scores, resamples, seed)
+    want = per_label_samples_by_resample(targets, scores, resamples, seed)
     got = per_label_samples(targets, scores, draw_counts(len(targets), resamples, seed))
     for name in ("roc_auc", "ap"):
         assert np.array_equal(np.isnan(got[name]), np.isnan(want[name])), name

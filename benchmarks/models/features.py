@@ -32,9 +32,20 @@ def torch_loadable() -> bool:
     return "torchvision" in sys.modules or "tensorflow" not in sys.modules
 
 
-def cached_features_path(dataset: Dataset, backbone: Backbone, img_size: int) -> Path:
-    """Where a dataset's pooled features live: keyed by its fingerprint, the backbone and the image size."""
-    return cache_dir() / "features" / f"{dataset.fingerprint.replace(':', '-')}-{backbone.name}-{img_size}.npz"
+FEATURE_RUNTIMES = ("openvino", "native")  # which network computed a cache entry: part of its name
+
+
+def cached_features_path(dataset: Dataset, backbone: Backbone, img_size: int, runtime: str) -> Path:
+    """Where a dataset's pooled features live: keyed by its fingerprint, the backbone, the image size and the runtime
+    that computed them (within 1e-4 of each other, but a seed must give the same run: the bits matter)."""
+    name = f"{dataset.fingerprint.replace(':', '-')}-{backbone.name}-{img_size}-{runtime}.npz"
+    return cache_dir() / "features" / name
+
+
+def find_cached_features(dataset: Dataset, backbone: Backbone, img_size: int) -> Path | None:
+    """The cache entry for these features, whichever runtime computed it (OpenVINO's first); None if none has."""
+    paths = [cached_features_path(dataset, backbone, img_size, runtime) for runtime in FEATURE_RUNTIMES]
+    return next((path for path in paths if path.is_file()), None)
 
 
 def backbone_features(dataset: Dataset, backbone: Backbone, img_size: int | None = None) -> tuple[np.ndarray, float]:
@@ -43,20 +54,25 @@ def backbone_features(dataset: Dataset, backbone: Backbone, img_size: int | None
     Where PyTorch cannot be loaded any more (the Keras trainer), a missing cache entry is computed by a child
     process and then read here."""
     img_size = img_size or backbone.input_size
-    path = cached_features_path(dataset, backbone, img_size)
-    if not path.is_file() and not torch_loadable():
+    path = find_cached_features(dataset, backbone, img_size)
+    if path is None and not torch_loadable():
         command = [sys.executable, "-m", "benchmarks.models.features", str(dataset.root), backbone.name, str(img_size)]
         if subprocess.run(command).returncode != 0:
             raise BenchmarkError(f"computing {backbone.name} features of {dataset.root} failed (the command above)")
-    if path.is_file():
+        path = find_cached_features(dataset, backbone, img_size)
+    if path is not None:
         cached = np.load(path)
         return cached["features"], float(cached["seconds_per_image"])
-    features, seconds_per_image = extract(dataset.image_paths(), backbone, img_size)
-    atomic_write(path, lambda tmp: np.savez(open(tmp, "wb"), features=features, seconds_per_image=seconds_per_image))
+    features, seconds_per_image, runtime = extract(dataset.image_paths(), backbone, img_size)
+    atomic_write(
+        cached_features_path(dataset, backbone, img_size, runtime),
+        lambda tmp: np.savez(open(tmp, "wb"), features=features, seconds_per_image=seconds_per_image),
+    )
     return features, seconds_per_image
 
 
-def extract(paths: list[Path], backbone: Backbone, img_size: int) -> tuple[np.ndarray, float]:
+def extract(paths: list[Path], backbone: Backbone, img_size: int) -> tuple[np.ndarray, float, str]:
+    """Features of ``paths``, seconds per image, and the runtime that computed them."""
     network = FeatureNetwork(backbone, img_size)
     chunks = []
     start = time.perf_counter()
@@ -66,7 +82,7 @@ def extract(paths: list[Path], backbone: Backbone, img_size: int) -> tuple[np.nd
             chunks.append(network.features(images))
             bar.update(len(images))
     seconds = time.perf_counter() - start
-    return np.concatenate(chunks).astype(np.float32), seconds / max(len(paths), 1)
+    return np.concatenate(chunks).astype(np.float32), seconds / max(len(paths), 1), network.runtime
 
 
 class FeatureNetwork:

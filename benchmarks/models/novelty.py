@@ -17,7 +17,7 @@ from PIL import Image
 from benchmarks.data.dataset import Dataset
 
 from .backbones import get_backbone
-from .features import FeatureNetwork, cached_features_path
+from .features import FeatureNetwork, find_cached_features
 
 PERCENTILE = 99.0
 
@@ -45,9 +45,9 @@ class NoveltyCheck:
     """Built once per dataset from its cached features; ``check`` then costs one backbone forward pass."""
 
     def __init__(self, dataset: Dataset, backbone_name: str = "lite0", img_size: int = 224):
-        path = cached_features_path(dataset, get_backbone(backbone_name), img_size)
-        if not path.is_file():
-            raise FileNotFoundError(path)
+        path = find_cached_features(dataset, get_backbone(backbone_name), img_size)
+        if path is None:
+            raise FileNotFoundError(f"no cached {backbone_name} features of {dataset.root} at {img_size} px")
         features = np.load(path)["features"].astype(np.float32)
         splits = dataset.items["split"].to_numpy()
         self.train = _unit(features[splits == "train"])
