@@ -19,6 +19,7 @@ help:
 	@echo "make dashboard  open the Streamlit dashboard at http://localhost:8501"
 
 $(VENV)/.installed: requirements.txt pyproject.toml
+	@test -x $(PY) || $(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || { echo "error: $(PYTHON) is Python $$($(PYTHON) -c 'import platform; print(platform.python_version())'); the pinned stack needs 3.11: run PYTHON=python3.11 make $(MAKECMDGOALS)"; exit 2; }
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@set -o pipefail; $(VENV)/bin/pip install --disable-pip-version-check -q -r requirements.txt 2>&1 | sed "/is ignored: it is neither a file nor a directory/d"
 	@$(VENV)/bin/pip install --disable-pip-version-check -q --no-deps --no-build-isolation -e .

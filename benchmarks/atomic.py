@@ -1,4 +1,8 @@
-"""Atomic file writes: a crash never leaves half a file where a whole one is expected."""
+"""Atomic file writes: a crash never leaves half a file where a whole one is expected.
+
+The new file is flushed to disk (fsync) before it replaces the old one, and the folder after, so a power cut leaves
+the old file or the new one, never an empty or partial file under the name (a rename alone only survives a crashed
+process: the data may still sit in the page cache)."""
 
 from __future__ import annotations
 
@@ -22,11 +26,22 @@ def atomic_write(path: Path | str, write: Callable[[Path], None], suffix: str = 
     os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600 files; results are meant to be shared
     try:
         write(tmp_path)
+        fsync(tmp_path)
         os.replace(tmp_path, path)
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
+    fsync(path.parent)
     return path
+
+
+def fsync(path: Path) -> None:
+    """Flush a file's (or a folder's entries') data to the disk."""
+    fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if path.is_dir() else 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _umask() -> int:

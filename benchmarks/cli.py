@@ -1,9 +1,11 @@
-"""``python -m benchmarks``: build, import, inspect and score datasets and runs (the subcommands live in
-``benchmarks/commands/``, one module per concern)."""
+"""``python -m benchmarks`` (or the ``imgbench`` command): build, import, inspect and score datasets and runs (the
+subcommands live in ``benchmarks/commands/``, one module per concern)."""
 
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
 from benchmarks.commands import data, grids, results, runs
 from benchmarks.errors import run_cli
@@ -16,7 +18,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m benchmarks",
+        prog="imgbench" if Path(sys.argv[0]).name == "imgbench" else "python -m benchmarks",
         description="Multi-label image-classification benchmark: datasets, EDA, baselines, one evaluator, leaderboard.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

@@ -42,3 +42,17 @@ def test_end_to_end_prior_leaderboard_and_compare(tmp_path, tiny_scenes):
     run = next(results.iterdir())
     compared = _cli("compare", str(run), str(run))
     assert "no significant difference" in compared.stdout
+
+
+def test_the_imgbench_command_runs_the_same_verbs(tmp_path):
+    """pyproject's [project.scripts]: ``imgbench`` is ``python -m benchmarks`` under its own name."""
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    command = shutil.which("imgbench") or str(Path(sys.executable).parent / "imgbench")
+    done = subprocess.run([command, "leaderboard", "--help"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.startswith("usage: imgbench leaderboard")
+    missing = subprocess.run([command, "eda", str(tmp_path / "nowhere")], capture_output=True, text=True, timeout=120)
+    assert missing.returncode == 2 and "Traceback" not in missing.stderr

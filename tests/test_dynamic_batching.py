@@ -91,3 +91,45 @@ def test_an_error_reaches_every_caller_of_that_run_and_the_next_call_still_works
         with pytest.raises(ValueError, match="bad batch"):
             future.result()
     np.testing.assert_array_equal(batcher(rows(1)[0]), np.full((1, 3), 2.0))
+
+
+class SteppedNetwork:
+    """Doubles its input; run k waits for ``gates[k]`` and signals ``entered[k]``, so a test orders the runs."""
+
+    def __init__(self, runs: int):
+        self.entered = [threading.Event() for _ in range(runs)]
+        self.gates = [threading.Event() for _ in range(runs)]
+        self.calls = 0
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        k, self.calls = self.calls, self.calls + 1
+        self.entered[k].set()
+        self.gates[k].wait(10)
+        return batch * 2
+
+
+def test_a_call_whose_rows_are_ready_returns_without_waiting_for_the_next_run():
+    """Two calls ride one run; a third arrives meanwhile and runs next (held open here). Both riders return as soon
+    as their run ends, not after the third's (they used to queue for the network lock behind it)."""
+    network = SteppedNetwork(3)
+    batcher = DynamicBatcher(network)
+    pool = ThreadPoolExecutor(4)
+    first = pool.submit(batcher, np.ones((1, 3), np.float32))
+    assert network.entered[0].wait(10)
+    riders = [pool.submit(batcher, np.full((1, 3), v, np.float32)) for v in (2.0, 3.0)]
+    while len(batcher._waiting) < 2:
+        time.sleep(0.005)
+    network.gates[0].set()
+    assert network.entered[1].wait(10)  # the two riders' shared run
+    late = pool.submit(batcher, np.full((1, 5), 4.0, np.float32))  # another shape: it cannot ride along
+    while len(batcher._waiting) < 1:
+        time.sleep(0.005)
+    network.gates[1].set()
+    try:
+        results = [future.result(timeout=5) for future in riders]  # while the late call's run is still held
+        assert sorted(float(r[0, 0]) for r in results) == [4.0, 6.0] and not late.done()
+    finally:
+        network.gates[2].set()
+        pool.shutdown(wait=True)
+    np.testing.assert_array_equal(late.result(), np.full((1, 5), 8.0)) and first.result()
+    assert batcher.runs == 3

@@ -101,6 +101,23 @@ def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
 
 
+def test_atomic_write_flushes_the_file_before_the_rename_and_the_folder_after(tmp_path, monkeypatch):
+    import os
+
+    from benchmarks import atomic
+
+    events = []
+    real_fsync, real_replace = os.fsync, os.replace
+    monkeypatch.setattr(
+        atomic.os, "fsync", lambda fd: events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}"))) or real_fsync(fd)
+    )
+    monkeypatch.setattr(atomic.os, "replace", lambda a, b: events.append(("replace", str(b))) or real_replace(a, b))
+    atomic_write_json(tmp_path / "run.json", {"ok": 1})
+    kinds = [kind for kind, _ in events]
+    assert kinds == ["fsync", "replace", "fsync"]
+    assert events[0][1].startswith(str(tmp_path / ".run.json.")) and events[2][1] == str(tmp_path)
+
+
 def test_crashed_run_is_marked_failed_and_ctrl_c_interrupted(tmp_path, dataset):
     run = create_run(tmp_path / "r", kind="prior", dataset=dataset, params={})
     with pytest.raises(ValueError):

@@ -24,37 +24,50 @@ class _Call:
 
 class DynamicBatcher:
     """``batcher(batch)`` returns ``network(batch)``, whichever thread's run computed it. Thread-safe; the network
-    itself is only ever called by one thread at a time."""
+    itself is only ever called by one thread at a time.
+
+    Waiting callers sleep on one condition: at the end of every run each is woken, and one whose rows that run
+    computed returns at once, never queueing behind the next batch for the network."""
 
     def __init__(self, network: Callable[[np.ndarray], np.ndarray], max_images: int = 32):
         self.network, self.max_images = network, max_images
-        self._running = threading.Lock()  # held while the network runs
-        self._queue = threading.Lock()  # guards _waiting
+        self._changed = threading.Condition()  # guards _waiting and _busy; notified when a run ends
+        self._busy = False  # a thread is running the network
         self._waiting: list[_Call] = []
         self.runs = 0  # network runs so far (calls minus the ones that rode along)
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         call = _Call(batch)
-        with self._queue:
+        with self._changed:
             self._waiting.append(call)
-        with self._running:
-            if not call.done:  # nobody took it along while we waited: run it, with whatever else is waiting
-                self._run(self._take(call))
+            while self._busy and not call.done:
+                self._changed.wait()
+            runner = not call.done  # nobody took it along: run it, with whatever else is waiting
+            if runner:
+                self._busy = True
+                taken = self._take(call)
+        if runner:
+            try:
+                self._run(taken)  # outside the condition: callers keep arriving and queueing meanwhile
+            finally:
+                with self._changed:
+                    self._busy = False
+                    self._changed.notify_all()
         if call.error is not None:
             raise call.error
         return call.result
 
     def _take(self, own: _Call) -> list[_Call]:
-        """``own`` first, then the oldest waiting calls of the same shape while the batch stays within max_images."""
-        with self._queue:
-            taken, size = [own], len(own.batch)
-            for call in self._waiting:
-                if call is not own and call.batch.shape[1:] == own.batch.shape[1:]:
-                    if size + len(call.batch) > self.max_images:
-                        break
-                    taken.append(call)
-                    size += len(call.batch)
-            self._waiting = [call for call in self._waiting if call not in taken]  # identity: _Call has no __eq__
+        """``own`` first, then the oldest waiting calls of the same shape while the batch stays within max_images
+        (called with the condition held)."""
+        taken, size = [own], len(own.batch)
+        for call in self._waiting:
+            if call is not own and call.batch.shape[1:] == own.batch.shape[1:]:
+                if size + len(call.batch) > self.max_images:
+                    break
+                taken.append(call)
+                size += len(call.batch)
+        self._waiting = [call for call in self._waiting if call not in taken]  # identity: _Call has no __eq__
         return taken
 
     def _run(self, calls: list[_Call]) -> None:
