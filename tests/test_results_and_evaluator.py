@@ -43,6 +43,13 @@ def test_run_folder_has_run_json_predictions_and_metrics(tmp_path, dataset):
     assert metrics["overall"]["macro_roc_auc"] == 1.0
     assert set(metrics["per_label"]) == {"a", "b"} and "curves" in metrics
     assert (run.path / "metrics.json").is_file()
+    overall = metrics["overall"]  # calibration, with CIs like every macro metric
+    assert 0 <= overall["macro_ece"] <= 1 and 0 <= overall["brier"] <= 1
+    assert len(overall["macro_ece_ci"]) == len(overall["brier_ci"]) == 2
+    assert (
+        set(metrics["calibration"]["reliability"]) == {"a", "b"} and "equal-mass" in metrics["calibration"]["binning"]
+    )
+    assert all("ece" in entry and "brier" in entry for entry in metrics["per_label"].values())
 
 
 def test_threshold_is_tuned_on_valid_not_test(tmp_path, dataset):
@@ -146,6 +153,7 @@ def test_compare_says_which_run_is_better(tmp_path, dataset):
     assert result["metrics"]["macro_roc_auc"]["verdict"] == f"{good.run_id} is better"
     same = compare_runs(good.path, good.path)
     assert same["metrics"]["map"]["verdict"] == "no significant difference"
+    assert result["metrics"]["brier"]["verdict"] == f"{good.run_id} is better"  # lower Brier: the better-calibrated
 
 
 def test_leaderboard_ranks_runs_and_refuses_mixed_datasets(tmp_path, dataset):
@@ -154,6 +162,7 @@ def test_leaderboard_ranks_runs_and_refuses_mixed_datasets(tmp_path, dataset):
     best = _run_with_scores(results, dataset, lambda t: np.clip(t * 0.8 + 0.1, 0, 1), kind="linear_probe")
     table = leaderboard(results, dataset)
     assert table["run"].tolist()[0] == best.run_id and table["macro_auc"].tolist()[0] == 1.0
+    assert {"ece", "ece_ci", "brier", "brier_ci"} <= set(table.columns) and table["brier"].notna().all()
     other = load_dataset(make_dataset(tmp_path / "other", _rows(8), ["a", "b"]))
     _run_with_scores(results, other, lambda t: np.full(t.shape, 0.5))
     with pytest.raises(BenchmarkError, match="2 different datasets"):

@@ -10,6 +10,7 @@ from benchmarks.atomic import atomic_write, atomic_write_json
 from benchmarks.data.dataset import Dataset, load_dataset
 from benchmarks.errors import RunError
 
+from .calibration import BINS, per_label_calibration, reliability_curves
 from .metrics import (
     confidence_interval,
     curves,
@@ -25,6 +26,10 @@ from .results import BOOTSTRAP_NPZ, METRICS_JSON, Run, load_run, read_metrics, r
 
 BOOTSTRAP_RESAMPLES = 1000
 BOOTSTRAP_SEED = 0
+# the macro metrics with bootstrap samples, and the per-label samples each is the mean of (lower is better for
+# the last two: LOWER_IS_BETTER)
+MACRO_OF_LABEL_SAMPLES = {"macro_roc_auc": "roc_auc", "map": "ap", "macro_ece": "ece", "brier": "brier"}
+LOWER_IS_BETTER = ("macro_ece", "brier")
 
 
 def dataset_of(run: Run, dataset: Dataset | None = None) -> Dataset:
@@ -64,10 +69,10 @@ def evaluate_run(run_dir: Path | str, dataset: Dataset | None = None) -> dict:
 
 
 def bootstrap_per_label(targets: np.ndarray, scores: np.ndarray) -> dict[str, np.ndarray]:
-    """Each label's ROC-AUC and AP on every resampled test split: (resamples, labels), NaN where undefined. The
-    macro values of a resample are their means over the labels defined in it."""
+    """Each label's ROC-AUC, AP, ECE and Brier score on every resampled test split: (resamples, labels), NaN where
+    undefined. The macro values of a resample are their means over the labels defined in it."""
     counts = draw_counts(len(targets), BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED)
-    return per_label_samples(targets, scores, counts)
+    return {**per_label_samples(targets, scores, counts), **per_label_calibration(targets, scores, counts)}
 
 
 def write_bootstrap_samples(run: Run, samples: dict[str, np.ndarray], settings: dict) -> None:
@@ -84,14 +89,15 @@ def write_bootstrap_samples(run: Run, samples: dict[str, np.ndarray], settings: 
 
 
 def metrics_of(run: Run) -> dict | None:
-    """metrics.json, or — when it is missing or damaged on a finished run — the evaluator's result computed in
-    memory (it is derived data); nothing is written, so a read-only deployment works. None: not evaluable."""
+    """metrics.json, or — when it is missing, damaged or from an evaluator that did not score calibration yet, on a
+    finished run — the evaluator's result computed in memory (it is derived data); nothing is written, so a
+    read-only deployment works. None: not evaluable."""
     try:
         metrics = read_metrics(run)
     except RunError:
         metrics = None
-    if metrics is None and run.status == "done":
-        return compute_metrics(run)
+    if run.status == "done" and (metrics is None or "macro_ece" not in metrics.get("overall", {})):
+        return compute_metrics(run)  # missing, damaged, or written before calibration was scored
     return metrics
 
 
@@ -119,11 +125,16 @@ def compute_metrics(run: Run, dataset: Dataset | None = None, with_samples: bool
     thresholds, threshold_notes = tune_thresholds(valid_targets, valid_scores)
 
     samples = bootstrap_per_label(test_targets, test_scores)
-    auc_samples, ap_samples = macro_of(samples["roc_auc"]), macro_of(samples["ap"])
+    macro_samples = {metric: macro_of(samples[name]) for metric, name in MACRO_OF_LABEL_SAMPLES.items()}
+    calibration = per_label_calibration(test_targets, test_scores, np.ones(len(test_targets)))
     summary = overall(test_targets, test_scores, thresholds)
-    summary["macro_roc_auc_ci"] = confidence_interval(auc_samples)
-    summary["map_ci"] = confidence_interval(ap_samples)
+    summary["macro_ece"] = float(calibration["ece"].mean())
+    summary["brier"] = float(calibration["brier"].mean())
+    for metric, values in macro_samples.items():
+        summary[f"{metric}_ci"] = confidence_interval(values)
     per = per_label(test_targets, test_scores, thresholds, labels)
+    for j, label in enumerate(labels):
+        per[label].update(ece=float(calibration["ece"][0, j]), brier=float(calibration["brier"][0, j]))
     for label, note in zip(labels, threshold_notes):
         if note:
             per[label]["threshold_note"] = note
@@ -139,13 +150,18 @@ def compute_metrics(run: Run, dataset: Dataset | None = None, with_samples: bool
         "thresholds": dict(zip(labels, map(float, thresholds))),
         "valid": {"macro_roc_auc": macro_auc(valid_targets, valid_scores), "map": mean_ap(valid_targets, valid_scores)},
         "curves": curves(test_targets, test_scores, labels),
+        "calibration": {
+            "bins": BINS,
+            "binning": "equal-mass: per label, the test scores' deciles (scikit-learn's calibration_curve, quantile)",
+            "reliability": reliability_curves(test_targets, test_scores, labels),
+        },
         "bootstrap": {
             "resamples": BOOTSTRAP_RESAMPLES,
             "seed": BOOTSTRAP_SEED,
             "level": 0.95,
             # kept so seed groups and paired comparisons reuse them: every run on a dataset draws the same
             # resampled test images (same seed, same count), so run A's sample b and run B's sample b are paired
-            "samples": {"macro_roc_auc": _rounded(auc_samples), "map": _rounded(ap_samples)},
+            "samples": {metric: _rounded(values) for metric, values in macro_samples.items()},
         },
     }
     return (metrics, samples) if with_samples else metrics

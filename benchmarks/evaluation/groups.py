@@ -19,12 +19,19 @@ import numpy as np
 from benchmarks.errors import BenchmarkError, RunError
 
 from . import evaluate
-from .evaluate import BOOTSTRAP_SEED, aligned_scores, dataset_of, metrics_of
+from .evaluate import (
+    BOOTSTRAP_SEED,
+    LOWER_IS_BETTER,
+    MACRO_OF_LABEL_SAMPLES,
+    aligned_scores,
+    dataset_of,
+    metrics_of,
+)
 from .metrics import confidence_interval, macro_of
 from .results import BOOTSTRAP_NPZ, PARAM_DEFAULTS_WHEN_MISSING, Run
 
-METRICS = ("macro_roc_auc", "map")
-PER_LABEL = {"macro_roc_auc": "roc_auc", "map": "ap"}
+METRICS = tuple(MACRO_OF_LABEL_SAMPLES)  # the macro metrics compared, each the mean of a per-label sample
+PER_LABEL = MACRO_OF_LABEL_SAMPLES
 # params a run records that are not settings: the seed itself, and what training found (they differ by seed)
 NOT_SETTINGS = ("seed", "lr_used", "lr_find_suggestion", "chosen_c", "policy")
 SEED_RESAMPLING_SEED = 1  # the seed draw is independent of the image draw (BOOTSTRAP_SEED)
@@ -259,6 +266,7 @@ def compare_groups(a: Group, b: Group) -> dict:
                 "verdict": verdict(None, a.name, b.name, several),
             }
             continue
+        lower = metric in LOWER_IS_BETTER
         drawn_a = _seed_draw(_sample_matrix(a, metric), rng)
         drawn_b = _seed_draw(_sample_matrix(b, metric), rng)
         with np.errstate(all="ignore"):
@@ -269,7 +277,7 @@ def compare_groups(a: Group, b: Group) -> dict:
             "b": float(np.nanmean(values_b)),
             "difference": float(np.nanmean(values_a) - np.nanmean(values_b)),
             "ci": ci,
-            "verdict": verdict(ci, a.name, b.name, several),
+            "verdict": verdict(ci, a.name, b.name, several, lower_is_better=lower),
         }
         if several:
             entry["a_sd"], entry["b_sd"] = _sd(values_a), _sd(values_b)
@@ -297,13 +305,16 @@ def probability_of_improvement(values_a: np.ndarray, values_b: np.ndarray) -> fl
     return float(mannwhitneyu(a, b).statistic / (len(a) * len(b)))
 
 
-def verdict(ci: list[float] | None, name_a: str, name_b: str, several_seeds: bool) -> str:
+def verdict(
+    ci: list[float] | None, name_a: str, name_b: str, several_seeds: bool, lower_is_better: bool = False
+) -> str:
+    """From the CI of A minus B; for ECE and Brier a negative difference is A's win."""
     if ci is None:
         return "not comparable (metric undefined)"
     if ci[0] > 0:
-        return f"{name_a} is better"
+        return f"{name_b if lower_is_better else name_a} is better"
     if ci[1] < 0:
-        return f"{name_b} is better"
+        return f"{name_a if lower_is_better else name_b} is better"
     if several_seeds:
         return "not distinguishable from seed and test-image noise"
     return "no significant difference"

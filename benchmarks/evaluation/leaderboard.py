@@ -24,6 +24,10 @@ COLUMNS = [
     "macro_auc_ci",
     "map",
     "map_ci",
+    "ece",
+    "ece_ci",
+    "brier",
+    "brier_ci",
     "micro_f1",
     "macro_f1",
     "hamming_loss",
@@ -85,6 +89,10 @@ def leaderboard(results_dir: Path | str, dataset: Dataset | None = None) -> pd.D
                 "macro_auc_ci": summary.get("macro_roc_auc_ci"),
                 "map": summary.get("map"),
                 "map_ci": summary.get("map_ci"),
+                "ece": summary.get("macro_ece"),
+                "ece_ci": summary.get("macro_ece_ci"),
+                "brier": summary.get("brier"),
+                "brier_ci": summary.get("brier_ci"),
                 "micro_f1": summary.get("micro_f1"),
                 "macro_f1": summary.get("macro_f1"),
                 "hamming_loss": summary.get("hamming_loss"),
@@ -101,6 +109,7 @@ def leaderboard(results_dir: Path | str, dataset: Dataset | None = None) -> pd.D
     return table.sort_values("macro_auc", ascending=False, na_position="last").reset_index(drop=True)
 
 
+SHORT_NAMES = {"macro_auc": "macro_roc_auc", "map": "map", "ece": "macro_ece", "brier": "brier"}  # column: metric
 GROUP_COLUMNS = [
     "model",
     "kind",
@@ -111,6 +120,12 @@ GROUP_COLUMNS = [
     "map",
     "map_sd",
     "map_ci",
+    "ece",
+    "ece_sd",
+    "ece_ci",
+    "brier",
+    "brier_sd",
+    "brier_ci",
     "train_s",
     "latency_ms",
     "runs",
@@ -141,7 +156,7 @@ def group_leaderboard(
                 "seeds": len(group.runs),
                 **{
                     f"{short}{suffix}": summary[metric][key]
-                    for short, metric in (("macro_auc", "macro_roc_auc"), ("map", "map"))
+                    for short, metric in SHORT_NAMES.items()
                     for suffix, key in (("", "mean"), ("_sd", "sd"), ("_ci", "ci"))
                 },
                 "train_s": _middle([t for t in train if t is not None], mean=True),
@@ -184,7 +199,7 @@ def latency_notes(table: pd.DataFrame) -> list[str]:
 
 def readable_table(table: pd.DataFrame) -> pd.DataFrame:
     shown = table.copy()
-    for column in ("macro_auc", "map"):
+    for column in SHORT_NAMES:
         shown[column] = [
             "—"
             if value is None or pd.isna(value)
@@ -193,7 +208,7 @@ def readable_table(table: pd.DataFrame) -> pd.DataFrame:
         ]
     empty_backend = ["backend"] if "backend" in shown and not shown["backend"].astype(bool).any() else []
     shown = shown.drop(
-        columns=["macro_auc_ci", "map_ci", *empty_backend, *[c for c in HIDDEN + TEXT_HIDDEN if c in shown]]
+        columns=[f"{c}_ci" for c in SHORT_NAMES] + [*empty_backend, *[c for c in HIDDEN + TEXT_HIDDEN if c in shown]]
     )
     for column in ("micro_f1", "macro_f1", "hamming_loss", "subset_accuracy"):
         shown[column] = [("—" if v is None or pd.isna(v) else f"{v:.3f}") for v in shown[column]]
@@ -205,12 +220,12 @@ def readable_table(table: pd.DataFrame) -> pd.DataFrame:
 def readable_groups(table: pd.DataFrame) -> pd.DataFrame:
     """Per-model rows: ``mean ± sd [low, high]``, the sd over seeds and the CI over seeds × test images."""
     shown = table.copy()
-    for column in ("macro_auc", "map"):
+    for column in SHORT_NAMES:
         shown[column] = [
             _mean_sd_ci(value, sd, ci)
             for value, sd, ci in zip(shown[column], shown[column + "_sd"], shown[column + "_ci"])
         ]
-    shown = shown.drop(columns=["macro_auc_sd", "macro_auc_ci", "map_sd", "map_ci"])
+    shown = shown.drop(columns=[f"{c}{suffix}" for c in SHORT_NAMES for suffix in ("_sd", "_ci")])
     for column in ("train_s", "latency_ms"):
         shown[column] = [("—" if v is None or pd.isna(v) else f"{v:.4g}") for v in shown[column]]
     return shown
