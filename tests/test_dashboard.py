@@ -58,6 +58,10 @@ def test_auc_matrix_and_charts(fastai_run, keras_run, replica_run, tiny_scenes, 
     errors = at_tuned["errors"]
     assert (errors["error"] == "FP").sum() == at_tuned["counts"][label]["fp"]
     assert (errors["error"] == "FN").sum() == at_tuned["counts"][label]["fn"]
+    reliability = {run.run_id: per_class.reliability(run) for run in (fastai_run, replica_run)}
+    diagram = charts.reliability_overlay(reliability, label)
+    assert len(diagram.data) == 3 and "ECE" in diagram.data[0].name  # two runs and the diagonal
+    assert sum(reliability[fastai_run.run_id]["curves"][label]["count"]) == len(dataset.rows("test"))
     assert at_tuned["mixed"][0, 0] == at_tuned["counts"][label]["fn"]  # the diagonal: the label's misses
     everything = per_class.test_decisions(keras_run, dataset, label, 0.0)  # the slider at 0: every image says yes
     assert everything["counts"][label]["fn"] == 0 and everything["counts"][label]["tn"] == 0

@@ -109,6 +109,31 @@ def pr_overlay(curves_by_run: dict[str, dict], label: str) -> go.Figure:
     return figure
 
 
+def reliability_overlay(reliability_by_run: dict[str, dict], label: str) -> go.Figure:
+    """Reliability diagram of one label: per equal-mass bin of test scores, the share of positives against the mean
+    score (on the diagonal: the scores are probabilities); each run's ECE in its legend entry."""
+    figure = go.Figure()
+    for name, entry in reliability_by_run.items():
+        curve = entry["curves"].get(label)
+        if curve:
+            figure.add_scatter(
+                x=curve["predicted"],
+                y=curve["observed"],
+                mode="lines+markers",
+                name=f"{name} (ECE {entry['ece'][label]:.3f})",
+                customdata=curve["count"],
+                hovertemplate="mean score %{x:.3f}<br>positives %{y:.3f}<br>%{customdata} images",
+            )
+    figure.add_scatter(x=[0, 1], y=[0, 1], mode="lines", line={"dash": "dot", "color": "grey"}, name="calibrated")
+    figure.update_layout(
+        title=f"Reliability — {label} (test, equal-mass bins)",
+        xaxis_title="mean score in the bin",
+        yaxis_title="share of positives in the bin",
+        **LEGEND_BELOW,
+    )
+    return figure
+
+
 def auc_heatmap(matrix: pd.DataFrame) -> go.Figure:
     figure = px.imshow(
         matrix.astype(float),

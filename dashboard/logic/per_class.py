@@ -9,6 +9,7 @@ import pandas as pd
 
 from benchmarks.data.dataset import Dataset
 from benchmarks.errors import BenchmarkError
+from benchmarks.evaluation.evaluate import metrics_of
 from benchmarks.evaluation.leaderboard import auc_by_label
 from benchmarks.evaluation.metrics import per_label
 from benchmarks.evaluation.results import Run, newest_per, read_metrics, read_predictions
@@ -71,6 +72,16 @@ def evaluated_metrics(run: Run) -> dict:
 
 def curves(run: Run) -> dict:
     return evaluated_metrics(run)["curves"]
+
+
+def reliability(run: Run) -> dict:
+    """The run's reliability diagrams and per-label ECE, from the evaluator (derived in memory for a run evaluated
+    before calibration was scored)."""
+    metrics = metrics_of(run)
+    if not metrics:
+        raise BenchmarkError(f"{run.path}: not evaluated yet (python -m benchmarks evaluate {run.path})")
+    ece = {label: entry.get("ece") for label, entry in metrics["per_label"].items()}
+    return {"curves": metrics["calibration"]["reliability"], "ece": ece}
 
 
 def label_results(run: Run) -> dict[str, dict]:

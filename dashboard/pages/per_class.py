@@ -36,6 +36,18 @@ def render(dataset: Dataset, results: Path) -> None:
     left, right = st.columns(2)
     left.plotly_chart(charts.roc_overlay(curves, label), width="stretch")
     right.plotly_chart(charts.pr_overlay(curves, label), width="stretch")
+    reliabilities = {}
+    for run in chosen_runs:
+        try:
+            reliabilities[names[run.run_id]] = per_class.reliability(run)
+        except BenchmarkError:
+            pass  # already named above
+    st.plotly_chart(charts.reliability_overlay(reliabilities, label), width="stretch")
+    st.caption(
+        "Can the scores be read as probabilities? Each point is one of ten equal-mass bins of the label's test "
+        "scores; on the diagonal, a score of 0.7 means 70 % of such images carry the label. A Teachable Machine "
+        "softmax shares its mass between labels, so it sits below the diagonal where images carry several."
+    )
     st.plotly_chart(charts.auc_heatmap(per_class.auc_matrix(runs).rename(columns=names)), width="stretch")
     st.subheader("Best model per label — and which others are not distinguishable from it")
     st.caption(
