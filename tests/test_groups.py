@@ -271,3 +271,31 @@ def test_per_label_verdicts_name_the_best_model_and_its_ties(tmp_path, dataset, 
     assert cli(["compare", a.name, c.name, "--results", str(results), "--per-label"]) == 0
     out = capsys.readouterr().out
     assert "               a: A " in out and f"-> {a.name} is better" in out
+
+
+def test_per_label_verdicts_control_false_discoveries_where_the_truth_is_known(tmp_path):
+    """Twelve labels, five models of *equal* skill (different noise): every "best" is chance, and uncorrected 95 %
+    intervals hand out wins; after Benjamini-Hochberg none survives. One truly better model on half the labels is
+    still found."""
+    labels = [f"l{k}" for k in range(12)]
+    rows = [
+        (f"images/{split}{i}.png", " ".join(labels[k] for k in range(12) if (i * 7 + k * 3) % 5 < 2), split)
+        for split in ("train", "valid", "test")
+        for i in range(60)
+    ]
+    dataset = load_dataset(make_dataset(tmp_path / "ds", rows, labels))
+    results = tmp_path / "r"
+    same = [_run(results, dataset, "fastai", seed, 0.3, preset=f"p{seed}") for seed in range(5)]
+    groups = group_runs(same)
+    table = best_per_label(groups)
+    assert all(len(row["tied"]) == 4 for row in table)  # nobody is distinguishable from the chance best
+    raw_wins = sum(p < 0.05 for row in table for p in row["p"].values())
+    assert raw_wins >= 2 and all(p >= 0.05 for row in table for p in row["p_adjusted"].values())
+
+    from benchmarks.evaluation.groups import bootstrap_p_value
+
+    assert bootstrap_p_value(np.array([0.1] * 99)) == pytest.approx(0.02)  # all on one side: 2 x 1/100
+    assert bootstrap_p_value(np.array([-1.0, 1.0] * 50)) == 1.0
+    strong = _run(results, dataset, "keras", 0, 3.0, preset="strong")
+    rows_with_strong = best_per_label(group_runs([*same, strong]))
+    assert all(row["best"].startswith("keras") and not row["tied"] for row in rows_with_strong)

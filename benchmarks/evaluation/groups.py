@@ -366,29 +366,60 @@ def compare_per_label(a: Group, b: Group) -> list[dict]:
     return out
 
 
+FDR = 0.05  # the false-discovery rate the best-per-label table controls (Benjamini-Hochberg)
+MULTIPLE_COMPARISONS = (
+    "Benjamini-Hochberg over every label x model comparison in the table (false-discovery rate 5 %): with many "
+    "labels and models, some 95 % intervals exclude 0 by chance"
+)
+
+
+def bootstrap_p_value(differences: np.ndarray) -> float:
+    """Two-sided p-value of "no difference" from paired bootstrap differences: twice the smaller share on one side
+    of 0, counted with the observed sample (+1), so it is never 0 from a finite number of resamples."""
+    finite = differences[np.isfinite(differences)]
+    if len(finite) == 0:
+        return 1.0
+    side = min(int((finite <= 0).sum()), int((finite >= 0).sum()))
+    return min(1.0, 2 * (side + 1) / (len(finite) + 1))
+
+
 def best_per_label(groups: list[Group]) -> list[dict]:
     """Per label: the model (run or seed group) with the highest test ROC-AUC, and the others that are not
-    distinguishable from it (the 95% CI of best minus them contains 0) — a tie, not a win."""
+    distinguishable from it — a tie, not a win. Each comparison's paired bootstrap p-value is adjusted across the
+    whole table (Benjamini-Hochberg, ``MULTIPLE_COMPARISONS``), so a table of many labels and models does not hand
+    out chance wins; ``p`` and ``p_adjusted`` keep each figure."""
+    from scipy.stats import false_discovery_control  # here: scipy.stats costs a second to import
+
     if not groups:
         return []
     labels = dataset_of(groups[0].runs[0]).labels
     points = np.vstack([_label_points(g, labels) for g in groups])  # (groups, labels)
     rng = np.random.default_rng(SEED_RESAMPLING_SEED)
     draws = [_label_draws(g, "roc_auc", rng) for g in groups]  # each (resamples, labels), paired over images
-    out = []
+    out, tests = [], []  # tests: (row, other group, p)
     for j, label in enumerate(labels):
         column = points[:, j]
         if not np.isfinite(column).any():
             out.append({"label": label, "best": None, "auc": None, "tied": [], "note": "no ROC-AUC on test"})
             continue
         best = int(np.nanargmax(column))
-        tied = [
-            group.name
-            for i, group in enumerate(groups)
-            if i != best
-            and np.isfinite(column[i])
-            and (ci := confidence_interval(draws[best][:, j] - draws[i][:, j])) is not None
-            and ci[0] <= 0
-        ]
-        out.append({"label": label, "best": groups[best].name, "auc": float(column[best]), "tied": tied})
+        out.append(
+            {
+                "label": label,
+                "best": groups[best].name,
+                "auc": float(column[best]),
+                "tied": [],
+                "p": {},
+                "p_adjusted": {},
+            }
+        )
+        for i, group in enumerate(groups):
+            if i != best and np.isfinite(column[i]):
+                tests.append((out[-1], group.name, bootstrap_p_value(draws[best][:, j] - draws[i][:, j])))
+    if tests:
+        adjusted = false_discovery_control([p for _, _, p in tests], method="bh")
+        for (row, name, raw), p in zip(tests, adjusted):
+            row["p"][name], row["p_adjusted"][name] = raw, float(p)
+            if p >= FDR:
+                row["tied"].append(name)
     return out

@@ -20,7 +20,7 @@ from benchmarks.data.dataset import Dataset
 from . import charts
 from .compare import compare_runs
 from .evaluate import metrics_of
-from .groups import best_per_label, compare_groups, find_group, group_runs
+from .groups import MULTIPLE_COMPARISONS, best_per_label, compare_groups, find_group, group_runs
 from .leaderboard import HIDDEN, auc_by_label, group_leaderboard, latency_notes, leaderboard, readable_groups
 from .results import finished_runs_on
 
@@ -126,8 +126,9 @@ def best_per_label_section(runs: list) -> str:
         ]
         for row in best_per_label(group_runs(runs))
     ]
-    return "<h2>Best model per label</h2><p>test ROC-AUC, seeds of one model pooled; models whose 95% paired " + (
-        "bootstrap CI of the difference to the best contains 0 are not distinguishable from it</p>"
+    return "<h2>Best model per label</h2><p>test ROC-AUC, seeds of one model pooled; a model is not " + (
+        "distinguishable from the best when the paired bootstrap test of their difference does not reject it "
+        f"after correction for multiple comparisons ({html.escape(MULTIPLE_COMPARISONS)})</p>"
         + _table(rows, ["label", "best model", "ROC-AUC", "not distinguishable from it"])
     )
 

@@ -38,8 +38,8 @@ def runs_with_label_samples(runs: list[Run]) -> tuple[list[Run], list[Run]]:
 
 def best_per_label_table(results: Path, dataset: Dataset) -> tuple[pd.DataFrame, list[str]]:
     """Per label: the best model by test ROC-AUC (runs of one model pooled over seeds), and the models not
-    distinguishable from it (95% paired bootstrap CI of the difference contains 0); and the ids of the runs left
-    out for want of stored samples."""
+    distinguishable from it (paired bootstrap test, Benjamini-Hochberg across the table: ``MULTIPLE_COMPARISONS``);
+    and the ids of the runs left out for want of stored samples."""
     from benchmarks.evaluation.groups import best_per_label, group_runs
 
     stored, missing = runs_with_label_samples(runs_on(results, dataset))

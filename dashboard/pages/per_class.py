@@ -11,7 +11,7 @@ from benchmarks.data.dataset import Dataset
 from benchmarks.errors import BenchmarkError
 from benchmarks.evaluation import charts
 from benchmarks.evaluation.evaluate import contamination_note
-from benchmarks.evaluation.groups import run_names
+from benchmarks.evaluation.groups import MULTIPLE_COMPARISONS, run_names
 from dashboard.caching import cached_best_per_label
 from dashboard.logic import leaderboard, per_class
 
@@ -51,7 +51,8 @@ def render(dataset: Dataset, results: Path) -> None:
     st.plotly_chart(charts.auc_heatmap(per_class.auc_matrix(runs).rename(columns=names)), width="stretch")
     st.subheader("Best model per label — and which others are not distinguishable from it")
     st.caption(
-        "test ROC-AUC; seeds of one model pooled; a tie when the 95% paired bootstrap CI of the difference contains 0"
+        "test ROC-AUC; seeds of one model pooled; a tie when the paired bootstrap test of the difference does not "
+        f"reject it after correction — {MULTIPLE_COMPARISONS}"
     )
     best, unsampled = cached_best_per_label(str(results), str(dataset.root), leaderboard.results_signature(results))
     st.dataframe(best, width="stretch", hide_index=True)
