@@ -60,3 +60,62 @@ def test_lower_is_better_for_calibration_verdicts():
     assert verdict([0.01, 0.02], "A", "B", False, lower_is_better=True) == "B is better"
     assert verdict([0.01, 0.02], "A", "B", False) == "A is better"
     assert verdict([-0.01, 0.02], "A", "B", False, lower_is_better=True) == "no significant difference"
+
+
+@pytest.fixture
+def overconfident(tmp_path):
+    """A run on 80 valid and 80 test images whose scores rank well but are pushed to 0 and 1 (overconfident)."""
+    from benchmarks.data.dataset import load_dataset
+    from benchmarks.evaluation.evaluate import evaluate_run
+    from benchmarks.evaluation.results import create_run
+    from tests.conftest import make_dataset
+
+    rows = [
+        (f"images/{s}{i}.png", ["a", "b", "a b", ""][i % 4], s) for s in ("train", "valid", "test") for i in range(80)
+    ]
+    dataset = load_dataset(make_dataset(tmp_path / "ds", rows, ["a", "b"]))
+    rng = np.random.default_rng(0)
+    run = create_run(tmp_path / "r", kind="linear_probe", dataset=dataset, params={"seed": 0})
+    images = dataset.rows(["valid", "test"])
+    targets = dataset.targets(["valid", "test"])
+    margin = (targets - 0.5) * 1.5 + rng.normal(0, 1.5, targets.shape)
+    run.write_predictions(list(images["image"]), list(images["split"]), 1 / (1 + np.exp(-4 * margin)))
+    run.finish()
+    evaluate_run(run.path)
+    return dataset, run
+
+
+@pytest.mark.parametrize("method", ["platt", "temperature"])
+def test_posthoc_calibration_is_a_new_run_fitted_on_valid_that_keeps_the_ranking(overconfident, method):
+    from benchmarks.evaluation.posthoc import calibrate_run
+    from benchmarks.evaluation.results import list_runs, read_metrics
+    from benchmarks.serving.predictors import can_predict, why_no_model
+
+    dataset, source = overconfident
+    before = read_metrics(source)
+    calibrated = calibrate_run(source.path, method)
+    after = read_metrics(calibrated)
+    assert len(list_runs(source.path.parent)) == 2 and read_metrics(source) == before  # the original is untouched
+    # an increasing map keeps the ranking, but for scores it saturates at 0 or 1 in the stored precision (ties)
+    assert after["overall"]["macro_roc_auc"] == pytest.approx(before["overall"]["macro_roc_auc"], abs=5e-3)
+    assert after["overall"]["brier"] < before["overall"]["brier"]
+    assert after["overall"]["macro_ece"] < before["overall"]["macro_ece"]
+    assert calibrated.params["calibration"] == f"{method} on valid"
+    assert calibrated.params["calibrated_from"] == source.run_id
+    assert not can_predict(calibrated) and "calibrated copy" in why_no_model(calibrated)
+
+
+def test_posthoc_calibration_never_reads_the_test_labels(overconfident, monkeypatch):
+    from benchmarks.data.dataset import Dataset
+    from benchmarks.evaluation.posthoc import calibrate_run
+
+    dataset, source = overconfident
+    targets = Dataset.targets
+
+    def valid_only(self, splits=None):
+        assert splits == "valid", f"calibration read the {splits} labels"
+        return targets(self, splits)
+
+    monkeypatch.setattr("benchmarks.evaluation.posthoc.evaluate_run", lambda *a, **k: None)  # scoring reads test
+    monkeypatch.setattr(Dataset, "targets", valid_only)
+    calibrate_run(source.path, "platt")

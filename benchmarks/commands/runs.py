@@ -26,6 +26,17 @@ def add_commands(commands) -> None:
     p.add_argument("--dataset", type=Path, default=None, help="dataset folder, if it moved since the run")
     p.set_defaults(handler=cmd_evaluate)
     p = commands.add_parser(
+        "calibrate",
+        help="post-hoc calibration fitted on valid only, as a new run beside RUN (never replacing it)",
+        description="Per label, a monotone map from RUN's scores to calibrated ones, fitted on the valid split: "
+        "platt (logistic regression on the logit) or temperature (the logit divided by one fitted number). Ranking "
+        "metrics stay; ECE, Brier and the tuned thresholds move. The new run is scored by the shared evaluator and "
+        "named apart on the leaderboard (calibration=...); it serves no model of its own.",
+    )
+    p.add_argument("run", type=Path)
+    p.add_argument("--method", choices=["platt", "temperature"], default="temperature")
+    p.set_defaults(handler=cmd_calibrate)
+    p = commands.add_parser(
         "measure",
         help="time every run's served model by one protocol (batch 1 and 32, same threads) into run.json",
         description="Latency of every run that has a model, measured the same way: the served predictor, from a "
@@ -76,6 +87,18 @@ def cmd_baseline(args) -> None:
     print(
         f"{run.path}: macro AUC {_fmt(summary['macro_roc_auc'], summary['macro_roc_auc_ci'])}, mAP "
         f"{_fmt(summary['map'], summary['map_ci'])}"
+    )
+
+
+def cmd_calibrate(args) -> None:
+    from benchmarks.evaluation.posthoc import calibrate_run
+    from benchmarks.evaluation.results import read_metrics
+
+    run = calibrate_run(args.run, args.method)
+    overall = read_metrics(run)["overall"]
+    print(
+        f"{run.path}: {args.method} on valid; ECE {_fmt(overall['macro_ece'], overall['macro_ece_ci'])}, Brier "
+        f"{_fmt(overall['brier'], overall['brier_ci'])}, macro AUC {overall['macro_roc_auc']:.3f} (unchanged ranking)"
     )
 
 

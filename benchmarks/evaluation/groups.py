@@ -20,6 +20,7 @@ from benchmarks.errors import BenchmarkError, RunError
 
 from . import evaluate
 from .evaluate import (
+    BIASED_UNDER_RESAMPLING,
     BOOTSTRAP_SEED,
     LOWER_IS_BETTER,
     MACRO_OF_LABEL_SAMPLES,
@@ -225,6 +226,8 @@ def summarize(group: Group) -> dict:
             continue
         with np.errstate(all="ignore"):
             drawn = np.nanmean(_seed_draw(_sample_matrix(group, metric), rng), axis=1)
+        if metric in BIASED_UNDER_RESAMPLING:  # as the evaluator's interval: shifted by the bootstrap's bias
+            drawn = drawn - (float(np.nanmean(drawn)) - float(finite.mean()))
         out[metric] = {
             "mean": float(finite.mean()),
             "sd": float(finite.std(ddof=1)) if len(finite) > 1 else None,

@@ -19,9 +19,10 @@ from .runtime import NATIVE, BatchedPredictor, openvino_predictor, serving_runti
 
 
 def can_predict(run: Run) -> bool:
-    """A finished run whose family keeps a model for it."""
+    """A finished run whose family keeps a model for it (a post-hoc calibrated copy holds scores only)."""
     family = family_of(run.kind)
-    return family is not None and run.status == "done" and family.keeps_model(run)
+    calibrated = bool(run.params.get("calibrated_from"))
+    return family is not None and run.status == "done" and not calibrated and family.keeps_model(run)
 
 
 def why_no_model(run: Run) -> str:
@@ -31,6 +32,8 @@ def why_no_model(run: Run) -> str:
         return f"unknown kind {run.kind!r} (known: {', '.join(families())})"
     if run.status != "done":
         return f"the run is {run.status}, not done"
+    if run.params.get("calibrated_from"):
+        return f"a post-hoc calibrated copy of {run.params['calibrated_from']}: scores only (serve that run)"
     return family.no_model_reason
 
 
