@@ -20,7 +20,7 @@ CONFIG_FILE = "serving.json"
 
 
 def save_serving_artifact(
-    model: keras.Model, out_dir: Path, backbone: str, labels: list[str], img_size: int, *, backend: str = "tensorflow"
+    model: keras.Model, out_dir: Path, backbone: str, labels: list[str], img_size: int, backend: str = "tensorflow"
 ) -> Path:
     """An uncompiled copy of the trained model (a third of the size without AdamW's state). ``model.keras`` is
     backend-neutral: whichever backend trained it, the server runs it on TensorFlow (within 1e-4, tested)."""

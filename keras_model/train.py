@@ -80,12 +80,7 @@ def train(dataset_dir: Path | None, results_dir: Path, config: TrainConfig, resu
 
             scores, predict_s = predict_eval_splits(model, dataset, config)
         artifact = save_serving_artifact(
-            model,
-            run.path,
-            backbone=backbone.name,
-            labels=dataset.labels,
-            img_size=config.img_size,
-            backend=config.backend,
+            model, run.path, backbone.name, dataset.labels, config.img_size, config.backend
         )
         close_run(run, dataset, scores, artifact, train_s=train_s, predict_s=predict_s, precision=policy)
     return score_run(run, dataset)

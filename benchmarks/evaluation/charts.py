@@ -86,13 +86,13 @@ def roc_overlay(curves_by_run: dict[str, dict], label: str) -> go.Figure:
     for run_id, curves in curves_by_run.items():
         if label in curves and curves[label].get("roc"):
             figure.add_scatter(x=curves[label]["roc"]["fpr"], y=curves[label]["roc"]["tpr"], mode="lines", name=run_id)
-    figure.add_scatter(x=[0, 1], y=[0, 1], mode="lines", line={"dash": "dot", "color": "grey"}, name="chance")
-    figure.update_layout(
-        title=f"ROC — {label} (test)",
-        xaxis_title="false positive rate",
-        yaxis_title="true positive rate",
-        **LEGEND_BELOW,
-    )
+    return with_diagonal(figure, "chance", f"ROC — {label} (test)", "false positive rate", "true positive rate")
+
+
+def with_diagonal(figure: go.Figure, name: str, title: str, x_title: str, y_title: str) -> go.Figure:
+    """The y = x reference line (chance for ROC, perfect calibration for reliability) and the axes' titles."""
+    figure.add_scatter(x=[0, 1], y=[0, 1], mode="lines", line={"dash": "dot", "color": "grey"}, name=name)
+    figure.update_layout(title=title, xaxis_title=x_title, yaxis_title=y_title, **LEGEND_BELOW)
     return figure
 
 
@@ -124,14 +124,8 @@ def reliability_overlay(reliability_by_run: dict[str, dict], label: str) -> go.F
                 customdata=curve["count"],
                 hovertemplate="mean score %{x:.3f}<br>positives %{y:.3f}<br>%{customdata} images",
             )
-    figure.add_scatter(x=[0, 1], y=[0, 1], mode="lines", line={"dash": "dot", "color": "grey"}, name="calibrated")
-    figure.update_layout(
-        title=f"Reliability — {label} (test, equal-mass bins)",
-        xaxis_title="mean score in the bin",
-        yaxis_title="share of positives in the bin",
-        **LEGEND_BELOW,
-    )
-    return figure
+    title = f"Reliability — {label} (test, equal-mass bins)"
+    return with_diagonal(figure, "calibrated", title, "mean score in the bin", "share of positives in the bin")
 
 
 def auc_heatmap(matrix: pd.DataFrame) -> go.Figure:
