@@ -88,4 +88,18 @@ class KerasPredictor:
         return scores  # the model ends in its sigmoid
 
     def export_openvino(self, xml_path: Path, example: np.ndarray) -> None:
+        """Keras' own OpenVINO export. A model trained under a mixed policy (mixed_bfloat16 on CPUs with AMX) is
+        refused in one line: OpenVINO cannot read its bf16 constants, and a float32 copy would not give the scores
+        the run was scored with (the served model must be the scored one)."""
+        mixed = sorted({layer.dtype_policy.name for layer in iter_layers(self.model)} - {"float32"})
+        if mixed:
+            raise ValueError(f"trained with the {', '.join(mixed)} policy, which the OpenVINO export cannot reproduce")
         self.model.export(str(xml_path), format="openvino", verbose=False)
+
+
+def iter_layers(model):
+    """Every layer, nested models' layers included."""
+    for layer in model.layers:
+        yield layer
+        if hasattr(layer, "layers"):
+            yield from iter_layers(layer)

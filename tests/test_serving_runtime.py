@@ -132,3 +132,18 @@ def test_the_api_serves_openvino_with_the_same_scores(fastai_run, keras_run, rep
         written.loc[first, keras_run.labels].to_numpy(float),
         atol=PARITY_TOLERANCE,
     )
+
+
+def test_a_keras_model_trained_in_mixed_precision_is_refused_by_the_openvino_export_in_one_line(tmp_path):
+    """On CPUs with AMX Keras trains in mixed_bfloat16: OpenVINO cannot read its bf16 constants, and a float32 copy
+    would not serve the scores the run was scored with."""
+    import keras
+
+    from keras_model.serving import KerasPredictor
+
+    predictor = KerasPredictor.__new__(KerasPredictor)
+    inner = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, dtype="mixed_bfloat16")])
+    predictor.model = keras.Sequential([keras.Input((4,)), inner])
+    with pytest.raises(ValueError, match="trained with the mixed_bfloat16 policy"):
+        predictor.export_openvino(tmp_path / "model.xml", np.zeros((1, 4), np.float32))
+    assert not list(tmp_path.iterdir())
