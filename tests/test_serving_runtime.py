@@ -147,3 +147,35 @@ def test_a_keras_model_trained_in_mixed_precision_is_refused_by_the_openvino_exp
     with pytest.raises(ValueError, match="trained with the mixed_bfloat16 policy"):
         predictor.export_openvino(tmp_path / "model.xml", np.zeros((1, 4), np.float32))
     assert not list(tmp_path.iterdir())
+
+
+def test_two_processes_exporting_one_network_both_end_with_a_checked_export(tmp_path, monkeypatch):
+    """Grid cells in parallel may export the same frozen network: the one whose move comes second uses the first's."""
+    import torch
+
+    from benchmarks.models import compiled
+
+    model = torch.nn.Linear(4, 2).eval()
+    example = np.ones((1, 4), np.float32)
+
+    def export(xml_path):
+        compiled.export_torch(model, xml_path, example)
+
+    def difference(network):
+        return float(np.abs(network(example) - model(torch.from_numpy(example)).detach().numpy()).max())
+
+    folder = tmp_path / "net"
+    args = dict(what="tiny", fallback="natively", about={})
+    first, _ = compiled.export_checked(folder, export, difference, **args)
+    real_rename = type(folder).rename
+
+    def other_process_won(self, target):  # the folder reappears between our removal and our move
+        real_rename(tmp_path / "keep", target) if (tmp_path / "keep").exists() else None
+        raise OSError("Directory not empty")
+
+    real_rename(folder, tmp_path / "keep")
+    monkeypatch.setattr(type(folder), "rename", other_process_won)
+    second, parity = compiled.export_checked(folder, export, difference, **args)
+    np.testing.assert_allclose(second(example), first(example), atol=1e-6)
+    assert parity["max_abs_difference"] <= compiled.PARITY_TOLERANCE
+    assert [p.name for p in tmp_path.iterdir()] == ["net"]  # no scratch folder left behind

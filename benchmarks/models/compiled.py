@@ -116,7 +116,13 @@ def export_checked(
         parity = {"max_abs_difference": measured, "tolerance": tolerance, **about}
         (scratch / PARITY_FILE).write_text(json.dumps(parity))
         shutil.rmtree(folder, ignore_errors=True)
-        scratch.rename(folder)
+        try:
+            scratch.rename(folder)
+        except OSError:  # another process (a grid cell) moved its own checked export in first: use that one
+            loaded = load_checked(folder)
+            if loaded is None:
+                raise RunError(f"{folder}: cannot move the OpenVINO export in place; {fallback}") from None
+            return loaded
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return OpenVinoNetwork(folder / GRAPH_FILE), parity
