@@ -123,12 +123,17 @@ def test_every_page_in_chromium_and_an_upload_shows_every_model(dashboard_url, t
 
 
 def page_is_complete(driver, heading: str) -> bool:
-    """The page's heading is there and Streamlit's 'running' indicator is gone."""
+    """The page's heading is there and Streamlit's 'running' indicator is gone. An element Streamlit replaced
+    between finding and reading it (stale) means the page is still changing: poll again."""
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
 
-    body = driver.find_element(By.TAG_NAME, "body").text
-    running = driver.find_elements(By.CSS_SELECTOR, "[data-testid='stStatusWidget']")
-    return heading in body and not any(r.is_displayed() and "Running" in r.text for r in running)
+    try:
+        body = driver.find_element(By.TAG_NAME, "body").text
+        running = driver.find_elements(By.CSS_SELECTOR, "[data-testid='stStatusWidget']")
+        return heading in body and not any(r.is_displayed() and "Running" in r.text for r in running)
+    except StaleElementReferenceException:
+        return False
 
 
 PAGE_BUDGETS = {  # page path -> (text that shows it is there, seconds allowed on a fresh server)

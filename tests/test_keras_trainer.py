@@ -184,7 +184,7 @@ tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfigur
 from keras_model import distributed, train
 from keras_model.config import make_config
 
-distributed.strategy = lambda: tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+distributed.strategy = lambda backend="tensorflow": tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
 train.train(sys.argv[1], sys.argv[2], make_config(img_size=64, epochs=1, freeze_epochs=1, lr=1e-3, bs=8))
 """
 

@@ -21,7 +21,7 @@ from . import charts
 from .compare import compare_runs
 from .evaluate import metrics_of
 from .groups import MULTIPLE_COMPARISONS, best_per_label, compare_groups, find_group, group_runs
-from .leaderboard import HIDDEN, auc_by_label, group_leaderboard, latency_notes, leaderboard, readable_groups
+from .leaderboard import auc_by_label, group_leaderboard, latency_notes, leaderboard, readable_groups, readable_table
 from .results import finished_runs_on
 
 REPORT_TEMPLATE = "plotly_white"  # explicit, so the file looks the same from the CLI and from the dashboard
@@ -62,11 +62,9 @@ def build_report(dataset: Dataset, results: Path, extra_sections: list[str] | No
     else:
         table = table.sort_values("macro_auc", ascending=False, na_position="last").reset_index(drop=True)
         evaluated = set(table.loc[table["macro_auc"].notna(), "run"])  # scored (from metrics.json or in memory)
-        shown = table.drop(columns=HIDDEN)
+        shown = readable_table(table)  # each metric as "value [95% CI]", as the text leaderboard prints it
         notes = "".join(f"<p>{html.escape(note)}</p>" for note in latency_notes(table))
-        parts.append(
-            "<h2>Leaderboard</h2>" + shown.to_html(index=False, float_format=lambda v: f"{v:.3f}", na_rep="—") + notes
-        )
+        parts.append("<h2>Leaderboard</h2>" + shown.to_html(index=False, na_rep="—") + notes)
         figures += [
             ("Leaderboard", charts.leaderboard_bars(table)),
             ("Leaderboard", charts.quality_latency_size(table)),
