@@ -20,7 +20,7 @@ from benchmarks.evaluation.leaderboard import format_table, leaderboard
 from benchmarks.evaluation.results import Run, finished_runs_on, newest_per
 from benchmarks.models.registry import BAR, baseline_kind, family_of, is_baseline
 
-COMPARED = ("macro_roc_auc", "map")  # the leaderboard's two ranking metrics
+COMPARED = ("macro_roc_auc", "map", "macro_ece", "brier")  # ranking, then calibration (lower is better)
 DEMO_TIMING = "demo-timing.json"  # beside the runs: what each step of the last `make demo` took (tools.demo)
 
 
@@ -44,8 +44,8 @@ def render_figures(results: Path, dataset: Dataset, command: str) -> str:
         "",
         "## Paired comparisons (newest run of each kind; 95% CI over paired bootstrap resamples of the test images)",
         "",
-        "| A − B | macro AUC | mAP |",
-        "|---|---|---|",
+        "| A − B | macro AUC | mAP | ECE (lower is better) | Brier (lower is better) |",
+        "|---|---|---|---|---|",
         *(comparison_row(a, b) for a, b in pairs(runs)),
     ]
     lines += demo_timing(results)
