@@ -8,16 +8,15 @@ from benchmarks.data.dataset import load_dataset
 from benchmarks.evaluation import evaluate as evaluate_module
 from benchmarks.evaluation.evaluate import evaluate_run
 from benchmarks.evaluation.groups import (
-    best_per_label,
     bootstrap_samples,
     compare_groups,
-    compare_per_label,
     find_group,
     group_runs,
     label_samples,
     probability_of_improvement,
     summarize,
 )
+from benchmarks.evaluation.label_verdicts import best_per_label, bootstrap_p_value, compare_per_label
 from benchmarks.evaluation.leaderboard import format_table, group_leaderboard
 from benchmarks.evaluation.metrics import macro_of
 from benchmarks.evaluation.results import create_run, load_run
@@ -291,8 +290,6 @@ def test_per_label_verdicts_control_false_discoveries_where_the_truth_is_known(t
     assert all(len(row["tied"]) == 4 for row in table)  # nobody is distinguishable from the chance best
     raw_wins = sum(p < 0.05 for row in table for p in row["p"].values())
     assert raw_wins >= 2 and all(p >= 0.05 for row in table for p in row["p_adjusted"].values())
-
-    from benchmarks.evaluation.groups import bootstrap_p_value
 
     assert bootstrap_p_value(np.array([0.1] * 99)) == pytest.approx(0.02)  # all on one side: 2 x 1/100
     assert bootstrap_p_value(np.array([-1.0, 1.0] * 50)) == 1.0

@@ -93,7 +93,8 @@ def cmd_report(args) -> None:
 
 
 def cmd_compare(args) -> None:
-    from benchmarks.evaluation.groups import compare_groups, compare_per_label
+    from benchmarks.evaluation.groups import compare_groups
+    from benchmarks.evaluation.label_verdicts import compare_per_label
 
     a, b = _group_for(args.run_a, args), _group_for(args.run_b, args)
     result = compare_groups(a, b)

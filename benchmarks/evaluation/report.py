@@ -20,7 +20,8 @@ from benchmarks.data.dataset import Dataset
 from . import charts
 from .compare import compare_runs
 from .evaluate import metrics_of
-from .groups import MULTIPLE_COMPARISONS, best_per_label, compare_groups, find_group, group_runs
+from .groups import compare_groups, find_group, group_runs
+from .label_verdicts import MULTIPLE_COMPARISONS, best_per_label
 from .leaderboard import auc_by_label, group_leaderboard, latency_notes, leaderboard, readable_groups, readable_table
 from .results import finished_runs_on
 

@@ -40,7 +40,8 @@ def best_per_label_table(results: Path, dataset: Dataset) -> tuple[pd.DataFrame,
     """Per label: the best model by test ROC-AUC (runs of one model pooled over seeds), and the models not
     distinguishable from it (paired bootstrap test, Benjamini-Hochberg across the table: ``MULTIPLE_COMPARISONS``);
     and the ids of the runs left out for want of stored samples."""
-    from benchmarks.evaluation.groups import best_per_label, group_runs
+    from benchmarks.evaluation.groups import group_runs
+    from benchmarks.evaluation.label_verdicts import best_per_label
 
     stored, missing = runs_with_label_samples(runs_on(results, dataset))
     rows = best_per_label(group_runs(stored))

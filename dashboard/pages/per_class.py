@@ -11,7 +11,8 @@ from benchmarks.data.dataset import Dataset
 from benchmarks.errors import BenchmarkError
 from benchmarks.evaluation import charts
 from benchmarks.evaluation.evaluate import contamination_note
-from benchmarks.evaluation.groups import MULTIPLE_COMPARISONS, run_names
+from benchmarks.evaluation.groups import run_names
+from benchmarks.evaluation.label_verdicts import MULTIPLE_COMPARISONS
 from dashboard.caching import cached_best_per_label
 from dashboard.logic import leaderboard, per_class
 
