@@ -13,7 +13,7 @@ from scipy.special import expit
 from benchmarks.atomic import atomic_write, atomic_write_json
 from benchmarks.errors import RunError
 from benchmarks.evaluation.results import read_run_file
-from benchmarks.models.backbones import get_backbone, normalise, prepare_image
+from benchmarks.models.backbones import backbone_input, get_backbone
 from benchmarks.models.compiled import export_torch
 
 STATE_FILE = "model_state.pt"
@@ -82,8 +82,7 @@ class FastaiPredictor:
     # No PyTorch op on this path: PyTorch's OpenMP threads spin for a while after each op and took the cores from
     # the OpenVINO network that runs next (17.3 ms per image instead of 13.7 ms for its parts timed apart).
     def network_input(self, images: list[Image.Image]) -> np.ndarray:
-        batch = np.stack([np.asarray(prepare_image(img.convert("RGB"), self.img_size)) for img in images])
-        return normalise(batch, self.backbone)  # N, C, H, W, contiguous
+        return backbone_input(images, self.backbone, self.img_size)  # N, C, H, W, contiguous
 
     @torch.inference_mode()
     def network_output(self, batch: np.ndarray) -> np.ndarray:

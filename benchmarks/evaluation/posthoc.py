@@ -23,7 +23,7 @@ from sklearn.metrics import log_loss
 
 from benchmarks.errors import BenchmarkError
 
-from .evaluate import dataset_of, evaluate_run
+from .evaluate import aligned_scores, dataset_of, evaluate_run
 from .results import EVAL_SPLITS, Run, create_run, load_run, read_predictions
 
 METHODS = ("platt", "temperature")
@@ -58,13 +58,12 @@ def calibrate_run(run_dir: Path | str, method: str, results_dir: Path | str | No
     if source.params.get("calibration"):
         raise BenchmarkError(f"{source.path}: is already calibrated ({source.params['calibration']}); use its source")
     dataset = dataset_of(source)
+    valid_labels, valid_scores = aligned_scores(source, dataset, "valid")
     table = read_predictions(source, dataset)
     table = table[table["split"].isin(EVAL_SPLITS)].reset_index(drop=True)
-    valid = table[table["split"] == "valid"].set_index("image").loc[dataset.rows("valid")["image"]]
-    valid_labels = dataset.targets("valid")
     calibrated = np.column_stack(
         [
-            fit_map(valid_labels[:, j], valid[label].to_numpy(np.float64), method)(table[label].to_numpy(np.float64))
+            fit_map(valid_labels[:, j], valid_scores[:, j], method)(table[label].to_numpy(np.float64))
             for j, label in enumerate(dataset.labels)
         ]
     )

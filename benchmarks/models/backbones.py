@@ -109,3 +109,8 @@ def normalise(batch_uint8: np.ndarray, backbone: Backbone) -> np.ndarray:
     x = batch_uint8.astype(np.float32) / 255.0
     x = (x - np.asarray(backbone.mean, dtype=np.float32)) / np.asarray(backbone.std, dtype=np.float32)
     return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+
+
+def backbone_input(images: list[Image.Image], backbone: Backbone, size: int) -> np.ndarray:
+    """Decoded images as the backbone's network takes them: the evaluation view at ``size``, normalised, NCHW."""
+    return normalise(np.stack([np.asarray(prepare_image(image.convert("RGB"), size)) for image in images]), backbone)

@@ -16,7 +16,7 @@ from benchmarks.errors import DatasetError, RunError
 from benchmarks.evaluation.metrics import macro_auc
 from benchmarks.evaluation.results import EVAL_SPLITS, Run, Stopwatch, create_run, load_run, model_size_bytes, recording
 
-from .backbones import DEFAULT_BACKBONE, get_backbone, normalise, prepare_image
+from .backbones import DEFAULT_BACKBONE, backbone_input, get_backbone
 from .compiled import export_torch
 from .features import backbone_features
 
@@ -196,8 +196,7 @@ class LinearProbePredictor:
         return self.scores_from_output(self.network_output(self.network_input(images)))
 
     def network_input(self, images) -> np.ndarray:
-        batch = np.stack([np.asarray(prepare_image(image.convert("RGB"), self.img_size)) for image in images])
-        return normalise(batch, self.backbone)
+        return backbone_input(images, self.backbone, self.img_size)
 
     def network_output(self, batch: np.ndarray) -> np.ndarray:
         import torch

@@ -16,7 +16,7 @@ from benchmarks.data.dataset import Dataset
 from benchmarks.data.images import open_rgb
 from benchmarks.errors import BenchmarkError
 
-from .backbones import Backbone, normalise, prepare_image
+from .backbones import Backbone, backbone_input
 from .compiled import compiled_or_native, export_torch, probe_images
 
 BATCH_SIZE = 32
@@ -104,8 +104,7 @@ class FeatureNetwork:
         return self.network(self.network_input(images))
 
     def network_input(self, images: list) -> np.ndarray:
-        batch = np.stack([np.asarray(prepare_image(image.convert("RGB"), self.img_size)) for image in images])
-        return normalise(batch, self.backbone)
+        return backbone_input(images, self.backbone, self.img_size)
 
     def native(self, batch: np.ndarray) -> np.ndarray:
         import torch
