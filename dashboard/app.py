@@ -20,7 +20,7 @@ from benchmarks.data.dataset import Dataset
 from benchmarks.errors import BenchmarkError
 from dashboard.caching import cached_dataset
 from dashboard.logic import datasets, leaderboard
-from dashboard.pages import dataset, frameworks, per_class, report, train, try_image
+from dashboard.pages import dataset, frameworks, per_class, report, train, try_image, tuning
 from dashboard.pages import leaderboard as leaderboard_page
 
 PAGES = {  # title -> page module (its URL is the title, lower-case, dashes for spaces)
@@ -29,6 +29,7 @@ PAGES = {  # title -> page module (its URL is the title, lower-case, dashes for 
     "Per-class analysis": per_class,
     "Try an image": try_image,
     "Frameworks": frameworks,
+    "Tuning": tuning,
     "Report": report,
 }
 if os.environ.get("DASHBOARD_READONLY") != "1":  # a shared deployment shows results and trains nothing

@@ -2,6 +2,22 @@
 
 from benchmarks.models.backbones import BACKBONES
 from benchmarks.models.registry import Command, DemoStep, GridSupport, ModelFamily
+from benchmarks.models.search_space import choice, int_range, log_range
+
+# What `benchmarks tune` varies, as fastai names it (fine_tune's base_lr, freeze_epochs, wd, MixUp, label smoothing,
+# the item transform). The ranges reach below and beyond the quick preset on purpose: small data wants lower LRs,
+# more epochs and stronger augmentation than StampScenes' 2,000 images; keep-best still guards every trial.
+SEARCH_SPACE = (
+    log_range("lr", 1e-4, 1e-1, "fine_tune's base_lr (the unfrozen phase runs at half of it, one-cycle)"),
+    int_range("epochs", 1, 8, "unfrozen epochs"),
+    int_range("freeze-epochs", 0, 2, "head-only epochs first"),
+    choice("unfreeze", 0, 3, 5, why="0: the whole body; N: its last N of 7 stages"),
+    log_range("wd", 1e-4, 1e-1, "decoupled weight decay"),
+    choice("mixup", False, True, why="fastai's MixUp callback"),
+    choice("label-smoothing", 0.0, 0.1),
+    choice("item-tfm", "resize", "rrc", why="rrc: RandomResizedCrop, the stronger augmentation"),
+    choice("head-init", "probe", "random", why="probe: LP-FT"),
+)
 
 FAMILIES = (
     ModelFamily(
@@ -17,6 +33,8 @@ FAMILIES = (
         backbones=tuple(BACKBONES),
         throughput="fastai_model.throughput",
         throughput_probes={"num_workers=0": (), "num_workers=1": ("--num-workers", "1")},
+        search_space=SEARCH_SPACE,
+        epoch_metric="roc_auc_score",  # RocAucMulti(average="macro") on valid, each epoch
         demo=(DemoStep("fastai, --preset quick (4-7 minutes on 2 CPU cores)", ("--preset", "quick")),),
     ),
 )

@@ -2,6 +2,25 @@
 
 from benchmarks.models.backbones import BACKBONES
 from benchmarks.models.registry import Command, DemoStep, GridSupport, ModelFamily
+from benchmarks.models.search_space import Knob, choice, int_range, log_range
+
+# What `benchmarks tune` varies, as the Keras transfer-learning guide names it: the head's learning rate and the
+# fine-tuning one as a share of it, epochs of each phase, AdamW's weight_decay, MixUp, label smoothing, the head's
+# Dropout rate and the phase-2 schedule. The same ranges as fastai's where the knob is shared (small data wants
+# lower LRs and more epochs than the quick preset).
+SEARCH_SPACE = (
+    log_range("lr", 1e-4, 1e-1, "the head's learning_rate (phase 1)"),
+    log_range("fine-tune-lr-factor", 1e-2, 1.0, "phase-2 peak learning_rate as a share of --lr"),
+    int_range("epochs", 1, 8, "fine-tuning epochs"),
+    int_range("freeze-epochs", 0, 2, "head-only epochs first"),
+    choice("unfreeze", 0, 3, 5, why="0: the whole body; N: its last N of 7 stages"),
+    log_range("wd", 1e-4, 1e-1, "AdamW weight_decay"),
+    choice("mixup", False, True),
+    choice("label-smoothing", 0.0, 0.1),
+    Knob("dropout", "float", 0.0, 0.5, why="Dropout rate before the sigmoid layer"),
+    choice("schedule", "cosine", "plateau", why="CosineDecay with warm-up, or ReduceLROnPlateau"),
+    choice("head-init", "probe", "random", why="probe: LP-FT"),
+)
 
 FAMILIES = (
     ModelFamily(
@@ -17,6 +36,8 @@ FAMILIES = (
         backbones=tuple(BACKBONES),
         throughput="keras_model.throughput",
         throughput_probes={"tf.data": ()},
+        search_space=SEARCH_SPACE,
+        epoch_metric="val_macro_auc",  # keep-best's scikit-learn valid macro AUC, put into each epoch's logs
         demo=(DemoStep("Keras, --preset quick (4-10 minutes on 2 CPU cores)", ("--preset", "quick")),),
     ),
 )

@@ -86,10 +86,12 @@ def cmd_report(args) -> None:
     from benchmarks.data.dataset import load_dataset
     from benchmarks.evaluation.report import write_report
     from benchmarks.models.ease import ease_html, ease_table
+    from benchmarks.tuning.records import report_section
 
     dataset = load_dataset(args.dataset)
-    sections = [ease_html(ease_table(args.results, dataset))]
-    print(f"report written: {write_report(dataset, args.results, args.out, sections)}")
+    tuning, tuning_figures = report_section(args.results, dataset.fingerprint)
+    sections = [ease_html(ease_table(args.results, dataset)), tuning]
+    print(f"report written: {write_report(dataset, args.results, args.out, sections, tuning_figures)}")
 
 
 def cmd_compare(args) -> None:

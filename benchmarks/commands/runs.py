@@ -18,6 +18,13 @@ def add_commands(commands) -> None:
     p.add_argument("--backbone", default="lite0", help="linear probe backbone: lite0, lite1 or lite2")
     p.add_argument("--img-size", type=int, default=None, help="linear probe input size (default: the backbone's)")
     p.add_argument(
+        "--c",
+        type=float,
+        default=None,
+        help="linear probe: this C (inverse L2 strength) for every label, instead of the best of 0.01, 0.1, 1 on "
+        "valid (benchmarks tune searches it)",
+    )
+    p.add_argument(
         "--skip-existing", action="store_true", help="do nothing if a finished run of this kind exists for this dataset"
     )
     p.set_defaults(handler=cmd_baseline)
@@ -69,10 +76,13 @@ def cmd_baseline(args) -> None:
 
     dataset = load_dataset(dataset_argument(args))
     kind = args.kind.replace("-", "_")
+    if args.c is not None and not args.c > 0:
+        raise BenchmarkError(f"--c {args.c}: must be a positive number, e.g. 0.1")
+    c_grid = PROBE_C_GRID if args.c is None else (args.c,)
     if args.skip_existing:
         same = {}
         if kind == "linear_probe":  # a new C grid fits again
-            same = {"backbone": args.backbone, "params": {"img_size": _probe_size(args), "c_grid": list(PROBE_C_GRID)}}
+            same = {"backbone": args.backbone, "params": {"img_size": _probe_size(args), "c_grid": list(c_grid)}}
         if (run := newest_done_run(args.results, kind, dataset.fingerprint, **same)) is not None:
             report_run(run)
             print(f"reusing {run.path} ({kind} on this dataset already done)")
@@ -80,7 +90,7 @@ def cmd_baseline(args) -> None:
     run = (
         run_prior(dataset, args.results)
         if kind == "prior"
-        else run_linear_probe(dataset, args.results, backbone_name=args.backbone, img_size=args.img_size)
+        else run_linear_probe(dataset, args.results, backbone_name=args.backbone, img_size=args.img_size, c_grid=c_grid)
     )
     metrics = evaluate_run(run.path, dataset)
     summary = metrics["overall"]

@@ -233,3 +233,35 @@ def confusion_grids(per_label: dict[str, dict], title: str, columns: int = 4) ->
     figure.update_yaxes(autorange="reversed")
     figure.update_layout(title=title, height=60 + 170 * rows, margin={"t": 80, "l": 10, "r": 10, "b": 10})
     return figure
+
+
+def expected_max_overlay(curves_by_name: dict[str, dict]) -> go.Figure:
+    """Expected best macro AUC vs number of trials per family (``benchmarks tune``): valid solid with its band
+    shaded, the test score of the trial valid picks dotted."""
+    figure = go.Figure()
+    colours = px.colors.qualitative.D3
+    for i, (name, curves) in enumerate(curves_by_name.items()):
+        colour = colours[i % len(colours)]
+        k = curves["k"]
+        figure.add_scatter(
+            x=k + k[::-1],
+            y=curves["valid_high"] + curves["valid_low"][::-1],
+            fill="toself",
+            line={"width": 0, "color": colour},
+            opacity=0.2,
+            hoverinfo="skip",
+            showlegend=False,
+        )
+        figure.add_scatter(x=k, y=curves["valid"], mode="lines+markers", name=f"{name} — valid", line={"color": colour})
+        if curves.get("test"):
+            test_k = k[: len(curves["test"])]
+            figure.add_scatter(
+                x=test_k, y=curves["test"], mode="lines", name=f"{name} — test", line={"color": colour, "dash": "dot"}
+            )
+    figure.update_layout(
+        title="Expected best macro AUC with k trials (band: 95% bootstrap over trials; dotted: test of valid's pick)",
+        xaxis_title="trials (k)",
+        yaxis_title="macro ROC-AUC",
+        **LEGEND_BELOW,
+    )
+    return figure

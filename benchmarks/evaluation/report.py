@@ -34,8 +34,11 @@ def _table(rows: list[list], header: list[str]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def build_report(dataset: Dataset, results: Path, extra_sections: list[str] | None = None) -> str:
-    """``extra_sections``: HTML from layers above the evaluator (the ease-of-use table), placed after the tables."""
+def build_report(
+    dataset: Dataset, results: Path, extra_sections: list[str] | None = None, extra_figures: list | None = None
+) -> str:
+    """``extra_sections``: HTML from layers above the evaluator (the ease-of-use table, tuning), placed after the
+    tables; ``extra_figures``: their (section title, plotly figure) pairs, placed after the evaluator's figures."""
     from benchmarks.data.eda_report import label_figures
 
     parts = [
@@ -97,6 +100,7 @@ def build_report(dataset: Dataset, results: Path, extra_sections: list[str] | No
         parts += seed_sections(results, dataset, runs)
         parts.append(best_per_label_section(runs))
     parts += extra_sections or []
+    figures += extra_figures or []
     section = None
     for i, (title, figure) in enumerate(figures):
         if title != section:
@@ -161,7 +165,11 @@ def seed_sections(results: Path, dataset: Dataset, runs: list) -> list[str]:
 
 
 def write_report(
-    dataset: Dataset, results: Path, out: Path | None = None, extra_sections: list[str] | None = None
+    dataset: Dataset,
+    results: Path,
+    out: Path | None = None,
+    extra_sections: list[str] | None = None,
+    extra_figures: list | None = None,
 ) -> Path:
     out = Path(out) if out else Path(results) / f"report-{dataset.name.lower()}.html"
-    return atomic_write_text(out, build_report(dataset, Path(results), extra_sections))
+    return atomic_write_text(out, build_report(dataset, Path(results), extra_sections, extra_figures))

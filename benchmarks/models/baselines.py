@@ -50,8 +50,10 @@ def run_linear_probe(
     backbone_name: str = DEFAULT_BACKBONE,
     img_size: int | None = None,
     seed: int = 0,
+    c_grid: tuple[float, ...] = PROBE_C_GRID,
 ) -> Run:
-    """Logistic regression per label on pooled, frozen ImageNet features; C chosen on valid macro AUC."""
+    """Logistic regression per label on pooled, frozen ImageNet features; C chosen from ``c_grid`` on valid macro
+    AUC (one value: that C)."""
     backbone = get_backbone(backbone_name)
     img_size = img_size or backbone.input_size
     _require_train_positives(dataset)
@@ -60,12 +62,12 @@ def run_linear_probe(
         kind="linear_probe",
         dataset=dataset,
         backbone=backbone.name,
-        params={"img_size": img_size, "c_grid": list(PROBE_C_GRID), "seed": seed},
+        params={"img_size": img_size, "c_grid": list(c_grid), "seed": seed},
     )
     with recording(run):
         features, feature_seconds = backbone_features(dataset, backbone, img_size)
         clock = Stopwatch()
-        fit = fit_probe(dataset, features, seed)
+        fit = fit_probe(dataset, features, seed, c_grid)
         train_s = clock.seconds()
         scaler, models, chosen_c = fit.scaler, fit.models, fit.c
         x = scaler.transform(features)
@@ -122,14 +124,16 @@ def fold_scaler(coef: np.ndarray, intercept: np.ndarray, mean: np.ndarray, scale
     return weight, intercept - weight @ mean
 
 
-def fit_probe(dataset: Dataset, features: np.ndarray, seed: int = 0) -> ProbeFit:
+def fit_probe(
+    dataset: Dataset, features: np.ndarray, seed: int = 0, c_grid: tuple[float, ...] = PROBE_C_GRID
+) -> ProbeFit:
     """The linear probe's fit on pooled features of every image (dataset order): trained on train only."""
     splits = dataset.items["split"].to_numpy()
     scaler = StandardScaler().fit(features[splits == "train"])
     x = scaler.transform(features)
     y_train, y_valid = dataset.targets("train"), dataset.targets("valid")
     best = None
-    for c in PROBE_C_GRID:
+    for c in c_grid:
         models = [
             LogisticRegression(C=c, max_iter=2000, random_state=seed).fit(x[splits == "train"], y_train[:, j])
             for j in range(len(dataset.labels))

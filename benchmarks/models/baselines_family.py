@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .backbones import BACKBONES
 from .registry import BAR, FLOOR, Command, DemoStep, GridSupport, ModelFamily
+from .search_space import log_range
 
 FAMILIES = (
     ModelFamily(
@@ -28,6 +29,9 @@ FAMILIES = (
         backbones=tuple(BACKBONES),
         # deterministic (L-BFGS, C chosen on valid): one cell per dataset
         grid=GridSupport(seeded=False, takes_preset=False),
+        # tuned too, so "tuned fine-tuning vs the probe" compares equal efforts: its one knob, the inverse L2
+        # strength (the untuned probe picks from 0.01, 0.1 and 1 on valid)
+        search_space=(log_range("c", 1e-4, 1e2, "logistic regression's C (inverse L2 strength), one for every label"),),
         demo=(DemoStep("linear probe on frozen lite0 features"),),
         bench=(DemoStep("linear probe (reused when done)", ("--skip-existing",)),),
     ),

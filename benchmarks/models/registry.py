@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from benchmarks.errors import BenchmarkError
 
+from .search_space import Knob
+
 if TYPE_CHECKING:
     import numpy as np
     from PIL import Image
@@ -101,6 +103,8 @@ class ModelFamily:
     bench: tuple[DemoStep, ...] | None = None  # what ``make bench`` times (default: the demo steps, run afresh)
     no_model_reason: str = "this kind of run keeps no model"
     grid: GridSupport | None = None  # how a benchmark grid runs one cell of this family (None: not in grids)
+    search_space: tuple[Knob, ...] = ()  # what ``benchmarks tune`` varies (empty: the family is not tunable)
+    epoch_metric: str | None = None  # the history row's valid macro AUC per epoch, which the tuner's pruner reads
 
     def demo_commands(self, dataset, results) -> list[tuple[str, list[str]]]:
         """``make demo``'s steps as (title, argv for ``python -m``); each skips itself when its run exists."""
@@ -149,6 +153,11 @@ def is_baseline(kind: str) -> bool:
 def trainable_families() -> list[ModelFamily]:
     """Families with a trainer CLI that takes the shared options (the dashboard's Train page)."""
     return [f for f in families().values() if f.trainer]
+
+
+def tunable_families() -> list[ModelFamily]:
+    """Families that declare a search space (``benchmarks tune``)."""
+    return [f for f in families().values() if f.search_space and f.grid is not None]
 
 
 def load_predictor_class(family: ModelFamily) -> type:

@@ -4,10 +4,12 @@ process with its output in a log, then the finished run it made (or reused) foun
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,24 +19,40 @@ from benchmarks.evaluation.results import RUN_REPORT_ENV, Run, load_run, newest_
 
 from .spec import Cell
 
+WATCH_EVERY_S = 2.0  # how often a watched cell's run is looked at while it trains
+STOP_GRACE_S = 60.0  # a stopped cell's command gets this long to mark its run interrupted before it is killed
 
-def run_cell(cell: Cell, results: Path, logs: Path) -> dict:
-    """The cell's ledger entry: ``status`` done (with ``run``) or failed (with the command's one-line ``error``)."""
+
+def run_cell(
+    cell: Cell,
+    results: Path,
+    logs: Path,
+    *,
+    name: str | None = None,
+    watch: Callable[[Run], bool] | None = None,
+) -> dict:
+    """The cell's ledger entry: ``status`` done (with ``run``) or failed (with the command's one-line ``error``).
+
+    ``name`` names its log (default: the cell's slug). ``watch``, if given, is shown the run every few seconds while
+    it trains; when it answers True the command is interrupted like Ctrl-C and the entry's status is ``stopped``."""
     logs.mkdir(parents=True, exist_ok=True)
-    log, report = logs / f"{cell.slug}.log", logs / f"{cell.slug}.run"
+    name = name or cell.slug
+    log, report = logs / f"{name}.log", logs / f"{name}.run"
     report.unlink(missing_ok=True)
     started = time.monotonic()
     command = [sys.executable, "-m", *cell.argv(results)]
     with open(log, "a", encoding="utf-8") as out:  # appended: a re-check or retry keeps the training log
         out.write("$ " + " ".join(command[1:]) + "\n")
         out.flush()
-        code = subprocess.call(
+        child = subprocess.Popen(
             command,
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            env={**_child_environment(cell), RUN_REPORT_ENV: str(report.resolve())},
+            env={**child_environment(cell.cpus), RUN_REPORT_ENV: str(report.resolve())},
         )
+        stopped = _wait(child, report, results, watch)
+    code = child.returncode
     entry = {
         "cell": cell.key,
         "seconds": round(time.monotonic() - started, 1),
@@ -42,6 +60,8 @@ def run_cell(cell: Cell, results: Path, logs: Path) -> dict:
         "host": socket.gethostname(),
         "finished": datetime.now(UTC).isoformat(timespec="seconds"),
     }
+    if stopped:
+        return {**entry, "status": "stopped"}
     if code != 0:
         return {**entry, "status": "failed", "error": last_line(log) or f"exit code {code}"}
     try:
@@ -55,13 +75,40 @@ def run_cell(cell: Cell, results: Path, logs: Path) -> dict:
     return {**entry, "status": "done", "run": run.run_id}
 
 
-def reported_run(report: Path, results: Path) -> Run | None:
-    """The finished run the cell's command says it made or reused (``report_run``), if it said so."""
+def _wait(child: subprocess.Popen, report: Path, results: Path, watch: Callable[[Run], bool] | None) -> bool:
+    """Wait for the command; True when ``watch`` stopped it."""
+    if watch is None:
+        child.wait()
+        return False
+    while True:
+        try:
+            child.wait(timeout=WATCH_EVERY_S)
+            return False
+        except subprocess.TimeoutExpired:
+            pass
+        run = _reported(report, results)
+        if run is not None and watch(run):
+            child.send_signal(signal.SIGINT)  # the trainers mark the run interrupted, as on Ctrl-C
+            try:
+                child.wait(timeout=STOP_GRACE_S)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+            return True
+
+
+def _reported(report: Path, results: Path) -> Run | None:
+    """The run the command has created so far (any status), once it has said which."""
     try:
-        run = load_run(results / Path(report.read_text(encoding="utf-8").strip()).name)
+        return load_run(results / Path(report.read_text(encoding="utf-8").strip()).name)
     except (OSError, RunError):
         return None
-    return run if run.status == "done" else None
+
+
+def reported_run(report: Path, results: Path) -> Run | None:
+    """The finished run the cell's command says it made or reused (``report_run``), if it said so."""
+    run = _reported(report, results)
+    return run if run is not None and run.status == "done" else None
 
 
 def run_of(cell: Cell, results: Path) -> Run | None:
@@ -77,10 +124,10 @@ def last_line(log: Path) -> str | None:
     return lines[-1][:500] if len(lines) > 1 else None
 
 
-def _child_environment(cell: Cell) -> dict:
+def child_environment(cpus: float) -> dict:
     """The cell's thread count is part of the cell (float sums depend on it): whichever executor runs it, PyTorch
     and TensorFlow get ``cpus`` threads, so the same seed gives the same run locally and on Ray."""
-    threads = str(max(1, int(cell.cpus)))
+    threads = str(max(1, int(cpus)))
     env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS=threads, TF_NUM_INTRAOP_THREADS=threads)
     env.pop("RAY_ADDRESS", None)  # a cell is an ordinary run; it never joins the cluster itself
     return env

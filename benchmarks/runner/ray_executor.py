@@ -5,6 +5,7 @@ folders (a shared filesystem) and have this project installed; see docs/grids.md
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -14,15 +15,13 @@ from .cells import run_cell
 from .spec import Cell
 
 
-def run_on_ray(
-    cells: list[Cell], results: Path, logs: Path, max_parallel: int | None, address: str | None
-) -> Iterator[dict]:
+@contextmanager
+def ray_session(address: str | None):
+    """Ray, connected to the cluster at ``address`` (None: a local one started here), shut down on leaving."""
     try:
         import ray
     except ImportError:
         raise BenchmarkError("--executor ray: Ray is not installed here; pip install 'ray==2.60.0'") from None
-    results, logs = results.resolve(), logs.resolve()
-    cells = [_absolute(cell) for cell in cells]
     try:
         ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
     except (ConnectionError, RuntimeError, ValueError) as exc:
@@ -30,6 +29,22 @@ def run_on_ray(
             f"--address {address}: cannot connect to a Ray cluster ({exc}); a cluster with token authentication "
             "needs RAY_AUTH_MODE=token and its token (RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token) here too"
         ) from None
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+
+
+def run_on_ray(
+    cells: list[Cell], results: Path, logs: Path, max_parallel: int | None, address: str | None
+) -> Iterator[dict]:
+    results, logs = results.resolve(), logs.resolve()
+    cells = [absolute_cell(cell) for cell in cells]
+    with ray_session(address) as ray:
+        yield from _schedule(ray, cells, results, logs, max_parallel)
+
+
+def _schedule(ray, cells: list[Cell], results: Path, logs: Path, max_parallel: int | None) -> Iterator[dict]:
     task = ray.remote(run_cell)
     waiting = list(cells)
     running: dict = {}
@@ -49,8 +64,8 @@ def run_on_ray(
     finally:
         for ref in running:
             ray.cancel(ref, force=True)
-        ray.shutdown()
 
 
-def _absolute(cell: Cell) -> Cell:
+def absolute_cell(cell: Cell) -> Cell:
+    """The cell with its dataset path made absolute: a worker's working folder is not the driver's."""
     return replace(cell, dataset=cell.dataset.resolve())

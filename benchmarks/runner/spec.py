@@ -14,7 +14,8 @@ from pathlib import Path
 from benchmarks.errors import BenchmarkError
 from benchmarks.models.registry import GridSupport, families
 
-TOP_KEYS = {"name", "seeds", "datasets", "models", "resources"}
+TOP_KEYS = {"name", "seeds", "datasets", "models", "resources", "tune"}
+TUNE_KEYS = {"trials", "budget-seconds", "sampler", "prune"}  # [tune]: every tunable model is tuned with this budget
 DATASET_KEYS = {"path", "build"}
 MODEL_KEYS = {"family", "backbones", "preset", "options", "datasets", "cpus", "gpus"}
 BUILD_OPTIONS = {"size", "img-size", "seed"}  # `benchmarks build-default` flags a spec may set
@@ -40,11 +41,14 @@ class Cell:
     seed: int | None = None
     cpus: float = 1
     gpus: float = 0
+    tune: dict | None = None  # the spec's [tune] budget: the cell is a study (``benchmarks tune``), not one run
 
     @property
     def key(self) -> str:
         parts = [self.dataset.name, self.family]
         parts += [p for p in (self.backbone, self.preset) if p]
+        if self.tune:
+            parts.append("tuned")
         if self.options:
             parts.append(",".join(f"{k}={v}" for k, v in sorted(self.options.items())))
         if self.seed is not None:
@@ -58,6 +62,8 @@ class Cell:
     def argv(self, results: Path) -> list[str]:
         """``[module, args...]`` for ``python -m``; a data-parallel family's cell with 2+ GPUs is launched by
         ``torchrun`` (``torch.distributed.run``), one process per GPU."""
+        if self.tune:
+            return self.tune_argv(results)
         argv = self.launcher() + families()[self.family].grid_argv(self.dataset, results)
         if self.seed is not None:
             argv += ["--seed", str(self.seed)]
@@ -72,6 +78,27 @@ class Cell:
                 argv += [f"--{name}", str(value)]
         return argv
 
+    def tune_argv(self, results: Path) -> list[str]:
+        """The study this cell stands for: its options are knobs held fixed (``img-size`` is every trial's size)."""
+        argv = ["benchmarks", "tune", str(self.dataset), "--family", self.family, "--results", str(results)]
+        argv += ["--trials", str(self.tune["trials"]), "--cpus-per-trial", f"{self.cpus:g}"]
+        for name in ("budget-seconds", "sampler"):
+            if name in self.tune:
+                argv += [f"--{name}", str(self.tune[name])]
+        if self.tune.get("prune") is False:
+            argv.append("--no-prune")
+        argv += ["--seed", str(self.seed or 0)]
+        if self.backbone:
+            argv += ["--backbone", self.backbone]
+        if self.preset:
+            argv += ["--preset", self.preset]
+        options = dict(self.options)
+        if "img-size" in options:
+            argv += ["--img-size", str(options.pop("img-size"))]
+        if options:
+            argv += ["--fix", *(f"{name}={value}" for name, value in sorted(options.items()))]
+        return argv
+
     def launcher(self) -> list[str]:
         processes = int(self.gpus)
         if not self.support.data_parallel or processes < 2:
@@ -80,6 +107,8 @@ class Cell:
 
     def wanted_params(self) -> dict:
         """What the finished run's params must hold for it to be this cell's run."""
+        if self.tune:
+            return {"preset": "tuned", **({"seed": self.seed} if self.seed is not None else {})}
         wanted = {name.replace("-", "_"): value for name, value in self.options.items()}
         if self.seed is not None:
             wanted["seed"] = self.seed
@@ -118,9 +147,10 @@ def read_spec(path: Path | str) -> GridSpec:
     if not isinstance(defaults, dict):
         raise BenchmarkError(f"{path}: [resources] must be a table, e.g. cpus = 2")
     _no_unknown(defaults, {"cpus", "gpus"}, path, "[resources]")
+    tune = _tune(raw.get("tune"), path)
     cells = []
     for i, entry in enumerate(_table_list(raw, "models", path)):
-        cells += _model_cells(entry, datasets, seeds, defaults, path, i)
+        cells += _model_cells(entry, datasets, seeds, defaults, path, i, tune)
     keys = [cell.key for cell in cells]
     if len(set(keys)) != len(keys):
         repeated = sorted({k for k in keys if keys.count(k) > 1})
@@ -158,8 +188,33 @@ def _dataset(entry: dict, path: Path, index: int) -> DatasetEntry:
     return DatasetEntry(Path(entry["path"]), build)
 
 
+def _tune(table, path: Path) -> dict | None:
+    """The spec's [tune] block: the budget every tunable model of the grid is tuned with."""
+    if table is None:
+        return None
+    if not isinstance(table, dict):
+        raise BenchmarkError(f"{path}: [tune] must be a table, e.g. trials = 16")
+    _no_unknown(table, TUNE_KEYS, path, "[tune]")
+    if type(table.get("trials")) is not int or table["trials"] < 1:
+        raise BenchmarkError(f"{path}: [tune] trials must be a positive integer, the budget every family gets")
+    seconds = table.get("budget-seconds")
+    if seconds is not None and (not isinstance(seconds, (int, float)) or seconds <= 0):
+        raise BenchmarkError(f"{path}: [tune] budget-seconds must be a positive number")
+    if table.get("sampler", "tpe") not in ("tpe", "random"):
+        raise BenchmarkError(f'{path}: [tune] sampler must be "tpe" or "random"')
+    if not isinstance(table.get("prune", True), bool):
+        raise BenchmarkError(f"{path}: [tune] prune must be true or false")
+    return dict(table)
+
+
 def _model_cells(
-    entry: dict, datasets: list[DatasetEntry], seeds: list[int], defaults: dict, path: Path, index: int
+    entry: dict,
+    datasets: list[DatasetEntry],
+    seeds: list[int],
+    defaults: dict,
+    path: Path,
+    index: int,
+    tune: dict | None = None,
 ) -> list[Cell]:
     where = f"[[models]] #{index + 1}"
     _no_unknown(entry, MODEL_KEYS, path, where)
@@ -201,9 +256,17 @@ def _model_cells(
         if not isinstance(only, list) or not only or any(str(Path(o)) not in known for o in only):
             raise BenchmarkError(f"{path}: {where}: datasets must list paths from [[datasets]] ({', '.join(known)})")
         datasets = [d for d in datasets if str(d.path) in {str(Path(o)) for o in only}]
+    tuned = tune if family.search_space else None  # a family with nothing to tune (the prior) runs as it is
+    if tuned:
+        knobs = {knob.option for knob in family.search_space} | {"img-size"}
+        if unknown := sorted(set(options) - knobs):
+            raise BenchmarkError(
+                f"{path}: {where}: option {unknown[0]!r} is not one of {kind}'s knobs, which [tune] can hold fixed: "
+                f"{', '.join(sorted(knobs))}"
+            )
     return [
-        Cell(d.path, kind, support, backbone, preset, dict(options), seed, cpus, gpus)
+        Cell(d.path, kind, support, backbone, preset, dict(options), seed, cpus, gpus, tuned)
         for d in datasets
         for backbone in backbones
-        for seed in (seeds if support.seeded else [None])
+        for seed in (seeds if support.seeded or tuned else [None])
     ]

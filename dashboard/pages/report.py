@@ -21,10 +21,12 @@ def render(dataset: Dataset, results: Path) -> None:
     if st.button("build the report"):
         from benchmarks.evaluation.report import build_report
         from benchmarks.models.ease import ease_html
+        from benchmarks.tuning.records import report_section
 
         with st.spinner("building…"):
             ease = ease_table_cached(str(results), str(dataset.root), leaderboard.results_signature(results))
-            st.session_state["report_html"] = build_report(dataset, results, [ease_html(ease)])
+            tuning, tuning_figures = report_section(results, dataset.fingerprint)
+            st.session_state["report_html"] = build_report(dataset, results, [ease_html(ease), tuning], tuning_figures)
     if "report_html" in st.session_state:
         st.download_button(
             "download report.html",

@@ -1,0 +1,167 @@
+"""Tuning commands: an equal, declared search budget for a family on the user's dataset, and the expected-max
+curves that say how a comparison depends on that budget."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from benchmarks.errors import BenchmarkError
+
+TUNE_DESCRIPTION = """\
+Tune one family on DATASET with a declared budget, the same for every family you compare.
+
+Each trial is an ordinary run of the family's own command (in RESULTS/tuning/STUDY/trials/), with the knobs of the
+family's search space set by Optuna's seeded TPE sampler (--sampler random: independent draws) and the rest from
+--preset. A trial reports its valid macro AUC after every epoch, and the median pruner stops one that falls below
+the median of the finished trials at the same epoch (never before 3 trials have finished or after the first epoch).
+Selection reads valid only: the trial with the best valid macro AUC is promoted into RESULTS as the family's tuned
+run (preset "tuned"; run.json records the study), which the leaderboard, compare and the report show like any run.
+Its test score is its one test evaluation that counts.
+
+Budget: --trials N finished trials (pruned and failed ones count), or --budget-seconds S of the study's wall time if
+that comes first. Give every family the same budget: equal trials for a fair search, or equal seconds for equal
+compute. The same command again resumes the study (its folder name is a digest of its settings): finished trials
+never run again, a trial that was running when the study was killed runs again with the same values, and a larger
+--trials extends it. Proposals come in batches of --max-parallel trials told in order, so a seed gives the same
+study here, on Ray and after a resume (with the same --max-parallel and --cpus-per-trial).
+
+The curve (python -m benchmarks tuning-curve): for k = 1..N, the best valid macro AUC a family is expected to reach
+with k trials like these (Dodge et al. 2019; the unbiased estimator), and the test score of the trial valid picks.
+Where two families' curves cross, which one wins depends on the budget, and the verdict says so.
+"""
+
+
+def add_commands(commands) -> None:
+    p = commands.add_parser(
+        "tune",
+        help="tune a family's settings on a dataset with a declared budget (Optuna; locally or on Ray)",
+        description=TUNE_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("dataset", type=Path, help="dataset folder (labels.csv + images/)")
+    p.add_argument("--family", required=True, help="what to tune: fastai, keras or linear_probe (see --list-spaces)")
+    p.add_argument("--results", type=Path, default=Path("results"), help="results folder (default results/)")
+    p.add_argument("--trials", type=int, default=16, help="the budget in finished trials (default 16)")
+    p.add_argument("--budget-seconds", type=float, default=None, help="stop proposing after this much wall time")
+    p.add_argument("--seed", type=int, default=0, help="the sampler's seed and every trial's training seed")
+    p.add_argument("--backbone", default=None, help="lite0 (default), lite1 or lite2")
+    p.add_argument("--img-size", type=int, default=None, help="every trial's image size (default: the backbone's)")
+    p.add_argument("--preset", default=None, help="what knobs outside the space start from (default: quick)")
+    p.add_argument(
+        "--fix", nargs="+", default=[], metavar="NAME=VALUE", help="hold knobs at one value, e.g. --fix epochs=1"
+    )
+    p.add_argument("--sampler", choices=["tpe", "random"], default="tpe", help="tpe (default) or random search")
+    p.add_argument("--no-prune", dest="prune", action="store_false", help="let every trial run all its epochs")
+    p.add_argument("--executor", choices=["local", "ray"], default="local", help="local child processes, or Ray")
+    p.add_argument("--address", default=None, help="Ray cluster address (default: a local Ray started here)")
+    p.add_argument("--max-parallel", type=int, default=1, help="trials at once (default 1: 2 cores fit one)")
+    p.add_argument(
+        "--cpus-per-trial", type=float, default=None, help="threads (and Ray CPUs) per trial (default: cores/parallel)"
+    )
+    p.add_argument("--list-spaces", action="store_true", help="print every family's search space and exit")
+    p.set_defaults(handler=cmd_tune)
+    p = commands.add_parser(
+        "tuning-curve",
+        help="expected best valid (and test) macro AUC vs number of trials, per tuned family, with the verdict",
+        description="For every family tuned on DATASET (RESULTS/tuning/*/study.json; studies that differ only by "
+        "seed are pooled): the expected best valid macro AUC with k trials, k = 1..N, the expected test macro AUC of "
+        "the trial valid picks, 95%% bootstrap bands over trials, and for each pair of families whether the winner "
+        "depends on the budget.",
+    )
+    p.add_argument("dataset", type=Path, nargs="?", default=None, help="dataset folder (default: every study)")
+    p.add_argument("--results", type=Path, default=Path("results"))
+    p.add_argument("--html", type=Path, default=None, help="also write the chart (plotly HTML) here")
+    p.set_defaults(handler=cmd_tuning_curve)
+
+
+def cmd_tune(args) -> None:
+    from benchmarks.data.dataset import load_dataset
+    from benchmarks.models.registry import family_of, tunable_families
+    from benchmarks.models.search_space import parse_fixed
+    from benchmarks.tuning.settings import Budget, StudySettings, check_settings
+    from benchmarks.tuning.study import run_study
+
+    if args.list_spaces:
+        for family in tunable_families():
+            print(f"{family.kind}:")
+            for knob in family.search_space:
+                print(f"  {knob.describe()}")
+        return
+    family = family_of(args.family)
+    if family is None or not family.search_space:
+        names = ", ".join(f.kind for f in tunable_families())
+        raise BenchmarkError(f"--family {args.family}: cannot be tuned; choose one of: {names}")
+    if args.trials < 1:
+        raise BenchmarkError(f"--trials {args.trials}: the budget needs at least one trial")
+    if args.budget_seconds is not None and args.budget_seconds <= 0:
+        raise BenchmarkError(f"--budget-seconds {args.budget_seconds}: must be positive")
+    if args.max_parallel < 1:
+        raise BenchmarkError(f"--max-parallel {args.max_parallel}: at least 1")
+    preset = args.preset or ("quick" if family.grid.takes_preset else None)
+    check_settings(family, args.backbone, preset, args.sampler)
+    cpus = args.cpus_per_trial or max(1, (os.cpu_count() or 1) // args.max_parallel)
+    settings = StudySettings(
+        dataset=load_dataset(args.dataset),
+        family=family,
+        seed=args.seed,
+        backbone=args.backbone,
+        preset=preset,
+        img_size=args.img_size,
+        fixed=parse_fixed(family.search_space, args.fix, family.kind),
+        sampler=args.sampler,
+        prune=args.prune,
+        cpus=cpus,
+    )
+    run = run_study(
+        settings,
+        Budget(args.trials, args.budget_seconds),
+        args.results,
+        executor=args.executor,
+        parallel=args.max_parallel,
+        address=args.address,
+    )
+    from benchmarks.evaluation.results import read_metrics
+
+    overall = (read_metrics(run) or {}).get("overall", {})
+    print(
+        f"tuned {family.title}: trial {run.info['study']['trial']} chosen on valid (macro AUC "
+        f"{run.info['study']['valid_macro_auc']:.4f}); promoted to {run.path}, test macro AUC "
+        f"{overall.get('macro_roc_auc', float('nan')):.3f} (its one test evaluation)"
+    )
+
+
+def cmd_tuning_curve(args) -> None:
+    from benchmarks.data.dataset import load_dataset
+    from benchmarks.tuning.records import curve_table, family_curves, read_studies, verdicts
+
+    fingerprint = load_dataset(args.dataset).fingerprint if args.dataset else None
+    studies, skipped = read_studies(args.results, fingerprint)
+    for line in skipped:
+        print(f"skipped: {line}")
+    curves = family_curves(studies)
+    if not curves:
+        raise BenchmarkError(f"{args.results}/tuning: no tuning study with a finished trial; run benchmarks tune first")
+    import pandas as pd
+
+    for curve in curves:
+        seeds = sorted(s.record["settings"]["seed"] for s in curve.studies)
+        print(
+            f"\n{curve.title}: {curve.trials} finished trials ({curve.complete} complete) from seeds {seeds}; "
+            f"budget per study: {curve.budget}"
+        )
+        print(pd.DataFrame(curve_table(curve)).to_string(index=False))
+    print(
+        "\nexpected best valid macro AUC with k trials (k trials like these; exact for --sampler random); test: the "
+        "expected test macro AUC of the trial valid picks; [95% bootstrap band over trials]"
+    )
+    for line in verdicts(curves):
+        print(f"- {line}")
+    if args.html:
+        from benchmarks.atomic import atomic_write
+        from benchmarks.evaluation.charts import expected_max_overlay
+
+        figure = expected_max_overlay({curve.title: curve.curves for curve in curves})
+        atomic_write(args.html, lambda tmp: figure.write_html(tmp, include_plotlyjs=True), suffix=".html")
+        print(f"chart written: {args.html}")

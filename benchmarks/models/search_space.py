@@ -1,0 +1,85 @@
+"""What a family lets the tuner vary: each knob named by the family's own CLI flag, with its range.
+
+A family declares its space in its own ``family.py`` (``ModelFamily.search_space``), in its framework's words, and
+the tuner (``benchmarks/tuning/``) turns it into Optuna distributions; nothing here imports a framework or Optuna.
+A trial is then an ordinary run of the family's command with one value per knob as a flag.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from benchmarks.errors import BenchmarkError
+
+KINDS = ("log", "float", "int", "choice")
+
+
+@dataclass(frozen=True)
+class Knob:
+    """One tunable flag (``option`` without its dashes, e.g. ``lr``). ``log``: a float drawn on a log scale in
+    [low, high]; ``float`` / ``int``: uniform in [low, high]; ``choice``: one of ``choices`` (a bool is a switch
+    flag: ``--mixup`` when True, absent when False). ``why`` says what the range is for (``tune --help``)."""
+
+    option: str
+    kind: str
+    low: float | None = None
+    high: float | None = None
+    choices: tuple = ()
+    why: str = ""
+
+    def describe(self) -> str:
+        values = " | ".join(str(c) for c in self.choices) if self.kind == "choice" else f"{self.low:g}..{self.high:g}"
+        scale = " (log)" if self.kind == "log" else ""
+        return f"--{self.option} {values}{scale}" + (f": {self.why}" if self.why else "")
+
+
+def log_range(option: str, low: float, high: float, why: str = "") -> Knob:
+    return Knob(option, "log", low, high, why=why)
+
+
+def int_range(option: str, low: int, high: int, why: str = "") -> Knob:
+    return Knob(option, "int", low, high, why=why)
+
+
+def choice(option: str, *choices, why: str = "") -> Knob:
+    return Knob(option, "choice", choices=tuple(choices), why=why)
+
+
+def as_flags(params: dict) -> list[str]:
+    """A trial's values as command-line flags, in the space's order (switches only when on)."""
+    flags: list[str] = []
+    for name, value in params.items():
+        if value is True:
+            flags.append(f"--{name}")
+        elif value is not False:
+            flags += [f"--{name}", str(value)]
+    return flags
+
+
+def parse_fixed(space: tuple[Knob, ...], assignments: list[str], family: str) -> dict:
+    """``--fix lr=1e-3 epochs=1``: knobs taken out of the search at one value, typed like the knob."""
+    knobs = {knob.option: knob for knob in space}
+    fixed: dict = {}
+    for assignment in assignments:
+        name, _, text = assignment.partition("=")
+        knob = knobs.get(name.strip())
+        if knob is None or not text:
+            raise BenchmarkError(
+                f"--fix {assignment!r}: give NAME=VALUE with NAME one of {family}'s knobs: {', '.join(knobs)}"
+            )
+        fixed[knob.option] = _typed(knob, text.strip(), assignment)
+    return fixed
+
+
+def _typed(knob: Knob, text: str, assignment: str):
+    try:
+        if knob.kind == "int":
+            return int(text)
+        if knob.kind in ("log", "float"):
+            return float(text)
+    except ValueError:
+        raise BenchmarkError(f"--fix {assignment!r}: {knob.option} takes a number") from None
+    by_text = {str(c).lower(): c for c in knob.choices}
+    if text.lower() not in by_text:
+        raise BenchmarkError(f"--fix {assignment!r}: {knob.option} is one of {', '.join(map(str, knob.choices))}")
+    return by_text[text.lower()]

@@ -1,0 +1,90 @@
+"""Expected-max curves (Dodge et al., "Show Your Work", EMNLP 2019): the best valid macro AUC a family is expected
+to reach with k trials, for every k up to the trials it had, so a verdict can say how it depends on the budget.
+
+The estimator is the unbiased one, drawing k of the n trials *without* replacement (a U-statistic; Dodge et al.
+2021, "Expected Validation Performance and Estimation of a Random Variable's Maximum", which corrects the with-
+replacement version): with the valid scores sorted v(1) <= ... <= v(n), E[max of k] = sum_i v(i) C(i-1, k-1) / C(n, k).
+The *test* curve is the expected test score of the trial that valid would pick among k — the same weights on the
+test scores of the trials in valid order. Bands: the 2.5 and 97.5 percentiles over bootstrap resamples of the
+trials. Caveat, said wherever a curve is shown: TPE's trials are not independent draws (later ones learn from
+earlier ones), so the curve reads "k trials like these", exact only for ``--sampler random``.
+"""
+
+from __future__ import annotations
+
+from math import comb
+
+import numpy as np
+
+BAND_RESAMPLES = 1000
+BAND_SEED = 0
+
+
+def max_weights(n: int, k: int) -> np.ndarray:
+    """P(the i-th smallest of n is the max of k drawn without replacement), i = 1..n."""
+    total = comb(n, k)
+    return np.array([comb(i - 1, k - 1) / total for i in range(1, n + 1)])
+
+
+def expected_max(valid: np.ndarray, test: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Expected best valid score with k = 1..n trials, and the expected test score of the trial valid picks."""
+    valid = np.asarray(valid, dtype=float)
+    order = np.argsort(valid, kind="stable")
+    weights = np.stack([max_weights(len(valid), k) for k in range(1, len(valid) + 1)])
+    valid_curve = weights @ valid[order]
+    test_curve = None if test is None else weights @ np.asarray(test, dtype=float)[order]
+    return valid_curve, test_curve
+
+
+def expected_max_bands(valid: np.ndarray, test: np.ndarray | None = None, resamples: int = BAND_RESAMPLES) -> dict:
+    """The curves with their bootstrap bands: ``k``, ``valid`` / ``valid_low`` / ``valid_high`` and the same for
+    ``test`` when test scores are given (lists, one value per k)."""
+    valid = np.asarray(valid, dtype=float)
+    n = len(valid)
+    valid_curve, test_curve = expected_max(valid, test)
+    draws = np.random.default_rng(BAND_SEED).integers(0, n, size=(resamples, n))
+    weights = np.stack([max_weights(n, k) for k in range(1, n + 1)])
+    order = np.argsort(valid[draws], axis=1, kind="stable")
+    sampled_valid = np.take_along_axis(valid[draws], order, axis=1) @ weights.T
+    curves = {"k": list(range(1, n + 1)), **_with_band("valid", valid_curve, sampled_valid)}
+    if test is not None:
+        test = np.asarray(test, dtype=float)
+        sampled_test = np.take_along_axis(test[draws], order, axis=1) @ weights.T
+        curves.update(_with_band("test", test_curve, sampled_test))
+    return curves
+
+
+def _with_band(name: str, curve: np.ndarray, samples: np.ndarray) -> dict:
+    low, high = np.percentile(samples, [2.5, 97.5], axis=0)
+    return {name: curve.round(5).tolist(), f"{name}_low": low.round(5).tolist(), f"{name}_high": high.round(5).tolist()}
+
+
+def budget_verdict(a: str, curve_a: dict, b: str, curve_b: dict, metric: str = "valid") -> str:
+    """One sentence on how A vs B depends on the number of trials, over the budgets both studies reached: who is
+    ahead at each k, where the curves cross, and where the bands overlap (not distinguishable)."""
+    k_max = min(len(curve_a["k"]), len(curve_b["k"]))
+    if k_max == 0:
+        return f"{a} vs {b}: no common budget"
+    ahead = [_leader(a, curve_a, b, curve_b, metric, k) for k in range(k_max)]
+    if len(set(ahead)) == 1:
+        leader = ahead[0]
+        if leader is None:
+            return f"{a} vs {b}: not distinguishable at any budget from 1 to {k_max} trials (bands overlap)"
+        return f"{leader} ahead at every budget from 1 to {k_max} trials (expected best {metric} macro AUC)"
+    spans = []
+    start = 0
+    for k in range(1, k_max + 1):
+        if k == k_max or ahead[k] != ahead[start]:
+            who = ahead[start] or "not distinguishable"
+            spans.append(f"{who} at {start + 1}" + (f"-{k}" if k > start + 1 else "") + " trials")
+            start = k
+    return f"{a} vs {b}: the winner depends on the budget — " + "; ".join(spans)
+
+
+def _leader(a: str, curve_a: dict, b: str, curve_b: dict, metric: str, k: int) -> str | None:
+    """Who is ahead with k+1 trials, or None where the two bands overlap."""
+    if curve_a[f"{metric}_low"][k] > curve_b[f"{metric}_high"][k]:
+        return a
+    if curve_b[f"{metric}_low"][k] > curve_a[f"{metric}_high"][k]:
+        return b
+    return None

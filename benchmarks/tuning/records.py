@@ -1,0 +1,136 @@
+"""Studies read back from their study.json (no Optuna needed): which studies ran on a dataset, their trials, and
+each family's expected-max curve with the verdict on how the winner depends on the budget. A damaged record is
+skipped with its reason, never fatal (the report and the dashboard list the rest)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from itertools import combinations
+from pathlib import Path
+
+from .curves import budget_verdict, expected_max_bands
+
+STUDY_JSON = "study.json"
+
+
+@dataclass
+class StudyRecord:
+    path: Path
+    record: dict
+
+    @property
+    def family(self) -> str:
+        return self.record["family"]
+
+    @property
+    def comparable_key(self) -> str:
+        """Studies that differ only by seed pool into one curve."""
+        settings = {k: v for k, v in self.record["settings"].items() if k != "seed"}
+        return json.dumps(settings, sort_keys=True)
+
+
+def read_studies(results: Path, fingerprint: str | None = None) -> tuple[list[StudyRecord], list[str]]:
+    """Every readable study below RESULTS/tuning (on this dataset), and one line per damaged one."""
+    studies, skipped = [], []
+    for path in sorted((Path(results) / "tuning").glob(f"*/{STUDY_JSON}")):
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+            record["family"], record["settings"]["dataset_fingerprint"], record["trials"]  # noqa: B018
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            skipped.append(f"{path}: unreadable ({exc.__class__.__name__}); run its tune command again to rewrite it")
+            continue
+        if fingerprint is None or record["settings"]["dataset_fingerprint"] == fingerprint:
+            studies.append(StudyRecord(path, record))
+    return studies, skipped
+
+
+@dataclass
+class FamilyCurve:
+    family: str
+    title: str
+    studies: list[StudyRecord]
+    curves: dict  # expected_max_bands over the pooled trials: valid for every finished trial, test for complete ones
+    trials: int
+    complete: int
+
+    @property
+    def budget(self) -> str:
+        return self.studies[0].record["budget"]["described"]
+
+
+def family_curves(studies: list[StudyRecord]) -> list[FamilyCurve]:
+    """One curve per family and settings, over the finished trials of all its seeds' studies (k trials like these)."""
+    groups: dict[tuple, list[StudyRecord]] = {}
+    for study in studies:
+        groups.setdefault((study.family, study.comparable_key), []).append(study)
+    curves = []
+    for (family, _), members in groups.items():
+        scored = [t for s in members for t in s.record["trials"] if t.get("valid") is not None]
+        if not scored:
+            continue
+        valid = [t["valid"] for t in scored]
+        bands = expected_max_bands(valid)
+        complete = [t for t in scored if t.get("test") is not None]
+        if complete:
+            test_bands = expected_max_bands([t["valid"] for t in complete], [t["test"] for t in complete])
+            bands.update({k: v for k, v in test_bands.items() if k.startswith("test")})
+        title = members[0].record.get("title", family)
+        curves.append(FamilyCurve(family, title, members, bands, len(scored), len(complete)))
+    return curves
+
+
+def verdicts(curves: list[FamilyCurve]) -> list[str]:
+    """For every pair of families: how their expected best valid macro AUC compares across budgets."""
+    return [
+        budget_verdict(a.title, a.curves, b.title, b.curves) for a, b in combinations(curves, 2) if a.family != b.family
+    ]
+
+
+def curve_table(curve: FamilyCurve, ks: tuple[int, ...] = (1, 2, 4, 8, 16, 32)) -> list[dict]:
+    """Rows of the curve at a few budgets, for text tables."""
+    rows = []
+    n = len(curve.curves["k"])
+    for k in sorted({k for k in ks if k < n} | {n}):
+        i = k - 1
+        row = {
+            "family": curve.title,
+            "trials": k,
+            "valid": f"{curve.curves['valid'][i]:.3f} [{curve.curves['valid_low'][i]:.3f}, "
+            f"{curve.curves['valid_high'][i]:.3f}]",
+        }
+        if "test" in curve.curves and i < len(curve.curves["test"]):
+            row["test"] = (
+                f"{curve.curves['test'][i]:.3f} [{curve.curves['test_low'][i]:.3f}, {curve.curves['test_high'][i]:.3f}]"
+            )
+        rows.append(row)
+    return rows
+
+
+def report_section(results: Path, fingerprint: str) -> tuple[str, list]:
+    """The HTML report's tuning section (curve table per family and the budget verdicts) and its chart; empty
+    when no study ran on the dataset."""
+    import html
+
+    import pandas as pd
+
+    from benchmarks.evaluation.charts import expected_max_overlay
+
+    studies, skipped = read_studies(results, fingerprint)
+    curves = family_curves(studies)
+    if not curves:
+        return "", []
+    budgets = sorted({curve.budget for curve in curves})
+    parts = [
+        "<h2>Tuning</h2><p>Each family tuned on this dataset (<code>python -m benchmarks tune</code>) with "
+        f"{' / '.join(html.escape(b) for b in budgets)} per study; expected best valid macro AUC with k trials "
+        "(unbiased estimator, Dodge et al. 2019; exact for random search), the expected test macro AUC of the trial "
+        "valid picks, [95% bootstrap band over trials]. Selection never read test.</p>"
+    ]
+    if len(budgets) > 1:
+        parts.append("<p><b>The families were given different budgets</b>: compare them at equal k only.</p>")
+    for curve in curves:
+        parts.append(f"<h3>{html.escape(curve.title)}</h3>" + pd.DataFrame(curve_table(curve)).to_html(index=False))
+    parts.append("<ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in verdicts(curves)) + "</ul>")
+    parts += [f"<p>skipped: {html.escape(line)}</p>" for line in skipped]
+    return "\n".join(parts), [("Tuning", expected_max_overlay({c.title: c.curves for c in curves}))]

@@ -1,0 +1,110 @@
+"""What a study is (the family, its space, what is held fixed, the seed) and what it may spend (its budget).
+
+Two commands with the same settings are the same study: its folder name carries a digest of them, so running the
+command again resumes it (more trials included), and changing any setting starts a study of its own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from benchmarks.data.dataset import Dataset
+from benchmarks.errors import BenchmarkError
+from benchmarks.models.registry import ModelFamily
+from benchmarks.runner.spec import Cell
+
+SAMPLERS = ("tpe", "random")
+
+
+@dataclass(frozen=True)
+class Budget:
+    """The same for every family of a comparison: ``trials`` finished trials, or ``seconds`` of the study's wall
+    time if that comes first (running trials finish; no new one starts)."""
+
+    trials: int
+    seconds: float | None = None
+
+    def describe(self) -> str:
+        if self.seconds is None:
+            return f"{self.trials} trials"
+        return f"{self.trials} trials or {self.seconds:g} s of wall time, whichever comes first"
+
+    def spent(self, finished: int, seconds: float) -> bool:
+        return finished >= self.trials or (self.seconds is not None and seconds >= self.seconds)
+
+
+@dataclass(frozen=True)
+class StudySettings:
+    dataset: Dataset
+    family: ModelFamily
+    seed: int = 0
+    backbone: str | None = None
+    preset: str | None = None  # what the knobs outside the space start from (the trainers' quick preset)
+    img_size: int | None = None
+    fixed: dict = field(default_factory=dict)  # knobs held at one value (``--fix``)
+    sampler: str = "tpe"
+    prune: bool = True
+    cpus: float = 1  # threads per trial: part of the study, because float sums depend on them
+
+    @property
+    def knobs(self):
+        return [knob for knob in self.family.search_space if knob.option not in self.fixed]
+
+    def identity(self) -> dict:
+        """Everything that changes what a trial does or which trial comes next (not the budget, not the executor)."""
+        return {
+            "dataset_fingerprint": self.dataset.fingerprint,
+            "family": self.family.kind,
+            "backbone": self.backbone,
+            "preset": self.preset,
+            "img_size": self.img_size,
+            "seed": self.seed,
+            "fixed": self.fixed,
+            "space": [knob.describe() for knob in self.knobs],
+            "sampler": self.sampler,
+            "prune": self.prune,
+            "cpus": self.cpus,
+        }
+
+    @property
+    def name(self) -> str:
+        digest = hashlib.sha256(json.dumps(self.identity(), sort_keys=True).encode()).hexdigest()[:6]
+        parts = [self.dataset.name, self.family.kind, self.backbone or "", f"seed{self.seed}", digest]
+        return re.sub(r"[^A-Za-z0-9_.-]+", "_", "-".join(p for p in parts if p))
+
+    def cell(self, params: dict) -> Cell:
+        """The trial as a grid cell: the family's command with the fixed and proposed knobs as flags."""
+        support = self.family.grid
+        options = {**({"img-size": self.img_size} if self.img_size else {}), **self.fixed, **params}
+        return Cell(
+            self.dataset.root,
+            self.family.kind,
+            support,
+            self.backbone if support.takes_backbone else None,
+            self.preset if support.takes_preset else None,
+            options,
+            self.seed if support.seeded else None,
+            self.cpus,
+            0,
+        )
+
+
+def check_settings(family: ModelFamily, backbone: str | None, preset: str | None, sampler: str) -> None:
+    """Refuse, in one line each, what this family cannot tune."""
+    if not family.search_space or family.grid is None:
+        raise BenchmarkError(f"--family {family.kind}: declares no search space, so it cannot be tuned")
+    if backbone and (not family.grid.takes_backbone or backbone not in family.backbones):
+        choices = ", ".join(family.backbones) or "none"
+        raise BenchmarkError(f"--backbone {backbone}: {family.kind} takes one of: {choices}")
+    if preset and not family.grid.takes_preset:
+        raise BenchmarkError(f"--preset {preset}: {family.kind} has no presets; drop --preset")
+    if sampler not in SAMPLERS:
+        raise BenchmarkError(f"--sampler {sampler}: choose {' or '.join(SAMPLERS)}")
+
+
+def study_folder(results: Path, settings: StudySettings) -> Path:
+    return results / "tuning" / settings.name

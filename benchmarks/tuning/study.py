@@ -1,0 +1,246 @@
+"""A tuning study: Optuna proposes, trials run as ordinary runs (here or on Ray), valid macro AUC decides, and the
+chosen trial's run is promoted into the results folder as the family's tuned run.
+
+Proposals come in batches of ``parallel`` trials, and a batch is told to the study in proposal order only once all
+of it has finished: what is proposed next depends on the finished trials alone, so the same seed gives the same
+study on one core, on many, on Ray or resumed after a kill. A trial that was running when its study was killed is
+run again with the same values (its earlier attempt is kept as failed, "requeued"); finished trials never run again.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+from benchmarks.atomic import atomic_write_json
+from benchmarks.errors import BenchmarkError
+from benchmarks.evaluation.machine import environment
+from benchmarks.evaluation.results import Run, load_run, report_run
+
+from .executors import trial_executor
+from .records import STUDY_JSON
+from .settings import Budget, StudySettings, study_folder
+from .storage import open_study, sampler_for
+from .trial import TrialTask
+
+REQUEUED = "requeued"
+
+
+def distributions(settings: StudySettings) -> dict:
+    """The space's knobs (minus the fixed ones) as Optuna distributions."""
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    made = {}
+    for knob in settings.knobs:
+        if knob.kind == "choice":
+            made[knob.option] = CategoricalDistribution(list(knob.choices))
+        elif knob.kind == "int":
+            made[knob.option] = IntDistribution(int(knob.low), int(knob.high))
+        else:
+            made[knob.option] = FloatDistribution(knob.low, knob.high, log=knob.kind == "log")
+    return made
+
+
+def run_study(
+    settings: StudySettings,
+    budget: Budget,
+    results: Path,
+    *,
+    executor: str = "local",
+    parallel: int = 1,
+    address: str | None = None,
+) -> Run:
+    """Run (or resume) the study to its budget and return the promoted run of its chosen trial."""
+    from optuna.trial import TrialState
+
+    folder = study_folder(results, settings)
+    folder.mkdir(parents=True, exist_ok=True)
+    study = open_study(folder, settings.name, create=True)
+    study.set_user_attr("settings", settings.identity())
+    _requeue_orphans(study)
+    space = distributions(settings)
+    spent = float(study.user_attrs.get("wall_s", 0.0))
+    print(f"study {folder} — {settings.family.title}, budget {budget.describe()}, seed {settings.seed}", flush=True)
+    with trial_executor(executor, parallel, address) as run_batch:
+        while not budget.spent(len(_finished(study)), spent):
+            started = time.monotonic()
+            slots = range(_batch_size(study, budget, parallel))
+            tasks = [_propose(study, folder, settings, space, slot, budget) for slot in slots]
+            for task, outcome in zip(tasks, run_batch(tasks)):
+                _tell(study, task, outcome, budget)
+            spent += time.monotonic() - started
+            study.set_user_attr("wall_s", round(spent, 2))
+            write_record(folder, study, settings, budget, parallel)
+            if not any(t.state == TrialState.COMPLETE for t in study.trials) and len(_finished(study)) >= parallel:
+                first = next(t for t in study.trials if t.user_attrs.get("error"))
+                raise BenchmarkError(
+                    f"{folder}: no trial finished; trial {first.number}: {first.user_attrs['error']} (log: "
+                    f"{first.user_attrs.get('log')})"
+                )
+    chosen = _chosen(study, folder)
+    promoted = promote(folder, chosen, settings, budget)
+    write_record(folder, study, settings, budget, parallel, promoted=promoted.run_id)
+    return promoted
+
+
+def _requeue_orphans(study) -> None:
+    """Trials left running by a killed study: failed (marked requeued), their values proposed again first."""
+    import optuna
+    from optuna.trial import TrialState
+
+    for frozen in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        optuna.trial.Trial(study, frozen._trial_id).set_user_attr(REQUEUED, True)
+        study.tell(frozen.number, state=TrialState.FAIL)
+        study.enqueue_trial(frozen.params)
+        print(f"trial {frozen.number} was running when the study stopped: its values run again", flush=True)
+
+
+def _finished(study) -> list:
+    """Trials that count against the budget: complete, pruned, or failed on their own (not requeued)."""
+    from optuna.trial import TrialState
+
+    done = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+    return [t for t in study.get_trials(deepcopy=False, states=done) if not t.user_attrs.get(REQUEUED)]
+
+
+def _batch_size(study, budget: Budget, parallel: int) -> int:
+    """Requeued trials first, as a batch of their own; then ``parallel`` at a time, never past the budget."""
+    from optuna.trial import TrialState
+
+    waiting = len(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
+    left = budget.trials - len(_finished(study))
+    return max(1, min(waiting or parallel, left))
+
+
+def _propose(study, folder: Path, settings: StudySettings, space: dict, slot: int, budget: Budget) -> TrialTask:
+    study.sampler = sampler_for(settings.seed, len(_finished(study)), slot, budget.trials, settings.sampler)
+    trial = study.ask(space)
+    return TrialTask(
+        study_dir=folder,
+        study_name=study.study_name,
+        trial_id=trial._trial_id,
+        number=trial.number,
+        cell=settings.cell(trial.params),
+        epoch_metric=settings.family.epoch_metric,
+        prune=settings.prune,
+    )
+
+
+def _tell(study, task: TrialTask, outcome: dict, budget: Budget) -> None:
+    import optuna
+    from optuna.trial import TrialState
+
+    trial = optuna.trial.Trial(study, task.trial_id)
+    for key in ("run", "valid", "test", "seconds", "log", "error"):
+        if outcome.get(key) is not None:
+            trial.set_user_attr(key, outcome[key])
+    state = outcome["state"]
+    if state == "complete":
+        study.tell(trial, outcome["valid"])
+    else:
+        study.tell(trial, state=TrialState.PRUNED if state == "pruned" else TrialState.FAIL)
+    values = ", ".join(f"{k}={_short(v)}" for k, v in trial.params.items())
+    shown = {
+        "complete": lambda: f"valid macro AUC {outcome['valid']:.4f}",
+        "pruned": lambda: "stopped by the pruner (below the median of finished trials)",
+        "failed": lambda: f"failed: {outcome.get('error')}",
+    }[state]()
+    done = f"[{len(_finished(study))}/{budget.trials}]"
+    print(f"{done} trial {task.number} ({values}): {shown} — {outcome['seconds']:.0f} s", flush=True)
+
+
+def _short(value) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def _chosen(study, folder: Path):
+    """The complete trial with the highest valid macro AUC (the earliest on a tie); test is never consulted."""
+    from optuna.trial import TrialState
+
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if not complete:
+        raise BenchmarkError(f"{folder}: no trial finished, so nothing can be chosen; see its logs/")
+    return max(complete, key=lambda t: (t.value, -t.number))
+
+
+def promote(folder: Path, chosen, settings: StudySettings, budget: Budget) -> Run:
+    """The chosen trial's run copied into the results folder (checkpoints left behind), named as the family's tuned
+    model: ``preset`` tuned, the study's settings in ``params.tuning`` (so tuned runs of several seeds group as one
+    model), the study itself in ``study``."""
+    source = folder / "trials" / chosen.user_attrs["run"]
+    target = folder.parent.parent / source.name
+    if not target.exists():
+        staging = target.with_name(f".{target.name}.promoting")
+        shutil.rmtree(staging, ignore_errors=True)
+        shutil.copytree(source, staging, ignore=shutil.ignore_patterns("checkpoints"))
+        staging.rename(target)
+    run = load_run(target)
+    identity = settings.identity()
+    run.update(
+        params={
+            **run.params,
+            "seed": settings.seed,  # the study's seed (the probe's trials take none of their own)
+            "preset": "tuned",
+            "tuning": {
+                "budget": budget.describe(),
+                "sampler": identity["sampler"],
+                "pruner": "median" if settings.prune else "none",
+                "fixed": identity["fixed"],
+                "start_preset": identity["preset"],
+            },
+        },
+        study={
+            "name": settings.name,
+            "folder": str(folder.relative_to(folder.parent.parent)),
+            "trial": chosen.number,
+            "chosen": chosen.params,
+            "valid_macro_auc": round(chosen.value, 4),
+            "seed": settings.seed,
+        },
+    )
+    report_run(run)
+    return run
+
+
+def write_record(folder: Path, study, settings: StudySettings, budget: Budget, parallel: int, promoted=None) -> Path:
+    """study.json: settings, budget and what was spent, every trial (values, state, valid and test macro AUC), the
+    chosen one. Written after every batch, so a killed study's record is one batch old at worst."""
+    from optuna.trial import TrialState
+
+    trials = [_trial_record(t) for t in study.trials if t.state != TrialState.WAITING]
+    counted = [t for t in trials if t["state"] not in (REQUEUED, "running")]
+    wall = float(study.user_attrs.get("wall_s", 0.0))
+    trial_s = sum(t.get("seconds", 0.0) for t in trials)
+    complete = [t for t in trials if t["state"] == "complete"]
+    record = {
+        "name": settings.name,
+        "family": settings.family.kind,
+        "title": settings.family.title,
+        "dataset": {"name": settings.dataset.name, "fingerprint": settings.dataset.fingerprint},
+        "settings": settings.identity(),
+        "budget": {"trials": budget.trials, "seconds": budget.seconds, "described": budget.describe()},
+        "spent": {"trials": len(counted), "wall_s": round(wall, 1), "trial_s": round(trial_s, 1)},
+        # the share of the slots' wall time no trial process was running: proposing, the journal, batch waits
+        "tuner_overhead": round(max(0.0, 1 - trial_s / (wall * parallel)), 4) if wall else None,
+        "parallel": parallel,
+        "machine": {k: v for k, v in environment().items() if k in ("cpu", "cpu_features", "cpu_count")},
+        "trials": trials,
+        "chosen": max(complete, key=lambda t: (t["valid"], -t["number"]))["number"] if complete else None,
+        "promoted": promoted,
+    }
+    return atomic_write_json(folder / STUDY_JSON, record)
+
+
+def _trial_record(trial) -> dict:
+    """One trial in study.json; a pruned trial's ``valid`` is the best epoch it reported before it was stopped."""
+    record = {
+        "number": trial.number,
+        "state": REQUEUED if trial.user_attrs.get(REQUEUED) else trial.state.name.lower(),
+        "params": trial.params,
+        **{k: trial.user_attrs[k] for k in ("valid", "test", "seconds", "run", "error") if k in trial.user_attrs},
+    }
+    if record["state"] == "pruned" and trial.intermediate_values:
+        record["valid"] = round(max(trial.intermediate_values.values()), 5)
+        record["epochs_run"] = len(trial.intermediate_values)
+    return record

@@ -1,0 +1,83 @@
+"""One trial of a study, run where it is scheduled (a thread here or a Ray worker): the family's own command as an
+ordinary run (a grid cell with the trial's values as flags), its valid macro AUC reported to the study after every
+epoch so the pruner can stop it, and its valid and test scores read back from the shared evaluator's metrics.json.
+
+Selection reads ``valid`` only; ``test`` is kept for the expected-max curve of test scores and is never looked at
+when a configuration is chosen.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from benchmarks.evaluation.results import Run, load_run, read_metrics
+from benchmarks.runner.cells import run_cell
+from benchmarks.runner.spec import Cell
+
+from .storage import open_study
+
+
+@dataclass(frozen=True)
+class TrialTask:
+    """What a worker needs: the study's journal (``study_dir``), the trial's id in it, the cell that trains it, and
+    the history field holding each epoch's valid macro AUC (None: nothing to prune on)."""
+
+    study_dir: Path
+    study_name: str
+    trial_id: int
+    number: int
+    cell: Cell
+    epoch_metric: str | None
+    prune: bool
+
+    @property
+    def log_name(self) -> str:
+        return f"trial-{self.number:04d}"
+
+
+def run_trial(task: TrialTask) -> dict:
+    """The trial's outcome: ``state`` complete, pruned or failed, with ``valid`` / ``test`` macro AUC, ``run`` (its
+    folder name), ``seconds`` and, for a failure, the command's one-line ``error``."""
+    watch = _pruning_watch(task) if task.prune and task.epoch_metric else None
+    entry = run_cell(task.cell, task.study_dir / "trials", task.study_dir / "logs", name=task.log_name, watch=watch)
+    outcome = {"number": task.number, "seconds": entry["seconds"], "log": entry["log"]}
+    if entry["status"] == "stopped":
+        return {**outcome, "state": "pruned"}
+    if entry["status"] != "done":
+        return {**outcome, "state": "failed", "error": entry.get("error")}
+    metrics = read_metrics(load_run(task.study_dir / "trials" / entry["run"]))
+    if metrics is None or metrics.get("valid", {}).get("macro_roc_auc") is None:
+        error = "the run has no valid macro AUC to select on"
+        return {**outcome, "state": "failed", "run": entry["run"], "error": error}
+    return {
+        **outcome,
+        "state": "complete",
+        "run": entry["run"],
+        "valid": metrics["valid"]["macro_roc_auc"],
+        "test": metrics["overall"]["macro_roc_auc"],
+    }
+
+
+def _pruning_watch(task: TrialTask):
+    """Report each new epoch's valid macro AUC to the study (step = the epoch's index in the run's history) and
+    answer whether the pruner stops the trial there."""
+    import optuna
+
+    study = open_study(task.study_dir, task.study_name)
+    trial = optuna.trial.Trial(study, task.trial_id)
+    reported = 0
+
+    def watch(run: Run) -> bool:
+        nonlocal reported
+        history = run.info.get("history", [])
+        prune = False
+        for step in range(reported, len(history)):
+            value = history[step].get(task.epoch_metric)
+            if value is not None:
+                trial.report(float(value), step)
+                prune = prune or trial.should_prune()
+        reported = len(history)
+        return prune
+
+    return watch
