@@ -72,21 +72,26 @@ def decoded_images(paths: list[Path], size: int) -> tf.data.Dataset:
     return files.map(lambda p: resize_square(decode(p), size), num_parallel_calls=AUTOTUNE, deterministic=True).cache()
 
 
+# Input-pipeline layers compute in float32 whatever the model's dtype policy: under mixed_bfloat16 they would hand
+# bf16 batches to MixUp, whose float32 mixing weights then refuse them (found by `benchmarks tune` on an AMX CPU).
+PIPELINE_DTYPE = "float32"
+
+
 def augmentation(config: TrainConfig) -> keras.layers.Pipeline:
     """Keras preprocessing layers: flips, small rotations, zoom-in, shifts and lighting (labels stay valid), in the
     ranges both frameworks use; the matched recipe has no shifts (fastai's has none). A ``Pipeline``, not a
     ``Sequential``: it stays TensorFlow inside tf.data whatever Keras' backend."""
-    seed = config.seed
-    shift = keras.layers.RandomTranslation(0.05, 0.05, fill_mode="reflect", seed=seed + 3)
+    seed, f32 = config.seed, {"dtype": PIPELINE_DTYPE}
+    shift = keras.layers.RandomTranslation(0.05, 0.05, fill_mode="reflect", seed=seed + 3, **f32)
     shifts = [] if config.recipe == "matched" else [shift]
     return keras.layers.Pipeline(
         [
-            keras.layers.RandomFlip("horizontal", seed=seed),
-            keras.layers.RandomRotation(MATCHED.rotate_degrees / 360, fill_mode="reflect", seed=seed + 1),
-            keras.layers.RandomZoom((-MATCHED.zoom, 0.0), fill_mode="reflect", seed=seed + 2),
+            keras.layers.RandomFlip("horizontal", seed=seed, **f32),
+            keras.layers.RandomRotation(MATCHED.rotate_degrees / 360, fill_mode="reflect", seed=seed + 1, **f32),
+            keras.layers.RandomZoom((-MATCHED.zoom, 0.0), fill_mode="reflect", seed=seed + 2, **f32),
             *shifts,
-            keras.layers.RandomContrast(MATCHED.lighting, seed=seed + 4),
-            keras.layers.RandomBrightness(MATCHED.lighting, value_range=(0, 255), seed=seed + 5),
+            keras.layers.RandomContrast(MATCHED.lighting, seed=seed + 4, **f32),
+            keras.layers.RandomBrightness(MATCHED.lighting, value_range=(0, 255), seed=seed + 5, **f32),
         ],
         name="augmentation",
     )
@@ -103,7 +108,7 @@ def training_data(dataset: Dataset, config: TrainConfig) -> tf.data.Dataset:
         lambda x, y: (augment(tf.cast(x, tf.float32), training=True), y), num_parallel_calls=AUTOTUNE
     )
     if config.mixup:
-        mixup = keras.layers.MixUp(alpha=config.mixup_alpha, seed=config.seed)
+        mixup = keras.layers.MixUp(alpha=config.mixup_alpha, seed=config.seed, dtype=PIPELINE_DTYPE)
 
         def mix(x, y):
             mixed = mixup({"images": x, "labels": y})

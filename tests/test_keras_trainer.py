@@ -57,6 +57,21 @@ def test_one_epoch_run_is_complete_and_scored(trained):
     assert info["model"]["size_bytes"] < 20e6  # serving copy without optimizer state
 
 
+def test_mixup_batches_stay_float32_under_a_mixed_bfloat16_model(tiny_scenes):
+    """The input pipeline computes in float32 whatever the model's policy: under mixed_bfloat16 (``--precision auto``
+    on AMX CPUs) MixUp used to get bf16 batches and fail on its float32 weights."""
+    import keras
+
+    keras.mixed_precision.set_dtype_policy("mixed_bfloat16")
+    try:
+        config = make_config(**{**TINY, "mixup": True, "precision": "bf16"})
+        images, labels = next(iter(training_data(load_dataset(tiny_scenes), config)))
+    finally:
+        keras.mixed_precision.set_dtype_policy("float32")
+    assert images.dtype.name == labels.dtype.name == "float32"
+    assert images.shape[1:] == (64, 64, 3) and 0 <= float(labels.numpy().min()) <= float(labels.numpy().max()) <= 1
+
+
 def test_saved_model_loads_safely_and_predicts_what_training_wrote(trained, tiny_scenes):
     dataset = load_dataset(tiny_scenes)
     predictor = KerasPredictor(trained.path)  # safe_mode=True load

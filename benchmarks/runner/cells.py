@@ -4,6 +4,7 @@ process with its output in a log, then the finished run it made (or reused) foun
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -118,10 +119,20 @@ def run_of(cell: Cell, results: Path) -> Run | None:
     return newest_done_run(results, cell.family, fingerprint, params=cell.wanted_params(), **same)
 
 
+EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt)\b.*")
+
+
 def last_line(log: Path) -> str | None:
-    """The command's own one-line error (the last non-empty line it printed)."""
+    """The command's own one-line error (the last non-empty line it printed); after a traceback, the exception's
+    own line (the last lines of a framework's traceback are often its arguments)."""
     lines = [line.strip() for line in log.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()]
-    return lines[-1][:500] if len(lines) > 1 else None
+    if len(lines) <= 1:
+        return None
+    if any(line.startswith("Traceback (most recent call last)") for line in lines):
+        raised = [line for line in lines if EXCEPTION_LINE.match(line)]
+        if raised:
+            return f"{raised[-1][:400]} (traceback in the log)"
+    return lines[-1][:500]
 
 
 def child_environment(cpus: float) -> dict:
