@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import secrets
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -171,3 +175,25 @@ def refused(capsys, argv: list[str], message: str, main=None) -> str:
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
     assert message in err, err
     return err
+
+
+@pytest.fixture
+def ray_cluster(tmp_path):
+    """A real Ray head on 127.0.0.1 with 2 CPUs, as `ray start --head` makes one on any machine, with token
+    authentication (Ray's default since 2.59) through a token file the driver is given too."""
+    port = free_port()
+    token = tmp_path / "ray-token"
+    token.write_text(secrets.token_hex(32))
+    env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(token))
+    ray = str(Path(sys.executable).parent / "ray")
+    start = [ray, "start", "--head", "--num-cpus", "2", "--node-ip-address", "127.0.0.1"]
+    subprocess.run(
+        [*start, "--port", str(port), "--include-dashboard", "false", "--disable-usage-stats"],
+        check=True,
+        capture_output=True,
+        env=env,
+    )
+    try:
+        yield f"127.0.0.1:{port}", env
+    finally:
+        subprocess.run([ray, "stop", "--force"], capture_output=True, env=env)

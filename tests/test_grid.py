@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
-import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +13,6 @@ import pytest
 
 from benchmarks.cli import main as cli
 from benchmarks.runner.spec import read_spec
-from tests.conftest import free_port
 
 VENV_BIN = Path(sys.executable).parent
 TINY_FASTAI = "{img-size = 64, epochs = 1, freeze-epochs = 0, bs = 8, lr = 0.001}"
@@ -52,27 +49,6 @@ def ledger(results: Path, name: str = "tiny") -> dict:
 
 def macro_auc(results: Path, run_id: str) -> float:
     return json.loads((results / run_id / "metrics.json").read_text())["overall"]["macro_roc_auc"]
-
-
-@pytest.fixture
-def ray_cluster(tmp_path):
-    """A real Ray head on 127.0.0.1 with 2 CPUs, as `ray start --head` makes one on any machine, with token
-    authentication (Ray's default since 2.59) through a token file the driver is given too."""
-    port = free_port()
-    token = tmp_path / "ray-token"
-    token.write_text(secrets.token_hex(32))
-    env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(token))
-    start = [str(VENV_BIN / "ray"), "start", "--head", "--num-cpus", "2", "--node-ip-address", "127.0.0.1"]
-    subprocess.run(
-        [*start, "--port", str(port), "--include-dashboard", "false", "--disable-usage-stats"],
-        check=True,
-        capture_output=True,
-        env=env,
-    )
-    try:
-        yield f"127.0.0.1:{port}", env
-    finally:
-        subprocess.run([str(VENV_BIN / "ray"), "stop", "--force"], capture_output=True, env=env)
 
 
 def test_tiny_grid_on_a_local_ray_cluster_matches_the_same_cells_run_locally(tiny_scenes, tmp_path, ray_cluster):

@@ -47,10 +47,10 @@ class Cell:
     def key(self) -> str:
         parts = [self.dataset.name, self.family]
         parts += [p for p in (self.backbone, self.preset) if p]
-        if self.tune:
-            parts.append("tuned")
         if self.options:
             parts.append(",".join(f"{k}={v}" for k, v in sorted(self.options.items())))
+        if self.tune:
+            parts.append("tuned")
         if self.seed is not None:
             parts.append(f"seed={self.seed}")
         return "/".join(parts)

@@ -1,0 +1,291 @@
+"""Tuning: a 3-trial study on tiny data on a real local Ray cluster, killed and resumed; the same seed without Ray
+choosing the same; the pruner stopping a trial; the expected-max estimator against brute force; spaces, specs and
+bad options."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from itertools import combinations
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from benchmarks.cli import main as cli
+from benchmarks.errors import BenchmarkError
+from benchmarks.evaluation.results import load_run
+from benchmarks.models.registry import families, tunable_families
+from benchmarks.models.search_space import parse_fixed
+from benchmarks.runner import cells
+from benchmarks.runner.spec import Cell, read_spec
+from benchmarks.tuning.curves import budget_verdict, expected_max, expected_max_bands
+from benchmarks.tuning.records import family_curves, read_studies, report_section
+from tests.conftest import refused
+
+TINY_STUDY = ["--img-size", "64", "--trials", "3", "--fix", "epochs=1", "freeze-epochs=0", "--cpus-per-trial", "2"]
+
+
+def tune_argv(dataset: Path, results: Path) -> list[str]:
+    return [sys.executable, "-m", "benchmarks", "tune", str(dataset), "--family", "fastai", "--results", str(results)]
+
+
+def study_of(results: Path) -> tuple[Path, dict]:
+    (path,) = results.glob("tuning/*/study.json")
+    return path.parent, json.loads(path.read_text())
+
+
+def trial(study: dict, number: int) -> dict:
+    return next(t for t in study["trials"] if t["number"] == number)
+
+
+@pytest.mark.training
+def test_a_study_on_a_local_ray_cluster_resumes_after_a_kill_and_chooses_what_a_local_study_does(
+    tiny_scenes, tmp_path, ray_cluster
+):
+    address, env = ray_cluster
+    results = tmp_path / "ray"
+    argv = [*tune_argv(tiny_scenes, results), *TINY_STUDY, "--executor", "ray", "--address", address]
+    first = subprocess.Popen(argv, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 300
+        while not list(results.glob("tuning/*/logs/trial-0001.log")):  # trial 0 told, trial 1 running
+            assert first.poll() is None and time.monotonic() < deadline, "the study ended before it could be killed"
+            time.sleep(0.2)
+    finally:
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait()
+    again = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=900)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "trial 1 was running when the study stopped: its values run again" in again.stdout
+    folder, study = study_of(results)
+    assert [t["state"] for t in study["trials"]] == ["complete", "requeued", "complete", "complete"]
+    assert trial(study, 2)["params"] == trial(study, 1)["params"]  # the killed trial's values, run again first
+    assert (folder / "logs" / "trial-0000.log").read_text().count("$ ") == 1  # a finished trial never runs again
+    assert study["spent"]["trials"] == 3 and study["budget"]["described"] == "3 trials"
+
+    local = tmp_path / "local"  # the same seed, uninterrupted, without Ray: the same values in the same order
+    plain = subprocess.run([*tune_argv(tiny_scenes, local), *TINY_STUDY], capture_output=True, text=True, timeout=900)
+    assert plain.returncode == 0, plain.stderr[-3000:]
+    _, local_study = study_of(local)
+    resumed = [t for t in study["trials"] if t["state"] != "requeued"]
+    assert [t["params"] for t in local_study["trials"]] == [t["params"] for t in resumed]
+    assert trial(local_study, local_study["chosen"])["params"] == trial(study, study["chosen"])["params"]
+
+    # the chosen trial's run, promoted: an ordinary run for the leaderboard and compare, which says it was tuned
+    promoted = load_run(results / study["promoted"])
+    assert promoted.status == "done" and promoted.params["preset"] == "tuned"
+    assert promoted.info["study"]["trial"] == study["chosen"] and promoted.params["tuning"]["budget"] == "3 trials"
+    assert not (promoted.path / "checkpoints").exists()
+    assert subprocess.run(
+        [sys.executable, "-m", "benchmarks", "baseline", "linear-probe", "--dataset", str(tiny_scenes), "--results",
+         str(results), "--img-size", "64"], capture_output=True).returncode == 0  # fmt: skip
+    compared = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "compare", str(promoted.path), "linear_probe·lite0", "--results",
+         str(results)], capture_output=True, text=True)  # fmt: skip
+    assert compared.returncode == 0 and "macro" in compared.stdout, compared.stderr[-2000:]
+    board = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "leaderboard", "--results", str(results), "--group-by", "model"],
+        capture_output=True,
+        text=True,
+    )
+    assert "fastai·lite0·tuned" in board.stdout, board.stdout + board.stderr
+
+
+@pytest.mark.training
+def test_the_pruner_stops_a_trial_like_ctrl_c_and_the_run_says_interrupted(tiny_scenes, tmp_path, monkeypatch):
+    monkeypatch.setattr(cells, "WATCH_EVERY_S", 0.05)
+    cell = Cell(tiny_scenes, "fastai", families()["fastai"].grid, None, None, {"img-size": 64, "epochs": 3}, 0, 2)
+    seen = []
+
+    def prune_at_once(run) -> bool:
+        seen.append(run.status)
+        return True
+
+    entry = cells.run_cell(cell, tmp_path / "results", tmp_path / "logs", name="trial-0000", watch=prune_at_once)
+    assert entry["status"] == "stopped" and seen == ["running"]
+    (run_folder,) = (tmp_path / "results").iterdir()
+    assert load_run(run_folder).status == "interrupted"
+
+
+def test_the_median_pruner_reads_each_epoch_from_the_run_history(tmp_path):
+    """Three finished trials reached 0.8 after their second epoch; a trial at 0.6 there is stopped, one at 0.9 is
+    not, and nothing is stopped after the first epoch (warm-up)."""
+    import optuna
+
+    from benchmarks.tuning.storage import open_study
+    from benchmarks.tuning.trial import TrialTask, _pruning_watch
+
+    study = open_study(tmp_path, "s", create=True)
+    for _ in range(3):
+        done = study.ask({"lr": optuna.distributions.FloatDistribution(1e-4, 1e-1, log=True)})
+        done.report(0.7, 0)
+        done.report(0.8, 1)
+        study.tell(done, 0.8)
+
+    def verdicts(values: list[float]) -> list[bool]:
+        running = study.ask({"lr": optuna.distributions.FloatDistribution(1e-4, 1e-1, log=True)})
+        task = TrialTask(tmp_path, "s", running._trial_id, running.number, None, "roc_auc_score", True)
+        watch = _pruning_watch(task)
+        answers = []
+        for i in range(len(values)):
+            run = type("R", (), {"info": {"history": [{"roc_auc_score": v} for v in values[: i + 1]]}})()
+            answers.append(watch(run))
+        study.tell(running, state=optuna.trial.TrialState.FAIL)
+        return answers
+
+    assert verdicts([0.1, 0.6]) == [False, True]
+    assert verdicts([0.1, 0.9]) == [False, False]
+
+
+def test_expected_max_is_the_mean_best_of_every_k_subset():
+    rng = np.random.default_rng(3)
+    valid, test = rng.random(7), rng.random(7)
+    valid_curve, test_curve = expected_max(valid, test)
+    for k in range(1, 8):
+        subsets = list(combinations(range(7), k))
+        assert valid_curve[k - 1] == pytest.approx(np.mean([valid[list(s)].max() for s in subsets]))
+        picks = [max(s, key=lambda i: valid[i]) for s in subsets]  # the trial valid would pick, then its test score
+        assert test_curve[k - 1] == pytest.approx(np.mean(test[picks]))
+    bands = expected_max_bands(valid, test, resamples=200)
+    assert bands["k"] == list(range(1, 8))
+    assert all(lo <= mid + 1e-9 for lo, mid in zip(bands["valid_low"], bands["valid"]))
+    assert bands["valid"][-1] == pytest.approx(valid.max(), abs=1e-5)  # rounded to 5 places for the record
+    assert bands["valid"][0] == pytest.approx(valid.mean(), abs=1e-5)
+
+
+def curve(values: list[float], width: float = 0.01) -> dict:
+    return {
+        "k": list(range(1, len(values) + 1)),
+        "valid": values,
+        "valid_low": [v - width for v in values],
+        "valid_high": [v + width for v in values],
+    }
+
+
+def test_the_verdict_says_when_the_winner_depends_on_the_budget():
+    steady, late = curve([0.80, 0.82, 0.83, 0.835]), curve([0.70, 0.78, 0.86, 0.90])
+    said = budget_verdict("fastai", steady, "Keras", late)
+    assert said.startswith("fastai vs Keras: the winner depends on the budget")
+    assert "fastai at 1-2 trials" in said and "Keras at 3-4 trials" in said
+    assert budget_verdict("A", curve([0.9, 0.91]), "B", curve([0.5, 0.6])).startswith("A ahead at every budget")
+    assert "not distinguishable at any budget" in budget_verdict("A", curve([0.8, 0.8]), "B", curve([0.805, 0.805]))
+
+
+def study_record(family: str, title: str, seed: int, values: list[tuple[float, float | None]]) -> dict:
+    return {
+        "name": f"s-{family}-{seed}",
+        "family": family,
+        "title": title,
+        "settings": {"dataset_fingerprint": "sha256:x", "family": family, "seed": seed, "space": []},
+        "budget": {"trials": len(values), "seconds": None, "described": f"{len(values)} trials"},
+        "spent": {"trials": len(values), "wall_s": 10.0, "trial_s": 9.9},
+        "trials": [
+            {"number": i, "state": "complete" if test is not None else "pruned", "params": {"lr": 0.01}, "valid": v}
+            | ({"test": test} if test is not None else {})
+            for i, (v, test) in enumerate(values)
+        ],
+        "chosen": 0,
+        "promoted": None,
+    }
+
+
+def write_studies(results: Path) -> None:
+    for record in (
+        study_record("fastai", "fastai", 0, [(0.80, 0.79), (0.85, 0.84), (0.70, None)]),
+        study_record("fastai", "fastai", 1, [(0.82, 0.80), (0.86, 0.83), (0.75, 0.74)]),
+        study_record("keras", "Keras", 0, [(0.60, 0.61), (0.65, 0.62), (0.62, 0.60)]),
+    ):
+        folder = results / "tuning" / record["name"]
+        folder.mkdir(parents=True)
+        (folder / "study.json").write_text(json.dumps(record))
+    (results / "tuning" / "damaged").mkdir()
+    (results / "tuning" / "damaged" / "study.json").write_text("{not json")
+
+
+def test_seeds_pool_into_one_curve_per_family_and_a_damaged_record_is_skipped(tmp_path):
+    write_studies(tmp_path)
+    studies, skipped = read_studies(tmp_path, "sha256:x")
+    assert len(studies) == 3 and len(skipped) == 1 and "unreadable" in skipped[0]
+    by_family = {c.family: c for c in family_curves(studies)}
+    assert by_family["fastai"].trials == 6 and by_family["fastai"].complete == 5  # a pruned trial: valid only
+    assert len(by_family["fastai"].curves["valid"]) == 6 and len(by_family["fastai"].curves["test"]) == 5
+    html, figures = report_section(tmp_path, "sha256:x")
+    assert "<h2>Tuning</h2>" in html and "fastai ahead at every budget from 1 to 3 trials" in html
+    assert [title for title, _ in figures] == ["Tuning"]
+    assert read_studies(tmp_path, "sha256:other")[0] == []
+
+
+def test_tuning_curve_prints_each_family_and_the_verdicts(tmp_path, capsys):
+    write_studies(tmp_path)
+    assert cli(["tuning-curve", "--results", str(tmp_path), "--html", str(tmp_path / "curve.html")]) == 0
+    out = capsys.readouterr().out
+    assert "fastai: 6 finished trials (5 complete) from seeds [0, 1]" in out and "Keras:" in out
+    assert "- fastai ahead at every budget" in out and (tmp_path / "curve.html").stat().st_size > 100_000
+
+
+def test_every_tunable_family_declares_knobs_its_own_command_accepts():
+    assert {f.kind for f in tunable_families()} == {"fastai", "keras", "linear_probe"}
+    for family in tunable_families():
+        command = Cell(Path("d"), family.kind, family.grid, None, None).argv(Path("r"))
+        help_text = subprocess.run(
+            [sys.executable, "-m", *command[: command.index("--dataset")], "--help"], capture_output=True, text=True
+        ).stdout
+        for knob in family.search_space:
+            value = knob.low if knob.kind != "choice" else knob.choices[-1]
+            fixed = parse_fixed(family.search_space, [f"{knob.option}={value}"], family.kind)
+            argv = Cell(Path("d"), family.kind, family.grid, None, None, fixed).argv(Path("r"))
+            assert f"--{knob.option}" in argv and f"--{knob.option}" in help_text, (family.kind, knob.option)
+
+
+def test_a_grid_spec_with_a_tune_block_tunes_every_tunable_model_with_the_same_budget(tiny_scenes, tmp_path):
+    spec = tmp_path / "tuned.toml"
+    spec.write_text(
+        f'name = "tuned"\nseeds = [0, 1]\n\n[tune]\ntrials = 4\nsampler = "random"\n\n[[datasets]]\npath = '
+        f'"{tiny_scenes}"\n\n[[models]]\nfamily = "fastai"\noptions = {{img-size = 64, epochs = 1}}\n\n'
+        '[[models]]\nfamily = "linear_probe"\n\n[[models]]\nfamily = "prior"\n'
+    )
+    read = read_spec(spec)
+    argvs = {cell.key: cell.argv(tmp_path / "results") for cell in read.cells}
+    tuned = [argv for key, argv in argvs.items() if key.endswith(("tuned/seed=0", "tuned/seed=1"))]
+    assert len(tuned) == 4  # fastai and the probe, two seeds each; the prior has nothing to tune
+    for argv in tuned:
+        assert argv[:2] == ["benchmarks", "tune"] and argv[argv.index("--trials") + 1] == "4"
+        assert argv[argv.index("--sampler") + 1] == "random"
+    fastai = next(argv for argv in tuned if "fastai" in argv)
+    assert fastai[fastai.index("--img-size") + 1] == "64" and fastai[fastai.index("--fix") + 1] == "epochs=1"
+    spec.write_text(spec.read_text().replace("epochs = 1", "epochs = 1, bs = 8"))
+    with pytest.raises(BenchmarkError, match="option 'bs' is not one of fastai's knobs"):
+        read_spec(spec)
+    spec.write_text(spec.read_text().replace("trials = 4", "trials = 0"))
+    with pytest.raises(BenchmarkError, match=r"\[tune\] trials must be a positive integer"):
+        read_spec(spec)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--family", "prior"], "--family prior: cannot be tuned; choose one of: linear_probe, fastai, keras"),
+        (["--family", "fastai", "--fix", "momentum=0.9"], "--fix 'momentum=0.9': give NAME=VALUE with NAME one of"),
+        (["--family", "fastai", "--fix", "epochs=many"], "--fix 'epochs=many': epochs takes a number"),
+        (["--family", "fastai", "--fix", "item-tfm=crop"], "--fix 'item-tfm=crop': item-tfm is one of resize, rrc"),
+        (["--family", "linear_probe", "--preset", "quick"], "--preset quick: linear_probe has no presets"),
+        (["--family", "fastai", "--trials", "0"], "--trials 0: the budget needs at least one trial"),
+    ],
+)
+def test_bad_tune_options_are_refused_in_one_line(tiny_scenes, tmp_path, capsys, args, message):
+    refused(capsys, ["tune", str(tiny_scenes), "--results", str(tmp_path), *args], message)
+    assert not (tmp_path / "tuning").exists()
+
+
+def test_tune_help_explains_budgets_and_the_curve(capsys):
+    with pytest.raises(SystemExit):
+        cli(["tune", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for said in ("Budget: --trials N finished trials", "--budget-seconds", "Selection reads valid only", "resumes",
+                 "expected to reach with k trials"):  # fmt: skip
+        assert said in text, said
