@@ -24,6 +24,7 @@ LAYERS = {
     "serving": {"data", "evaluation", "models", "serving"},
     "exports": {"data", "evaluation", "models", "serving", "exports"},
     "runner": {"data", "evaluation", "models", "training", "serving", "exports", "runner"},
+    "tuning": {"data", "evaluation", "models", "training", "serving", "exports", "runner", "tuning"},
 }
 FAMILIES = ("fastai_model", "keras_model", "tm_replica", "cloud_baselines")
 

@@ -21,7 +21,10 @@ from benchmarks.evaluation.results import RUN_REPORT_ENV, Run, load_run, newest_
 from .spec import Cell
 
 WATCH_EVERY_S = 2.0  # how often a watched cell's run is looked at while it trains
-STOP_GRACE_S = 60.0  # a stopped cell's command gets this long to mark its run interrupted before it is killed
+STOP_GRACE_S = 20.0  # a stopped cell's command gets this long after Ctrl-C (then SIGTERM) before it is killed
+# How a command ends when it was stopped from outside rather than failing on its own: Ctrl-C (run_cli's 130) or a
+# signal (subprocess reports -N). A study leaves such a trial to run again instead of counting it as failed.
+INTERRUPTED_EXIT_CODES = {130, -signal.SIGINT, -signal.SIGTERM, -signal.SIGKILL, -signal.SIGHUP}
 
 
 def run_cell(
@@ -56,6 +59,7 @@ def run_cell(
     code = child.returncode
     entry = {
         "cell": cell.key,
+        "exit_code": code,
         "seconds": round(time.monotonic() - started, 1),
         "log": str(log),
         "host": socket.gethostname(),
@@ -89,13 +93,19 @@ def _wait(child: subprocess.Popen, report: Path, results: Path, watch: Callable[
             pass
         run = _reported(report, results)
         if run is not None and watch(run):
-            child.send_signal(signal.SIGINT)  # the trainers mark the run interrupted, as on Ctrl-C
-            try:
-                child.wait(timeout=STOP_GRACE_S)
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
+            _stop(child)
             return True
+
+
+def _stop(child: subprocess.Popen) -> None:
+    """Ctrl-C first (the trainers mark the run interrupted), then SIGTERM, then SIGKILL."""
+    for stop in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
+        child.send_signal(stop)
+        try:
+            child.wait(timeout=STOP_GRACE_S)
+            return
+        except subprocess.TimeoutExpired:
+            continue
 
 
 def _reported(report: Path, results: Path) -> Run | None:

@@ -10,6 +10,9 @@ run again with the same values (its earlier attempt is kept as failed, "requeued
 from __future__ import annotations
 
 import shutil
+import signal
+import sys
+import threading
 import time
 from pathlib import Path
 
@@ -54,6 +57,7 @@ def run_study(
     """Run (or resume) the study to its budget and return the promoted run of its chosen trial."""
     from optuna.trial import TrialState
 
+    _interruptible()
     folder = study_folder(results, settings)
     folder.mkdir(parents=True, exist_ok=True)
     study = open_study(folder, settings.name, create=True)
@@ -67,11 +71,20 @@ def run_study(
             started = time.monotonic()
             slots = range(_batch_size(study, budget, parallel))
             tasks = [_propose(study, folder, settings, space, slot, budget) for slot in slots]
-            for task, outcome in zip(tasks, run_batch(tasks)):
-                _tell(study, task, outcome, budget)
+            outcomes = run_batch(tasks)
+            for task, outcome in zip(tasks, outcomes):
+                if outcome["state"] != "interrupted":  # an interrupted trial stays running: resuming runs it again
+                    _tell(study, task, outcome, budget)
             spent += time.monotonic() - started
             study.set_user_attr("wall_s", round(spent, 2))
             write_record(folder, study, settings, budget, parallel)
+            if any(outcome["state"] == "interrupted" for outcome in outcomes):
+                print(
+                    f"a trial was stopped from outside (Ctrl-C or a signal): the study keeps its "
+                    f"{len(_finished(study))} finished trials; run the same command to resume",
+                    file=sys.stderr,
+                )
+                raise KeyboardInterrupt
             if not any(t.state == TrialState.COMPLETE for t in study.trials) and len(_finished(study)) >= parallel:
                 first = next(t for t in study.trials if t.user_attrs.get("error"))
                 raise BenchmarkError(
@@ -82,6 +95,13 @@ def run_study(
     promoted = promote(folder, chosen, settings, budget)
     write_record(folder, study, settings, budget, parallel, promoted=promoted.run_id)
     return promoted
+
+
+def _interruptible() -> None:
+    """Ctrl-C (SIGINT) stops the study, and each trial's command, even when a shell started the study in the
+    background: it ignores SIGINT there, and the children would inherit that (the pruner's Ctrl-C left unheard)."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _requeue_orphans(study) -> None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.evaluation.results import Run, load_run, read_metrics
-from benchmarks.runner.cells import run_cell
+from benchmarks.runner.cells import INTERRUPTED_EXIT_CODES, run_cell
 from benchmarks.runner.spec import Cell
 
 from .storage import open_study
@@ -37,15 +37,17 @@ class TrialTask:
 
 
 def run_trial(task: TrialTask) -> dict:
-    """The trial's outcome: ``state`` complete, pruned or failed, with ``valid`` / ``test`` macro AUC, ``run`` (its
-    folder name), ``seconds`` and, for a failure, the command's one-line ``error``."""
+    """The trial's outcome: ``state`` complete, pruned, failed or interrupted (stopped from outside: Ctrl-C or a
+    signal, so it is not the configuration's failure), with ``valid`` / ``test`` macro AUC, ``run`` (its folder
+    name), ``seconds`` and, for a failure, the command's one-line ``error``."""
     watch = _pruning_watch(task) if task.prune and task.epoch_metric else None
     entry = run_cell(task.cell, task.study_dir / "trials", task.study_dir / "logs", name=task.log_name, watch=watch)
     outcome = {"number": task.number, "seconds": entry["seconds"], "log": entry["log"]}
     if entry["status"] == "stopped":
         return {**outcome, "state": "pruned"}
     if entry["status"] != "done":
-        return {**outcome, "state": "failed", "error": entry.get("error")}
+        stopped = entry.get("exit_code") in INTERRUPTED_EXIT_CODES
+        return {**outcome, "state": "interrupted" if stopped else "failed", "error": entry.get("error")}
     metrics = read_metrics(load_run(task.study_dir / "trials" / entry["run"]))
     if metrics is None or metrics.get("valid", {}).get("macro_roc_auc") is None:
         error = "the run has no valid macro AUC to select on"
