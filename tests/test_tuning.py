@@ -176,12 +176,14 @@ def test_the_verdict_says_when_the_winner_depends_on_the_budget():
     assert "not distinguishable at any budget" in budget_verdict("A", curve([0.8, 0.8]), "B", curve([0.805, 0.805]))
 
 
-def study_record(family: str, title: str, seed: int, values: list[tuple[float, float | None]]) -> dict:
+def study_record(
+    family: str, title: str, seed: int, values: list[tuple[float, float | None]], fingerprint: str = "sha256:x"
+) -> dict:
     return {
         "name": f"s-{family}-{seed}",
         "family": family,
         "title": title,
-        "settings": {"dataset_fingerprint": "sha256:x", "family": family, "seed": seed, "space": []},
+        "settings": {"dataset_fingerprint": fingerprint, "family": family, "seed": seed, "space": []},
         "budget": {"trials": len(values), "seconds": None, "described": f"{len(values)} trials"},
         "spent": {"trials": len(values), "wall_s": 10.0, "trial_s": 9.9},
         "trials": [
@@ -194,11 +196,11 @@ def study_record(family: str, title: str, seed: int, values: list[tuple[float, f
     }
 
 
-def write_studies(results: Path) -> None:
+def write_studies(results: Path, fingerprint: str = "sha256:x") -> None:
     for record in (
-        study_record("fastai", "fastai", 0, [(0.80, 0.79), (0.85, 0.84), (0.70, None)]),
-        study_record("fastai", "fastai", 1, [(0.82, 0.80), (0.86, 0.83), (0.75, 0.74)]),
-        study_record("keras", "Keras", 0, [(0.60, 0.61), (0.65, 0.62), (0.62, 0.60)]),
+        study_record("fastai", "fastai", 0, [(0.80, 0.79), (0.85, 0.84), (0.70, None)], fingerprint),
+        study_record("fastai", "fastai", 1, [(0.82, 0.80), (0.86, 0.83), (0.75, 0.74)], fingerprint),
+        study_record("keras", "Keras", 0, [(0.60, 0.61), (0.65, 0.62), (0.62, 0.60)], fingerprint),
     ):
         folder = results / "tuning" / record["name"]
         folder.mkdir(parents=True)
@@ -218,6 +220,25 @@ def test_seeds_pool_into_one_curve_per_family_and_a_damaged_record_is_skipped(tm
     assert "<h2>Tuning</h2>" in html and "fastai ahead at every budget from 1 to 3 trials" in html
     assert [title for title, _ in figures] == ["Tuning"]
     assert read_studies(tmp_path, "sha256:other")[0] == []
+
+
+def test_the_dashboard_tuning_page_shows_the_curves_the_verdict_and_every_trial(tiny_scenes, tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from benchmarks.data.dataset import load_dataset
+    from dashboard.logic import datasets, leaderboard
+
+    write_studies(tmp_path, load_dataset(tiny_scenes).fingerprint)
+    monkeypatch.setattr(datasets, "DEFAULT_DATA_ROOT", tiny_scenes.parent)
+    monkeypatch.setattr(leaderboard, "DEFAULT_RESULTS", tmp_path)
+    app = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "streamlit_app.py"), default_timeout=60)
+    app.session_state["page"] = "Tuning"
+    app.run()
+    assert not app.exception, app.exception
+    assert any("fastai ahead at every budget from 1 to 3 trials" in m.value for m in app.markdown)
+    assert [w.value for w in app.warning] == [next(iter(read_studies(tmp_path)[1]))]  # the damaged record, named
+    assert len(app.expander) == 3 and len(app.dataframe) == 3
+    assert "← chosen" in app.dataframe[0].value.to_string()
 
 
 def test_tuning_curve_prints_each_family_and_the_verdicts(tmp_path, capsys):

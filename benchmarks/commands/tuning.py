@@ -73,11 +73,19 @@ def add_commands(commands) -> None:
     p.add_argument("dataset", type=Path, nargs="?", default=None, help="dataset folder (default: every study)")
     p.add_argument("--results", type=Path, default=Path("results"))
     p.add_argument("--html", type=Path, default=None, help="also write the chart (plotly HTML) here")
+    p.add_argument(
+        "--markdown",
+        type=Path,
+        default=None,
+        help="also write the results page (studies, curves, verdicts, tuned runs against the bar and the presets on "
+        "test), e.g. docs/tuning-results.md; needs DATASET",
+    )
     p.set_defaults(handler=cmd_tuning_curve)
 
 
 def cmd_tune(args) -> None:
     from benchmarks.data.dataset import load_dataset
+    from benchmarks.models.backbones import DEFAULT_BACKBONE
     from benchmarks.models.registry import family_of, tunable_families
     from benchmarks.models.search_space import parse_fixed
     from benchmarks.tuning.settings import Budget, StudySettings, check_settings
@@ -100,13 +108,15 @@ def cmd_tune(args) -> None:
     if args.max_parallel < 1:
         raise BenchmarkError(f"--max-parallel {args.max_parallel}: at least 1")
     preset = args.preset or ("quick" if family.grid.takes_preset else None)
-    check_settings(family, args.backbone, preset, args.sampler)
+    # the default backbone named or not is one study (a grid cell names it, a user may not)
+    backbone = None if args.backbone == DEFAULT_BACKBONE else args.backbone
+    check_settings(family, backbone, preset, args.sampler)
     cpus = args.cpus_per_trial or max(1, (os.cpu_count() or 1) // args.max_parallel)
     settings = StudySettings(
         dataset=load_dataset(args.dataset),
         family=family,
         seed=args.seed,
-        backbone=args.backbone,
+        backbone=backbone,
         preset=preset,
         img_size=args.img_size,
         fixed=parse_fixed(family.search_space, args.fix, family.kind),
@@ -136,7 +146,10 @@ def cmd_tuning_curve(args) -> None:
     from benchmarks.data.dataset import load_dataset
     from benchmarks.tuning.records import curve_table, family_curves, read_studies, verdicts
 
-    fingerprint = load_dataset(args.dataset).fingerprint if args.dataset else None
+    if args.markdown and not args.dataset:
+        raise BenchmarkError("--markdown: name the DATASET the page is about")
+    dataset = load_dataset(args.dataset) if args.dataset else None
+    fingerprint = dataset.fingerprint if dataset else None
     studies, skipped = read_studies(args.results, fingerprint)
     for line in skipped:
         print(f"skipped: {line}")
@@ -165,3 +178,12 @@ def cmd_tuning_curve(args) -> None:
         figure = expected_max_overlay({curve.title: curve.curves for curve in curves})
         atomic_write(args.html, lambda tmp: figure.write_html(tmp, include_plotlyjs=True), suffix=".html")
         print(f"chart written: {args.html}")
+    if args.markdown:
+        from benchmarks.atomic import atomic_write_text
+        from benchmarks.tuning.page import render_tuning_page
+
+        command = (
+            f"python -m benchmarks tuning-curve {args.dataset} --results {args.results} --markdown {args.markdown}"
+        )
+        atomic_write_text(args.markdown, render_tuning_page(args.results, dataset, command))
+        print(f"page written: {args.markdown}")

@@ -82,7 +82,8 @@ def ensure_datasets(spec: GridSpec, dry_run: bool = False) -> None:
 
 def estimate_seconds(cell: Cell, entry: dict | None, results: Path) -> float | None:
     """From this cell's last attempt, else the newest finished run of the family with the same image size — on the
-    same dataset, or on another scaled by image count (wall time: created to finished)."""
+    same dataset, or on another scaled by image count (wall time: created to finished); a tuning cell's study as
+    that many runs as its budget's trials (a rough guess: its space reaches longer and shorter trainings)."""
     if entry and isinstance(entry.get("seconds"), (int, float)) and entry.get("status") == "done":
         return float(entry["seconds"])
     size = cell.options.get("img-size")
@@ -97,7 +98,8 @@ def estimate_seconds(cell: Cell, entry: dict | None, results: Path) -> float | N
             seconds = datetime.fromisoformat(run.info["finished"]) - datetime.fromisoformat(run.info["created"])
         except (KeyError, TypeError, ValueError):
             continue
-        return seconds.total_seconds() * (1.0 if here else _image_ratio(cell.dataset, run))
+        per_run = seconds.total_seconds() * (1.0 if here else _image_ratio(cell.dataset, run))
+        return per_run * (cell.tune["trials"] if cell.tune else 1)  # a study: its budget of such runs, at most
     return None
 
 

@@ -1,13 +1,13 @@
 """Expected-max curves (Dodge et al., "Show Your Work", EMNLP 2019): the best valid macro AUC a family is expected
 to reach with k trials, for every k up to the trials it had, so a verdict can say how it depends on the budget.
 
-The estimator is the unbiased one, drawing k of the n trials *without* replacement (a U-statistic; Dodge et al.
-2021, "Expected Validation Performance and Estimation of a Random Variable's Maximum", which corrects the with-
-replacement version): with the valid scores sorted v(1) <= ... <= v(n), E[max of k] = sum_i v(i) C(i-1, k-1) / C(n, k).
-The *test* curve is the expected test score of the trial that valid would pick among k — the same weights on the
-test scores of the trials in valid order. Bands: the 2.5 and 97.5 percentiles over bootstrap resamples of the
-trials. Caveat, said wherever a curve is shown: TPE's trials are not independent draws (later ones learn from
-earlier ones), so the curve reads "k trials like these", exact only for ``--sampler random``.
+The estimator is the unbiased one, drawing k of the n trials *without* replacement (a U-statistic; Tang et al.,
+"Showing Your Work Doesn't Always Work", ACL 2020, on the bias of the original's with-replacement version): with the
+valid scores sorted v(1) <= ... <= v(n), E[max of k] = sum_i v(i) C(i-1, k-1) / C(n, k). The *test* curve is the
+expected test score of the trial that valid would pick among k — the same weights on the test scores of the trials
+in valid order. Bands: the 2.5 and 97.5 percentiles over bootstrap resamples of the trials.
+Caveat, said wherever a curve is shown: TPE's trials are not independent draws (later ones learn from earlier ones),
+so the curve reads "k trials like these", exact only for ``--sampler random``.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from benchmarks.atomic import atomic_write_json
-from benchmarks.errors import BenchmarkError
+from benchmarks.errors import BenchmarkError, RunError
 from benchmarks.evaluation.machine import environment
 from benchmarks.evaluation.results import Run, load_run, report_run
 
@@ -28,6 +28,8 @@ from .storage import open_study, sampler_for
 from .trial import TrialTask
 
 REQUEUED = "requeued"
+RECORDED = ("valid", "test", "seconds", "run", "error")  # a trial's outcome, kept in the journal
+STATES = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed", "RUNNING": "running"}  # Optuna's, in study.json
 
 
 def distributions(settings: StudySettings) -> dict:
@@ -228,10 +230,11 @@ def write_record(folder: Path, study, settings: StudySettings, budget: Budget, p
     chosen one. Written after every batch, so a killed study's record is one batch old at worst."""
     from optuna.trial import TrialState
 
-    trials = [_trial_record(t) for t in study.trials if t.state != TrialState.WAITING]
+    trials = [_trial_record(t, folder) for t in study.trials if t.state != TrialState.WAITING]
     counted = [t for t in trials if t["state"] not in (REQUEUED, "running")]
     wall = float(study.user_attrs.get("wall_s", 0.0))
     trial_s = sum(t.get("seconds", 0.0) for t in trials)
+    train_s = sum(t.get("train_s") or 0.0 for t in trials)
     complete = [t for t in trials if t["state"] == "complete"]
     record = {
         "name": settings.name,
@@ -240,9 +243,17 @@ def write_record(folder: Path, study, settings: StudySettings, budget: Budget, p
         "dataset": {"name": settings.dataset.name, "fingerprint": settings.dataset.fingerprint},
         "settings": settings.identity(),
         "budget": {"trials": budget.trials, "seconds": budget.seconds, "described": budget.describe()},
-        "spent": {"trials": len(counted), "wall_s": round(wall, 1), "trial_s": round(trial_s, 1)},
+        "spent": {
+            "trials": len(counted),
+            "wall_s": round(wall, 1),
+            "trial_s": round(trial_s, 1),
+            "train_s": round(train_s, 1),
+        },
         # the share of the slots' wall time no trial process was running: proposing, the journal, batch waits
         "tuner_overhead": round(max(0.0, 1 - trial_s / (wall * parallel)), 4) if wall else None,
+        # ...and no trainer was fitting: that plus each trial's process start, imports, LP-FT's head, predicting
+        # valid and test and the evaluator (pruned trials count as not training: their fit was cut short)
+        "not_training": round(max(0.0, 1 - train_s / (wall * parallel)), 4) if wall else None,
         "parallel": parallel,
         "machine": {k: v for k, v in environment().items() if k in ("cpu", "cpu_features", "cpu_count")},
         "trials": trials,
@@ -252,14 +263,20 @@ def write_record(folder: Path, study, settings: StudySettings, budget: Budget, p
     return atomic_write_json(folder / STUDY_JSON, record)
 
 
-def _trial_record(trial) -> dict:
-    """One trial in study.json; a pruned trial's ``valid`` is the best epoch it reported before it was stopped."""
+def _trial_record(trial, folder: Path) -> dict:
+    """One trial in study.json; a pruned trial's ``valid`` is the best epoch it reported before it was stopped, and a
+    complete one's ``train_s`` the trainer's own fit time (its run's timings: the rest of the trial is overhead)."""
     record = {
         "number": trial.number,
-        "state": REQUEUED if trial.user_attrs.get(REQUEUED) else trial.state.name.lower(),
+        "state": REQUEUED if trial.user_attrs.get(REQUEUED) else STATES.get(trial.state.name, trial.state.name.lower()),
         "params": trial.params,
-        **{k: trial.user_attrs[k] for k in ("valid", "test", "seconds", "run", "error") if k in trial.user_attrs},
+        **{k: trial.user_attrs[k] for k in RECORDED if k in trial.user_attrs},
     }
+    if record["state"] == "complete" and record.get("run"):
+        try:
+            record["train_s"] = load_run(folder / "trials" / record["run"]).timings.get("train_s")
+        except RunError:
+            pass  # the run folder was removed: the record keeps the rest
     if record["state"] == "pruned" and trial.intermediate_values:
         record["valid"] = round(max(trial.intermediate_values.values()), 5)
         record["epochs_run"] = len(trial.intermediate_values)

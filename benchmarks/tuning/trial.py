@@ -48,7 +48,8 @@ def run_trial(task: TrialTask) -> dict:
     if entry["status"] != "done":
         stopped = entry.get("exit_code") in INTERRUPTED_EXIT_CODES
         return {**outcome, "state": "interrupted" if stopped else "failed", "error": entry.get("error")}
-    metrics = read_metrics(load_run(task.study_dir / "trials" / entry["run"]))
+    run = load_run(task.study_dir / "trials" / entry["run"])
+    metrics = read_metrics(run)
     if metrics is None or metrics.get("valid", {}).get("macro_roc_auc") is None:
         error = "the run has no valid macro AUC to select on"
         return {**outcome, "state": "failed", "run": entry["run"], "error": error}
