@@ -48,7 +48,7 @@ def export_runs(results: Path, tracking_uri: str | None = None, *, with_models: 
 
     from mlflow.tracking import MlflowClient
 
-    logging.getLogger("mlflow").setLevel(logging.WARNING)  # not its table-creation notes: the summary says what happened
+    logging.getLogger("mlflow").setLevel(logging.WARNING)  # not its table-creation notes: the summary says it all
     results = Path(results)
     if not results.is_dir():
         raise BenchmarkError(f"{results}: results folder not found")
