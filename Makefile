@@ -51,7 +51,7 @@ dashboard: setup
 	RESULTS_DIR=$(RESULTS) $(VENV)/bin/streamlit run streamlit_app.py --server.headless true
 
 api: setup
-	RESULTS_DIR=$(RESULTS) $(VENV)/bin/uvicorn api.app:app --host 127.0.0.1 --port 8000
+	RESULTS_DIR=$(RESULTS) $(VENV)/bin/uvicorn api.app:app --host 127.0.0.1 --port 8000 --timeout-graceful-shutdown 30
 
 bench: setup $(DATASET)/dataset.json
 	$(PY) -m tools.bench --dataset $(DATASET) --results $(RESULTS)

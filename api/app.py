@@ -3,9 +3,13 @@
 Models are loaded once at start-up from their serving artifacts (plain state dicts, ``.keras`` files in
 safe mode: nothing is unpickled). fastai and Keras networks are batched across concurrent requests (requests that
 wait while the network runs share its next run); other kinds are called one request at a time per model.
-Settings come from the environment: ``RESULTS_DIR`` (default ``results``), ``API_KEY`` (when set, the
-``X-API-Key`` header must match), ``MAX_UPLOAD_MB`` (default 10), ``SERVING_RUNTIME`` (``native``, the default, or
-``openvino``: fastai and Keras networks through their OpenVINO export, parity-checked on first load).
+Settings come from the environment: ``RESULTS_DIR`` (default ``results``), ``SERVE_RUNS`` (``best``, the default:
+the best finished run of each kind per dataset; ``all``; or run ids, comma-separated or ``@FILE``), ``API_KEY``
+(when set, the ``X-API-Key`` header must match), ``MAX_UPLOAD_MB`` (default 10), ``SERVING_RUNTIME`` (``native``,
+the default, or ``openvino``: fastai and Keras networks through their OpenVINO export, parity-checked on first load),
+``MAX_QUEUED_PER_MODEL`` (default 16: more waiting requests for a model are refused with 503 and Retry-After) and
+``REQUEST_TIMEOUT_S`` (default 30: a request still waiting for an unbatched model then gets 503). ``GET /metrics``
+is for Prometheus.
 """
 
 from __future__ import annotations
@@ -14,21 +18,28 @@ import io
 import logging
 import os
 import secrets
+import sys
 import threading
-from contextlib import AbstractContextManager, asynccontextmanager, nullcontext
+import time
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from fastapi import Depends, FastAPI, File, Form, Header, HTTPException, UploadFile
+from fastapi import Depends, FastAPI, File, Form, Header, HTTPException, Request, Response, UploadFile
 from pydantic import BaseModel
 
 import benchmarks.models.torch_first  # noqa: F401, I001  (PyTorch before TensorFlow in one process)
 from benchmarks.data.images import ImageTooLarge, open_rgb
 from benchmarks.errors import BenchmarkError, first_line
-from benchmarks.evaluation.results import RUN_JSON, load_run, read_metrics
+from benchmarks.evaluation.results import load_run, read_metrics
+from benchmarks.serving.batching import DynamicBatcher
 from benchmarks.serving.predictors import can_predict, load_warm_predictor, runtime_of
 from benchmarks.serving.runtime import serving_runtime
 from benchmarks.serving.scoring import Thresholds, score, thresholds_of
+
+from .admission import ModelQueue
+from .instruments import Instruments
+from .selection import served_folders
 
 log = logging.getLogger("imgbench.api")
 
@@ -84,14 +95,18 @@ class LoadedModel:
     info: ModelInfo
     predictor: object
     thresholds: Thresholds
-    lock: AbstractContextManager  # held around predict unless the predictor is thread-safe itself
+    lock: threading.Lock | None  # held around predict unless the predictor is thread-safe itself (batched)
+    queue: ModelQueue
 
 
-def load_models(results_dir: Path, runtime: str = "native") -> tuple[dict[str, LoadedModel], list[SkippedRun]]:
-    """Every finished run that keeps a model. Each run is loaded on its own: a damaged file (or anything else
-    that goes wrong in one run) skips that run with one logged line, and every other model is still served."""
+def load_models(
+    results_dir: Path, runtime: str = "native", serve: str | None = None
+) -> tuple[dict[str, LoadedModel], list[SkippedRun]]:
+    """The runs ``serve`` selects (``SERVE_RUNS``) that keep a model. Each run is loaded on its own: a damaged file
+    (or anything else that goes wrong in one run) skips that run with one logged line, and every other model is
+    still served."""
     models, skipped = {}, []
-    for folder in sorted(p for p in results_dir.iterdir() if (p / RUN_JSON).is_file()) if results_dir.is_dir() else []:
+    for folder in served_folders(results_dir, serve):
         try:
             run = load_run(folder)
             if not can_predict(run):
@@ -118,9 +133,32 @@ def load_models(results_dir: Path, runtime: str = "native") -> tuple[dict[str, L
             map=overall.get("map"),
             runtime=runtime_of(predictor),
         )
-        lock = nullcontext() if getattr(predictor, "thread_safe", False) else threading.Lock()
-        models[run.run_id] = LoadedModel(info, predictor, thresholds, lock)
+        lock = None if getattr(predictor, "thread_safe", False) else threading.Lock()
+        models[run.run_id] = LoadedModel(info, predictor, thresholds, lock, ModelQueue(max_queued()))
     return models, skipped
+
+
+def max_queued() -> int:
+    return int(os.environ.get("MAX_QUEUED_PER_MODEL", "16"))
+
+
+def request_timeout_s() -> float:
+    return float(os.environ.get("REQUEST_TIMEOUT_S", "30"))
+
+
+def instrument(models: dict[str, LoadedModel], instruments: Instruments) -> None:
+    """Batched networks report each run's image count (how many requests shared it)."""
+    for name, loaded in models.items():
+        batcher = getattr(loaded.predictor, "network", None)
+        if isinstance(batcher, DynamicBatcher):
+            batcher.listeners.append(instruments.batch_images.labels(name).observe)
+
+
+def refuse_to_start(message: str) -> None:
+    """A bad setting at start-up is one line and exit code 2 (uvicorn would print a raised SystemExit with its
+    traceback); nothing is being served yet, so nothing is cut off."""
+    print(f"error: {message}", file=sys.stderr, flush=True)
+    os._exit(2)
 
 
 @asynccontextmanager
@@ -131,9 +169,13 @@ async def lifespan(app: FastAPI):
     torch.set_num_threads(threads)
     try:
         app.state.runtime = serving_runtime()
+        app.state.models, app.state.skipped = load_models(
+            Path(os.environ.get("RESULTS_DIR", "results")), app.state.runtime, os.environ.get("SERVE_RUNS")
+        )
     except BenchmarkError as exc:
-        raise SystemExit(f"error: {exc}") from None
-    app.state.models, app.state.skipped = load_models(Path(os.environ.get("RESULTS_DIR", "results")), app.state.runtime)
+        refuse_to_start(str(exc))
+    app.state.instruments = Instruments()
+    instrument(app.state.models, app.state.instruments)
     served = ", ".join(f"{name} ({runtime_of(m.predictor)})" for name, m in app.state.models.items())
     print(f"serving {len(app.state.models)} model(s): {served or 'none (train one: make demo)'}")
     for skipped in app.state.skipped:
@@ -148,6 +190,15 @@ app = FastAPI(
     description="Multi-label scores from every model trained or evaluated by the benchmark, with the thresholds tuned "
     "on valid.",
 )
+
+
+@app.middleware("http")
+async def count_requests(request: Request, call_next):
+    """Every prediction request counted by endpoint and status, refusals and errors included."""
+    response = await call_next(request)
+    if request.url.path.startswith("/predict") and hasattr(app.state, "instruments"):
+        app.state.instruments.requests.labels(request.url.path, str(response.status_code)).inc()
+    return response
 
 
 def check_api_key(x_api_key: str | None = Header(default=None)) -> None:
@@ -193,31 +244,85 @@ def chosen_models(model: str) -> list[LoadedModel]:
     return [models[model]]
 
 
+@contextmanager
+def admitted(models: list[LoadedModel]):
+    """A place in each chosen model's queue for the whole request, or 503 with Retry-After at once."""
+    entered: list[LoadedModel] = []
+    try:
+        for loaded in models:
+            if not loaded.queue.try_enter():
+                app.state.instruments.rejected.labels(loaded.info.id, "queue full").inc()
+                wait = loaded.queue.retry_after()
+                raise HTTPException(
+                    status_code=503,
+                    detail=f"model {loaded.info.id} has {loaded.queue.limit} requests waiting; retry in {wait} s",
+                    headers={"Retry-After": str(wait)},
+                )
+            entered.append(loaded)
+            app.state.instruments.queued.labels(loaded.info.id).inc()
+        yield
+    finally:
+        for loaded in entered:
+            loaded.queue.leave()
+            app.state.instruments.queued.labels(loaded.info.id).dec()
+
+
 def predict_all(images: list, names: list[str], models: list[LoadedModel]) -> list[Prediction]:
     per_image = [[] for _ in images]
-    for loaded in models:
-        with loaded.lock:
-            prediction = score(loaded.predictor, images, loaded.thresholds)
-        for i in range(len(images)):
-            per_image[i].append(
-                ModelPrediction(
-                    model=loaded.info.id,
-                    kind=loaded.info.kind,
-                    scores={label: round(value, 6) for label, value in prediction.label_scores(i).items()},
-                    thresholds=loaded.thresholds.values,
-                    labels=prediction.predicted(i),
-                    latency_ms=round(prediction.latency_ms, 2),
+    deadline = time.monotonic() + request_timeout_s()
+    with admitted(models):
+        for loaded in models:
+            started = time.monotonic()
+            prediction = _score(loaded, images, deadline)
+            seconds = time.monotonic() - started
+            loaded.queue.record(seconds)
+            app.state.instruments.model_seconds.labels(loaded.info.id).observe(seconds)
+            for i in range(len(images)):
+                per_image[i].append(
+                    ModelPrediction(
+                        model=loaded.info.id,
+                        kind=loaded.info.kind,
+                        scores={label: round(value, 6) for label, value in prediction.label_scores(i).items()},
+                        thresholds=loaded.thresholds.values,
+                        labels=prediction.predicted(i),
+                        latency_ms=round(prediction.latency_ms, 2),
+                    )
                 )
-            )
     return [
         Prediction(filename=name, width=img.width, height=img.height, predictions=preds)
         for img, name, preds in zip(images, names, per_image)
     ]
 
 
+def _score(loaded: LoadedModel, images: list, deadline: float):
+    """The model's scores; an unbatched model is waited for until the request's deadline, then 503."""
+    if loaded.lock is None:  # batched: its queue bounds the wait
+        return score(loaded.predictor, images, loaded.thresholds)
+    if not loaded.lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
+        app.state.instruments.rejected.labels(loaded.info.id, "timed out").inc()
+        wait = loaded.queue.retry_after()
+        raise HTTPException(
+            status_code=503,
+            detail=f"model {loaded.info.id}: still busy after {request_timeout_s():g} s; retry in {wait} s",
+            headers={"Retry-After": str(wait)},
+        )
+    try:
+        app.state.instruments.batch_images.labels(loaded.info.id).observe(len(images))
+        return score(loaded.predictor, images, loaded.thresholds)
+    finally:
+        loaded.lock.release()
+
+
 @app.get("/health", response_model=Health)
 def health() -> Health:
     return Health(status="ok", models=len(app.state.models), runtime=app.state.runtime, skipped=app.state.skipped)
+
+
+@app.get("/metrics", include_in_schema=False)
+def metrics() -> Response:
+    """Prometheus' text format: requests, per-model time and batch sizes, queues, refusals."""
+    content, media_type = app.state.instruments.exposition()
+    return Response(content=content, media_type=media_type)
 
 
 @app.get("/models", response_model=list[ModelInfo], dependencies=[Depends(check_api_key)])

@@ -63,9 +63,10 @@ def test_damaged_runs_beside_good_ones_are_skipped_and_reported(
     (results / "bad-run-json").mkdir()
     (results / "bad-run-json" / "run.json").write_text("null")
     os.environ["RESULTS_DIR"] = str(results)
+    os.environ["SERVE_RUNS"] = "all"  # two damaged copies of one kind: the default serves only the best of a kind
     from api.app import app
 
-    shared_state = (app.state.models, app.state.skipped)  # the module's client shares this app object
+    shared_state = (getattr(app.state, "models", {}), getattr(app.state, "skipped", []))  # the module client's app
     try:
         with TestClient(app) as damaged_client:
             health = damaged_client.get("/health").json()
@@ -77,6 +78,7 @@ def test_damaged_runs_beside_good_ones_are_skipped_and_reported(
             assert reply.status_code == 200 and [p["model"] for p in reply.json()["predictions"]] == [keras_run.run_id]
     finally:
         os.environ["RESULTS_DIR"] = str(fastai_run.path.parent)
+        os.environ.pop("SERVE_RUNS")
         app.state.models, app.state.skipped = shared_state
 
 

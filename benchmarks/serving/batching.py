@@ -35,6 +35,7 @@ class DynamicBatcher:
         self._busy = False  # a thread is running the network
         self._waiting: list[_Call] = []
         self.runs = 0  # network runs so far (calls minus the ones that rode along)
+        self.listeners: list[Callable[[int], None]] = []  # told each run's image count (the API's batch histogram)
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         call = _Call(batch)
@@ -74,6 +75,8 @@ class DynamicBatcher:
         self.runs += 1
         try:
             batch = calls[0].batch if len(calls) == 1 else np.concatenate([call.batch for call in calls])
+            for listener in self.listeners:
+                listener(len(batch))
             output = self.network(batch)
             start = 0
             for call in calls:
