@@ -244,6 +244,15 @@ def chosen_models(model: str) -> list[LoadedModel]:
     return [models[model]]
 
 
+def overloaded(loaded: LoadedModel, reason: str, why: str) -> HTTPException:
+    """503 with Retry-After (seconds until the model's queue has likely drained), counted under ``reason``."""
+    app.state.instruments.rejected.labels(loaded.info.id, reason).inc()
+    wait = loaded.queue.retry_after()
+    return HTTPException(
+        status_code=503, detail=f"model {loaded.info.id} {why}; retry in {wait} s", headers={"Retry-After": str(wait)}
+    )
+
+
 @contextmanager
 def admitted(models: list[LoadedModel]):
     """A place in each chosen model's queue for the whole request, or 503 with Retry-After at once."""
@@ -251,13 +260,7 @@ def admitted(models: list[LoadedModel]):
     try:
         for loaded in models:
             if not loaded.queue.try_enter():
-                app.state.instruments.rejected.labels(loaded.info.id, "queue full").inc()
-                wait = loaded.queue.retry_after()
-                raise HTTPException(
-                    status_code=503,
-                    detail=f"model {loaded.info.id} has {loaded.queue.limit} requests waiting; retry in {wait} s",
-                    headers={"Retry-After": str(wait)},
-                )
+                raise overloaded(loaded, "queue full", f"has {loaded.queue.limit} requests waiting")
             entered.append(loaded)
             app.state.instruments.queued.labels(loaded.info.id).inc()
         yield
@@ -299,13 +302,7 @@ def _score(loaded: LoadedModel, images: list, deadline: float):
     if loaded.lock is None:  # batched: its queue bounds the wait
         return score(loaded.predictor, images, loaded.thresholds)
     if not loaded.lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
-        app.state.instruments.rejected.labels(loaded.info.id, "timed out").inc()
-        wait = loaded.queue.retry_after()
-        raise HTTPException(
-            status_code=503,
-            detail=f"model {loaded.info.id}: still busy after {request_timeout_s():g} s; retry in {wait} s",
-            headers={"Retry-After": str(wait)},
-        )
+        raise overloaded(loaded, "timed out", f"is still busy after {request_timeout_s():g} s")
     try:
         app.state.instruments.batch_images.labels(loaded.info.id).observe(len(images))
         return score(loaded.predictor, images, loaded.thresholds)

@@ -101,7 +101,7 @@ def test_a_full_queue_and_a_timed_out_wait_are_503_with_retry_after(tiny_results
         assert refused.status_code == 503 and int(refused.headers["Retry-After"]) >= 1
         assert "requests waiting" in refused.json()["detail"]
         timed_out = waiting["reply"]
-        assert timed_out.status_code == 503 and "still busy after 1.5 s" in timed_out.json()["detail"]
+        assert timed_out.status_code == 503 and "is still busy after 1.5 s" in timed_out.json()["detail"]
         assert client.post("/predict", files=files).status_code == 200  # free again: served
         text = client.get("/metrics").text
     assert f'imgbench_rejected_total{{model="{replica_run.run_id}",reason="queue full"}} 1.0' in text
