@@ -21,6 +21,7 @@ PAGES = {
     "leaderboard": "leaderboard",
     "per-class": "per-class-analysis",
     "try-an-image": "try-an-image",
+    "tuning": "tuning",
     "train": "train",
     "report": "report",
 }
