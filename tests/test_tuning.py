@@ -112,6 +112,19 @@ def test_the_pruner_stops_a_trial_like_ctrl_c_and_the_run_says_interrupted(tiny_
     assert load_run(run_folder).status == "interrupted"
 
 
+def test_a_smaller_budget_chooses_among_its_first_trials_as_if_the_study_had_stopped_there(tiny_scenes, tmp_path):
+    argv = ["tune", str(tiny_scenes), "--family", "linear_probe", "--img-size", "64", "--results", str(tmp_path)]
+    assert cli([*argv, "--trials", "4"]) == 0
+    _, study = study_of(tmp_path)
+    first_two = [t for t in study["trials"] if t["number"] < 2]
+    assert cli([*argv, "--trials", "2"]) == 0  # the same study (its name has no budget): nothing new runs
+    _, again = study_of(tmp_path)
+    assert len(again["trials"]) == 4 and again["budget"]["described"] == "2 trials"
+    assert again["chosen"] == max(first_two, key=lambda t: (t["valid"], -t["number"]))["number"]
+    promoted = load_run(tmp_path / again["promoted"])
+    assert promoted.info["study"]["trial"] == again["chosen"] and promoted.params["tuning"]["budget"] == "2 trials"
+
+
 def test_the_median_pruner_reads_each_epoch_from_the_run_history(tmp_path):
     """Three finished trials reached 0.8 after their second epoch; a trial at 0.6 there is stopped, one at 0.9 is
     not, and nothing is stopped after the first epoch (warm-up)."""
@@ -172,8 +185,10 @@ def test_the_verdict_says_when_the_winner_depends_on_the_budget():
     said = budget_verdict("fastai", steady, "Keras", late)
     assert said.startswith("fastai vs Keras: the winner depends on the budget")
     assert "fastai at 1-2 trials" in said and "Keras at 3-4 trials" in said
-    assert budget_verdict("A", curve([0.9, 0.91]), "B", curve([0.5, 0.6])).startswith("A ahead at every budget")
+    assert budget_verdict("A", curve([0.9, 0.91]), "B", curve([0.5, 0.6])).startswith("A vs B: A ahead at every budget")
     assert "not distinguishable at any budget" in budget_verdict("A", curve([0.8, 0.8]), "B", curve([0.805, 0.805]))
+    catching_up = budget_verdict("A", curve([0.80, 0.81, 0.82]), "B", curve([0.80, 0.84, 0.86]))
+    assert catching_up == "A vs B: not distinguishable at 1 trials; B at 2-3 trials (no budget where the other leads)"
 
 
 def study_record(
@@ -246,7 +261,9 @@ def test_tuning_curve_prints_each_family_and_the_verdicts(tmp_path, capsys):
     assert cli(["tuning-curve", "--results", str(tmp_path), "--html", str(tmp_path / "curve.html")]) == 0
     out = capsys.readouterr().out
     assert "fastai: 6 finished trials (5 complete) from seeds [0, 1]" in out and "Keras:" in out
-    assert "- fastai ahead at every budget" in out and (tmp_path / "curve.html").stat().st_size > 100_000
+    assert (
+        "- fastai vs Keras: fastai ahead at every budget" in out and (tmp_path / "curve.html").stat().st_size > 100_000
+    )
 
 
 def test_every_tunable_family_declares_knobs_its_own_command_accepts():

@@ -66,11 +66,13 @@ def budget_verdict(a: str, curve_a: dict, b: str, curve_b: dict, metric: str = "
     if k_max == 0:
         return f"{a} vs {b}: no common budget"
     ahead = [_leader(a, curve_a, b, curve_b, metric, k) for k in range(k_max)]
+    named = {who for who in ahead if who is not None}
+    if not named:
+        return f"{a} vs {b}: not distinguishable at any budget from 1 to {k_max} trials (bands overlap)"
     if len(set(ahead)) == 1:
-        leader = ahead[0]
-        if leader is None:
-            return f"{a} vs {b}: not distinguishable at any budget from 1 to {k_max} trials (bands overlap)"
-        return f"{leader} ahead at every budget from 1 to {k_max} trials (expected best {metric} macro AUC)"
+        return (
+            f"{a} vs {b}: {ahead[0]} ahead at every budget from 1 to {k_max} trials (expected best {metric} macro AUC)"
+        )
     spans = []
     start = 0
     for k in range(1, k_max + 1):
@@ -78,7 +80,9 @@ def budget_verdict(a: str, curve_a: dict, b: str, curve_b: dict, metric: str = "
             who = ahead[start] or "not distinguishable"
             spans.append(f"{who} at {start + 1}" + (f"-{k}" if k > start + 1 else "") + " trials")
             start = k
-    return f"{a} vs {b}: the winner depends on the budget — " + "; ".join(spans)
+    if len(named) == 2:  # the curves cross: each family leads at some budget
+        return f"{a} vs {b}: the winner depends on the budget — " + "; ".join(spans)
+    return f"{a} vs {b}: " + "; ".join(spans) + " (no budget where the other leads)"
 
 
 def _leader(a: str, curve_a: dict, b: str, curve_b: dict, metric: str, k: int) -> str | None:

@@ -48,6 +48,9 @@ def render_tuning_page(results: Path, dataset: Dataset, command: str) -> str:
             f"{_share(record.get('not_training'))} | "
             + (f"{chosen['number']} ({chosen['valid']:.4f}): {_values(chosen['params'])} |" if chosen else "— |")
         )
+    budgets = sorted({s.record["budget"]["described"] for s in studies})
+    if len(budgets) > 1:
+        lines += ["", f"**The studies had different budgets ({'; '.join(budgets)}): compare families at equal k.**"]
     lines += [
         "",
         "## Expected best macro AUC with k trials",

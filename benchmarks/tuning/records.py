@@ -59,6 +59,13 @@ class FamilyCurve:
         return self.studies[0].record["budget"]["described"]
 
 
+def within_budget(record: dict) -> list[dict]:
+    """The study's finished trials up to its budget, in order: a study extended further and then asked for fewer
+    trials reads as if it had stopped there (as its choice does)."""
+    finished = [t for t in record["trials"] if t["state"] in ("complete", "pruned", "failed")]
+    return sorted(finished, key=lambda t: t["number"])[: record["budget"]["trials"]]
+
+
 def family_curves(studies: list[StudyRecord]) -> list[FamilyCurve]:
     """One curve per family and settings, over the finished trials of all its seeds' studies (k trials like these)."""
     groups: dict[tuple, list[StudyRecord]] = {}
@@ -66,7 +73,7 @@ def family_curves(studies: list[StudyRecord]) -> list[FamilyCurve]:
         groups.setdefault((study.family, study.comparable_key), []).append(study)
     curves = []
     for (family, _), members in groups.items():
-        scored = [t for s in members for t in s.record["trials"] if t.get("valid") is not None]
+        scored = [t for s in members for t in within_budget(s.record) if t.get("valid") is not None]
         if not scored:
             continue
         valid = [t["valid"] for t in scored]

@@ -93,7 +93,7 @@ def run_study(
                     f"{folder}: no trial finished; trial {first.number}: {first.user_attrs['error']} (log: "
                     f"{first.user_attrs.get('log')})"
                 )
-    chosen = _chosen(study, folder)
+    chosen = _chosen(study, folder, budget)
     promoted = promote(folder, chosen, settings, budget)
     write_record(folder, study, settings, budget, parallel, promoted=promoted.run_id)
     return promoted
@@ -176,14 +176,22 @@ def _short(value) -> str:
     return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
-def _chosen(study, folder: Path):
-    """The complete trial with the highest valid macro AUC (the earliest on a tie); test is never consulted."""
+def _chosen(study, folder: Path, budget: Budget):
+    chosen = best_within_budget(study, budget)
+    if chosen is None:
+        raise BenchmarkError(f"{folder}: no trial finished, so nothing can be chosen; see its logs/")
+    return chosen
+
+
+def best_within_budget(study, budget: Budget):
+    """The complete trial with the highest valid macro AUC (the earliest on a tie) among the budget's first trials:
+    a study extended past this budget earlier chooses as if it had stopped there (the proposals before are the
+    same). Test is never consulted. None before any trial is complete."""
     from optuna.trial import TrialState
 
-    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    if not complete:
-        raise BenchmarkError(f"{folder}: no trial finished, so nothing can be chosen; see its logs/")
-    return max(complete, key=lambda t: (t.value, -t.number))
+    within = sorted(_finished(study), key=lambda t: t.number)[: budget.trials]
+    complete = [t for t in within if t.state == TrialState.COMPLETE]
+    return max(complete, key=lambda t: (t.value, -t.number)) if complete else None
 
 
 def promote(folder: Path, chosen, settings: StudySettings, budget: Budget) -> Run:
@@ -235,7 +243,7 @@ def write_record(folder: Path, study, settings: StudySettings, budget: Budget, p
     wall = float(study.user_attrs.get("wall_s", 0.0))
     trial_s = sum(t.get("seconds", 0.0) for t in trials)
     train_s = sum(t.get("train_s") or 0.0 for t in trials)
-    complete = [t for t in trials if t["state"] == "complete"]
+    chosen = best_within_budget(study, budget)
     record = {
         "name": settings.name,
         "family": settings.family.kind,
@@ -257,7 +265,7 @@ def write_record(folder: Path, study, settings: StudySettings, budget: Budget, p
         "parallel": parallel,
         "machine": {k: v for k, v in environment().items() if k in ("cpu", "cpu_features", "cpu_count")},
         "trials": trials,
-        "chosen": max(complete, key=lambda t: (t["valid"], -t["number"]))["number"] if complete else None,
+        "chosen": None if chosen is None else chosen.number,
         "promoted": promoted,
     }
     return atomic_write_json(folder / STUDY_JSON, record)
