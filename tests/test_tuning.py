@@ -313,11 +313,18 @@ def test_a_grid_spec_with_a_tune_block_tunes_every_tunable_model_with_the_same_b
         (["--family", "fastai", "--fix", "item-tfm=crop"], "--fix 'item-tfm=crop': item-tfm is one of resize, rrc"),
         (["--family", "linear_probe", "--preset", "quick"], "--preset quick: linear_probe has no presets"),
         (["--family", "fastai", "--trials", "0"], "--trials 0: the budget needs at least one trial"),
+        ([], "tune needs a DATASET folder and --family"),
     ],
 )
 def test_bad_tune_options_are_refused_in_one_line(tiny_scenes, tmp_path, capsys, args, message):
     refused(capsys, ["tune", str(tiny_scenes), "--results", str(tmp_path), *args], message)
     assert not (tmp_path / "tuning").exists()
+
+
+def test_list_spaces_prints_every_tunable_knob(capsys):
+    assert cli(["tune", "--list-spaces"]) == 0
+    out = capsys.readouterr().out
+    assert "fastai:" in out and "keras:" in out and "--fine-tune-lr-factor 0.01..1 (log)" in out and "--c 0.0001" in out
 
 
 def test_tune_help_explains_budgets_and_the_curve(capsys):

@@ -15,7 +15,7 @@ Tune one family on DATASET with a declared budget, the same for every family you
 Each trial is an ordinary run of the family's own command (in RESULTS/tuning/STUDY/trials/), with the knobs of the
 family's search space set by Optuna's seeded TPE sampler (--sampler random: independent draws) and the rest from
 --preset. A trial reports its valid macro AUC after every epoch, and the median pruner stops one that falls below
-the median of the finished trials at the same epoch (never before 3 trials have finished or after the first epoch).
+the median of the finished trials at the same epoch (not before 3 trials have finished, never at a first epoch).
 Selection reads valid only: the trial with the best valid macro AUC is promoted into RESULTS as the family's tuned
 run (preset "tuned"; run.json records the study), which the leaderboard, compare and the report show like any run.
 Its test score is its one test evaluation that counts.
@@ -23,9 +23,10 @@ Its test score is its one test evaluation that counts.
 Budget: --trials N finished trials (pruned and failed ones count), or --budget-seconds S of the study's wall time if
 that comes first. Give every family the same budget: equal trials for a fair search, or equal seconds for equal
 compute. The same command again resumes the study (its folder name is a digest of its settings): finished trials
-never run again, a trial that was running when the study was killed runs again with the same values, and a larger
---trials extends it. Proposals come in batches of --max-parallel trials told in order, so a seed gives the same
-study here, on Ray and after a resume (with the same --max-parallel and --cpus-per-trial).
+never run again, a trial that was running when the study was killed runs again with the same values, a larger
+--trials extends it, and a smaller one chooses among its first trials as if it had stopped there. Proposals come in
+batches of --max-parallel trials told in order, so a seed gives the same study here, on Ray and after a resume (with
+the same --max-parallel and --cpus-per-trial).
 
 The curve (python -m benchmarks tuning-curve): for k = 1..N, the best valid macro AUC a family is expected to reach
 with k trials like these (Dodge et al. 2019; the unbiased estimator), and the test score of the trial valid picks.
@@ -40,8 +41,8 @@ def add_commands(commands) -> None:
         description=TUNE_DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("dataset", type=Path, help="dataset folder (labels.csv + images/)")
-    p.add_argument("--family", required=True, help="what to tune: fastai, keras or linear_probe (see --list-spaces)")
+    p.add_argument("dataset", type=Path, nargs="?", help="dataset folder (labels.csv + images/)")
+    p.add_argument("--family", help="what to tune: fastai, keras or linear_probe (see --list-spaces)")
     p.add_argument("--results", type=Path, default=Path("results"), help="results folder (default results/)")
     p.add_argument("--trials", type=int, default=16, help="the budget in finished trials (default 16)")
     p.add_argument("--budget-seconds", type=float, default=None, help="stop proposing after this much wall time")
@@ -97,6 +98,8 @@ def cmd_tune(args) -> None:
             for knob in family.search_space:
                 print(f"  {knob.describe()}")
         return
+    if args.dataset is None or args.family is None:
+        raise BenchmarkError("tune needs a DATASET folder and --family (fastai, keras, linear_probe)")
     family = family_of(args.family)
     if family is None or not family.search_space:
         names = ", ".join(f.kind for f in tunable_families())
