@@ -28,6 +28,7 @@ from .storage import open_study, sampler_for
 from .trial import TrialTask
 
 REQUEUED = "requeued"
+FAILURES_BEFORE_GIVING_UP = 3  # a study whose first trials all failed stops (each would fail the same way)
 RECORDED = ("valid", "test", "seconds", "run", "error")  # a trial's outcome, kept in the journal
 STATES = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed", "RUNNING": "running"}  # Optuna's, in study.json
 
@@ -87,10 +88,13 @@ def run_study(
                     file=sys.stderr,
                 )
                 raise KeyboardInterrupt
-            if not any(t.state == TrialState.COMPLETE for t in study.trials) and len(_finished(study)) >= parallel:
-                first = next(t for t in study.trials if t.user_attrs.get("error"))
+            finished = _finished(study)
+            if len(finished) >= min(budget.trials, max(FAILURES_BEFORE_GIVING_UP, parallel)) and all(
+                t.state == TrialState.FAIL for t in finished
+            ):  # every trial so far failed: a setup problem (a bad --fix, a broken install), not bad luck
+                first = next((t for t in finished if t.user_attrs.get("error")), finished[0])
                 raise BenchmarkError(
-                    f"{folder}: no trial finished; trial {first.number}: {first.user_attrs['error']} (log: "
+                    f"{folder}: no trial finished; trial {first.number}: {first.user_attrs.get('error')} (log: "
                     f"{first.user_attrs.get('log')})"
                 )
     chosen = _chosen(study, folder, budget)
