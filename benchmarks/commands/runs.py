@@ -175,6 +175,6 @@ def _probe_size(args) -> int:
 
 
 def _fmt(value, ci) -> str:
-    if value is None:
-        return "n/a"
-    return f"{value:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
+    from benchmarks.evaluation.metrics import with_interval
+
+    return "n/a" if value is None else with_interval(value, ci or None)

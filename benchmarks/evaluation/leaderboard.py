@@ -12,6 +12,7 @@ from benchmarks.errors import BenchmarkError, RunError
 from .evaluate import contamination_note, metrics_of
 from .groups import group_runs, run_names, summarize
 from .latency import latency_of
+from .metrics import with_interval
 from .results import Run, list_runs, read_metrics
 
 COLUMNS = [
@@ -201,9 +202,7 @@ def readable_table(table: pd.DataFrame) -> pd.DataFrame:
     shown = table.copy()
     for column in SHORT_NAMES:
         shown[column] = [
-            "—"
-            if value is None or pd.isna(value)
-            else f"{value:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if isinstance(ci, list) else "")
+            "—" if value is None or pd.isna(value) else with_interval(value, ci if isinstance(ci, list) else None)
             for value, ci in zip(shown[column], shown[column + "_ci"])
         ]
     empty_backend = ["backend"] if "backend" in shown and not shown["backend"].astype(bool).any() else []
@@ -234,9 +233,9 @@ def readable_groups(table: pd.DataFrame) -> pd.DataFrame:
 def _mean_sd_ci(value, sd, ci) -> str:
     if value is None or pd.isna(value):
         return "—"
-    text = f"{value:.3f}"
-    if sd is not None and not pd.isna(sd):
-        text += f" ± {sd:.3f}"
+    if sd is None or pd.isna(sd):
+        return with_interval(value, ci if isinstance(ci, list) else None)
+    text = f"{value:.3f} ± {sd:.3f}"
     return text + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if isinstance(ci, list) else "")
 
 

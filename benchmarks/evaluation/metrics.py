@@ -173,6 +173,11 @@ def macro_of(per_label_values: np.ndarray) -> np.ndarray:
     return np.divide(totals, counts, out=np.full(totals.shape, np.nan), where=counts > 0)
 
 
+def with_interval(value: float, interval) -> str:
+    """``0.863 [0.848, 0.879]``: a figure and its interval (when there is one), as every table prints them."""
+    return f"{value:.3f}" + (f" [{interval[0]:.3f}, {interval[1]:.3f}]" if interval is not None else "")
+
+
 def confidence_interval(values: np.ndarray, level: float = 0.95) -> list[float] | None:
     values = values[np.isfinite(values)]
     if len(values) == 0:

@@ -45,15 +45,9 @@ def choice(option: str, *choices, why: str = "") -> Knob:
     return Knob(option, "choice", choices=tuple(choices), why=why)
 
 
-def as_flags(params: dict) -> list[str]:
-    """A trial's values as command-line flags, in the space's order (switches only when on)."""
-    flags: list[str] = []
-    for name, value in params.items():
-        if value is True:
-            flags.append(f"--{name}")
-        elif value is not False:
-            flags += [f"--{name}", str(value)]
-    return flags
+def describe_values(params: dict) -> str:
+    """A trial's knob values in one short line (floats to 3 significant digits), for progress lines and tables."""
+    return ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
 
 
 def parse_fixed(space: tuple[Knob, ...], assignments: list[str], family: str) -> dict:

@@ -12,6 +12,7 @@ from benchmarks.data.dataset import Dataset
 from benchmarks.evaluation.groups import compare_groups, group_runs
 from benchmarks.evaluation.results import finished_runs_on
 from benchmarks.models.registry import BAR, baseline_kind
+from benchmarks.models.search_space import describe_values
 from benchmarks.runner.figures import commit, describe_machine
 
 from .records import curve_table, family_curves, read_studies, verdicts
@@ -46,7 +47,11 @@ def render_tuning_page(results: Path, dataset: Dataset, command: str) -> str:
             f"{states.count('complete')} / {states.count('pruned')} / {states.count('failed')} | "
             f"{record['spent']['wall_s']:.0f} | {_share(record.get('tuner_overhead'))} | "
             f"{_share(record.get('not_training'))} | "
-            + (f"{chosen['number']} ({chosen['valid']:.4f}): {_values(chosen['params'])} |" if chosen else "— |")
+            + (
+                f"{chosen['number']} ({chosen['valid']:.4f}): {describe_values(chosen['params'])} |"
+                if chosen
+                else "— |"
+            )
         )
     budgets = sorted({s.record["budget"]["described"] for s in studies})
     if len(budgets) > 1:
@@ -100,7 +105,3 @@ def comparison_lines(results: Path, dataset: Dataset) -> list[str]:
 
 def _share(value: float | None) -> str:
     return "—" if value is None else f"{value:.1%}"
-
-
-def _values(params: dict) -> str:
-    return ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from itertools import combinations
 from pathlib import Path
 
+from benchmarks.evaluation.metrics import with_interval
+
 from .curves import budget_verdict, expected_max_bands
 
 STUDY_JSON = "study.json"
@@ -99,19 +101,15 @@ def curve_table(curve: FamilyCurve, ks: tuple[int, ...] = (1, 2, 4, 8, 16, 32)) 
     rows = []
     n = len(curve.curves["k"])
     for k in sorted({k for k in ks if k < n} | {n}):
-        i = k - 1
-        row = {
-            "family": curve.title,
-            "trials": k,
-            "valid": f"{curve.curves['valid'][i]:.3f} [{curve.curves['valid_low'][i]:.3f}, "
-            f"{curve.curves['valid_high'][i]:.3f}]",
-        }
-        if "test" in curve.curves and i < len(curve.curves["test"]):
-            row["test"] = (
-                f"{curve.curves['test'][i]:.3f} [{curve.curves['test_low'][i]:.3f}, {curve.curves['test_high'][i]:.3f}]"
-            )
+        row = {"family": curve.title, "trials": k, "valid": _at(curve.curves, "valid", k - 1)}
+        if k <= len(curve.curves.get("test") or []):
+            row["test"] = _at(curve.curves, "test", k - 1)
         rows.append(row)
     return rows
+
+
+def _at(curves: dict, name: str, i: int) -> str:
+    return with_interval(curves[name][i], (curves[f"{name}_low"][i], curves[f"{name}_high"][i]))
 
 
 def report_section(results: Path, fingerprint: str) -> tuple[str, list]:

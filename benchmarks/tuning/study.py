@@ -20,6 +20,7 @@ from benchmarks.atomic import atomic_write_json
 from benchmarks.errors import BenchmarkError, RunError
 from benchmarks.evaluation.machine import environment
 from benchmarks.evaluation.results import Run, load_run, report_run
+from benchmarks.models.search_space import describe_values
 
 from .executors import trial_executor
 from .records import STUDY_JSON
@@ -166,18 +167,17 @@ def _tell(study, task: TrialTask, outcome: dict, budget: Budget) -> None:
         study.tell(trial, outcome["valid"])
     else:
         study.tell(trial, state=TrialState.PRUNED if state == "pruned" else TrialState.FAIL)
-    values = ", ".join(f"{k}={_short(v)}" for k, v in trial.params.items())
-    shown = {
-        "complete": lambda: f"valid macro AUC {outcome['valid']:.4f}",
-        "pruned": lambda: "stopped by the pruner (below the median of finished trials)",
-        "failed": lambda: f"failed: {outcome.get('error')}",
-    }[state]()
+    if state == "complete":
+        shown = f"valid macro AUC {outcome['valid']:.4f}"
+    elif state == "pruned":
+        shown = "stopped by the pruner (below the median of finished trials)"
+    else:
+        shown = f"failed: {outcome.get('error')}"
     done = f"[{len(_finished(study))}/{budget.trials}]"
-    print(f"{done} trial {task.number} ({values}): {shown} — {outcome['seconds']:.0f} s", flush=True)
-
-
-def _short(value) -> str:
-    return f"{value:.3g}" if isinstance(value, float) else str(value)
+    print(
+        f"{done} trial {task.number} ({describe_values(trial.params)}): {shown} — {outcome['seconds']:.0f} s",
+        flush=True,
+    )
 
 
 def _chosen(study, folder: Path, budget: Budget):
