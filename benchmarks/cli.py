@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from benchmarks.commands import data, grids, results, runs, tuning
+from benchmarks.commands import data, grids, results, robustness, runs, tuning
 from benchmarks.errors import run_cli
 
 
@@ -22,6 +22,6 @@ def build_parser() -> argparse.ArgumentParser:
         description="Multi-label image-classification benchmark: datasets, EDA, baselines, one evaluator, leaderboard.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (data, runs, results, grids, tuning):
+    for module in (data, runs, results, robustness, grids, tuning):
         module.add_commands(commands)
     return parser

@@ -13,8 +13,8 @@ from tqdm.auto import tqdm
 
 from benchmarks.atomic import atomic_write_json
 from benchmarks.data.image_hashes import file_sha256
+from benchmarks.data.paths import cache_dir
 from benchmarks.errors import BenchmarkError
-from benchmarks.models.features import cache_dir
 
 TIMEOUT_S = 60
 

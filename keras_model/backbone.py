@@ -19,9 +19,10 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.atomic import atomic_write
+from benchmarks.data.paths import cache_dir
 from benchmarks.errors import BenchmarkError
 from benchmarks.models.backbones import Backbone
-from benchmarks.models.features import cache_dir, torch_loadable
+from benchmarks.models.features import torch_loadable
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402

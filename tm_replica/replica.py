@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 from benchmarks.atomic import atomic_write
 from benchmarks.data.dataset import Dataset
 from benchmarks.data.images import open_rgb
+from benchmarks.data.paths import cache_dir
 from benchmarks.errors import RunError
 from benchmarks.evaluation.results import EVAL_SPLITS
 from benchmarks.exports.adapter_runs import write_adapter_run
@@ -39,7 +40,6 @@ from benchmarks.exports.tm_keras_model import (
     weights_of_export,
 )
 from benchmarks.models.compiled import compiled_or_native, probe_images
-from benchmarks.models.features import cache_dir
 
 SHIPPED_BASE = Path(__file__).parent / "assets" / "tm_mobilenet_v2_0.35_base.npz"
 KIND = "teachable_machine_replica"

@@ -3,6 +3,7 @@ it is taken relative to its root and must stay inside it, links included, or it 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path, PurePosixPath
 
 from benchmarks.errors import BenchmarkError
@@ -28,3 +29,9 @@ def relative_target(name: str, where: str, error: type[BenchmarkError] = Benchma
     if not parts or ".." in parts or str(name).strip().startswith(("/", "\\")) or ":" in parts[0]:
         raise error(f"{where}: '{name}' is not a relative file name inside the image folder")
     return "/".join(parts)
+
+
+def cache_dir() -> Path:
+    """Where derived data shared by every run is kept (features, ported weights, corrupted test images):
+    ``IMGBENCH_CACHE``, else ~/.cache/imgbench."""
+    return Path(os.environ.get("IMGBENCH_CACHE", Path.home() / ".cache" / "imgbench"))

@@ -128,7 +128,7 @@ def reliability_overlay(reliability_by_run: dict[str, dict], label: str) -> go.F
     return with_diagonal(figure, "calibrated", title, "mean score in the bin", "share of positives in the bin")
 
 
-def auc_heatmap(matrix: pd.DataFrame) -> go.Figure:
+def auc_heatmap(matrix: pd.DataFrame, title: str = "Test ROC-AUC per label and run") -> go.Figure:
     figure = px.imshow(
         matrix.astype(float),
         text_auto=".2f",
@@ -136,7 +136,7 @@ def auc_heatmap(matrix: pd.DataFrame) -> go.Figure:
         zmin=0.5,
         zmax=1.0,
         aspect="auto",
-        title="Test ROC-AUC per label and run",
+        title=title,
     )
     figure.update_yaxes(dtick=1)  # every label named, not every other one
     return figure.update_layout(height=260 + 28 * len(matrix))

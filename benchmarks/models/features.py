@@ -14,16 +14,13 @@ from tqdm.auto import tqdm
 from benchmarks.atomic import atomic_write
 from benchmarks.data.dataset import Dataset
 from benchmarks.data.images import open_rgb
+from benchmarks.data.paths import cache_dir
 from benchmarks.errors import BenchmarkError
 
 from .backbones import Backbone, backbone_input
 from .compiled import compiled_or_native, export_torch, probe_images
 
 BATCH_SIZE = 32
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("IMGBENCH_CACHE", Path.home() / ".cache" / "imgbench"))
 
 
 def torch_loadable() -> bool:
