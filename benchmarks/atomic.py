@@ -23,7 +23,7 @@ def atomic_write(path: Path | str, write: Callable[[Path], None], suffix: str = 
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
-    os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600 files; results are meant to be shared
+    os.chmod(tmp_path, 0o666 & ~current_umask())  # mkstemp makes 0600 files; results are meant to be shared
     try:
         write(tmp_path)
         fsync(tmp_path)
@@ -44,7 +44,7 @@ def fsync(path: Path) -> None:
         os.close(fd)
 
 
-def _umask() -> int:
+def current_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask

@@ -35,6 +35,12 @@ FAMILIES = (
         throughput_probes={"num_workers=0": (), "num_workers=1": ("--num-workers", "1")},
         search_space=SEARCH_SPACE,
         epoch_metric="roc_auc_score",  # RocAucMulti(average="macro") on valid, each epoch
+        exporter="fastai_model.export",
+        unreachable_formats={
+            fmt: "no maintained PyTorch-to-TensorFlow converter installs with the pinned stack (ai-edge-torch 0.7 "
+            "would replace pydantic and typing_extensions and pull in transformers); export onnx"
+            for fmt in ("tflite", "savedmodel", "tfjs")
+        },
         demo=(DemoStep("fastai, --preset quick (4-7 minutes on 2 CPU cores)", ("--preset", "quick")),),
     ),
 )

@@ -38,6 +38,12 @@ FAMILIES = (
         throughput_probes={"tf.data": ()},
         search_space=SEARCH_SPACE,
         epoch_metric="val_macro_auc",  # keep-best's scikit-learn valid macro AUC, put into each epoch's logs
+        exporter="keras_model.export",
+        unreachable_formats={
+            "tfjs": "tensorflowjs 4.22 (the latest) requires tensorflow 2.19 and numpy < 2.2 through "
+            "tensorflow-decision-forests and tf_keras: installing it would replace the pinned tensorflow-cpu 2.21 "
+            "and numpy 2.4; export tflite (what TF.js apps can also load) or savedmodel"
+        },
         demo=(DemoStep("Keras, --preset quick (4-10 minutes on 2 CPU cores)", ("--preset", "quick")),),
     ),
 )

@@ -105,6 +105,10 @@ class ModelFamily:
     grid: GridSupport | None = None  # how a benchmark grid runs one cell of this family (None: not in grids)
     search_space: tuple[Knob, ...] = ()  # what ``benchmarks tune`` varies (empty: the family is not tunable)
     epoch_metric: str | None = None  # the history row's valid macro AUC per epoch, which the tuner's pruner reads
+    # ``python -m tools.export``: the module that writes this family's models in exchange formats (its FORMATS,
+    # export_model and exchange_pixels), and the formats it cannot reach, each with the reason
+    exporter: str | None = None
+    unreachable_formats: dict[str, str] = field(default_factory=dict)
 
     def demo_commands(self, dataset, results) -> list[tuple[str, list[str]]]:
         """``make demo``'s steps as (title, argv for ``python -m``); each skips itself when its run exists."""
