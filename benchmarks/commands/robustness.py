@@ -49,13 +49,17 @@ def add_commands(commands) -> None:
         "--runtime",
         choices=["native", "openvino"],
         default=None,
-        help="serve through this runtime (default: SERVING_RUNTIME, else native), as the API would",
+        help="serve through this runtime, as the API would (default: the one a run's stored scores were made "
+        "with, else SERVING_RUNTIME, else native)",
     )
     p.add_argument("--baseline", type=Path, default=None, help="the run CE is relative to (default: the linear probe)")
     p.add_argument("--dataset", type=Path, default=None, help="the runs' dataset, where it moved since training")
     p.add_argument("--force", action="store_true", help="score every set again, even those robustness.npz holds")
     p.add_argument("--json", action="store_true", help="print the tables as JSON")
     p.add_argument("--html", type=Path, default=None, help="also write a heatmap of macro AUC per set and run")
+    p.add_argument(
+        "--markdown", type=Path, default=None, help="also write the results page (docs/robustness-results.md)"
+    )
     p.set_defaults(handler=cmd_robustness)
 
 
@@ -114,6 +118,15 @@ def _print_tables(runs, baseline, args) -> None:
             )
         for entry in collected["missing"]:
             print(f"no row: {entry['run']}: {entry['why']}")
+    if args.markdown and summary:
+        from benchmarks.atomic import atomic_write_text
+        from benchmarks.robustness.page import render_robustness_page
+
+        shown = " ".join(_relative(path) for path in args.runs)
+        command = f"python -m benchmarks robustness {shown} --markdown {args.markdown}"
+        dataset_name = collected["rows"][0]["run_obj"].info["dataset"].get("name", "?")
+        atomic_write_text(args.markdown, render_robustness_page(collected, dataset_name, command))
+        print(f"page written: {args.markdown}")
     if args.html and summary:
         from benchmarks.atomic import atomic_write
         from benchmarks.evaluation.charts import auc_heatmap
@@ -122,6 +135,14 @@ def _print_tables(runs, baseline, args) -> None:
         figure = auc_heatmap(pd.DataFrame(values, index=sets, columns=names), title=title)
         atomic_write(args.html, lambda tmp: figure.write_html(tmp, include_plotlyjs=True), suffix=".html")
         print(f"heatmap written: {args.html}")
+
+
+def _relative(path: Path) -> str:
+    """A run folder as the command line named it, without this machine's absolute prefix where it is under cwd."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
 
 
 def _finite(value: float) -> float | None:

@@ -126,20 +126,18 @@ def read_robustness(run: Run) -> dict | None:
     return {**record, "points": points, "samples": samples}
 
 
-def stored_scores(path: Path, runtime: str) -> dict[str, np.ndarray]:
-    """Scores robustness.npz already holds for sets made the same way as now (same digest) by the same runtime: a
-    scoring that was interrupted, or extended with more corruptions, does not score them again."""
+def stored_scores(path: Path) -> tuple[str | None, dict[str, np.ndarray]]:
+    """The runtime robustness.npz was scored through, and its scores of sets made the same way as now (same
+    digest): an interrupted scoring, or one extended with more corruptions, does not score them again."""
     if not path.is_file():
-        return {}
+        return None, {}
     try:
         with np.load(path) as stored:
             meta = json.loads(str(stored["meta"]))
-            if meta.get("runtime") != runtime:
-                return {}
-            return {
+            return meta.get("runtime"), {
                 name: stored[f"scores/{name}"]
                 for name, digest in meta.get("digests", {}).items()
                 if f"scores/{name}" in stored.files and digest == set_digest(*parse_set(name))
             }
     except (OSError, ValueError, KeyError):
-        return {}
+        return None, {}

@@ -39,6 +39,7 @@ from benchmarks.evaluation.robustness import (
     summarize,
 )
 from benchmarks.serving.predictors import can_predict, load_predictor, runtime_of, why_no_model
+from benchmarks.serving.runtime import serving_runtime
 
 BATCH = 32
 
@@ -63,31 +64,26 @@ def score_run(
         raise RunError(f"{run.path}: no robustness row: {why_no_model(run)}")
     dataset = dataset_of(run, dataset)
     sets = plan(names, severities)
-    predictor = load_predictor(run, runtime)
-    runtime = runtime_of(predictor)
-    scores = {} if force else stored_scores(run.path / ROBUSTNESS_NPZ, runtime)
+    stored_runtime, scores = stored_scores(run.path / ROBUSTNESS_NPZ)
+    if force or (runtime is not None and serving_runtime(runtime) != stored_runtime):
+        scores = {}  # asked to score again, or through another runtime than the stored scores were
     missing = [(c, s) for c, s in sets if set_name(c, s) not in scores]
-    columns = _label_columns(list(predictor.labels), dataset.labels, run)
+    used = stored_runtime
     started = time.perf_counter()
-    clean = clean_test_images(dataset) if missing else None
-    with tqdm(total=len(missing) * len(dataset.rows("test")), desc=f"robustness {run.run_id}", unit="img") as bar:
-        for corruption, severity in missing:
-            bar.set_postfix_str(set_name(corruption, severity))
-            images = corrupted_test_images(dataset, corruption, severity, clean)
-            batches = []
-            for start in range(0, len(images), BATCH):
-                batches.append(np.asarray(predictor.predict(images[start : start + BATCH]), dtype=np.float32))
-                bar.update(len(batches[-1]))
-            scores[set_name(corruption, severity)] = np.concatenate(batches)[:, columns]
-            _write_npz(run, scores, {}, runtime)  # progress kept: a kill loses one set at most
+    if missing:
+        predictor = load_predictor(run, runtime or stored_runtime)
+        used = runtime_of(predictor)
+        if used != stored_runtime:  # one runtime for every set of a run
+            scores, missing = {}, sets
+        _score_sets(run, dataset, predictor, missing, scores, used)
     targets = dataset.targets("test")
     chosen = {set_name(c, s): scores[set_name(c, s)].astype(np.float64) for c, s in sets}
     samples = {name: resampled_macro_auc(targets, values) for name, values in chosen.items()}
-    _write_npz(run, scores, samples, runtime)
+    _write_npz(run, scores, samples, used)
     record = {
         "run_id": run.run_id,
         "dataset_fingerprint": dataset.fingerprint,
-        "runtime": runtime,
+        "runtime": used,
         "metric": "macro ROC-AUC on the test split, 95% CI from the evaluator's resampled test images",
         "summary_sets": list(chosen),
         "corruptions": {
@@ -107,6 +103,23 @@ def score_run(
     }
     atomic_write_json(run.path / ROBUSTNESS_JSON, record)
     return read_robustness(run)
+
+
+def _score_sets(run: Run, dataset: Dataset, predictor, sets: list, scores: dict, runtime: str) -> None:
+    """Each set's scores into ``scores`` (dataset label order), robustness.npz rewritten after each set: a kill
+    loses one set at most."""
+    columns = _label_columns(list(predictor.labels), dataset.labels, run)
+    clean = clean_test_images(dataset)
+    with tqdm(total=len(sets) * len(clean), desc=f"robustness {run.run_id}", unit="img") as bar:
+        for corruption, severity in sets:
+            bar.set_postfix_str(set_name(corruption, severity))
+            images = corrupted_test_images(dataset, corruption, severity, clean)
+            batches = []
+            for start in range(0, len(images), BATCH):
+                batches.append(np.asarray(predictor.predict(images[start : start + BATCH]), dtype=np.float32))
+                bar.update(len(batches[-1]))
+            scores[set_name(corruption, severity)] = np.concatenate(batches)[:, columns]
+            _write_npz(run, scores, {}, runtime)
 
 
 def _label_columns(predictor_labels: list[str], dataset_labels: list[str], run: Run) -> list[int]:

@@ -110,7 +110,5 @@ def set_matrix(collected: dict) -> tuple[list[str], list[str], np.ndarray]:
     sets: list[str] = []
     for row in rows:
         sets += [n for n in row["record"]["summary_sets"] if n not in sets]
-    values = np.array(
-        [[row["record"]["points"].get(name, np.nan) for row in rows] for name in sets], dtype=np.float64
-    )
+    values = np.array([[row["record"]["points"].get(name, np.nan) for row in rows] for name in sets], dtype=np.float64)
     return sets, [row["run"] for row in rows], values
