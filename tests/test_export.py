@@ -80,3 +80,13 @@ def test_format_limits_are_said_plainly(fastai_run, keras_run, capsys):
     refused(capsys, [str(keras_run.path), "--format", "tfjs"], "tensorflowjs 4.22", export.main)
     argv = [str(fastai_run.path), "--format", "onnx", "--round-trip"]
     refused(capsys, argv, "--round-trip reads tflite", export.main)
+
+
+@pytest.mark.training
+def test_the_export_report_lists_exports_beside_the_reference_sizes(fastai_run, capsys):
+    from tools import export_report
+
+    export_run(fastai_run.path, "onnx")  # default place: RUN/exports/onnx
+    assert export_report.main([str(fastai_run.path.parent)]) == 0
+    page = capsys.readouterr().out
+    assert f"| {fastai_run.run_id} | onnx |" in page and "AutoML Vision Edge TFLite" in page

@@ -51,10 +51,11 @@ def exporter_of(run: Run, fmt: str):
     if fmt in family.unreachable_formats:
         raise BenchmarkError(f"{run.kind} runs cannot be exported to {fmt}: {family.unreachable_formats[fmt]}")
     load_predictor_class(family)  # first: it loads PyTorch before TensorFlow where both will be needed
-    module = importlib.import_module(family.exporter) if family.exporter else None
-    if module is None or fmt not in module.FORMATS:
-        offered = ", ".join(module.FORMATS) if module else "none"
-        raise BenchmarkError(f"{run.kind} runs export to: {offered} (not {fmt})")
+    if family.exporter is None:
+        raise BenchmarkError(f"{run.kind} runs have no exporter yet; fastai and Keras runs have (docs/api.md)")
+    module = importlib.import_module(family.exporter)
+    if fmt not in module.FORMATS:
+        raise BenchmarkError(f"{run.kind} runs export to {', '.join(module.FORMATS)} (not {fmt})")
     return module
 
 
