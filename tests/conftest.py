@@ -158,7 +158,7 @@ def wait_until_up(url: str, seconds: float = 120) -> None:
         try:
             if requests.get(url, timeout=1).ok:
                 return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # a proxy up before its app answers slowly
             pass
         time.sleep(0.5)
     raise AssertionError(f"{url} did not come up within {seconds} s")

@@ -123,3 +123,37 @@ def test_an_unknown_served_run_stops_the_api_at_start_in_one_line(tiny_results, 
     assert started.returncode != 0
     assert "error: SERVE_RUNS names missing-run, which is not a run in" in started.stdout + started.stderr
     assert "Traceback" not in started.stdout + started.stderr
+
+
+@pytest.mark.training
+def test_the_same_app_answers_on_ray_serve_on_a_local_cluster(fastai_run, tiny_scenes, tmp_path, ray_cluster):
+    """api.ray_serve deploys the app on a real Ray head (as `ray start --head` makes one): the replica loads the
+    chosen run from RESULTS_DIR (forwarded through the runtime env) and scores like the app in process."""
+    import subprocess
+    import sys
+
+    import requests
+
+    from tests.conftest import free_port, wait_until_up
+
+    address, env = ray_cluster
+    port = free_port()
+    env = dict(env, RESULTS_DIR=str(fastai_run.path.parent), SERVE_RUNS=fastai_run.run_id)
+    command = [sys.executable, "-m", "api.ray_serve", "--address", address, "--port", str(port), "--max-queued", "4"]
+    server = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_until_up(f"http://127.0.0.1:{port}/health", seconds=240)
+        health = requests.get(f"http://127.0.0.1:{port}/health", timeout=30).json()
+        assert health["models"] == 1 and health["skipped"] == []
+        image = next(iter(load_dataset(tiny_scenes).image_paths("test")))
+        with open(image, "rb") as file:
+            served = requests.post(f"http://127.0.0.1:{port}/predict", files={"image": file}, timeout=60).json()
+        with api_with(RESULTS_DIR=fastai_run.path.parent, SERVE_RUNS=fastai_run.run_id) as (_, client):
+            with open(image, "rb") as file:
+                local = client.post("/predict", files={"image": file}).json()
+        assert served["predictions"][0]["scores"] == pytest.approx(local["predictions"][0]["scores"], abs=1e-6)
+        assert "imgbench_requests_total" in requests.get(f"http://127.0.0.1:{port}/metrics", timeout=30).text
+    finally:
+        server.terminate()
+        output = server.communicate(timeout=60)[0]
+        print(output[-3000:])
