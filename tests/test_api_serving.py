@@ -157,3 +157,19 @@ def test_the_same_app_answers_on_ray_serve_on_a_local_cluster(fastai_run, tiny_s
         server.terminate()
         output = server.communicate(timeout=60)[0]
         print(output[-3000:])
+
+
+@pytest.mark.training
+def test_the_overload_tool_counts_accepted_shed_and_other_answers(fastai_run, tiny_scenes, tmp_path):
+    """tools.api_overload against a real uvicorn with a 1-slot queue: 16 clients get 503s, never anything else."""
+    from tools.api_overload import measure, render
+
+    image = next(iter(load_dataset(tiny_scenes).image_paths("test")))
+    os.environ["MAX_QUEUED_PER_MODEL"] = "1"
+    try:
+        measured = measure(fastai_run.path.parent, image, fastai_run.run_id, [16], 3.0, "uvicorn")
+    finally:
+        os.environ.pop("MAX_QUEUED_PER_MODEL")
+    (row,) = measured["rows"]
+    assert row["accepted"] > 0 and row["shed_503"] > 0 and row["other_errors"] == {}
+    assert row["rss_after_mb"] and "| uvicorn |" in render([measured], "python -m tools.api_overload ...")

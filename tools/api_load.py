@@ -17,7 +17,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +29,40 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@contextmanager
+def served_api(
+    results: Path, runtime: str = "native", server: str = "uvicorn", **settings: str
+) -> Iterator[tuple[str, int]]:
+    """The API on a free loopback port in a child process — ``uvicorn api.app:app``, or ``python -m api.ray_serve``
+    (a local Ray started by it) — yielding its URL once /health answers; stopped on leaving."""
+    import requests
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    if server == "ray-serve":
+        command = [sys.executable, "-m", "api.ray_serve", "--port", str(port)]
+    else:
+        command = [sys.executable, "-m", "uvicorn", "api.app:app", "--host", "127.0.0.1", "--port", str(port)]
+        command += ["--log-level", "warning"]
+    environment = {**os.environ, "RESULTS_DIR": str(results), "SERVING_RUNTIME": runtime, **settings}
+    process = subprocess.Popen(command, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 600  # every model loads (and, for a first OpenVINO start, exports) before serving
+        while True:
+            try:
+                if requests.get(f"{url}/health", timeout=1).ok:
+                    break
+            except (requests.ConnectionError, requests.Timeout):
+                pass
+            if time.time() > deadline or process.poll() is not None:
+                raise SystemExit(f"error: the API did not start ({' '.join(command[1:4])}: run it by hand to see why)")
+            time.sleep(0.5)
+        yield url, process.pid
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
 
 
 def measure_api(
@@ -39,36 +75,7 @@ def measure_api(
 ) -> dict:
     import requests
 
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "api.app:app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
-        env={**os.environ, "RESULTS_DIR": str(results), "SERVING_RUNTIME": runtime},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.time() + 600  # every model loads (and, for a first OpenVINO start, exports) before serving
-        while True:
-            try:
-                if requests.get(f"{url}/health", timeout=1).ok:
-                    break
-            except requests.ConnectionError:
-                pass
-            if time.time() > deadline or server.poll() is not None:
-                raise SystemExit("error: the API did not start (run `make api` to see why)")
-            time.sleep(0.5)
+    with served_api(results, runtime) as (url, _):
         payload = image.read_bytes()
         clients = threading.local()
         figures = {}
@@ -115,9 +122,6 @@ def measure_api(
                 f"rps_at_concurrency_{concurrency}": round(sum(done) / elapsed, 1),
             }
         return figures
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 def main(argv: list[str] | None = None) -> None:

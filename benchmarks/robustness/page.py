@@ -39,6 +39,11 @@ def render_robustness_page(collected: dict, dataset_name: str, command: str) -> 
                       "errors than it (relative mCE: a smaller drop from its own clean score)."]  # fmt: skip
     lines += ["", "## Pairwise: mean macro AUC under corruption", ""]
     lines += [
+        "One run per model: these intervals see test-image noise only, not how much another training seed would "
+        "move a model (docs/grids.md for seed groups). Benjamini-Hochberg across the pairs.",
+        "",
+    ]
+    lines += [
         f"- {p['a']} minus {p['b']} ({p['sets']} sets): {p['difference']:+.3f} [{p['ci'][0]:+.3f}, {p['ci'][1]:+.3f}]"
         f", BH-adjusted p {p['p_adjusted']:.3f}: **{p['verdict']}**"
         for p in pairwise(rows)
