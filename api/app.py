@@ -270,27 +270,26 @@ def admitted(models: list[LoadedModel]):
             app.state.instruments.queued.labels(loaded.info.id).dec()
 
 
-def predict_all(images: list, names: list[str], models: list[LoadedModel]) -> list[Prediction]:
+def predict_all(images: list, names: list[str], models: list[LoadedModel], deadline: float) -> list[Prediction]:
+    """Every chosen model on the decoded images (the caller holds their places in the queues: ``admitted``)."""
     per_image = [[] for _ in images]
-    deadline = time.monotonic() + request_timeout_s()
-    with admitted(models):
-        for loaded in models:
-            started = time.monotonic()
-            prediction = _score(loaded, images, deadline)
-            seconds = time.monotonic() - started
-            loaded.queue.record(seconds)
-            app.state.instruments.model_seconds.labels(loaded.info.id).observe(seconds)
-            for i in range(len(images)):
-                per_image[i].append(
-                    ModelPrediction(
-                        model=loaded.info.id,
-                        kind=loaded.info.kind,
-                        scores={label: round(value, 6) for label, value in prediction.label_scores(i).items()},
-                        thresholds=loaded.thresholds.values,
-                        labels=prediction.predicted(i),
-                        latency_ms=round(prediction.latency_ms, 2),
-                    )
+    for loaded in models:
+        started = time.monotonic()
+        prediction = _score(loaded, images, deadline)
+        seconds = time.monotonic() - started
+        loaded.queue.record(seconds)
+        app.state.instruments.model_seconds.labels(loaded.info.id).observe(seconds)
+        for i in range(len(images)):
+            per_image[i].append(
+                ModelPrediction(
+                    model=loaded.info.id,
+                    kind=loaded.info.kind,
+                    scores={label: round(value, 6) for label, value in prediction.label_scores(i).items()},
+                    thresholds=loaded.thresholds.values,
+                    labels=prediction.predicted(i),
+                    latency_ms=round(prediction.latency_ms, 2),
                 )
+            )
     return [
         Prediction(filename=name, width=img.width, height=img.height, predictions=preds)
         for img, name, preds in zip(images, names, per_image)
@@ -333,7 +332,9 @@ def predict(
     model: str = Form("all", description="a model id from /models, or all"),
 ) -> Prediction:
     chosen = chosen_models(model)
-    return predict_all([read_image(image)], [image.filename or "upload"], chosen)[0]
+    deadline = time.monotonic() + request_timeout_s()
+    with admitted(chosen):  # before decoding: a request that will be refused costs no decode
+        return predict_all([read_image(image)], [image.filename or "upload"], chosen, deadline)[0]
 
 
 @app.post("/predict/batch", response_model=BatchPrediction, dependencies=[Depends(check_api_key)])
@@ -343,5 +344,7 @@ def predict_batch(
     if len(images) > 64:
         raise HTTPException(status_code=413, detail=f"{len(images)} images in one request; send at most 64")
     chosen = chosen_models(model)
-    decoded = [read_image(upload) for upload in images]
-    return BatchPrediction(results=predict_all(decoded, [u.filename or "upload" for u in images], chosen))
+    deadline = time.monotonic() + request_timeout_s()
+    with admitted(chosen):
+        decoded = [read_image(upload) for upload in images]
+        return BatchPrediction(results=predict_all(decoded, [u.filename or "upload" for u in images], chosen, deadline))

@@ -26,6 +26,7 @@ FORWARDED_SETTINGS = (
     "MAX_QUEUED_PER_MODEL",
     "REQUEST_TIMEOUT_S",
     "IMGBENCH_CACHE",
+    "MALLOC_ARENA_MAX",
 )
 APP_NAME = "imgbench"
 
@@ -34,6 +35,7 @@ def replica_environment() -> dict[str, str]:
     """This process's serving settings for the replicas (RESULTS_DIR made absolute: replicas start elsewhere)."""
     settings = {name: os.environ[name] for name in FORWARDED_SETTINGS if name in os.environ}
     settings["RESULTS_DIR"] = str(Path(settings.get("RESULTS_DIR", "results")).resolve())
+    settings.setdefault("MALLOC_ARENA_MAX", "2")  # as `make api`: glibc's per-thread arenas would grow each replica
     return settings
 
 

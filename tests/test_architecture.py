@@ -25,6 +25,7 @@ LAYERS = {
     "exports": {"data", "evaluation", "models", "serving", "exports"},
     "runner": {"data", "evaluation", "models", "training", "serving", "exports", "runner"},
     "tuning": {"data", "evaluation", "models", "training", "serving", "exports", "runner", "tuning"},
+    "robustness": {"data", "evaluation", "models", "serving", "runner", "robustness"},
 }
 FAMILIES = ("fastai_model", "keras_model", "tm_replica", "cloud_baselines")
 

@@ -45,8 +45,9 @@ def served_api(
         command = [sys.executable, "-m", "api.ray_serve", "--port", str(port)]
     else:
         command = [sys.executable, "-m", "uvicorn", "api.app:app", "--host", "127.0.0.1", "--port", str(port)]
-        command += ["--log-level", "warning"]
+        command += ["--log-level", "warning", "--timeout-keep-alive", "65"]  # as `make api` starts it
     environment = {**os.environ, "RESULTS_DIR": str(results), "SERVING_RUNTIME": runtime, **settings}
+    environment.setdefault("MALLOC_ARENA_MAX", "2")  # as `make api` starts it
     process = subprocess.Popen(command, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.time() + 600  # every model loads (and, for a first OpenVINO start, exports) before serving

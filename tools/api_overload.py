@@ -1,7 +1,8 @@
 """``python -m tools.api_overload RESULTS IMAGE``: the API under more load than it can serve, measured from clients.
 
 For each number of concurrent clients (default 8, 32, 128), every client sends one-image requests for one model on
-its own keep-alive connection for ``--seconds``; the table counts what was accepted (requests/s, p50 and p99
+its own keep-alive connection for ``--seconds``, waiting as long as a 503's Retry-After says before its next
+request (as an SDK's retry policy does); the table counts what was accepted (requests/s, p50 and p99
 latency), what was shed (503 with Retry-After), and any other error (there should be none), with the server's
 resident memory before and after. ``--server ray-serve`` measures the same app on Ray Serve (a local Ray), so the
 overhead of the distributed path is known. ``--markdown FILE`` writes the page the docs link to.
@@ -52,16 +53,21 @@ def flood(url: str, model: str, payload: bytes, clients: int, seconds: float) ->
         session = requests.Session()
         while time.perf_counter() < stop:
             start = time.perf_counter()
+            retry_after = 0.0
             try:
                 reply = session.post(f"{url}/predict", files={"image": ("image.jpg", payload, "image/jpeg")},
                                      data={"model": model}, timeout=120)  # fmt: skip
                 status = reply.status_code
+                if status == 503:
+                    retry_after = float(reply.headers.get("Retry-After", 1))
             except requests.RequestException as error:
                 status = type(error).__name__
             with lock:
                 statuses[status] += 1
                 if status == 200:
                     accepted.append((time.perf_counter() - start) * 1000)
+            if retry_after:  # as a well-behaved client (an SDK's retry policy) does
+                time.sleep(max(0.0, min(retry_after, stop - time.perf_counter())))
 
     threads = [threading.Thread(target=client) for _ in range(clients)]
     started = time.perf_counter()

@@ -106,7 +106,7 @@ def export_run(run_dir: Path, fmt: str, out: Path | None = None, round_trip: boo
             },  # fmt: skip
             "converter": conversion["converter"],
             "parity": parity,
-            "machine": {k: v for k, v in environment().items() if k in ("cpu", "cpu_count")},
+            "machine": {k: v for k, v in environment().items() if k in ("cpu", "cpu_features", "cpu_count")},
         }
         if round_trip:
             record["round_trip"] = read_back(run, staging, dataset)

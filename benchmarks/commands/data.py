@@ -43,6 +43,19 @@ def add_commands(commands) -> None:
     )
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(handler=cmd_eda)
+    p = commands.add_parser(
+        "subset",
+        help="a copy of a dataset with train cut to N images per label (nested, label-stratified); for learning curves",
+        description="Writes OUT: DATASET's valid and test whole, and the shortest prefix of one seeded, label-"
+        "stratified ordering of its train images that holds N positives of every label (or all a label has). "
+        "Subsets of one --draw are nested: 10 per label lies inside 25 per label. Images are hard-linked where "
+        "the file system allows. Benchmark grids make these themselves (subsets = {...} in a [[datasets]] entry).",
+    )
+    p.add_argument("dataset", type=Path)
+    p.add_argument("out", type=Path, help="new folder")
+    p.add_argument("--per-label", type=int, required=True, help="training images per label (positives)")
+    p.add_argument("--draw", type=int, default=0, help="which seeded ordering (default 0)")
+    p.set_defaults(handler=cmd_subset)
 
 
 def cmd_build_default(args) -> None:
@@ -104,3 +117,12 @@ def cmd_eda(args) -> None:
             f"cleaned dataset written to {cleaned.root} ({len(cleaned.items)} images): "
             f"{'; '.join(cleaned.info['derived_from']['remedies'])}"
         )
+
+
+def cmd_subset(args) -> None:
+    from benchmarks.data.dataset import load_dataset
+    from benchmarks.data.subsets import SUBSET_KEY, write_subset
+
+    subset = write_subset(load_dataset(args.dataset), args.out, args.per_label, args.draw)
+    print(f"{args.out}: {subset.info[SUBSET_KEY]['train_images']} train images ({args.per_label} per label, draw "
+          f"{args.draw}), valid and test as in {args.dataset}; fingerprint {subset.fingerprint}")  # fmt: skip

@@ -36,6 +36,19 @@ def add_commands(commands) -> None:
     )
     p.add_argument("--dry-run", action="store_true", help="print the cells and the estimated time, run nothing")
     p.set_defaults(handler=cmd_grid)
+    p = commands.add_parser(
+        "learning-curve",
+        help="test macro AUC against training images per label, per model, from runs on nested subsets of DATASET",
+        description="Reads the finished runs in --results made on DATASET and on its subsets (benchmarks subset, or a "
+        "grid's subsets = {...}; benchmarks/grids/data-efficiency.toml): one row per model and size, pooled over "
+        "draws and seeds (their range in brackets), and each model against the linear probe on the same subset, "
+        "draw by draw (paired bootstrap on the same test images): 'ahead of the probe in every draw' only where "
+        "every draw's 95%% CI is above 0. The last line: from how many images per label each model stays ahead.",
+    )
+    p.add_argument("dataset", type=Path, help="the full dataset the subsets were cut from")
+    p.add_argument("--results", type=Path, default=Path("results"))
+    p.add_argument("--html", type=Path, default=None, help="also write the curves as an interactive chart")
+    p.set_defaults(handler=cmd_learning_curve)
 
 
 def cmd_grid(args) -> int:
@@ -64,3 +77,37 @@ def cmd_grid(args) -> int:
         )
         return 1
     return 0
+
+
+def cmd_learning_curve(args) -> None:
+    import pandas as pd
+
+    from benchmarks.data.dataset import load_dataset
+    from benchmarks.errors import BenchmarkError
+    from benchmarks.runner.learning_curves import (
+        against_the_bar,
+        curve_table,
+        curves_for_chart,
+        first_ahead,
+        learning_points,
+    )
+
+    dataset = load_dataset(args.dataset)
+    curves = learning_points(args.results, dataset.fingerprint, len(dataset.rows("train")))
+    if not curves:
+        raise BenchmarkError(f"{args.results}: no finished run on {args.dataset} or its subsets")
+    print(pd.DataFrame(curve_table(curves)).to_string(index=False))
+    comparisons = against_the_bar(curves)
+    if comparisons:
+        print("\nagainst the linear probe on the same subsets (mean difference over draws):")
+        print(pd.DataFrame(comparisons).round(3).to_string(index=False))
+        for model, size in first_ahead(comparisons).items():
+            print(f"- {model}: " + (f"ahead of the probe from {size} images per label on" if size is not None
+                                    else "not ahead of the probe at every size from some size on"))  # fmt: skip
+    if args.html:
+        from benchmarks.atomic import atomic_write
+        from benchmarks.evaluation.charts import learning_curves_chart
+
+        figure = learning_curves_chart(curves_for_chart(curves))
+        atomic_write(args.html, lambda tmp: figure.write_html(tmp, include_plotlyjs=True), suffix=".html")
+        print(f"chart written: {args.html}")

@@ -265,3 +265,24 @@ def expected_max_overlay(curves_by_name: dict[str, dict]) -> go.Figure:
         **LEGEND_BELOW,
     )
     return figure
+
+
+def learning_curves_chart(curves_by_model: dict[str, dict]) -> go.Figure:
+    """Test macro AUC against training images per label (log axis), one line per model, its range over draws and
+    seeds shaded."""
+    figure = go.Figure()
+    colours = px.colors.qualitative.D3
+    for i, (name, curve) in enumerate(curves_by_model.items()):
+        colour = colours[i % len(colours)]
+        x = curve["x"]
+        figure.add_scatter(x=x + x[::-1], y=curve["high"] + curve["low"][::-1], fill="toself", opacity=0.2,
+                           line={"width": 0, "color": colour}, hoverinfo="skip", showlegend=False)  # fmt: skip
+        figure.add_scatter(x=x, y=curve["mean"], mode="lines+markers", name=name, line={"color": colour})
+    figure.update_layout(
+        title="Test macro AUC against training images per label (band: range over draws and seeds)",
+        xaxis_title="training images per label",
+        yaxis_title="macro ROC-AUC",
+        xaxis_type="log",
+        **LEGEND_BELOW,
+    )
+    return figure

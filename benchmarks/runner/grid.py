@@ -68,6 +68,13 @@ def ensure_datasets(spec: GridSpec, dry_run: bool = False) -> None:
     for entry in spec.datasets:
         if (entry.path / "dataset.json").is_file() or (entry.path / "labels.csv").is_file():
             continue
+        if entry.subset is not None:  # its full dataset comes first in spec.datasets, so it is there by now
+            command = [sys.executable, "-m", "benchmarks", "subset", str(entry.subset["of"]), str(entry.path)]
+            command += ["--per-label", str(entry.subset["per_label"]), "--draw", str(entry.subset["draw"])]
+            print(f"making {entry.path}: {' '.join(command[2:])}", flush=True)
+            if not dry_run and subprocess.call(command) != 0:
+                raise BenchmarkError(f"{spec.path}: making {entry.path} failed (the command above)")
+            continue
         if entry.build is None:
             raise BenchmarkError(
                 f"{spec.path}: dataset {entry.path} not found; create it, or add build = {{}} to build StampScenes"

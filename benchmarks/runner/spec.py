@@ -16,7 +16,8 @@ from benchmarks.models.registry import GridSupport, families
 
 TOP_KEYS = {"name", "seeds", "datasets", "models", "resources", "tune"}
 TUNE_KEYS = {"trials", "budget-seconds", "sampler", "prune"}  # [tune]: every tunable model is tuned with this budget
-DATASET_KEYS = {"path", "build"}
+DATASET_KEYS = {"path", "build", "subsets"}
+SUBSET_KEYS = {"per-label", "draws"}  # subsets = {...}: nested train subsets for learning curves (benchmarks subset)
 MODEL_KEYS = {"family", "backbones", "preset", "options", "datasets", "cpus", "gpus"}
 BUILD_OPTIONS = {"size", "img-size", "seed"}  # `benchmarks build-default` flags a spec may set
 NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -26,6 +27,12 @@ NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 class DatasetEntry:
     path: Path
     build: dict | None  # build-default options when the spec may create it; None: it must exist
+    subset: dict | None = None  # {"of": Path, "per_label": N, "draw": d}: made by `benchmarks subset` from "of"
+
+
+def subset_path(of: Path, per_label: int, draw: int) -> Path:
+    """Where a grid keeps a subset of ``of``: beside it, in ``<of>-subsets/``."""
+    return of.parent / f"{of.name}-subsets" / f"{of.name}-{per_label}-per-label-draw{draw}"
 
 
 @dataclass(frozen=True)
@@ -142,7 +149,7 @@ def read_spec(path: Path | str) -> GridSpec:
         raise BenchmarkError(f"{path}: seeds must be a list of non-negative integers, e.g. seeds = [0, 1, 2]")
     if len(set(seeds)) != len(seeds):
         raise BenchmarkError(f"{path}: seeds {seeds} repeat a seed")
-    datasets = [_dataset(entry, path, i) for i, entry in enumerate(_table_list(raw, "datasets", path))]
+    datasets = [d for i, entry in enumerate(_table_list(raw, "datasets", path)) for d in _dataset(entry, path, i)]
     defaults = raw.get("resources", {})
     if not isinstance(defaults, dict):
         raise BenchmarkError(f"{path}: [resources] must be a table, e.g. cpus = 2")
@@ -171,7 +178,8 @@ def _no_unknown(table: dict, known: set[str], path: Path, where: str) -> None:
         raise BenchmarkError(f"{path}: {where}: unknown key {unknown[0]!r}; known: {', '.join(sorted(known))}")
 
 
-def _dataset(entry: dict, path: Path, index: int) -> DatasetEntry:
+def _dataset(entry: dict, path: Path, index: int) -> list[DatasetEntry]:
+    """The entry's dataset, then its train subsets when it asks for them (``subsets = {per-label = [...]}``)."""
     where = f"[[datasets]] #{index + 1}"
     _no_unknown(entry, DATASET_KEYS, path, where)
     if not isinstance(entry.get("path"), str) or not entry["path"].strip():
@@ -185,7 +193,25 @@ def _dataset(entry: dict, path: Path, index: int) -> DatasetEntry:
         _no_unknown(build, BUILD_OPTIONS, path, f"{where} build")
         if not all(type(v) is int and v >= 0 for v in build.values()):
             raise BenchmarkError(f"{path}: {where}: build options are non-negative integers")
-    return DatasetEntry(Path(entry["path"]), build)
+    full = DatasetEntry(Path(entry["path"]), build)
+    subsets = entry.get("subsets")
+    if subsets is None:
+        return [full]
+    example = "e.g. subsets = {per-label = [10, 25, 50, 100], draws = [0, 1, 2]}"
+    if not isinstance(subsets, dict):
+        raise BenchmarkError(f"{path}: {where}: subsets must be a table, {example}")
+    _no_unknown(subsets, SUBSET_KEYS, path, f"{where} subsets")
+    sizes, draws = subsets.get("per-label"), subsets.get("draws", [0])
+    for name, values in (("per-label", sizes), ("draws", draws)):
+        if not isinstance(values, list) or not values or not all(type(v) is int and v >= 0 for v in values):
+            raise BenchmarkError(f"{path}: {where}: subsets {name} must be a list of non-negative integers, {example}")
+    if 0 in sizes:
+        raise BenchmarkError(f"{path}: {where}: subsets per-label must be at least 1")
+    return [full] + [
+        DatasetEntry(subset_path(full.path, n, d), None, {"of": full.path, "per_label": n, "draw": d})
+        for n in sorted(set(sizes))
+        for d in sorted(set(draws))
+    ]
 
 
 def _tune(table, path: Path) -> dict | None:
@@ -255,7 +281,8 @@ def _model_cells(
         known = {str(d.path) for d in datasets}
         if not isinstance(only, list) or not only or any(str(Path(o)) not in known for o in only):
             raise BenchmarkError(f"{path}: {where}: datasets must list paths from [[datasets]] ({', '.join(known)})")
-        datasets = [d for d in datasets if str(d.path) in {str(Path(o)) for o in only}]
+        chosen = {str(Path(o)) for o in only}  # a dataset named here brings its subsets along
+        datasets = [d for d in datasets if str(d.path) in chosen or (d.subset and str(d.subset["of"]) in chosen)]
     tuned = tune if family.search_space else None  # a family with nothing to tune (the prior) runs as it is
     if tuned:
         knobs = {knob.option for knob in family.search_space} | {"img-size"}
