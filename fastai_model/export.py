@@ -15,6 +15,7 @@ from benchmarks.models.backbones import prepare_image
 from .serving import FastaiPredictor
 
 FORMATS = {"onnx": "model.onnx"}
+ROUND_TRIP = None  # no TFLite export to read back
 RESIZE = (
     "shorter side resized to S (PIL bilinear), then the centre S x S square (benchmarks.models.backbones.prepare_image)"
 )
@@ -58,4 +59,4 @@ def export_model(predictor: FastaiPredictor, fmt: str, out_dir: Path) -> dict:
         external_data=False,
         verbose=False,
     )
-    return {"converter": f"torch.onnx.export (dynamo) from torch {torch.__version__}", "resize": RESIZE}
+    return {"converter": f"torch.onnx.export (dynamo) from torch {torch.__version__}", "resize": RESIZE, "size": size}

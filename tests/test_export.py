@@ -19,7 +19,8 @@ def _check_folder(folder, run, fmt):
     record = json.loads((folder / "export.json").read_text())
     assert record["format"] == fmt and record["run_id"] == run.run_id
     assert record["parity"]["max_abs_diff"] <= 1e-4 and record["parity"]["images"] == 8  # the tiny test split
-    assert (folder / "labels.txt").read_text().split("\n")[:-1] == run.labels
+    lines = (folder / "labels.txt").read_text().splitlines()
+    assert lines == [f"{i} {label}" for i, label in enumerate(run.labels)]  # Teachable Machine's labels.txt
     thresholds = json.loads((folder / "thresholds.json").read_text())["thresholds"]
     assert thresholds == pytest.approx(metrics_of(run)["thresholds"])
     assert record["input"]["shape"][1:] == [64, 64, 3] and record["output"]["shape"] == [None, len(run.labels)]
@@ -43,6 +44,13 @@ def test_keras_run_exports_to_tflite_and_reads_back_through_vertex_eval(keras_ru
     trip = record["round_trip"]
     assert trip["max_abs_diff_vs_run_predictions"] <= 1e-4
     assert trip["test_macro_auc_read_back"] == pytest.approx(trip["test_macro_auc_run"], abs=1e-6)
+
+
+@pytest.mark.training
+def test_a_tm_replica_exports_as_teachable_machine_would_and_reads_back(replica_run, tmp_path):
+    record = export_run(replica_run.path, "tflite", tmp_path / "tflite", round_trip=True)
+    assert record["parity"]["max_abs_diff"] <= 1e-4 and "LANCZOS" in record["input"]["resize"]
+    assert record["round_trip"]["max_abs_diff_vs_run_predictions"] <= 1e-4
 
 
 @pytest.mark.training

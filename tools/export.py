@@ -1,10 +1,11 @@
 """``python -m tools.export RUN --format FORMAT``: take a trained run's model away in a format other programs load.
 
-fastai runs export to ONNX; Keras runs to SavedModel, TFLite and ONNX. Every export is checked against the served
-model on the dataset's test images (max |score difference| within 1e-4, or nothing is written) and carries
-labels.txt, thresholds.json (tuned on valid by the evaluator) and export.json (input and output contract, parity,
-converter, size) beside it. ``--round-trip`` (TFLite) reads the export back through ``vertex-eval``'s AutoML Edge
-reader, as a Teachable Machine or AutoML export would be, and compares its test scores with the run's own.
+fastai runs export to ONNX; Keras runs and TM replicas to SavedModel, TFLite and ONNX. Every export is checked
+against the served model on the dataset's test images (max |score difference| within 1e-4, or nothing is written)
+and carries labels.txt, thresholds.json (tuned on valid by the evaluator) and export.json (input and output
+contract, parity, converter, size) beside it. ``--round-trip`` (TFLite) reads the export back through our reader of
+the service whose square fit the family shares (Keras: ``vertex-eval``, AutoML Edge's; the TM replica: ``tm-eval``,
+Teachable Machine's), as a TM or AutoML export would be, and compares its test scores with the run's own.
 """
 
 from __future__ import annotations
@@ -79,10 +80,11 @@ def export_run(run_dir: Path, fmt: str, out: Path | None = None, round_trip: boo
         model_path = staging / exporter.FORMATS[fmt]
         images = dataset.image_paths("test")[:limit]
         parity = check_parity(run, fmt, model_path, exporter, native, images)
-        labels = "".join(f"{label}\n" for label in native.labels)
-        atomic_write_text(staging / "labels.txt", labels)
+        # labels.txt as Teachable Machine writes it ("<index> <label>"), dict.txt as AutoML Edge does (one per line):
+        # tm-eval and vertex-eval then read our exports like theirs
+        atomic_write_text(staging / "labels.txt", "".join(f"{i} {label}\n" for i, label in enumerate(native.labels)))
         if fmt == "tflite":
-            atomic_write_text(staging / "dict.txt", labels)  # AutoML Edge's name for it: vertex-eval reads ours
+            atomic_write_text(staging / "dict.txt", "".join(f"{label}\n" for label in native.labels))
         atomic_write_json(staging / "thresholds.json", {"thresholds": thresholds.values, "note": thresholds.note})
         record = {
             "run_id": run.run_id,
@@ -93,7 +95,7 @@ def export_run(run_dir: Path, fmt: str, out: Path | None = None, round_trip: boo
             "export_seconds": round(seconds, 2),
             "input": {
                 "name": INPUT_NAME,
-                "shape": [None, native.img_size, native.img_size, 3],
+                "shape": [None, conversion["size"], conversion["size"], 3],
                 "dtype": "float32",
                 "range": INPUT_RANGE,
                 "resize": conversion["resize"],
@@ -109,7 +111,7 @@ def export_run(run_dir: Path, fmt: str, out: Path | None = None, round_trip: boo
             "machine": {k: v for k, v in environment().items() if k in ("cpu", "cpu_features", "cpu_count")},
         }
         if round_trip:
-            record["round_trip"] = read_back(run, staging, dataset)
+            record["round_trip"] = read_back(run, staging, dataset, exporter.ROUND_TRIP)
         atomic_write_json(staging / "export.json", record)
         _replace(staging, out)
     finally:
@@ -144,15 +146,25 @@ def check_parity(run: Run, fmt: str, model_path: Path, exporter, native, images:
     return parity
 
 
-def read_back(run: Run, folder: Path, dataset) -> dict:
-    """The export scored by ``vertex-eval``'s AutoML Edge reader into a scratch results folder: its test scores
-    against the run's own (predictions.csv), and both test macro AUCs from the shared evaluator."""
+READERS = {  # the family's square fit decides which service's reader fits its exports (exporter.ROUND_TRIP)
+    "vertex-eval": "python -m cloud_baselines vertex-eval (AutoML Edge TFLite: model.tflite + dict.txt; centre crop, "
+    "bilinear resize)",
+    "tm-eval": "python -m cloud_baselines tm-eval (Teachable Machine TFLite: model.tflite + labels.txt; ImageOps.fit, "
+    "LANCZOS)",
+}
+
+
+def read_back(run: Run, folder: Path, dataset, reader: str) -> dict:
+    """The export scored by our reader of a service's exports (``vertex-eval`` or ``tm-eval``) into a scratch
+    results folder: its test scores against the run's own (predictions.csv), and both test macro AUCs from the
+    shared evaluator."""
     from benchmarks.evaluation.evaluate import metrics_of
+    from cloud_baselines.teachable_machine import evaluate_tm_export
     from cloud_baselines.vertex_automl import evaluate_edge_export
 
+    evaluate = evaluate_tm_export if reader == "tm-eval" else evaluate_edge_export
     with tempfile.TemporaryDirectory() as scratch:
-        read = evaluate_edge_export(folder / "model.tflite", dataset, Path(scratch))
-        read = load_run(read.path)
+        read = load_run(evaluate(folder / "model.tflite", dataset, Path(scratch)).path)
         ours, theirs = read_predictions(run, dataset), read_predictions(read, dataset)
         rows = ours["split"] == "test"
         columns = list(dataset.labels)
@@ -160,7 +172,7 @@ def read_back(run: Run, folder: Path, dataset) -> dict:
         back = theirs[theirs["split"] == "test"].set_index("image").loc[mine.index, columns]
         difference = float(np.abs(mine.to_numpy(np.float64) - back.to_numpy(np.float64)).max())
         return {
-            "reader": "python -m cloud_baselines vertex-eval (AutoML Edge TFLite: model.tflite + dict.txt)",
+            "reader": READERS[reader],
             "test_images": int(rows.sum()),
             "max_abs_diff_vs_run_predictions": difference,
             "test_macro_auc_run": metrics_of(run)["overall"]["macro_roc_auc"],
@@ -189,7 +201,9 @@ def main(argv: list[str] | None = None) -> int:
         "--format", required=True, choices=ALL_FORMATS, help="onnx, savedmodel, tflite (tfjs: see why not)"
     )
     parser.add_argument("--out", type=Path, default=None, help="folder to write (default RUN/exports/FORMAT)")
-    parser.add_argument("--round-trip", action="store_true", help="tflite: read it back through vertex-eval's reader")
+    parser.add_argument(
+        "--round-trip", action="store_true", help="tflite: read it back through vertex-eval's or tm-eval's reader"
+    )
     parser.add_argument("--limit", type=int, default=None, help="check parity on the first N test images only")
 
     args = parser.parse_args(argv)
