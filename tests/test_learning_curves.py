@@ -90,10 +90,14 @@ def test_learning_points_pool_draws_and_compare_each_size_with_the_probe(tiny_sc
     comparisons = against_the_bar(curves)
     assert {c["per label"] for c in comparisons} == {2, 4} and all(c["draws"] == 2 for c in comparisons)
     assert all(c["verdict"] != "ahead of the probe in every draw" for c in comparisons)  # the prior never leads
-    chart = tmp_path / "c.html"
-    assert main(["learning-curve", str(tiny_scenes), "--results", str(results), "--html", str(chart)]) == 0
+    chart, page = tmp_path / "c.html", tmp_path / "curves.md"
+    argv = ["learning-curve", str(tiny_scenes), "--results", str(results), "--html", str(chart)]
+    assert main([*argv, "--markdown", str(page)]) == 0
     out = capsys.readouterr().out
     assert "per label" in out and "against the linear probe" in out and chart.is_file()
+    text = page.read_text()
+    assert "| linear_probe·lite0 | 2 |" in text and "## Against the linear probe" in text
+    assert "![learning curves](curves.png)" in text and (tmp_path / "curves.png").is_file()
 
 
 @pytest.mark.parametrize(

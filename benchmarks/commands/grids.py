@@ -48,6 +48,7 @@ def add_commands(commands) -> None:
     p.add_argument("dataset", type=Path, help="the full dataset the subsets were cut from")
     p.add_argument("--results", type=Path, default=Path("results"))
     p.add_argument("--html", type=Path, default=None, help="also write the curves as an interactive chart")
+    p.add_argument("--markdown", type=Path, default=None, help="also write the page (and its chart as PNG beside it)")
     p.set_defaults(handler=cmd_learning_curve)
 
 
@@ -111,3 +112,11 @@ def cmd_learning_curve(args) -> None:
         figure = learning_curves_chart(curves_for_chart(curves))
         atomic_write(args.html, lambda tmp: figure.write_html(tmp, include_plotlyjs=True), suffix=".html")
         print(f"chart written: {args.html}")
+    if args.markdown:
+        from benchmarks.runner.learning_page import write_learning_page
+
+        command = (
+            f"python -m benchmarks learning-curve {args.dataset} --results {args.results} --markdown {args.markdown}"
+        )
+        write_learning_page(curves, dataset.name, args.markdown, command)
+        print(f"page written: {args.markdown}")
