@@ -36,6 +36,7 @@ FAMILIES = (
         search_space=SEARCH_SPACE,
         epoch_metric="roc_auc_score",  # RocAucMulti(average="macro") on valid, each epoch
         exporter="fastai_model.export",
+        presets_from="fastai_model.config:PRESETS",
         unreachable_formats={
             fmt: "no maintained PyTorch-to-TensorFlow converter installs with the pinned stack (ai-edge-torch 0.7 "
             "would replace pydantic and typing_extensions and pull in transformers); export onnx"

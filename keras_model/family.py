@@ -39,6 +39,7 @@ FAMILIES = (
         search_space=SEARCH_SPACE,
         epoch_metric="val_macro_auc",  # keep-best's scikit-learn valid macro AUC, put into each epoch's logs
         exporter="keras_model.export",
+        presets_from="keras_model.config:PRESETS",
         unreachable_formats={
             "tfjs": "tensorflowjs 4.22 (the latest) requires tensorflow 2.19 and numpy < 2.2 through "
             "tensorflow-decision-forests and tf_keras: installing it would replace the pinned tensorflow-cpu 2.21 "

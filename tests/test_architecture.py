@@ -141,3 +141,17 @@ def test_the_architecture_page_names_every_module_of_the_core_and_the_dashboard(
         str(path.relative_to(REPO)) for path in modules if path.name != "__init__.py" and f"`{path.name}`" not in page
     )
     assert not missing, f"docs/architecture.md does not name: {missing}"
+
+
+def test_a_family_declares_the_presets_its_command_takes():
+    """ModelFamily.presets() reads the family's own PRESETS (one source): the names its --preset accepts."""
+    import subprocess
+    import sys
+
+    from benchmarks.models.registry import families
+
+    for family in families().values():
+        if family.presets():
+            shown = subprocess.run([sys.executable, "-m", family.command.module, "--help"], capture_output=True,
+                                   text=True).stdout  # fmt: skip
+            assert "{" + ",".join(family.presets()) + "}" in shown.replace(" ", ""), family.kind

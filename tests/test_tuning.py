@@ -312,6 +312,7 @@ def test_a_grid_spec_with_a_tune_block_tunes_every_tunable_model_with_the_same_b
         (["--family", "fastai", "--fix", "epochs=many"], "--fix 'epochs=many': epochs takes a number"),
         (["--family", "fastai", "--fix", "item-tfm=crop"], "--fix 'item-tfm=crop': item-tfm is one of resize, rrc"),
         (["--family", "linear_probe", "--preset", "quick"], "--preset quick: linear_probe has no presets"),
+        (["--family", "keras", "--preset", "fast"], "--preset fast: keras has the presets full, quick"),
         (["--family", "fastai", "--trials", "0"], "--trials 0: the budget needs at least one trial"),
         ([], "tune needs a DATASET folder and --family"),
     ],

@@ -109,6 +109,7 @@ class ModelFamily:
     # export_model and exchange_pixels), and the formats it cannot reach, each with the reason
     exporter: str | None = None
     unreachable_formats: dict[str, str] = field(default_factory=dict)
+    presets_from: str | None = None  # "module:NAME" of the dict of its presets (a framework-free config module)
 
     def demo_commands(self, dataset, results) -> list[tuple[str, list[str]]]:
         """``make demo``'s steps as (title, argv for ``python -m``); each skips itself when its run exists."""
@@ -121,6 +122,13 @@ class ModelFamily:
 
     def grid_argv(self, dataset, results) -> list[str]:
         return self.command.argv(dataset, results, "--skip-existing")
+
+    def presets(self) -> tuple[str, ...]:
+        """The preset names the family's command takes (none where it declares none)."""
+        if self.presets_from is None:
+            return ()
+        module, name = self.presets_from.split(":")
+        return tuple(sorted(getattr(importlib.import_module(module), name)))
 
     def keeps_model(self, run: Run) -> bool:
         if self.predictor is None:

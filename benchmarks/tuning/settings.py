@@ -102,6 +102,8 @@ def check_settings(family: ModelFamily, backbone: str | None, preset: str | None
         raise BenchmarkError(f"--backbone {backbone}: {family.kind} takes one of: {choices}")
     if preset and not family.grid.takes_preset:
         raise BenchmarkError(f"--preset {preset}: {family.kind} has no presets; drop --preset")
+    if preset and family.presets() and preset not in family.presets():
+        raise BenchmarkError(f"--preset {preset}: {family.kind} has the presets {', '.join(family.presets())}")
     if sampler not in SAMPLERS:
         raise BenchmarkError(f"--sampler {sampler}: choose {' or '.join(SAMPLERS)}")
 
