@@ -87,6 +87,7 @@ def cmd_learning_curve(args) -> None:
     from benchmarks.errors import BenchmarkError
     from benchmarks.runner.learning_curves import (
         against_the_bar,
+        ahead_line,
         curve_table,
         curves_for_chart,
         first_ahead,
@@ -103,8 +104,7 @@ def cmd_learning_curve(args) -> None:
         print("\nagainst the linear probe on the same subsets (mean difference over draws):")
         print(pd.DataFrame(comparisons).round(3).to_string(index=False))
         for model, size in first_ahead(comparisons).items():
-            print(f"- {model}: " + (f"ahead of the probe from {size} images per label on" if size is not None
-                                    else "not ahead of the probe at every size from some size on"))  # fmt: skip
+            print(f"- {ahead_line(model, size)}")
     if args.html:
         from benchmarks.atomic import atomic_write
         from benchmarks.evaluation.charts import learning_curves_chart

@@ -18,7 +18,7 @@ from benchmarks.data.subsets import subset_info
 from benchmarks.evaluation.evaluate import metrics_of
 from benchmarks.evaluation.groups import Group, compare_groups, group_runs
 from benchmarks.evaluation.results import Run, list_runs
-from benchmarks.models.registry import BAR, baseline_kind
+from benchmarks.models.registry import BAR, FLOOR, baseline_kind
 
 ALL = "all"  # the point of runs on the full dataset
 
@@ -90,14 +90,14 @@ def curve_table(curves: dict[str, list[Point]]) -> list[dict]:
 def against_the_bar(curves: dict[str, list[Point]]) -> list[dict]:
     """Per model and size: each draw's paired comparison with the probe's run on the same subset (seeds pooled),
     and whether the model is ahead in every draw."""
-    bar = baseline_kind(BAR)
+    bar, floor = baseline_kind(BAR), baseline_kind(FLOOR)
     bars = {model: points for model, points in curves.items() if points and points[0].runs[0].kind == bar}
     if not bars:
         return []
     bar_points = {p.per_label: p for p in next(iter(bars.values()))}
     out = []
     for model, points in curves.items():
-        if model in bars:
+        if model in bars or points[0].runs[0].kind == floor:  # the prior scores every image alike: nothing to ask
             continue
         for point in points:
             reference = bar_points.get(point.per_label)
@@ -157,3 +157,12 @@ def curves_for_chart(curves) -> dict[str, dict]:
             "high": [float(np.max(p.aucs)) for p in sized],
         }
     return out
+
+
+def ahead_line(model: str, size) -> str:
+    """One line of the verdict ``first_ahead`` gives for a model."""
+    if size is None:
+        return f"{model}: not ahead of the probe at the largest size measured"
+    if size == ALL:
+        return f"{model}: ahead of the probe only with the whole training split"
+    return f"{model}: ahead of the probe from {size} images per label on"

@@ -10,7 +10,7 @@ from benchmarks.atomic import atomic_write, atomic_write_text
 from benchmarks.evaluation.charts import learning_curves_chart
 
 from .figures import commit, machine_of
-from .learning_curves import Point, against_the_bar, curve_table, curves_for_chart, first_ahead
+from .learning_curves import Point, against_the_bar, ahead_line, curve_table, curves_for_chart, first_ahead
 
 
 def write_learning_page(curves: dict[str, list[Point]], dataset_name: str, page: Path, command: str) -> str:
@@ -48,15 +48,7 @@ def write_learning_page(curves: dict[str, list[Point]], dataset_name: str, page:
             f"| {c['model']} | {c['per label']} | {c['draws']} | {c['mean difference']:+.3f} | {c['verdict']} |"
             for c in comparisons
         ]
-        lines += [""] + [
-            f"- {model}: "
-            + (
-                f"ahead of the probe from {size} images per label on"
-                if size is not None
-                else "not ahead from any size on"
-            )
-            for model, size in first_ahead(comparisons).items()
-        ]
+        lines += [""] + [f"- {ahead_line(model, size)}" for model, size in first_ahead(comparisons).items()]
     text = "\n".join(lines) + "\n"
     atomic_write_text(page, text)
     return text
