@@ -74,22 +74,26 @@ def test_a_grid_spec_expands_subsets_after_their_dataset(tmp_path, capsys):
     refused(capsys, ["grid", str(spec), "--dry-run"], "unknown key 'every'")
 
 
+@pytest.mark.training
 def test_learning_points_pool_draws_and_compare_each_size_with_the_probe(tiny_scenes, tmp_path, capsys):
+    from tm_replica.replica import train_replica  # here: it loads TensorFlow
+
     full = load_dataset(tiny_scenes)
     results = tmp_path / "results"
     for per_label in (2, 4):
         for draw in (0, 1):
             subset = write_subset(full, tmp_path / f"s{per_label}-{draw}", per_label, draw)
             run_linear_probe(subset, results, img_size=64)
-            run_prior(subset, results)
+            train_replica(subset, results, epochs=1)
     run_linear_probe(full, results, img_size=64)
+    run_prior(full, results)
     curves = learning_points(results, full.fingerprint, len(full.rows("train")))
-    assert set(curves) == {"linear_probe·lite0", "prior"}
+    assert set(curves) == {"linear_probe·lite0", "prior", "teachable_machine_replica·mobilenet_v2_0.35"}
     probe = curves["linear_probe·lite0"]
     assert [p.per_label for p in probe] == [2, 4, "all"] and [len(p.runs) for p in probe] == [2, 2, 1]
     comparisons = against_the_bar(curves)
     assert {c["per label"] for c in comparisons} == {2, 4} and all(c["draws"] == 2 for c in comparisons)
-    assert all(c["verdict"] != "ahead of the probe in every draw" for c in comparisons)  # the prior never leads
+    assert {c["model"] for c in comparisons} == {"teachable_machine_replica·mobilenet_v2_0.35"}  # not the prior
     chart, page = tmp_path / "c.html", tmp_path / "curves.md"
     argv = ["learning-curve", str(tiny_scenes), "--results", str(results), "--html", str(chart)]
     assert main([*argv, "--markdown", str(page)]) == 0
