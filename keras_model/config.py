@@ -4,6 +4,8 @@ whole into run.json."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import os
 from dataclasses import dataclass
 
 from benchmarks.errors import BenchmarkError
@@ -11,6 +13,8 @@ from benchmarks.training.options import MATCHED, CommonConfig, add_common_argume
 from benchmarks.training.options import make_config as make_common_config
 
 from .backends import BACKENDS
+
+DEFAULT_BACKEND = "tensorflow"  # Keras' own default
 
 DEFAULT_LR = MATCHED.head_lr  # Keras has no lr_find: "auto" means Adam's usual 1e-3 for the head
 
@@ -42,7 +46,9 @@ def make_config(preset: str | None = None, **overrides) -> TrainConfig:
     config = make_common_config(TrainConfig, PRESETS, preset, **overrides)
     if config.schedule not in ("cosine", "plateau"):
         raise BenchmarkError(f"--schedule {config.schedule!r}: choose cosine or plateau")
-    if config.backend is not None and config.backend not in BACKENDS:
+    if config.backend is None:  # named, as run.json records it: --skip-existing then finds the run made before
+        config = dataclasses.replace(config, backend=os.environ.get("KERAS_BACKEND") or DEFAULT_BACKEND)
+    if config.backend not in BACKENDS:
         raise BenchmarkError(f"--backend {config.backend!r}: choose one of {', '.join(BACKENDS)}")
     if not 0 < config.fine_tune_lr_factor <= 1:
         raise BenchmarkError(f"--fine-tune-lr-factor {config.fine_tune_lr_factor}: must be in (0, 1]")
