@@ -19,6 +19,7 @@ from benchmarks.evaluation.evaluate import metrics_of
 from benchmarks.evaluation.groups import Group, compare_groups, group_runs
 from benchmarks.evaluation.results import Run, list_runs
 from benchmarks.models.registry import BAR, FLOOR, baseline_kind
+from benchmarks.training.keep_best import kept_the_start
 
 ALL = "all"  # the point of runs on the full dataset
 
@@ -82,9 +83,16 @@ def curve_table(curves: dict[str, list[Point]]) -> list[dict]:
                     "runs": len(values),
                     "test macro AUC": f"{values.mean():.3f}"
                     + (f" ({values.min():.3f}-{values.max():.3f})" if len(values) > 1 else ""),
+                    "kept its start": _kept_start(point.runs),
                 }
             )
     return rows
+
+
+def _kept_start(runs: list[Run]) -> str:
+    """How many of a fine-tuning point's runs ended on their starting weights (keep-best found no better epoch)."""
+    judged = [run for run in runs if run.info.get("kept")]
+    return f"{sum(kept_the_start(run.info['kept']) for run in judged)}/{len(judged)}" if judged else "—"
 
 
 def against_the_bar(curves: dict[str, list[Point]]) -> list[dict]:

@@ -33,12 +33,18 @@ def write_learning_page(curves: dict[str, list[Point]], dataset_name: str, page:
         "",
         shown,
         "",
-        "| model | per label | train images | runs | test macro AUC (range) |",
-        "|---|---|---|---|---|",
+        "| model | per label | train images | runs | test macro AUC (range) | kept its start |",
+        "|---|---|---|---|---|---|",
     ]
     lines += [
-        f"| {r['model']} | {r['per label']} | {r['train images']} | {r['runs']} | {r['test macro AUC']} |"
+        f"| {r['model']} | {r['per label']} | {r['train images']} | {r['runs']} | {r['test macro AUC']} "
+        f"| {r['kept its start']} |"
         for r in curve_table(curves)
+    ]
+    lines += [
+        "",
+        "Kept its start: runs in which keep-best found no fine-tuning epoch ahead of the weights it started from "
+        "(for LP-FT, the probe's head) beyond the noise of the valid images, and ended on them.",
     ]
     comparisons = against_the_bar(curves)
     if comparisons:

@@ -39,6 +39,12 @@ def start_label(config) -> str:
     return "the LP-FT starting model (the probe's head)" if config.head_init == "probe" else "the starting model"
 
 
+def kept_the_start(kept: dict | None) -> bool:
+    """From run.json's ``kept``: whether keep-best ended on the weights fine-tuning started from (no epoch beat
+    them on valid beyond the noise)."""
+    return bool(kept) and kept.get("from") not in {epoch.get("from") for epoch in kept.get("epochs", [])}
+
+
 class KeepBest:
     """The decision, framework-free. ``offer`` each epoch's valid scores: True means "save these weights, they are
     the best so far": the epoch beats the start in at least ``confidence`` of the paired resamples and has the
