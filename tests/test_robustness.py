@@ -161,3 +161,23 @@ def test_bad_choices_are_refused_in_one_line(probe_and_prior, capsys):
     (probe.path / "robustness.json").write_text("{")
     assert main(["robustness", str(probe.path), "--corruptions", "contrast", "--severities", "1"]) == 0
     assert "mean corrupted AUC" in capsys.readouterr().out  # a damaged record is written again, not a crash
+
+
+def test_corrupted_pixels_are_the_same_in_another_process(photo, tmp_path):
+    """The seed comes from sha256 of (corruption, severity, image id), not Python's salted hash(): another process
+    (another run's scoring, a Ray worker) makes the same pixels."""
+    import subprocess
+    import sys
+
+    photo.save(tmp_path / "photo.png")
+    code = (
+        "import hashlib, sys; from PIL import Image; from benchmarks.data.corruptions import corrupt; "
+        "image = Image.open(sys.argv[1]).convert('RGB'); "
+        "print(hashlib.sha256(b''.join(corrupt(image, n, 3, 'a').tobytes() for n in "
+        "('gaussian_noise', 'glass_blur', 'snow', 'jpeg_compression'))).hexdigest())"
+    )
+    other = subprocess.run([sys.executable, "-c", code, str(tmp_path / "photo.png")], capture_output=True, text=True)
+    here = Image.open(tmp_path / "photo.png").convert("RGB")
+    names = ("gaussian_noise", "glass_blur", "snow", "jpeg_compression")
+    mine = __import__("hashlib").sha256(b"".join(corrupt(here, n, 3, "a").tobytes() for n in names)).hexdigest()
+    assert other.stdout.strip() == mine, other.stderr[-500:]
