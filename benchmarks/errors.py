@@ -31,3 +31,13 @@ def run_cli(body, interrupted: str = "interrupted") -> int:
         print(interrupted, file=sys.stderr)
         return 130
     return result if isinstance(result, int) else 0  # a body may return its own exit code
+
+
+def interruptible() -> None:
+    """Ctrl-C (SIGINT) raises KeyboardInterrupt here even when a shell started this process in the background: it
+    ignores SIGINT there, and a grid's or a tuner's stop request (a SIGINT) would go unheard."""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.default_int_handler)

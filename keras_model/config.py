@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import sys
 from dataclasses import dataclass
 
 from benchmarks.errors import BenchmarkError
@@ -42,12 +43,20 @@ PRESETS: dict[str, dict] = {
 }
 
 
+def default_backend() -> str:
+    """The backend a run without --backend gets: the one Keras already runs on in this process, else the one it will
+    load (KERAS_BACKEND, else Keras' own default)."""
+    if "keras" in sys.modules:
+        return sys.modules["keras"].backend.backend()
+    return os.environ.get("KERAS_BACKEND") or DEFAULT_BACKEND
+
+
 def make_config(preset: str | None = None, **overrides) -> TrainConfig:
     config = make_common_config(TrainConfig, PRESETS, preset, **overrides)
     if config.schedule not in ("cosine", "plateau"):
         raise BenchmarkError(f"--schedule {config.schedule!r}: choose cosine or plateau")
     if config.backend is None:  # named, as run.json records it: --skip-existing then finds the run made before
-        config = dataclasses.replace(config, backend=os.environ.get("KERAS_BACKEND") or DEFAULT_BACKEND)
+        config = dataclasses.replace(config, backend=default_backend())
     if config.backend not in BACKENDS:
         raise BenchmarkError(f"--backend {config.backend!r}: choose one of {', '.join(BACKENDS)}")
     if not 0 < config.fine_tune_lr_factor <= 1:

@@ -41,7 +41,10 @@ from benchmarks.serving.scoring import thresholds_of
 ALL_FORMATS = ("onnx", "savedmodel", "tflite", "tfjs")
 BATCH = 32
 ROUND_TRIP_FORMATS = ("tflite",)
-OUTPUT_MEANING = "sigmoid score per label in labels.txt order; a label is predicted at or above thresholds.json's"
+OUTPUT_MEANING = (
+    "the served model's score per label (sigmoid; a TM replica's softmax) in labels.txt order; a label is predicted "
+    "at or above its threshold in thresholds.json"
+)
 
 
 def exporter_of(run: Run, fmt: str):
@@ -53,7 +56,9 @@ def exporter_of(run: Run, fmt: str):
         raise BenchmarkError(f"{run.kind} runs cannot be exported to {fmt}: {family.unreachable_formats[fmt]}")
     load_predictor_class(family)  # first: it loads PyTorch before TensorFlow where both will be needed
     if family.exporter is None:
-        raise BenchmarkError(f"{run.kind} runs have no exporter yet; fastai and Keras runs have (docs/api.md)")
+        raise BenchmarkError(
+            f"{run.kind} runs have no exporter yet; fastai, Keras and TM replica runs have (docs/api.md)"
+        )
     module = importlib.import_module(family.exporter)
     if fmt not in module.FORMATS:
         raise BenchmarkError(f"{run.kind} runs export to {', '.join(module.FORMATS)} (not {fmt})")
@@ -100,12 +105,7 @@ def export_run(run_dir: Path, fmt: str, out: Path | None = None, round_trip: boo
                 "range": INPUT_RANGE,
                 "resize": conversion["resize"],
             },
-            "output": {
-                "name": OUTPUT_NAME,
-                "shape": [None, len(native.labels)],
-                "meaning": "sigmoid score per "
-                "label, in labels.txt order; a label is predicted at or above its threshold in thresholds.json",
-            },  # fmt: skip
+            "output": {"name": OUTPUT_NAME, "shape": [None, len(native.labels)], "meaning": OUTPUT_MEANING},
             "converter": conversion["converter"],
             "parity": parity,
             "machine": {k: v for k, v in environment().items() if k in ("cpu", "cpu_features", "cpu_count")},

@@ -17,7 +17,7 @@ import numpy as np
 
 from benchmarks import errors
 from benchmarks.data.dataset import Dataset, load_dataset
-from benchmarks.errors import BenchmarkError, DatasetError
+from benchmarks.errors import BenchmarkError, DatasetError, interruptible
 from benchmarks.evaluation.evaluate import dataset_of, evaluate_run
 from benchmarks.evaluation.results import (
     EVAL_SPLITS,
@@ -147,6 +147,7 @@ def trainer_main(
 ) -> int:
     """``python -m <trainer>.train``: flags -> config (preset under explicit flags) -> train or resume."""
     args = parser.parse_args(argv)
+    interruptible()  # a grid's or the tuner's stop is a SIGINT, whoever started the process
 
     def body():
         if not args.resume and not args.dataset:

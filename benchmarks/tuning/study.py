@@ -10,14 +10,12 @@ run again with the same values (its earlier attempt is kept as failed, "requeued
 from __future__ import annotations
 
 import shutil
-import signal
 import sys
-import threading
 import time
 from pathlib import Path
 
 from benchmarks.atomic import atomic_write_json
-from benchmarks.errors import BenchmarkError, RunError
+from benchmarks.errors import BenchmarkError, RunError, interruptible
 from benchmarks.evaluation.machine import environment
 from benchmarks.evaluation.results import Run, load_run, report_run
 from benchmarks.models.search_space import describe_values
@@ -61,7 +59,7 @@ def run_study(
     """Run (or resume) the study to its budget and return the promoted run of its chosen trial."""
     from optuna.trial import TrialState
 
-    _interruptible()
+    interruptible()
     folder = study_folder(results, settings)
     folder.mkdir(parents=True, exist_ok=True)
     study = open_study(folder, settings.name, create=True)
@@ -102,13 +100,6 @@ def run_study(
     promoted = promote(folder, chosen, settings, budget)
     write_record(folder, study, settings, budget, parallel, promoted=promoted.run_id)
     return promoted
-
-
-def _interruptible() -> None:
-    """Ctrl-C (SIGINT) stops the study, and each trial's command, even when a shell started the study in the
-    background: it ignores SIGINT there, and the children would inherit that (the pruner's Ctrl-C left unheard)."""
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _requeue_orphans(study) -> None:
