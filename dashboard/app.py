@@ -20,7 +20,17 @@ from benchmarks.data.dataset import Dataset
 from benchmarks.errors import BenchmarkError
 from dashboard.caching import cached_dataset
 from dashboard.logic import datasets, leaderboard
-from dashboard.pages import dataset, frameworks, per_class, report, train, try_image, tuning
+from dashboard.pages import (
+    dataset,
+    frameworks,
+    learning_curves,
+    per_class,
+    report,
+    robustness,
+    train,
+    try_image,
+    tuning,
+)
 from dashboard.pages import leaderboard as leaderboard_page
 
 PAGES = {  # title -> page module (its URL is the title, lower-case, dashes for spaces)
@@ -30,6 +40,8 @@ PAGES = {  # title -> page module (its URL is the title, lower-case, dashes for 
     "Try an image": try_image,
     "Frameworks": frameworks,
     "Tuning": tuning,
+    "Robustness": robustness,
+    "Images needed": learning_curves,
     "Report": report,
 }
 if os.environ.get("DASHBOARD_READONLY") != "1":  # a shared deployment shows results and trains nothing

@@ -86,7 +86,19 @@ def app_env(monkeypatch, tiny_scenes, tiny_results, fastai_run, keras_run, repli
 
 
 @pytest.mark.parametrize(
-    "page", ["Dataset", "Leaderboard", "Per-class analysis", "Try an image", "Frameworks", "Tuning", "Train", "Report"]
+    "page",
+    [
+        "Dataset",
+        "Leaderboard",
+        "Per-class analysis",
+        "Try an image",
+        "Frameworks",
+        "Tuning",
+        "Robustness",
+        "Images needed",
+        "Train",
+        "Report",
+    ],
 )
 def test_every_page_renders_without_exceptions(app_env, page):
     from streamlit.testing.v1 import AppTest

@@ -103,13 +103,11 @@ def add_commands(commands) -> None:
 def cmd_report(args) -> None:
     from benchmarks.data.dataset import load_dataset
     from benchmarks.evaluation.report import write_report
-    from benchmarks.models.ease import ease_html, ease_table
-    from benchmarks.tuning.records import report_section
+    from benchmarks.report_sections import upper_sections
 
     dataset = load_dataset(args.dataset)
-    tuning, tuning_figures = report_section(args.results, dataset.fingerprint)
-    sections = [ease_html(ease_table(args.results, dataset)), tuning]
-    print(f"report written: {write_report(dataset, args.results, args.out, sections, tuning_figures)}")
+    sections, figures = upper_sections(args.results, dataset)
+    print(f"report written: {write_report(dataset, args.results, args.out, sections, figures)}")
 
 
 def cmd_compare(args) -> None:
@@ -135,7 +133,8 @@ def cmd_compare(args) -> None:
             continue
         ci = m["ci"]
         ci_text = f"[{ci[0]:+.4f}, {ci[1]:+.4f}]" if ci else "n/a"
-        line = f"  {name}: A {m['a']:.4f}  B {m['b']:.4f}  A-B {m['difference']:+.4f}  95% CI {ci_text}"
+        shown = f"{name} (mean over {m['sets']} corrupted test sets)" if "sets" in m else name
+        line = f"  {shown}: A {m['a']:.4f}  B {m['b']:.4f}  A-B {m['difference']:+.4f}  95% CI {ci_text}"
         if "p_a_better" in m:
             p_ci = m["p_a_better_ci"]
             line += f"  P(A>B) {m['p_a_better']:.2f}" + (f" [{p_ci[0]:.2f}, {p_ci[1]:.2f}]" if p_ci else "")

@@ -35,7 +35,16 @@ def add_commands(commands) -> None:
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("runs", type=Path, nargs="+", metavar="RUN", help="run folders (results/RUN_ID)")
+    p.add_argument("runs", type=Path, nargs="*", metavar="RUN", help="run folders (results/RUN_ID)")
+    p.add_argument(
+        "--models-on",
+        type=Path,
+        default=None,
+        metavar="DATASET",
+        help="instead of RUNs (or beside them): the newest finished run of every model trained on DATASET in "
+        "--results (what `make robustness` scores: the demo's models)",
+    )
+    p.add_argument("--results", type=Path, default=Path("results"), help="where --models-on looks (default results)")
     p.add_argument("--corruptions", nargs="+", default=list(CORRUPTION_NAMES), metavar="NAME", help="default: all 15")
     p.add_argument(
         "--severities",
@@ -47,10 +56,11 @@ def add_commands(commands) -> None:
     )
     p.add_argument(
         "--runtime",
-        choices=["native", "openvino"],
+        choices=["native", "openvino", "fastest"],
         default=None,
         help="serve through this runtime, as the API would (default: the one a run's stored scores were made "
-        "with, else SERVING_RUNTIME, else native)",
+        "with, else SERVING_RUNTIME, else native); fastest: OpenVINO where the run's model exports to it within "
+        "parity, else native",
     )
     p.add_argument("--baseline", type=Path, default=None, help="the run CE is relative to (default: the linear probe)")
     p.add_argument("--dataset", type=Path, default=None, help="the runs' dataset, where it moved since training")
@@ -66,11 +76,17 @@ def add_commands(commands) -> None:
 def cmd_robustness(args) -> None:
     from benchmarks.data.corruptions import check_choice
     from benchmarks.data.dataset import load_dataset
-    from benchmarks.errors import RunError
+    from benchmarks.errors import BenchmarkError, RunError
     from benchmarks.evaluation.results import load_run
+    from benchmarks.robustness.table import newest_per_model
 
     check_choice(args.corruptions, args.severities)
+    if not args.runs and args.models_on is None:
+        raise BenchmarkError("name the runs to score (RUN ...), or --models-on DATASET for every model trained on it")
     runs = [load_run(path) for path in args.runs]
+    if args.models_on is not None:
+        runs += newest_per_model(args.results, load_dataset(args.models_on, require_train_positives=False))
+        runs = list({run.path.resolve(): run for run in runs}.values())
     baseline = load_run(args.baseline) if args.baseline else None
     if baseline is not None and all(r.path.resolve() != baseline.path.resolve() for r in runs):
         runs.append(baseline)
@@ -123,7 +139,9 @@ def _print_tables(runs, baseline, args) -> None:
         from benchmarks.robustness.page import render_robustness_page
 
         shown = " ".join(_relative(path) for path in args.runs)
-        command = f"python -m benchmarks robustness {shown} --markdown {args.markdown}"
+        if args.models_on is not None:
+            shown += f" --models-on {_relative(args.models_on)} --results {_relative(args.results)}"
+        command = f"python -m benchmarks robustness {shown.strip()} --markdown {args.markdown}"
         dataset_name = collected["rows"][0]["run_obj"].info["dataset"].get("name", "?")
         atomic_write_text(args.markdown, render_robustness_page(collected, dataset_name, command))
         print(f"page written: {args.markdown}")

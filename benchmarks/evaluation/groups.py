@@ -30,11 +30,13 @@ from .evaluate import (
 )
 from .metrics import confidence_interval, macro_of
 from .results import BOOTSTRAP_NPZ, PARAM_DEFAULTS_WHEN_MISSING, Run
+from .robustness import corrupted_sets, mean_under_corruption, read_robustness
 
 METRICS = tuple(MACRO_OF_LABEL_SAMPLES)  # the macro metrics compared, each the mean of a per-label sample
 PER_LABEL = MACRO_OF_LABEL_SAMPLES
 # params a run records that are not settings: the seed itself, and what training found (they differ by seed)
 NOT_SETTINGS = ("seed", "lr_used", "lr_find_suggestion", "chosen_c", "policy")
+ROBUST_AUC = "robust_auc"  # mean test macro AUC under corruption (``benchmarks robustness``), where scored
 SEED_RESAMPLING_SEED = 1  # the seed draw is independent of the image draw (BOOTSTRAP_SEED)
 
 
@@ -215,25 +217,55 @@ def _seed_draw(matrix: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def summarize(group: Group) -> dict:
-    """Per metric: mean and sd over seeds, and a 95% CI over seeds × test images."""
+    """Per metric: mean and sd over seeds, and a 95% CI over seeds × test images; ``robust_auc`` (mean macro AUC
+    under corruption) where every run was scored by ``benchmarks robustness`` on common sets, else None."""
     rng = np.random.default_rng(SEED_RESAMPLING_SEED)
     out = {"model": group.name, "kind": group.kind, "seeds": group.seeds, "runs": [r.run_id for r in group.runs]}
     for metric in METRICS:
         values = point_values(group, metric)
-        finite = values[np.isfinite(values)]
-        if len(finite) == 0:
-            out[metric] = {"mean": None, "sd": None, "ci": None}
-            continue
-        with np.errstate(all="ignore"):
-            drawn = np.nanmean(_seed_draw(_sample_matrix(group, metric), rng), axis=1)
-        if metric in BIASED_UNDER_RESAMPLING:  # as the evaluator's interval: shifted by the bootstrap's bias
-            drawn = drawn - (float(np.nanmean(drawn)) - float(finite.mean()))
-        out[metric] = {
-            "mean": float(finite.mean()),
-            "sd": float(finite.std(ddof=1)) if len(finite) > 1 else None,
-            "ci": confidence_interval(drawn),
-        }
+        out[metric] = _pooled(values, _sample_matrix(group, metric) if np.isfinite(values).any() else None, metric, rng)
+    robust = robust_values([group])
+    out[ROBUST_AUC] = _pooled(*robust[0][0], ROBUST_AUC, rng) if robust else {"mean": None, "sd": None, "ci": None}
     return out
+
+
+def _pooled(values: np.ndarray, matrix, metric: str, rng: np.random.Generator) -> dict:
+    """Mean and sd of the seeds' ``values``; the CI over seeds × test images from ``matrix`` (resamples, runs)."""
+    finite = values[np.isfinite(values)]
+    if len(finite) == 0:
+        return {"mean": None, "sd": None, "ci": None}
+    with np.errstate(all="ignore"):
+        drawn = np.nanmean(_seed_draw(matrix, rng), axis=1)
+    if metric in BIASED_UNDER_RESAMPLING:  # as the evaluator's interval: shifted by the bootstrap's bias
+        drawn = drawn - (float(np.nanmean(drawn)) - float(finite.mean()))
+    return {
+        "mean": float(finite.mean()),
+        "sd": float(finite.std(ddof=1)) if len(finite) > 1 else None,
+        "ci": confidence_interval(drawn),
+    }
+
+
+def robust_values(groups: list[Group]) -> tuple[list[tuple[np.ndarray, np.ndarray]], int] | None:
+    """Per group, each run's mean macro AUC under corruption and its (resamples, runs) matrix, over the corrupted
+    sets every run of every group was scored on — so the figures compared are of the same images and sets. None
+    when some run was not scored (or its record is damaged: the leaderboard row says so) or no set is common; else
+    the per-group pairs and how many sets they average."""
+    records = {}
+    for run in (run for group in groups for run in group.runs):
+        try:
+            records[run.run_id] = read_robustness(run)
+        except RunError:
+            return None
+        if records[run.run_id] is None:
+            return None
+    shared = set.intersection(*(corrupted_sets(record) for record in records.values()))
+    if not shared:
+        return None
+    out = []
+    for group in groups:
+        means = [mean_under_corruption(records[run.run_id], shared) for run in group.runs]
+        out.append((np.array([m[0] for m in means]), np.column_stack([m[1] for m in means])))
+    return out, len(shared)
 
 
 def compare_groups(a: Group, b: Group) -> dict:
@@ -257,39 +289,43 @@ def compare_groups(a: Group, b: Group) -> dict:
         "resamples": resamples,
         "metrics": {},
     }
-    several = len(a.runs) > 1 or len(b.runs) > 1
     for metric in METRICS:
-        values_a, values_b = point_values(a, metric), point_values(b, metric)
-        if not (np.isfinite(values_a).any() and np.isfinite(values_b).any()):
-            result["metrics"][metric] = {
-                "a": None,
-                "b": None,
-                "difference": None,
-                "ci": None,
-                "verdict": verdict(None, a.name, b.name, several),
-            }
-            continue
-        lower = metric in LOWER_IS_BETTER
-        drawn_a = _seed_draw(_sample_matrix(a, metric), rng)
-        drawn_b = _seed_draw(_sample_matrix(b, metric), rng)
-        with np.errstate(all="ignore"):
-            differences = np.nanmean(drawn_a, axis=1) - np.nanmean(drawn_b, axis=1)
-        ci = confidence_interval(differences)
-        entry = {
-            "a": float(np.nanmean(values_a)),
-            "b": float(np.nanmean(values_b)),
-            "difference": float(np.nanmean(values_a) - np.nanmean(values_b)),
-            "ci": ci,
-            "verdict": verdict(ci, a.name, b.name, several, lower_is_better=lower),
-        }
-        if several:
-            entry["a_sd"], entry["b_sd"] = _sd(values_a), _sd(values_b)
-            entry["p_a_better"] = probability_of_improvement(values_a, values_b)
-            entry["p_a_better_ci"] = confidence_interval(
-                np.array([probability_of_improvement(x, y) for x, y in zip(drawn_a, drawn_b)], dtype=np.float64)
-            )
-        result["metrics"][metric] = entry
+        result["metrics"][metric] = _compared(
+            (a, b), (point_values(a, metric), point_values(b, metric)), lambda g: _sample_matrix(g, metric), metric, rng
+        )
+    robust = robust_values([a, b])
+    if robust:
+        (pair_a, pair_b), sets = robust
+        matrices = {a.name: pair_a[1], b.name: pair_b[1]}
+        entry = _compared((a, b), (pair_a[0], pair_b[0]), lambda g: matrices[g.name], ROBUST_AUC, rng)
+        result["metrics"][ROBUST_AUC] = {**entry, "sets": sets}
     return result
+
+
+def _compared(groups: tuple[Group, Group], values: tuple, matrix, metric: str, rng: np.random.Generator) -> dict:
+    """A minus B on one metric: ``values`` each run's point figure, ``matrix(group)`` its (resamples, runs)."""
+    (a, b), (values_a, values_b) = groups, values
+    several = len(a.runs) > 1 or len(b.runs) > 1
+    if not (np.isfinite(values_a).any() and np.isfinite(values_b).any()):
+        return {"a": None, "b": None, "difference": None, "ci": None, "verdict": verdict(None, a.name, b.name, several)}
+    drawn_a, drawn_b = _seed_draw(matrix(a), rng), _seed_draw(matrix(b), rng)
+    with np.errstate(all="ignore"):
+        differences = np.nanmean(drawn_a, axis=1) - np.nanmean(drawn_b, axis=1)
+    ci = confidence_interval(differences)
+    entry = {
+        "a": float(np.nanmean(values_a)),
+        "b": float(np.nanmean(values_b)),
+        "difference": float(np.nanmean(values_a) - np.nanmean(values_b)),
+        "ci": ci,
+        "verdict": verdict(ci, a.name, b.name, several, lower_is_better=metric in LOWER_IS_BETTER),
+    }
+    if several:
+        entry["a_sd"], entry["b_sd"] = _sd(values_a), _sd(values_b)
+        entry["p_a_better"] = probability_of_improvement(values_a, values_b)
+        entry["p_a_better_ci"] = confidence_interval(
+            np.array([probability_of_improvement(x, y) for x, y in zip(drawn_a, drawn_b)], dtype=np.float64)
+        )
+    return entry
 
 
 def _sd(values: np.ndarray) -> float | None:

@@ -14,6 +14,7 @@ from .groups import group_runs, run_names, summarize
 from .latency import latency_of
 from .metrics import with_interval
 from .results import Run, list_runs, read_metrics
+from .robustness import robust_auc_of
 
 COLUMNS = [
     "run",
@@ -29,6 +30,8 @@ COLUMNS = [
     "ece_ci",
     "brier",
     "brier_ci",
+    "robust_auc",
+    "robust_auc_ci",
     "micro_f1",
     "macro_f1",
     "hamming_loss",
@@ -39,8 +42,10 @@ COLUMNS = [
     "model_mb",
     "status",
     "latency_note",
+    "robust_sets",
+    "robust_note",
 ]
-HIDDEN = ["latency_note"]  # shown as notes under the table, not as a column
+HIDDEN = ["latency_note", "robust_sets", "robust_note"]  # shown as notes under the table, not as columns
 TEXT_HIDDEN = ["name"]  # the plain-text table keeps to run ids (kind and backbone are columns there)
 
 
@@ -79,6 +84,7 @@ def leaderboard(results_dir: Path | str, dataset: Dataset | None = None) -> pd.D
         summary = (metrics or {}).get("overall", {})
         timings, model = run.timings, run.model
         latency_ms, images_per_s, latency_note = latency_of(run)
+        robust = robust_auc_of(run)
         rows.append(
             {
                 "run": run.run_id,
@@ -94,6 +100,8 @@ def leaderboard(results_dir: Path | str, dataset: Dataset | None = None) -> pd.D
                 "ece_ci": summary.get("macro_ece_ci"),
                 "brier": summary.get("brier"),
                 "brier_ci": summary.get("brier_ci"),
+                "robust_auc": robust["value"],
+                "robust_auc_ci": robust["ci"],
                 "micro_f1": summary.get("micro_f1"),
                 "macro_f1": summary.get("macro_f1"),
                 "hamming_loss": summary.get("hamming_loss"),
@@ -104,13 +112,22 @@ def leaderboard(results_dir: Path | str, dataset: Dataset | None = None) -> pd.D
                 "model_mb": round(model["size_bytes"] / 1e6, 2) if model.get("size_bytes") else None,
                 "status": run_status(run, metrics, problem),
                 "latency_note": latency_note,
+                "robust_sets": robust["sets"],
+                "robust_note": robust["note"],
             }
         )
     table = pd.DataFrame(rows, columns=COLUMNS)
     return table.sort_values("macro_auc", ascending=False, na_position="last").reset_index(drop=True)
 
 
-SHORT_NAMES = {"macro_auc": "macro_roc_auc", "map": "map", "ece": "macro_ece", "brier": "brier"}  # column: metric
+# column: metric (robust_auc: the mean macro AUC under corruption, where `benchmarks robustness` scored the run)
+SHORT_NAMES = {
+    "macro_auc": "macro_roc_auc",
+    "map": "map",
+    "ece": "macro_ece",
+    "brier": "brier",
+    "robust_auc": "robust_auc",
+}
 GROUP_COLUMNS = [
     "model",
     "kind",
@@ -127,6 +144,9 @@ GROUP_COLUMNS = [
     "brier",
     "brier_sd",
     "brier_ci",
+    "robust_auc",
+    "robust_auc_sd",
+    "robust_auc_ci",
     "train_s",
     "latency_ms",
     "runs",
@@ -181,21 +201,40 @@ def format_table(table: pd.DataFrame, markdown: bool = False) -> str:
         return "no runs yet"
     shown = readable_groups(table) if "model" in table else readable_table(table)
     if not markdown:
-        return "\n".join([shown.to_string(index=False), *latency_notes(table)])
+        return "\n".join([shown.to_string(index=False), *table_notes(table)])
     lines = ["| " + " | ".join(shown.columns) + " |", "|" + "---|" * len(shown.columns)]
     lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in shown.itertuples(index=False)]
-    return "\n".join([*lines, "", *latency_notes(table)])
+    return "\n".join([*lines, "", *table_notes(table)])
 
 
-def latency_notes(table: pd.DataFrame) -> list[str]:
-    """Why a latency cell is empty, once per reason: a blank is never left unexplained (nor shown as 0)."""
-    if "latency_note" not in table:
-        return []
+def table_notes(table: pd.DataFrame) -> list[str]:
+    """What a blank or a column means, once per reason: why a latency is missing (never shown as 0), what robust
+    AUC averages, and a robustness record that could not be read."""
     notes: dict[str, list[str]] = {}
-    for run, note in zip(table["run"], table["latency_note"]):
-        if note:
-            notes.setdefault(note, []).append(run)
-    return [f"latency —: {note} ({', '.join(runs)})" for note, runs in notes.items()]
+    for column in ("latency_note", "robust_note"):
+        if column not in table:  # the per-model table keeps no per-run notes
+            continue
+        for run, note in zip(table["run"], table[column]):
+            if note:
+                notes.setdefault(f"{'latency' if column == 'latency_note' else 'robust AUC'} —: {note}", []).append(run)
+    lines = [f"{note} ({', '.join(runs)})" for note, runs in notes.items()]
+    return lines + _robust_sets_note(table)
+
+
+def _robust_sets_note(table: pd.DataFrame) -> list[str]:
+    if "robust_auc" not in table or not table["robust_auc"].notna().any():
+        return []
+    if "robust_sets" not in table:  # per model: averaged over the sets every seed was scored on
+        return ["robust AUC: mean test macro AUC under corruption (`python -m benchmarks robustness`), over the "
+                "corruption × severity sets every seed of the model was scored on; — where one was not"]  # fmt: skip
+    sets = {int(n) for n, value in zip(table["robust_sets"], table["robust_auc"]) if pd.notna(value)}
+    line = (
+        "robust AUC: mean test macro AUC over the corrupted test sets `python -m benchmarks robustness` scored "
+        f"({'/'.join(map(str, sorted(sets)))} corruption × severity sets); — where a run was not scored"
+    )
+    if len(sets) > 1:
+        line += "; runs scored on different sets are compared (`compare`) on the sets they share"
+    return [line]
 
 
 def readable_table(table: pd.DataFrame) -> pd.DataFrame:

@@ -22,7 +22,7 @@ from .compare import compare_runs
 from .evaluate import metrics_of
 from .groups import compare_groups, find_group, group_runs
 from .label_verdicts import MULTIPLE_COMPARISONS, best_per_label
-from .leaderboard import auc_by_label, group_leaderboard, latency_notes, leaderboard, readable_groups, readable_table
+from .leaderboard import auc_by_label, group_leaderboard, leaderboard, readable_groups, readable_table, table_notes
 from .results import finished_runs_on
 
 REPORT_TEMPLATE = "plotly_white"  # explicit, so the file looks the same from the CLI and from the dashboard
@@ -67,7 +67,7 @@ def build_report(
         table = table.sort_values("macro_auc", ascending=False, na_position="last").reset_index(drop=True)
         evaluated = set(table.loc[table["macro_auc"].notna(), "run"])  # scored (from metrics.json or in memory)
         shown = readable_table(table)  # each metric as "value [95% CI]", as the text leaderboard prints it
-        notes = "".join(f"<p>{html.escape(note)}</p>" for note in latency_notes(table))
+        notes = "".join(f"<p>{html.escape(note)}</p>" for note in table_notes(table))
         parts.append("<h2>Leaderboard</h2>" + shown.to_html(index=False, na_rep="—") + notes)
         figures += [
             ("Leaderboard", charts.leaderboard_bars(table)),

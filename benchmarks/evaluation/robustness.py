@@ -56,7 +56,8 @@ def summarize(targets: np.ndarray, scores: dict[str, np.ndarray], samples: dict[
     mean_samples = np.mean([samples[name] for name in corrupted], axis=0)
     mean_point = float(np.mean([points[name] for name in corrupted]))
     out["mean_corrupted"] = _figure(mean_point, mean_samples)
-    out["relative"] = _figure(mean_point / points[CLEAN], mean_samples / samples[CLEAN])
+    with np.errstate(divide="ignore", invalid="ignore"):  # a tiny test split can resample to an AUC of 0
+        out["relative"] = _figure(mean_point / points[CLEAN], mean_samples / samples[CLEAN])
     for key, field in (("by_corruption", "corruption"), ("by_severity", "severity")):
         members: dict = {}
         for name, entry in sets.items():
@@ -124,6 +125,34 @@ def read_robustness(run: Run) -> dict | None:
     summary = record["summary"]
     points = {CLEAN: summary["clean"]["value"], **{n: s["value"] for n, s in summary["sets"].items()}}
     return {**record, "points": points, "samples": samples}
+
+
+def corrupted_sets(record: dict) -> set[str]:
+    """The corruption × severity sets a ``read_robustness`` record holds (the clean split left out)."""
+    return set(record["samples"]) - {CLEAN}
+
+
+def mean_under_corruption(record: dict, sets: list[str] | set[str] | None = None) -> tuple[float, np.ndarray]:
+    """Mean macro AUC over ``sets`` (default: every corrupted set the record holds) and its value on each of the
+    evaluator's resampled test splits: runs compared on the same sets stay paired image by image."""
+    names = sorted(corrupted_sets(record) if sets is None else sets)
+    return (
+        float(np.mean([record["points"][name] for name in names])),
+        np.mean([record["samples"][name] for name in names], axis=0),
+    )
+
+
+def robust_auc_of(run: Run) -> dict:
+    """The leaderboard's robust AUC of a run: ``value``, ``ci``, ``sets`` (how many corrupted sets it averages) and
+    ``note`` (why there is none, when robustness.json is damaged); value None when the run was not scored."""
+    try:
+        record = read_robustness(run)
+    except RunError as error:
+        return {"value": None, "ci": None, "sets": 0, "note": str(error)}
+    if record is None or not corrupted_sets(record):
+        return {"value": None, "ci": None, "sets": 0, "note": None}
+    figure = record["summary"]["mean_corrupted"]  # as robustness.json and the robustness page give it
+    return {"value": figure["value"], "ci": figure["ci"], "sets": len(corrupted_sets(record)), "note": None}
 
 
 def stored_scores(path: Path) -> tuple[str | None, dict[str, np.ndarray]]:

@@ -11,13 +11,13 @@ import numpy as np
 from benchmarks.data.corruptions import corruptions
 from benchmarks.runner.figures import commit, describe_machine
 
-from .table import pairwise, summary_table
+from .table import corruption_matrix, pairwise, scored_severities, summary_table
 
 
 def render_robustness_page(collected: dict, dataset_name: str, command: str) -> str:
     rows = collected["rows"]
     machines = sorted({describe_machine(row["record"].get("machine") or {}) for row in rows} - {""})
-    severities = sorted({s for row in rows for s in row["record"].get("severities", [])})
+    severities = scored_severities(collected)
     lines = [
         f"# Robustness on {dataset_name}: the served models under common corruptions",
         "",
@@ -65,3 +65,41 @@ def _per_corruption(rows: list[dict]) -> list[str]:
             cells.append("—" if figure is None or not np.isfinite(figure["value"]) else f"{figure['value']:.3f}")
         lines.append(f"| {name} | {corruptions()[name].group} | " + " | ".join(cells) + " |")
     return lines
+
+
+def report_section(collected: dict) -> tuple[str, list]:
+    """The HTML report's robustness section (summary with CIs, pairwise verdicts, runs without a row) and its
+    heatmap (corruption × run, mean over severities); empty when no run on the dataset was scored."""
+    import html
+
+    import pandas as pd
+
+    from benchmarks.evaluation.charts import auc_heatmap
+
+    rows = collected["rows"]
+    if not rows:
+        return "", []
+    severities = ", ".join(map(str, scored_severities(collected)))
+    parts = [
+        "<h2>Robustness to common corruptions</h2><p>The served models on the test split under ImageNet-C-style "
+        f"corruptions (<code>python -m benchmarks robustness</code>; severities {html.escape(severities)}): test "
+        "macro ROC-AUC [95% CI over the evaluator's resampled test images]; CE/mCE relative to "
+        f"{html.escape(collected['baseline'] or 'no baseline (no linear probe scored)')}, below 1 = more robust.</p>",
+        pd.DataFrame(summary_table(collected)).to_html(index=False, na_rep="—"),
+    ]
+    pairs = pairwise(rows)
+    if pairs:
+        parts.append(
+            "<p>Pairwise, mean macro AUC under corruption (one run per model: test-image noise only; "
+            "Benjamini-Hochberg across the pairs):</p><ul>"
+            + "".join(
+                f"<li>{html.escape(p['a'])} − {html.escape(p['b'])} ({p['sets']} sets): {p['difference']:+.3f} "
+                f"[{p['ci'][0]:+.3f}, {p['ci'][1]:+.3f}], adjusted p {p['p_adjusted']:.3f}: "
+                f"<b>{html.escape(p['verdict'])}</b></li>"
+                for p in pairs
+            )
+            + "</ul>"
+        )
+    parts += [f"<p>no row: {html.escape(m['run'])}: {html.escape(m['why'])}</p>" for m in collected["missing"]]
+    title = "Test macro ROC-AUC per corruption (mean over severities) and run"
+    return "\n".join(parts), [("Robustness", auc_heatmap(corruption_matrix(collected), title=title))]

@@ -5,19 +5,31 @@ comparisons of the mean under corruption (Benjamini-Hochberg across the pairs), 
 from __future__ import annotations
 
 from itertools import combinations
+from pathlib import Path
 
 import numpy as np
 
-from benchmarks.data.corrupted_test import CLEAN
+from benchmarks.data.dataset import Dataset
 from benchmarks.errors import RunError
-from benchmarks.evaluation.groups import run_names, verdict
+from benchmarks.evaluation.groups import group_runs, run_names, verdict
 from benchmarks.evaluation.label_verdicts import FDR, bootstrap_p_value
 from benchmarks.evaluation.metrics import confidence_interval, with_interval
-from benchmarks.evaluation.results import Run
-from benchmarks.evaluation.robustness import corruption_errors, read_robustness
+from benchmarks.evaluation.results import Run, finished_runs_on
+from benchmarks.evaluation.robustness import (
+    corrupted_sets,
+    corruption_errors,
+    mean_under_corruption,
+    read_robustness,
+)
 from benchmarks.serving.predictors import can_predict, why_no_model
 
 BASELINE_KIND = "linear_probe"  # ImageNet-C's AlexNet: the simplest model on the same features
+
+
+def newest_per_model(results: Path, dataset: Dataset) -> list[Run]:
+    """The newest finished run of each model (kind, backbone, settings: seeds pooled) trained on ``dataset``."""
+    groups = group_runs(finished_runs_on(results, dataset.fingerprint))
+    return [max(group.runs, key=lambda run: str(run.info.get("created"))) for group in groups]
 
 
 def collect(runs: list[Run], baseline: Run | None = None) -> dict:
@@ -59,13 +71,11 @@ def pairwise(rows: list[dict]) -> list[dict]:
 
     out = []
     for a, b in combinations(rows, 2):
-        shared = sorted(set(a["record"]["samples"]) & set(b["record"]["samples"]) - {CLEAN})
+        shared = corrupted_sets(a["record"]) & corrupted_sets(b["record"])
         if not shared:
             continue
-        mean_a = np.mean([a["record"]["samples"][n] for n in shared], axis=0)
-        mean_b = np.mean([b["record"]["samples"][n] for n in shared], axis=0)
-        point = float(np.mean([a["record"]["points"][n] - b["record"]["points"][n] for n in shared]))
-        differences = mean_a - mean_b
+        (point_a, mean_a), (point_b, mean_b) = (mean_under_corruption(r["record"], shared) for r in (a, b))
+        point, differences = point_a - point_b, mean_a - mean_b
         out.append({"a": a["run"], "b": b["run"], "sets": len(shared), "difference": point,
                     "ci": confidence_interval(differences), "p": bootstrap_p_value(differences)})  # fmt: skip
     if out:
@@ -112,3 +122,22 @@ def set_matrix(collected: dict) -> tuple[list[str], list[str], np.ndarray]:
         sets += [n for n in row["record"]["summary_sets"] if n not in sets]
     values = np.array([[row["record"]["points"].get(name, np.nan) for row in rows] for name in sets], dtype=np.float64)
     return sets, [row["run"] for row in rows], values
+
+
+def corruption_matrix(collected: dict, severity: int | None = None):
+    """Macro AUC, corruptions (rows, in the suite's order) × runs: at one ``severity``, or averaged over the
+    severities each run was scored at (None). NaN where a run lacks the corruption. For the heatmaps."""
+    import pandas as pd
+
+    from benchmarks.data.corruptions import corruptions
+
+    sets, names, values = set_matrix(collected)
+    table = pd.DataFrame(values, index=sets, columns=names)
+    if severity is not None:
+        table = table[[int(name.rsplit("-", 1)[1]) == severity for name in sets]]
+    table = table.groupby([name.rsplit("-", 1)[0] for name in table.index]).mean()
+    return table.reindex([name for name in corruptions() if name in table.index])
+
+
+def scored_severities(collected: dict) -> list[int]:
+    return sorted({s for row in collected["rows"] for s in row["record"].get("severities", [])})

@@ -10,7 +10,7 @@ from benchmarks.atomic import atomic_write, atomic_write_text
 from benchmarks.evaluation.charts import learning_curves_chart
 
 from .figures import commit, machine_of
-from .learning_curves import Point, against_the_bar, ahead_line, curve_table, curves_for_chart, first_ahead
+from .learning_curves import ALL, Point, against_the_bar, ahead_line, curve_table, curves_for_chart, first_ahead
 
 
 def write_learning_page(curves: dict[str, list[Point]], dataset_name: str, page: Path, command: str) -> str:
@@ -58,3 +58,29 @@ def write_learning_page(curves: dict[str, list[Point]], dataset_name: str, page:
     text = "\n".join(lines) + "\n"
     atomic_write_text(page, text)
     return text
+
+
+def learning_report_section(curves: dict[str, list[Point]]) -> tuple[str, list]:
+    """The HTML report's learning-curves section (table, comparisons with the probe, verdicts) and its chart;
+    empty when no run on a subset of the dataset exists."""
+    import html
+
+    import pandas as pd
+
+    if not any(point.per_label != ALL for points in curves.values() for point in points):
+        return "", []
+    parts = [
+        "<h2>How many images per label?</h2><p>Test macro AUC of runs on nested, label-stratified subsets of train "
+        "(<code>python -m benchmarks subset</code>, a grid's <code>subsets</code>; valid and test unchanged): mean "
+        "(range over draws and seeds).</p>",
+        pd.DataFrame(curve_table(curves)).to_html(index=False),
+    ]
+    comparisons = against_the_bar(curves)
+    if comparisons:
+        parts.append(pd.DataFrame(comparisons).round(3).to_html(index=False))
+        parts.append(
+            "<ul>"
+            + "".join(f"<li>{html.escape(ahead_line(m, s))}</li>" for m, s in first_ahead(comparisons).items())
+            + "</ul>"
+        )
+    return "\n".join(parts), [("Data efficiency", learning_curves_chart(curves_for_chart(curves)))]

@@ -36,7 +36,7 @@ def results_signature(results: Path) -> tuple:
         return ()
     stamps = []
     for child in sorted(Path(results).iterdir()):
-        for name in ("run.json", "metrics.json"):
+        for name in ("run.json", "metrics.json", "robustness.json"):
             path = child / name
             stamps.append((child.name, name, path.stat().st_mtime if path.is_file() else 0.0))
     return tuple(stamps)
@@ -59,7 +59,17 @@ def ease_pitfalls(title: str) -> list[dict]:
     return []
 
 
-SCORE_COLUMNS = ["macro_auc", "map", "micro_f1", "macro_f1", "hamming_loss", "subset_accuracy"]
+SCORE_COLUMNS = [
+    "macro_auc",
+    "map",
+    "ece",
+    "brier",
+    "robust_auc",
+    "micro_f1",
+    "macro_f1",
+    "hamming_loss",
+    "subset_accuracy",
+]
 
 
 COLUMN_TITLES = {  # what the leaderboard's headers read (the table keeps its snake_case keys for code and CSV)
@@ -68,6 +78,12 @@ COLUMN_TITLES = {  # what the leaderboard's headers read (the table keeps its sn
     "macro_auc_ci": "AUC 95% CI",
     "map": "mAP",
     "map_ci": "mAP 95% CI",
+    "ece": "ECE",
+    "ece_ci": "ECE 95% CI",
+    "brier": "Brier",
+    "brier_ci": "Brier 95% CI",
+    "robust_auc": "robust AUC",
+    "robust_auc_ci": "robust AUC 95% CI",
     "micro_f1": "micro F1",
     "macro_f1": "macro F1",
     "hamming_loss": "Hamming loss",
@@ -85,7 +101,7 @@ def readable_leaderboard(table: pd.DataFrame) -> pd.DataFrame:
     """Readable name, then the scores with their CIs as "[low, high]" text beside their (still sortable) numbers;
     the run id, kind and backbone last; why a latency is empty goes under the table."""
     shown = table.drop(columns=[c for c in HIDDEN if c in table])
-    for column in ("macro_auc_ci", "map_ci"):
+    for column in [c for c in shown.columns if c.endswith("_ci")]:
         shown[column] = shown[column].map(
             lambda c: f"[{c[0]:.3f}, {c[1]:.3f}]" if isinstance(c, (list, tuple)) and len(c) == 2 else ""
         )

@@ -11,7 +11,7 @@ from benchmarks.data.dataset import Dataset
 from benchmarks.errors import BenchmarkError
 from benchmarks.evaluation import charts
 from benchmarks.evaluation.groups import params_diff
-from benchmarks.evaluation.leaderboard import latency_notes, readable_groups
+from benchmarks.evaluation.leaderboard import readable_groups, table_notes
 from benchmarks.evaluation.results import load_run
 from dashboard.caching import cached_seed_groups
 from dashboard.logic import annotations, leaderboard
@@ -50,7 +50,7 @@ def render(dataset: Dataset, results: Path) -> None:
             "images_per_s": st.column_config.NumberColumn("images/s", help="served model, batches of 32"),
         },
     )
-    for note in latency_notes(table):
+    for note in table_notes(table):
         st.caption(note)
     st.plotly_chart(charts.leaderboard_bars(table), width="stretch")
     if leaderboard.has_latency(table):

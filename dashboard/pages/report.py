@@ -15,18 +15,18 @@ from dashboard.logic import leaderboard
 def render(dataset: Dataset, results: Path) -> None:
     st.header("Report")
     st.write(
-        "One self-contained HTML file (EDA, leaderboard, per-class ROC/AUC, paired comparisons) for a written report; "
+        "One self-contained HTML file (EDA, leaderboard, per-class ROC/AUC, paired comparisons, tuning, robustness, "
+        "learning curves) for a written report; "
         f"the same as `python -m benchmarks report {dataset.root}`."
     )
     if st.button("build the report"):
         from benchmarks.evaluation.report import build_report
-        from benchmarks.models.ease import ease_html
-        from benchmarks.tuning.records import report_section
+        from benchmarks.report_sections import upper_sections
 
         with st.spinner("building…"):
             ease = ease_table_cached(str(results), str(dataset.root), leaderboard.results_signature(results))
-            tuning, tuning_figures = report_section(results, dataset.fingerprint)
-            st.session_state["report_html"] = build_report(dataset, results, [ease_html(ease), tuning], tuning_figures)
+            sections, figures = upper_sections(results, dataset, ease)
+            st.session_state["report_html"] = build_report(dataset, results, sections, figures)
     if "report_html" in st.session_state:
         st.download_button(
             "download report.html",
