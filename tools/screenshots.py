@@ -25,6 +25,8 @@ PAGES = {  # file name -> the page's URL path (the app's title, lower-case, dash
     "per-class": "per-class-analysis",
     "try-an-image": "try-an-image",
     "frameworks": "frameworks",
+    "robustness": "robustness",
+    "images-needed": "images-needed",
     "train": "train",
     "report": "report",
 }
@@ -62,7 +64,7 @@ def chromium():
 
 
 def shoot(driver, url: str, out: Path, width: int, upload: Path | None = None) -> None:
-    """The page once it has drawn (its header shown, charts given a few seconds), at ``width`` (a phone's, emulated,
+    """The page once it has drawn (its header shown, its script finished, charts given a few seconds), at ``width`` (a phone's, emulated,
     below 600 px), the viewport as tall as the page."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
@@ -72,6 +74,8 @@ def shoot(driver, url: str, out: Path, width: int, upload: Path | None = None) -
     driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {**metrics, "height": 1000})  # short first
     driver.get(url)
     wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "h2"))
+    time.sleep(1)  # then until the script has finished (Streamlit's running indicator gone): a slow page is whole
+    wait.until(lambda d: not d.find_elements(By.CSS_SELECTOR, "[data-testid=stStatusWidget]"))
     if upload is not None:
         wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "input[type=file]"))[0].send_keys(str(upload))
         wait.until(lambda d: "predicted:" in d.find_element(By.TAG_NAME, "body").text)
@@ -92,6 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results", type=Path, default=Path("results"))
     parser.add_argument("--out", type=Path, default=Path("docs/dashboard"))
     parser.add_argument("--upload", type=Path, help="the image Try an image scores (default: the first test image)")
+    parser.add_argument(
+        "--pages", nargs="+", choices=list(PAGES), default=list(PAGES), metavar="PAGE", help="default: every page"
+    )
     args = parser.parse_args(argv)
 
     def body() -> None:
@@ -105,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
             for suffix, width in WIDTHS.items():
                 driver = chromium()
                 try:
-                    for name, path in PAGES.items():
+                    for name, path in ((n, PAGES[n]) for n in args.pages):
                         url = f"http://127.0.0.1:{PORT}/{path}"
                         chosen = upload if name == "try-an-image" else None
                         shoot(driver, url, args.out / f"{name}{suffix}.jpg", width, chosen)

@@ -285,4 +285,5 @@ def learning_curves_chart(curves_by_model: dict[str, dict]) -> go.Figure:
         xaxis_type="log",
         **LEGEND_BELOW,
     )
-    return figure
+    sizes = sorted({x for curve in curves_by_model.values() for x in curve["x"]})
+    return figure.update_xaxes(tickvals=sizes, ticktext=[str(x) for x in sizes])  # the sizes measured, not 2, 3, 4…

@@ -10,15 +10,9 @@ import streamlit as st
 
 from benchmarks.data.dataset import Dataset
 from benchmarks.evaluation.charts import learning_curves_chart
-from benchmarks.runner.learning_curves import (
-    ALL,
-    against_the_bar,
-    ahead_line,
-    curve_table,
-    curves_for_chart,
-    first_ahead,
-    learning_points,
-)
+from benchmarks.runner.learning_curves import ahead_line
+from dashboard.caching import cached_learning_curves
+from dashboard.logic import leaderboard
 
 
 def render(dataset: Dataset, results: Path) -> None:
@@ -28,8 +22,8 @@ def render(dataset: Dataset, results: Path) -> None:
         "point is scored on the same test images): mean test macro AUC, the band the range over draws and seeds. "
         "Against the linear probe each size is compared draw by draw with the paired bootstrap."
     )
-    curves = learning_points(results, dataset.fingerprint, len(dataset.rows("train")))
-    if not any(point.per_label != ALL for points in curves.values() for point in points):
+    shown = cached_learning_curves(str(results), str(dataset.root), leaderboard.results_signature(results))
+    if not shown["subsets"]:
         st.info(
             "No run on a subset of this dataset yet. Make subsets with `python -m benchmarks subset "
             f"{dataset.root} OUT --per-label N --draw D` and train on them, or run a grid with "
@@ -37,18 +31,17 @@ def render(dataset: Dataset, results: Path) -> None:
             "StampScenes, ~3 h on 2 cores; docs/grids.md)."
         )
         return
-    st.plotly_chart(learning_curves_chart(curves_for_chart(curves)), width="stretch")
-    comparisons = against_the_bar(curves)
-    for model, size in first_ahead(comparisons).items():
+    st.plotly_chart(learning_curves_chart(shown["chart"]), width="stretch")
+    for model, size in shown["first_ahead"].items():
         st.markdown(f"- {ahead_line(model, size)}")
-    st.dataframe(_sizes_as_text(pd.DataFrame(curve_table(curves))), hide_index=True, width="stretch")
+    st.dataframe(_sizes_as_text(pd.DataFrame(shown["table"])), hide_index=True, width="stretch")
     st.caption(
         "kept its start: runs in which keep-best found no fine-tuning epoch ahead of its starting weights (for "
         "LP-FT, the probe's head) beyond the noise of the valid images, and ended on them."
     )
-    if comparisons:
+    if shown["comparisons"]:
         st.subheader("Against the linear probe on the same subsets")
-        st.dataframe(_sizes_as_text(pd.DataFrame(comparisons).round(3)), hide_index=True, width="stretch")
+        st.dataframe(_sizes_as_text(pd.DataFrame(shown["comparisons"]).round(3)), hide_index=True, width="stretch")
 
 
 def _sizes_as_text(table: pd.DataFrame) -> pd.DataFrame:
