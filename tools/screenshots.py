@@ -64,8 +64,8 @@ def chromium():
 
 
 def shoot(driver, url: str, out: Path, width: int, upload: Path | None = None) -> None:
-    """The page once it has drawn (its header shown, its script finished, charts given a few seconds), at ``width`` (a phone's, emulated,
-    below 600 px), the viewport as tall as the page."""
+    """The page once it has drawn (header shown, script finished, charts given a few seconds), at ``width`` (a
+    phone's, emulated, below 600 px), the viewport as tall as the page."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 

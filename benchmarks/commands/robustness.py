@@ -77,8 +77,8 @@ def cmd_robustness(args) -> None:
     from benchmarks.data.corruptions import check_choice
     from benchmarks.data.dataset import load_dataset
     from benchmarks.errors import BenchmarkError, RunError
+    from benchmarks.evaluation.groups import newest_per_model
     from benchmarks.evaluation.results import load_run
-    from benchmarks.robustness.table import newest_per_model
 
     check_choice(args.corruptions, args.severities)
     if not args.runs and args.models_on is None:

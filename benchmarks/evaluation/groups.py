@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -29,7 +30,7 @@ from .evaluate import (
     metrics_of,
 )
 from .metrics import confidence_interval, macro_of
-from .results import BOOTSTRAP_NPZ, PARAM_DEFAULTS_WHEN_MISSING, Run
+from .results import BOOTSTRAP_NPZ, PARAM_DEFAULTS_WHEN_MISSING, Run, finished_runs_on
 from .robustness import corrupted_sets, mean_under_corruption, read_robustness
 
 METRICS = tuple(MACRO_OF_LABEL_SAMPLES)  # the macro metrics compared, each the mean of a per-label sample
@@ -105,6 +106,13 @@ def _distinguishing(mine: dict, namesakes: list[dict]) -> dict:
         if not usual_is_unique or json.dumps(value(mine, key), default=str) != counts[0][0]:
             shown[key] = value(mine, key)
     return shown
+
+
+def newest_per_model(results: Path | str, dataset) -> list[Run]:
+    """The newest finished run of each model (kind, backbone, settings: seeds pooled) trained on ``dataset`` (a
+    ``Dataset``): what `make robustness` scores and `tools.speed --dataset` times."""
+    groups = group_runs(finished_runs_on(results, dataset.fingerprint))
+    return [max(group.runs, key=lambda run: str(run.info.get("created"))) for group in groups]
 
 
 def run_names(runs: list[Run]) -> dict[str, str]:

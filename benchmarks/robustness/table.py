@@ -5,16 +5,14 @@ comparisons of the mean under corruption (Benjamini-Hochberg across the pairs), 
 from __future__ import annotations
 
 from itertools import combinations
-from pathlib import Path
 
 import numpy as np
 
-from benchmarks.data.dataset import Dataset
 from benchmarks.errors import RunError
-from benchmarks.evaluation.groups import group_runs, run_names, verdict
+from benchmarks.evaluation.groups import run_names, verdict
 from benchmarks.evaluation.label_verdicts import FDR, bootstrap_p_value
 from benchmarks.evaluation.metrics import confidence_interval, with_interval
-from benchmarks.evaluation.results import Run, finished_runs_on
+from benchmarks.evaluation.results import Run
 from benchmarks.evaluation.robustness import (
     corrupted_sets,
     corruption_errors,
@@ -24,12 +22,6 @@ from benchmarks.evaluation.robustness import (
 from benchmarks.serving.predictors import can_predict, why_no_model
 
 BASELINE_KIND = "linear_probe"  # ImageNet-C's AlexNet: the simplest model on the same features
-
-
-def newest_per_model(results: Path, dataset: Dataset) -> list[Run]:
-    """The newest finished run of each model (kind, backbone, settings: seeds pooled) trained on ``dataset``."""
-    groups = group_runs(finished_runs_on(results, dataset.fingerprint))
-    return [max(group.runs, key=lambda run: str(run.info.get("created"))) for group in groups]
 
 
 def collect(runs: list[Run], baseline: Run | None = None) -> dict:
