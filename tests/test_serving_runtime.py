@@ -134,6 +134,32 @@ def test_the_api_serves_openvino_with_the_same_scores(fastai_run, keras_run, rep
     )
 
 
+def test_a_model_openvino_cannot_serve_is_served_natively_not_dropped(keras_run, monkeypatch, caplog):
+    """Under SERVING_RUNTIME=openvino a run whose export is refused (a Keras model trained in mixed_bfloat16, or a
+    parity failure as here) stays on the API through its own framework — the model it was scored with — with one
+    logged line; /models names its runtime."""
+    from benchmarks.serving.predictors import load_servable_predictor
+
+    target = keras_run.path / EXPORT_DIR
+    if target.exists():
+        import shutil
+
+        shutil.rmtree(target)
+    monkeypatch.setattr(serving_runtime, "max_score_difference", lambda native, network: 0.25)
+    with caplog.at_level("WARNING", logger="imgbench.serving"):
+        predictor = load_servable_predictor(keras_run.path, "openvino")
+    assert runtime_of(predictor) == "native" and any("served natively" in r.getMessage() for r in caplog.records)
+    monkeypatch.setenv("RESULTS_DIR", str(keras_run.path.parent))
+    monkeypatch.setenv("SERVING_RUNTIME", "openvino")
+    monkeypatch.setenv("SERVE_RUNS", keras_run.run_id)
+    from api.app import app
+
+    with TestClient(app) as client:
+        models = client.get("/models").json()
+        health = client.get("/health").json()
+    assert [(m["id"], m["runtime"]) for m in models] == [(keras_run.run_id, "native")] and health["skipped"] == []
+
+
 def test_a_keras_model_trained_in_mixed_precision_is_refused_by_the_openvino_export_in_one_line(tmp_path):
     """On CPUs with AMX Keras trains in mixed_bfloat16: OpenVINO cannot read its bf16 constants, and a float32 copy
     would not serve the scores the run was scored with."""

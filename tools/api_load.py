@@ -1,8 +1,9 @@
 """Latency and throughput of the prediction API, measured from a client over loopback.
 
 Starts ``uvicorn api.app:app`` on a free port in a child process (with ``SERVING_RUNTIME`` set as asked), then per
-model: p50/p95 latency of one-image requests sent one at a time, the model's own share of it (the ``latency_ms``
-the API reports), and requests per second with 8 concurrent clients, each client on a keep-alive connection.
+model (and ``model=all``, every served model per request, where there are several): p50/p95 latency of one-image
+requests sent one at a time, the model's own share of it (the ``latency_ms`` the API reports, summed over models for
+``all``), and requests per second with 8 concurrent clients, each client on a keep-alive connection.
 ``python -m tools.api_load RESULTS IMAGE --runtimes native openvino`` compares serving runtimes, one
 server after the other, on the same image.
 """
@@ -80,7 +81,10 @@ def measure_api(
         payload = image.read_bytes()
         clients = threading.local()
         figures = {}
-        for model in requests.get(f"{url}/models", timeout=10).json():
+        models = requests.get(f"{url}/models", timeout=10).json()
+        runtimes = "/".join(sorted({m["runtime"] for m in models}))
+        everything = {"id": "all", "kind": "every model per request", "runtime": runtimes}
+        for model in models + [everything] * (len(models) > 1):
 
             def one(_=None):
                 """One request on this thread's keep-alive connection: (client ms, the model's own ms)."""
@@ -95,7 +99,8 @@ def measure_api(
                     timeout=60,
                 )
                 reply.raise_for_status()
-                return (time.perf_counter() - start) * 1000, reply.json()["predictions"][0]["latency_ms"]
+                model_ms = sum(p["latency_ms"] for p in reply.json()["predictions"])  # model=all: every model's
+                return (time.perf_counter() - start) * 1000, model_ms
 
             for _ in range(3):
                 one()

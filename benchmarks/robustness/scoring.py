@@ -38,7 +38,13 @@ from benchmarks.evaluation.robustness import (
     stored_scores,
     summarize,
 )
-from benchmarks.serving.predictors import can_predict, load_predictor, runtime_of, why_no_model
+from benchmarks.serving.predictors import (
+    can_predict,
+    load_predictor,
+    load_servable_predictor,
+    runtime_of,
+    why_no_model,
+)
 from benchmarks.serving.runtime import serving_runtime
 
 BATCH = 32
@@ -78,8 +84,10 @@ def score_run(
     used = stored_runtime
     started = time.perf_counter()
     if missing:
-        fastest = requested == FASTEST and runtime is None
-        predictor = _fastest(run) if fastest else load_predictor(run, runtime or stored_runtime)
+        if requested == FASTEST and runtime is None:  # OpenVINO where the model exports to it, else native
+            predictor = load_servable_predictor(run, "openvino")
+        else:
+            predictor = load_predictor(run, runtime or stored_runtime)
         used = runtime_of(predictor)
         if used != stored_runtime:  # one runtime for every set of a run
             scores, missing = {}, sets
@@ -111,15 +119,6 @@ def score_run(
     }
     atomic_write_json(run.path / ROBUSTNESS_JSON, record)
     return read_robustness(run)
-
-
-def _fastest(run: Run):
-    """OpenVINO where the run's model exports to it within parity (2-4x faster on these CPUs), else native."""
-    try:
-        return load_predictor(run, "openvino")
-    except RunError as error:
-        tqdm.write(f"{run.run_id}: served natively ({error})")
-        return load_predictor(run, "native")
 
 
 def _score_sets(run: Run, dataset: Dataset, predictor, sets: list, scores: dict, runtime: str) -> None:

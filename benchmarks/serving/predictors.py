@@ -9,6 +9,7 @@ the runtime: concurrent callers share network runs (``BatchedPredictor``).
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from benchmarks.errors import RunError
@@ -56,10 +57,24 @@ def runtime_of(predictor: Predictor) -> str:
     return getattr(predictor, "runtime", NATIVE)
 
 
+def load_servable_predictor(run: Run | Path | str, runtime: str | None = None) -> Predictor:
+    """``load_predictor`` as a server wants it: where ``runtime`` cannot serve this run's model (its export refused,
+    as for a Keras model trained in mixed_bfloat16, or outside parity), the native runtime serves it — the model it
+    was scored with — and one logged line says why; ``runtime_of`` tells which runtime a model got."""
+    try:
+        return load_predictor(run, runtime)
+    except RunError as error:
+        if serving_runtime(runtime) == NATIVE or not can_predict(run if isinstance(run, Run) else load_run(run)):
+            raise
+        logging.getLogger("imgbench.serving").warning("served natively: %s", error)
+        return load_predictor(run, NATIVE)
+
+
 def load_warm_predictor(run: Run | Path | str, runtime: str | None = None) -> Predictor:
-    """For servers: load, then predict once, so graph tracing and lazy allocation are not billed to the first user."""
+    """For servers: load (``load_servable_predictor``), then predict once, so graph tracing and lazy allocation are
+    not billed to the first user."""
     from PIL import Image
 
-    predictor = load_predictor(run, runtime)
+    predictor = load_servable_predictor(run, runtime)
     predictor.predict([Image.new("RGB", (64, 64))])
     return predictor
