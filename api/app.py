@@ -33,6 +33,7 @@ from benchmarks.data.images import ImageTooLarge, open_rgb
 from benchmarks.errors import BenchmarkError, first_line
 from benchmarks.evaluation.results import load_run, read_metrics
 from benchmarks.serving.batching import DynamicBatcher
+from benchmarks.serving.framework_thread import on_framework_thread
 from benchmarks.serving.predictors import can_predict, load_warm_predictor, runtime_of
 from benchmarks.serving.runtime import serving_runtime
 from benchmarks.serving.scoring import Thresholds, score, thresholds_of
@@ -166,7 +167,7 @@ async def lifespan(app: FastAPI):
     threads = os.cpu_count() or 1
     import torch
 
-    torch.set_num_threads(threads)
+    on_framework_thread(torch.set_num_threads, threads)  # OpenMP's setting is per thread: where the models run
     try:
         app.state.runtime = serving_runtime()
         app.state.models, app.state.skipped = load_models(

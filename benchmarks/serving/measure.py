@@ -22,6 +22,7 @@ from benchmarks.evaluation.latency import BATCH, LATENCY_KEY
 from benchmarks.evaluation.machine import environment
 from benchmarks.evaluation.results import Run
 
+from .framework_thread import on_framework_thread
 from .predictors import can_predict, load_predictor, runtime_of, why_no_model
 
 MEASURED_IMAGES = 8  # distinct test images cycled through (decoded once, outside the timing)
@@ -39,8 +40,9 @@ def pin_threads(threads: int | None = None) -> dict:
 
     from benchmarks.models import torch_first  # noqa: F401  (torch and torchvision before TensorFlow, or a later load segfaults)
 
-    torch.set_num_threads(threads)
-    used["torch"] = torch.get_num_threads()
+    torch.set_num_threads(threads)  # OpenMP's setting is per thread: here, and on the thread models run on
+    on_framework_thread(torch.set_num_threads, threads)
+    used["torch"] = on_framework_thread(torch.get_num_threads)
     import tensorflow as tf
 
     try:

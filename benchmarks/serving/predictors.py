@@ -16,6 +16,7 @@ from benchmarks.errors import RunError
 from benchmarks.evaluation.results import Run, load_run
 from benchmarks.models.registry import Predictor, families, family_of, load_predictor_class
 
+from .framework_thread import OnFrameworkThread, on_framework_thread
 from .runtime import NATIVE, BatchedPredictor, openvino_predictor, serving_runtime
 
 
@@ -45,12 +46,12 @@ def load_predictor(run: Run | Path | str, runtime: str | None = None) -> Predict
     run = run if isinstance(run, Run) else load_run(run)
     if not can_predict(run):
         raise RunError(f"{run.path}: cannot predict: {why_no_model(run)}")
-    native = load_predictor_class(family_of(run.kind))(run.path)
+    native = on_framework_thread(load_predictor_class(family_of(run.kind)), run.path)
     if not hasattr(native, "network_output"):
-        return native  # no network of its own to batch or export (TM exports and replicas, the probe)
+        return OnFrameworkThread(native)  # no network of its own to batch or export (TM's and AutoML's exports)
     if runtime == NATIVE or not hasattr(native, "export_openvino"):
-        return BatchedPredictor(native)
-    return openvino_predictor(native, run.path)
+        return BatchedPredictor(native, lambda batch: on_framework_thread(native.network_output, batch))
+    return on_framework_thread(openvino_predictor, native, run.path)  # the parity check runs the native network
 
 
 def runtime_of(predictor: Predictor) -> str:
