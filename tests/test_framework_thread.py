@@ -47,3 +47,12 @@ def test_a_native_model_is_loaded_and_run_on_the_framework_thread(request, fixtu
         scores = list(pool.map(lambda _: predictor.predict([image]), range(8)))
     assert loads == 1 and len(calls) > loads and set(calls) == {home}
     assert all(abs(s - scores[0]).max() < 1e-6 for s in scores)
+
+
+def test_a_forked_child_gets_a_framework_thread_of_its_own():
+    import multiprocessing
+
+    on_framework_thread(threading.get_ident)  # started in the parent before the fork
+    context = multiprocessing.get_context("fork")
+    with context.Pool(1) as pool:
+        assert pool.apply_async(on_framework_thread, (abs, -42)).get(timeout=30) == 42  # a hang here: no thread

@@ -12,6 +12,7 @@ same cores. OpenVINO manages its own threads and does not come through here.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -21,6 +22,16 @@ T = TypeVar("T")
 
 _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="imgbench-framework")
 _ident: list[int] = []  # the framework thread's id, once it has started
+
+
+def _fresh_after_fork() -> None:
+    """A forked child (a DataLoader worker, say) has no framework thread: it gets its own on first use."""
+    global _executor
+    _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="imgbench-framework")
+    _ident.clear()
+
+
+os.register_at_fork(after_in_child=_fresh_after_fork)
 
 
 def on_framework_thread(function: Callable[..., T], *args, **kwargs) -> T:
