@@ -51,6 +51,8 @@ def test_leaderboard_shows_robust_auc_with_its_ci_and_says_what_it_averages(scor
     assert table.loc[prior.run_id, "robust_auc"] is None or np.isnan(table.loc[prior.run_id, "robust_auc"])
     text = format_table(table.reset_index())
     assert "robust_auc" in text and "1/2 corruption × severity sets" in text and "on the sets they share" in text
+    unscored = table.reset_index().assign(robust_auc=None)
+    assert any("no run here scored under corruption yet" in note for note in table_notes(unscored))
     grouped = group_leaderboard(results, load_dataset(tiny_scenes)).set_index("model")
     probe_model = next(name for name in grouped.index if "linear_probe" in name and "96" not in name)
     assert grouped.loc[probe_model, "robust_auc"] is not None

@@ -222,8 +222,11 @@ def table_notes(table: pd.DataFrame) -> list[str]:
 
 
 def _robust_sets_note(table: pd.DataFrame) -> list[str]:
-    if "robust_auc" not in table or not table["robust_auc"].notna().any():
+    if "robust_auc" not in table or table.empty:
         return []
+    if not table["robust_auc"].notna().any():
+        return ["robust AUC —: no run here scored under corruption yet (`make robustness` after `make demo`, or "
+                "`python -m benchmarks robustness RUN ...`)"]  # fmt: skip
     if "robust_sets" not in table:  # per model: averaged over the sets every seed was scored on
         return ["robust AUC: mean test macro AUC under corruption (`python -m benchmarks robustness`), over the "
                 "corruption × severity sets every seed of the model was scored on; — where one was not"]  # fmt: skip
