@@ -69,22 +69,7 @@ def ease_table_cached(results: str, dataset_path: str, signature: tuple):
 @st.cache_data(show_spinner="learning curves: each size against the probe, draw by draw…", max_entries=4)
 def cached_learning_curves(results: str, dataset_path: str, signature: tuple) -> dict:
     """What the Images-needed page shows (the paired comparisons take seconds), keyed by the runs' file times."""
-    from benchmarks.runner.learning_curves import (
-        ALL,
-        against_the_bar,
-        curve_table,
-        curves_for_chart,
-        first_ahead,
-        learning_points,
-    )
+    from benchmarks.runner.learning_curves import learning_points, learning_summary
 
     dataset, _ = datasets.load_dataset_safely(Path(dataset_path))
-    curves = learning_points(Path(results), dataset.fingerprint, len(dataset.rows("train")))
-    comparisons = against_the_bar(curves)
-    return {
-        "subsets": any(point.per_label != ALL for points in curves.values() for point in points),
-        "chart": curves_for_chart(curves),
-        "table": curve_table(curves),
-        "comparisons": comparisons,
-        "first_ahead": first_ahead(comparisons),
-    }
+    return learning_summary(learning_points(Path(results), dataset.fingerprint, len(dataset.rows("train"))))

@@ -30,7 +30,7 @@ from .evaluate import (
     metrics_of,
 )
 from .metrics import confidence_interval, macro_of
-from .results import BOOTSTRAP_NPZ, PARAM_DEFAULTS_WHEN_MISSING, Run, finished_runs_on
+from .results import BOOTSTRAP_NPZ, PARAM_DEFAULTS_WHEN_MISSING, Run, finished_runs_on, newest_per
 from .robustness import corrupted_sets, mean_under_corruption, read_robustness
 
 METRICS = tuple(MACRO_OF_LABEL_SAMPLES)  # the macro metrics compared, each the mean of a per-label sample
@@ -111,8 +111,9 @@ def _distinguishing(mine: dict, namesakes: list[dict]) -> dict:
 def newest_per_model(results: Path | str, dataset) -> list[Run]:
     """The newest finished run of each model (kind, backbone, settings: seeds pooled) trained on ``dataset`` (a
     ``Dataset``): what `make robustness` scores and `tools.speed --dataset` times."""
-    groups = group_runs(finished_runs_on(results, dataset.fingerprint))
-    return [max(group.runs, key=lambda run: str(run.info.get("created"))) for group in groups]
+    runs = finished_runs_on(results, dataset.fingerprint)
+    model_of = {run.run_id: group.name for group in group_runs(runs) for run in group.runs}
+    return list(newest_per(runs, lambda run: model_of[run.run_id]).values())
 
 
 def run_names(runs: list[Run]) -> dict[str, str]:

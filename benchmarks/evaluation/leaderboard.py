@@ -211,12 +211,12 @@ def table_notes(table: pd.DataFrame) -> list[str]:
     """What a blank or a column means, once per reason: why a latency is missing (never shown as 0), what robust
     AUC averages, and a robustness record that could not be read."""
     notes: dict[str, list[str]] = {}
-    for column in ("latency_note", "robust_note"):
+    for column, blank in (("latency_note", "latency"), ("robust_note", "robust AUC")):
         if column not in table:  # the per-model table keeps no per-run notes
             continue
         for run, note in zip(table["run"], table[column]):
             if note:
-                notes.setdefault(f"{'latency' if column == 'latency_note' else 'robust AUC'} —: {note}", []).append(run)
+                notes.setdefault(f"{blank} —: {note}", []).append(run)
     lines = [f"{note} ({', '.join(runs)})" for note, runs in notes.items()]
     return lines + _robust_sets_note(table)
 

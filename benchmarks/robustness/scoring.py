@@ -70,21 +70,19 @@ def score_run(
     run = run if isinstance(run, Run) else load_run(run)
     if not can_predict(run):
         raise RunError(f"{run.path}: no robustness row: {why_no_model(run)}")
-    requested = runtime
     dataset = dataset_of(run, dataset)
     sets = plan(names, severities)
     stored_runtime, scores = stored_scores(run.path / ROBUSTNESS_NPZ)
-    if force:
-        scores = {}  # asked to score every set again
-    if runtime == FASTEST:
-        runtime = None if force else stored_runtime  # the stored scores' runtime, if any; else chosen below
-    elif runtime is not None and serving_runtime(runtime) != stored_runtime:
-        scores = {}  # through another runtime than the stored scores were
+    fastest = runtime == FASTEST
+    if fastest:  # keep the stored scores' runtime unless asked to score afresh; else chosen when loading below
+        runtime = None if force else stored_runtime
+    if force or (runtime is not None and serving_runtime(runtime) != stored_runtime):
+        scores = {}  # asked to score again, or through another runtime than the stored scores were
     missing = [(c, s) for c, s in sets if set_name(c, s) not in scores]
     used = stored_runtime
     started = time.perf_counter()
     if missing:
-        if requested == FASTEST and runtime is None:  # OpenVINO where the model exports to it, else native
+        if fastest and runtime is None:  # OpenVINO where the model exports to it, else native
             predictor = load_servable_predictor(run, "openvino")
         else:
             predictor = load_predictor(run, runtime or stored_runtime)

@@ -174,3 +174,16 @@ def ahead_line(model: str, size) -> str:
     if size == ALL:
         return f"{model}: ahead of the probe only with the whole training split"
     return f"{model}: ahead of the probe from {size} images per label on"
+
+
+def learning_summary(curves: dict[str, list[Point]]) -> dict:
+    """What every view of the curves shows (report, dashboard): whether any subset was run, the chart's series, the
+    table, each size against the probe and from which size each model stays ahead."""
+    comparisons = against_the_bar(curves)
+    return {
+        "subsets": any(point.per_label != ALL for points in curves.values() for point in points),
+        "chart": curves_for_chart(curves),
+        "table": curve_table(curves),
+        "comparisons": comparisons,
+        "first_ahead": first_ahead(comparisons),
+    }

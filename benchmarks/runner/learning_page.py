@@ -10,7 +10,15 @@ from benchmarks.atomic import atomic_write, atomic_write_text
 from benchmarks.evaluation.charts import learning_curves_chart
 
 from .figures import commit, machine_of
-from .learning_curves import ALL, Point, against_the_bar, ahead_line, curve_table, curves_for_chart, first_ahead
+from .learning_curves import (
+    Point,
+    against_the_bar,
+    ahead_line,
+    curve_table,
+    curves_for_chart,
+    first_ahead,
+    learning_summary,
+)
 
 
 def write_learning_page(curves: dict[str, list[Point]], dataset_name: str, page: Path, command: str) -> str:
@@ -67,20 +75,20 @@ def learning_report_section(curves: dict[str, list[Point]]) -> tuple[str, list]:
 
     import pandas as pd
 
-    if not any(point.per_label != ALL for points in curves.values() for point in points):
+    shown = learning_summary(curves)
+    if not shown["subsets"]:
         return "", []
     parts = [
         "<h2>How many images per label?</h2><p>Test macro AUC of runs on nested, label-stratified subsets of train "
         "(<code>python -m benchmarks subset</code>, a grid's <code>subsets</code>; valid and test unchanged): mean "
         "(range over draws and seeds).</p>",
-        pd.DataFrame(curve_table(curves)).to_html(index=False),
+        pd.DataFrame(shown["table"]).to_html(index=False),
     ]
-    comparisons = against_the_bar(curves)
-    if comparisons:
-        parts.append(pd.DataFrame(comparisons).round(3).to_html(index=False))
+    if shown["comparisons"]:
+        parts.append(pd.DataFrame(shown["comparisons"]).round(3).to_html(index=False))
         parts.append(
             "<ul>"
-            + "".join(f"<li>{html.escape(ahead_line(m, s))}</li>" for m, s in first_ahead(comparisons).items())
+            + "".join(f"<li>{html.escape(ahead_line(m, s))}</li>" for m, s in shown["first_ahead"].items())
             + "</ul>"
         )
-    return "\n".join(parts), [("Data efficiency", learning_curves_chart(curves_for_chart(curves)))]
+    return "\n".join(parts), [("Data efficiency", learning_curves_chart(shown["chart"]))]
