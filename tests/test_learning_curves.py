@@ -118,3 +118,17 @@ def test_first_ahead_is_the_size_from_which_a_model_stays_ahead(verdicts, expect
         for size, v in zip((10, 25, 50, "all"), verdicts)
     ]
     assert first_ahead(rows) == {"m": expected}
+
+
+def test_the_seed_range_is_the_spread_of_seeds_within_a_draw_averaged_over_draws():
+    from types import SimpleNamespace
+
+    from benchmarks.runner.learning_curves import Point, seed_range
+
+    def point(rows):  # (draw, seed, auc)
+        runs = [SimpleNamespace(params={"seed": seed}, info={}) for _, seed, _ in rows]
+        return Point("m", 10, runs, [d for d, _, _ in rows], [50] * len(rows), [a for _, _, a in rows])
+
+    # draw 0's seeds span 0.02, draw 1's 0.04: the draws' own gap (0.70 vs 0.80) is not the seeds' doing
+    assert seed_range(point([(0, 0, 0.70), (0, 1, 0.72), (1, 0, 0.80), (1, 1, 0.76), (1, 2, 0.78)])) == "0.030"
+    assert seed_range(point([(0, None, 0.70), (1, None, 0.80)])) == "—"  # one run per draw (the probe): no seeds

@@ -2,7 +2,9 @@
 one dataset (``benchmarks subset``; a grid's ``subsets = {...}``) and on the dataset itself.
 
 Every subset keeps the dataset's valid and test splits, so every point is scored on the same test images. A point
-pools the runs of one model at one size over draws (which subset) and seeds; its band is their range. Against the
+pools the runs of one model at one size over draws (which subset) and seeds; its band is their range, and the
+table also gives the training seeds' own spread (within a draw), so a reader can tell which images were drawn
+from how the training happened to go. Against the
 bar (the linear probe), each model is compared on each draw with the paired bootstrap of ``compare`` (same subset,
 same test images): "ahead of the probe" at a size only where every draw's 95 % CI is above 0.
 """
@@ -10,13 +12,14 @@ same test images): "ahead of the probe" at a size only where every draw's 95 % C
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 
 from benchmarks.data.subsets import subset_info
 from benchmarks.evaluation.evaluate import metrics_of
-from benchmarks.evaluation.groups import Group, compare_groups, group_runs
+from benchmarks.evaluation.groups import Group, compare_groups, group_runs, seed_of
 from benchmarks.evaluation.results import Run, list_runs
 from benchmarks.models.registry import BAR, FLOOR, baseline_kind
 from benchmarks.training.keep_best import kept_the_start
@@ -70,7 +73,8 @@ def _size_key(point: Point) -> float:
 
 
 def curve_table(curves: dict[str, list[Point]]) -> list[dict]:
-    """One row per model and size: mean test macro AUC, its range over draws and seeds, runs, train images."""
+    """One row per model and size: mean test macro AUC, its range over draws and seeds, the seeds' own spread, runs,
+    train images."""
     rows = []
     for model, points in curves.items():
         for point in points:
@@ -83,10 +87,21 @@ def curve_table(curves: dict[str, list[Point]]) -> list[dict]:
                     "runs": len(values),
                     "test macro AUC": f"{values.mean():.3f}"
                     + (f" ({values.min():.3f}-{values.max():.3f})" if len(values) > 1 else ""),
+                    "seed range": seed_range(point),
                     "kept its start": _kept_start(point.runs),
                 }
             )
     return rows
+
+
+def seed_range(point: Point) -> str:
+    """The spread training seeds alone give a point: the range of test macro AUC over the seeds of one draw (one
+    subset), averaged over draws; "—" where no draw has two seeds (the probe has no seed)."""
+    by_draw: dict[int, dict] = defaultdict(dict)
+    for run, draw, auc in zip(point.runs, point.draws, point.aucs):
+        by_draw[draw][seed_of(run)] = auc
+    ranges = [max(aucs.values()) - min(aucs.values()) for aucs in by_draw.values() if len(aucs) > 1]
+    return f"{np.mean(ranges):.3f}" if ranges else "—"
 
 
 def _kept_start(runs: list[Run]) -> str:

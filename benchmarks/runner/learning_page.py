@@ -41,15 +41,18 @@ def write_learning_page(curves: dict[str, list[Point]], dataset_name: str, page:
         "",
         shown,
         "",
-        "| model | per label | train images | runs | test macro AUC (range) | kept its start |",
-        "|---|---|---|---|---|---|",
+        "| model | per label | train images | runs | test macro AUC (range) | seed range | kept its start |",
+        "|---|---|---|---|---|---|---|",
     ]
     lines += [
         f"| {r['model']} | {r['per label']} | {r['train images']} | {r['runs']} | {r['test macro AUC']} "
-        f"| {r['kept its start']} |"
+        f"| {r['seed range']} | {r['kept its start']} |"
         for r in curve_table(curves)
     ]
     lines += [
+        "",
+        "Range: over every draw and seed of the point. Seed range: the training seeds' own spread, the range over "
+        "the seeds of one draw (one subset) averaged over draws; the rest of the range is which images were drawn.",
         "",
         "Kept its start: runs in which keep-best found no fine-tuning epoch ahead of the weights it started from "
         "(for LP-FT, the probe's head) beyond the noise of the valid images, and ended on them.",
@@ -81,7 +84,7 @@ def learning_report_section(curves: dict[str, list[Point]]) -> tuple[str, list]:
     parts = [
         "<h2>How many images per label?</h2><p>Test macro AUC of runs on nested, label-stratified subsets of train "
         "(<code>python -m benchmarks subset</code>, a grid's <code>subsets</code>; valid and test unchanged): mean "
-        "(range over draws and seeds).</p>",
+        "(range over draws and seeds; seed range: over the seeds of one draw, averaged over draws).</p>",
         pd.DataFrame(shown["table"]).to_html(index=False),
     ]
     if shown["comparisons"]:
