@@ -11,8 +11,8 @@ same test images): "ahead of the probe" at a size only where every draw's 95 % C
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from collections import defaultdict
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
