@@ -85,31 +85,24 @@ def cmd_learning_curve(args) -> None:
 
     from benchmarks.data.dataset import load_dataset
     from benchmarks.errors import BenchmarkError
-    from benchmarks.runner.learning_curves import (
-        against_the_bar,
-        ahead_line,
-        curve_table,
-        curves_for_chart,
-        first_ahead,
-        learning_points,
-    )
+    from benchmarks.runner.learning_curves import ahead_line, learning_points, learning_summary
 
     dataset = load_dataset(args.dataset)
     curves = learning_points(args.results, dataset.fingerprint, len(dataset.rows("train")))
     if not curves:
         raise BenchmarkError(f"{args.results}: no finished run on {args.dataset} or its subsets")
-    print(pd.DataFrame(curve_table(curves)).to_string(index=False))
-    comparisons = against_the_bar(curves)
-    if comparisons:
+    summary = learning_summary(curves)
+    print(pd.DataFrame(summary["table"]).to_string(index=False))
+    if summary["comparisons"]:
         print("\nagainst the linear probe on the same subsets (mean difference over draws):")
-        print(pd.DataFrame(comparisons).round(3).to_string(index=False))
-        for model, size in first_ahead(comparisons).items():
+        print(pd.DataFrame(summary["comparisons"]).round(3).to_string(index=False))
+        for model, size in summary["first_ahead"].items():
             print(f"- {ahead_line(model, size)}")
     if args.html:
         from benchmarks.atomic import atomic_write
         from benchmarks.evaluation.charts import learning_curves_chart
 
-        figure = learning_curves_chart(curves_for_chart(curves))
+        figure = learning_curves_chart(summary["chart"])
         atomic_write(args.html, lambda tmp: figure.write_html(tmp, include_plotlyjs=True), suffix=".html")
         print(f"chart written: {args.html}")
     if args.markdown:

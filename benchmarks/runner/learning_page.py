@@ -10,21 +10,14 @@ from benchmarks.atomic import atomic_write, atomic_write_text
 from benchmarks.evaluation.charts import learning_curves_chart
 
 from .figures import commit, machine_of
-from .learning_curves import (
-    Point,
-    against_the_bar,
-    ahead_line,
-    curve_table,
-    curves_for_chart,
-    first_ahead,
-    learning_summary,
-)
+from .learning_curves import Point, ahead_line, learning_summary
 
 
 def write_learning_page(curves: dict[str, list[Point]], dataset_name: str, page: Path, command: str) -> str:
     """Write ``page`` and its chart (``page`` with .png; skipped in one line where Chromium is missing)."""
     chart = page.with_suffix(".png")
-    figure = learning_curves_chart(curves_for_chart(curves))
+    summary = learning_summary(curves)
+    figure = learning_curves_chart(summary["chart"])
     try:
         atomic_write(chart, lambda tmp: figure.write_image(str(tmp), format="png", width=900, height=560))
         shown = f"![learning curves]({chart.name})"
@@ -47,7 +40,7 @@ def write_learning_page(curves: dict[str, list[Point]], dataset_name: str, page:
     lines += [
         f"| {r['model']} | {r['per label']} | {r['train images']} | {r['runs']} | {r['test macro AUC']} "
         f"| {r['seed range']} | {r['kept its start']} |"
-        for r in curve_table(curves)
+        for r in summary["table"]
     ]
     lines += [
         "",
@@ -57,7 +50,7 @@ def write_learning_page(curves: dict[str, list[Point]], dataset_name: str, page:
         "Kept its start: runs in which keep-best found no fine-tuning epoch ahead of the weights it started from "
         "(for LP-FT, the probe's head) beyond the noise of the valid images, and ended on them.",
     ]
-    comparisons = against_the_bar(curves)
+    comparisons = summary["comparisons"]
     if comparisons:
         lines += ["", "## Against the linear probe on the same subsets", ""]
         lines += ["| model | per label | draws | mean difference | verdict |", "|---|---|---|---|---|"]
@@ -65,7 +58,7 @@ def write_learning_page(curves: dict[str, list[Point]], dataset_name: str, page:
             f"| {c['model']} | {c['per label']} | {c['draws']} | {c['mean difference']:+.3f} | {c['verdict']} |"
             for c in comparisons
         ]
-        lines += [""] + [f"- {ahead_line(model, size)}" for model, size in first_ahead(comparisons).items()]
+        lines += [""] + [f"- {ahead_line(model, size)}" for model, size in summary["first_ahead"].items()]
     text = "\n".join(lines) + "\n"
     atomic_write_text(page, text)
     return text
