@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -123,6 +124,58 @@ def test_a_smaller_budget_chooses_among_its_first_trials_as_if_the_study_had_sto
     assert again["chosen"] == max(first_two, key=lambda t: (t["valid"], -t["number"]))["number"]
     promoted = load_run(tmp_path / again["promoted"])
     assert promoted.info["study"]["trial"] == again["chosen"] and promoted.params["tuning"]["budget"] == "2 trials"
+
+
+def test_trials_are_rescored_on_the_same_resampled_valid_images_and_a_lost_run_only_loses_its_noise(
+    tiny_scenes, tmp_path
+):
+    from sklearn.metrics import roc_auc_score
+
+    from benchmarks.data.dataset import load_dataset
+    from benchmarks.evaluation.evaluate import aligned_scores
+    from benchmarks.evaluation.resampling import draw_counts
+    from benchmarks.tuning.curves import BAND_SEED
+    from benchmarks.tuning.valid_resamples import ValidResampler
+
+    argv = ["tune", str(tiny_scenes), "--family", "linear_probe", "--img-size", "64", "--results", str(tmp_path)]
+    assert cli([*argv, "--trials", "3"]) == 0
+    folder, study = study_of(tmp_path)
+    dataset = load_dataset(tiny_scenes)
+    samples, resampled = ValidResampler(5, dataset).samples(folder, study["trials"])
+    assert samples.shape == (5, 3) and resampled == 3
+    targets, scores = aligned_scores(load_run(folder / "trials" / study["trials"][1]["run"]), dataset, "valid")
+    drawn = np.repeat(np.arange(len(targets)), draw_counts(len(targets), 5, BAND_SEED)[2])  # resample 2's images
+    labels = [j for j in range(targets.shape[1]) if 0 < targets[drawn, j].sum() < len(drawn)]
+    expected = np.mean([roc_auc_score(targets[drawn, j], scores[drawn, j]) for j in labels])
+    assert samples[2, 1] == pytest.approx(expected, abs=1e-12)
+
+    (curve,) = family_curves(read_studies(tmp_path)[0], dataset)
+    assert curve.resampled == 3 and curve.samples.shape == (1000, 3)
+    assert curve.curves["valid_high"][0] - curve.curves["valid_low"][0] > 0  # valid images move even one trial
+    shutil.rmtree(folder / "trials" / study["trials"][0]["run"])  # a lost run folder, and one that points outside
+    study["trials"][1]["run"] = "../../../outside"
+    (folder / "study.json").write_text(json.dumps(study))
+    samples, resampled = ValidResampler(5, dataset).samples(folder, study["trials"])
+    assert resampled == 1 and (samples[:, 0] == study["trials"][0]["valid"]).all()
+
+
+def test_a_paired_verdict_sees_a_lead_that_overlapping_bands_hide():
+    rng = np.random.default_rng(0)
+    shared = rng.normal(0, 0.03, (1000, 1))  # what the valid images do to both families alike
+    a_samples, b_samples = 0.82 + shared + rng.normal(0, 0.002, (1000, 2)), 0.80 + shared
+    a, a_resampled = expected_max_bands([0.82, 0.82], valid_samples=a_samples, stream=1, with_samples=True)
+    b, b_resampled = expected_max_bands(
+        [0.80, 0.80], valid_samples=np.repeat(b_samples, 2, 1), stream=2, with_samples=True
+    )
+    assert a["valid_low"][1] < b["valid_high"][1]  # the bands overlap ...
+    assert "not distinguishable at any budget" in budget_verdict("A", a, "B", b)
+    said = budget_verdict("A", a, "B", b, samples=(a_resampled, b_resampled))  # ... the paired difference does not
+    assert said.startswith("A vs B: A ahead at every budget")
+    noisy = 0.81 + rng.normal(0, 0.03, (1000, 2))  # independent of B's valid images: no lead
+    n, n_resampled = expected_max_bands([0.81, 0.81], valid_samples=noisy, stream=3, with_samples=True)
+    assert "the paired difference's band includes 0" in budget_verdict(
+        "N", n, "B", b, samples=(n_resampled, b_resampled)
+    )
 
 
 def test_the_median_pruner_reads_each_epoch_from_the_run_history(tmp_path):

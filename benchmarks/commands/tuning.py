@@ -68,8 +68,9 @@ def add_commands(commands) -> None:
         help="expected best valid (and test) macro AUC vs number of trials, per tuned family, with the verdict",
         description="For every family tuned on DATASET (RESULTS/tuning/*/study.json; studies that differ only by "
         "seed are pooled): the expected best valid macro AUC with k trials, k = 1..N, the expected test macro AUC of "
-        "the trial valid picks, 95%% bootstrap bands over trials, and for each pair of families whether the winner "
-        "depends on the budget.",
+        "the trial valid picks, 95%% bootstrap bands over trials and valid images (each trial rescored on the same "
+        "resampled valid images), and for each pair of families whether the winner depends on the budget (a leader "
+        "only where the band of the paired difference excludes 0).",
     )
     p.add_argument("dataset", type=Path, nargs="?", default=None, help="dataset folder (default: every study)")
     p.add_argument("--results", type=Path, default=Path("results"))
@@ -147,7 +148,7 @@ def cmd_tune(args) -> None:
 
 def cmd_tuning_curve(args) -> None:
     from benchmarks.data.dataset import load_dataset
-    from benchmarks.tuning.records import curve_table, family_curves, read_studies, verdicts
+    from benchmarks.tuning.records import band_note, curve_table, family_curves, read_studies, verdicts
 
     if args.markdown and not args.dataset:
         raise BenchmarkError("--markdown: name the DATASET the page is about")
@@ -156,7 +157,7 @@ def cmd_tuning_curve(args) -> None:
     studies, skipped = read_studies(args.results, fingerprint)
     for line in skipped:
         print(f"skipped: {line}")
-    curves = family_curves(studies)
+    curves = family_curves(studies, dataset)
     if not curves:
         raise BenchmarkError(f"{args.results}/tuning: no tuning study with a finished trial; run benchmarks tune first")
     import pandas as pd
@@ -170,7 +171,7 @@ def cmd_tuning_curve(args) -> None:
         print(pd.DataFrame(curve_table(curve)).to_string(index=False))
     print(
         "\nexpected best valid macro AUC with k trials (k trials like these; exact for --sampler random); test: the "
-        "expected test macro AUC of the trial valid picks; [95% bootstrap band over trials]"
+        f"expected test macro AUC of the trial valid picks; [{band_note(curves)}]"
     )
     for line in verdicts(curves):
         print(f"- {line}")

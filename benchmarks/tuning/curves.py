@@ -5,7 +5,10 @@ The estimator is the unbiased one, drawing k of the n trials *without* replaceme
 "Showing Your Work Doesn't Always Work", ACL 2020, on the bias of the original's with-replacement version): with the
 valid scores sorted v(1) <= ... <= v(n), E[max of k] = sum_i v(i) C(i-1, k-1) / C(n, k). The *test* curve is the
 expected test score of the trial that valid would pick among k — the same weights on the test scores of the trials
-in valid order. Bands: the 2.5 and 97.5 percentiles over bootstrap resamples of the trials.
+in valid order. Bands: the 2.5 and 97.5 percentiles over bootstrap resamples of the trials and, where each trial's
+score on resampled valid images is given (``valid_samples``), of the valid images too: on a small valid split, which
+trial looks best is itself noise, and a band over trials alone cannot see it. Verdicts between two families read the
+paired difference of their resampled curves (the same valid images in both) where both have them.
 Caveat, said wherever a curve is shown: TPE's trials are not independent draws (later ones learn from earlier ones),
 so the curve reads "k trials like these", exact only for ``--sampler random``.
 """
@@ -36,22 +39,39 @@ def expected_max(valid: np.ndarray, test: np.ndarray | None = None) -> tuple[np.
     return valid_curve, test_curve
 
 
-def expected_max_bands(valid: np.ndarray, test: np.ndarray | None = None, resamples: int = BAND_RESAMPLES) -> dict:
+def expected_max_bands(
+    valid: np.ndarray,
+    test: np.ndarray | None = None,
+    resamples: int = BAND_RESAMPLES,
+    *,
+    valid_samples: np.ndarray | None = None,
+    stream: int = 0,
+    with_samples: bool = False,
+):
     """The curves with their bootstrap bands: ``k``, ``valid`` / ``valid_low`` / ``valid_high`` and the same for
-    ``test`` when test scores are given (lists, one value per k)."""
+    ``test`` when test scores are given (lists, one value per k).
+
+    ``valid_samples`` (resamples, trials): each trial's valid score on each resample of the valid images; resample b
+    then draws trials *and* reads their scores on valid draw b. ``stream`` keeps two families' trial draws
+    independent (their valid draws are shared). With ``with_samples``, also the resampled valid curves
+    (resamples, k), for paired verdicts: ``(bands, samples)``."""
     valid = np.asarray(valid, dtype=float)
     n = len(valid)
     valid_curve, test_curve = expected_max(valid, test)
-    draws = np.random.default_rng(BAND_SEED).integers(0, n, size=(resamples, n))
+    draws = np.random.default_rng([BAND_SEED, stream]).integers(0, n, size=(resamples, n))
+    pool = np.broadcast_to(valid, (resamples, n)) if valid_samples is None else np.asarray(valid_samples, dtype=float)
+    if pool.shape != (resamples, n):
+        raise ValueError(f"valid_samples has shape {pool.shape}; expected ({resamples}, {n})")
+    scores = np.take_along_axis(pool, draws, axis=1)
     weights = np.stack([max_weights(n, k) for k in range(1, n + 1)])
-    order = np.argsort(valid[draws], axis=1, kind="stable")
-    sampled_valid = np.take_along_axis(valid[draws], order, axis=1) @ weights.T
+    order = np.argsort(scores, axis=1, kind="stable")
+    sampled_valid = np.take_along_axis(scores, order, axis=1) @ weights.T
     curves = {"k": list(range(1, n + 1)), **_with_band("valid", valid_curve, sampled_valid)}
     if test is not None:
         test = np.asarray(test, dtype=float)
         sampled_test = np.take_along_axis(test[draws], order, axis=1) @ weights.T
         curves.update(_with_band("test", test_curve, sampled_test))
-    return curves
+    return (curves, sampled_valid) if with_samples else curves
 
 
 def _with_band(name: str, curve: np.ndarray, samples: np.ndarray) -> dict:
@@ -59,16 +79,30 @@ def _with_band(name: str, curve: np.ndarray, samples: np.ndarray) -> dict:
     return {name: curve.round(5).tolist(), f"{name}_low": low.round(5).tolist(), f"{name}_high": high.round(5).tolist()}
 
 
-def budget_verdict(a: str, curve_a: dict, b: str, curve_b: dict, metric: str = "valid") -> str:
+def budget_verdict(
+    a: str,
+    curve_a: dict,
+    b: str,
+    curve_b: dict,
+    metric: str = "valid",
+    samples: tuple[np.ndarray, np.ndarray] | None = None,
+) -> str:
     """One sentence on how A vs B depends on the number of trials, over the budgets both studies reached: who is
-    ahead at each k, where the curves cross, and where the bands overlap (not distinguishable)."""
+    ahead at each k, where the curves cross, and where neither is (not distinguishable). With ``samples`` (both
+    families' resampled valid curves, row b of each on the same valid images) a family leads where the 95% band of
+    the paired difference excludes 0; without, where the two bands do not overlap."""
     k_max = min(len(curve_a["k"]), len(curve_b["k"]))
     if k_max == 0:
         return f"{a} vs {b}: no common budget"
-    ahead = [_leader(a, curve_a, b, curve_b, metric, k) for k in range(k_max)]
+    if samples is not None:
+        low, high = np.percentile(samples[0][:, :k_max] - samples[1][:, :k_max], [2.5, 97.5], axis=0)
+        ahead = [a if low[k] > 0 else b if high[k] < 0 else None for k in range(k_max)]
+    else:
+        ahead = [_leader(a, curve_a, b, curve_b, metric, k) for k in range(k_max)]
     named = {who for who in ahead if who is not None}
     if not named:
-        return f"{a} vs {b}: not distinguishable at any budget from 1 to {k_max} trials (bands overlap)"
+        why = "the paired difference's band includes 0" if samples is not None else "bands overlap"
+        return f"{a} vs {b}: not distinguishable at any budget from 1 to {k_max} trials ({why})"
     if len(set(ahead)) == 1:
         return (
             f"{a} vs {b}: {ahead[0]} ahead at every budget from 1 to {k_max} trials (expected best {metric} macro AUC)"

@@ -15,14 +15,14 @@ from benchmarks.models.registry import BAR, baseline_kind
 from benchmarks.models.search_space import describe_values
 from benchmarks.runner.figures import commit, describe_machine
 
-from .records import curve_table, family_curves, read_studies, verdicts
+from .records import band_note, curve_table, family_curves, read_studies, verdicts
 
 TUNED = "tuned"
 
 
 def render_tuning_page(results: Path, dataset: Dataset, command: str) -> str:
     studies, skipped = read_studies(results, dataset.fingerprint)
-    curves = family_curves(studies)
+    curves = family_curves(studies, dataset)
     machines = sorted({describe_machine(s.record.get("machine") or {}) for s in studies} - {""})
     lines = [
         f"# Tuning on {dataset.name}: equal budgets, and how the verdict depends on them",
@@ -62,7 +62,8 @@ def render_tuning_page(results: Path, dataset: Dataset, command: str) -> str:
         "",
         "Valid: the best valid macro AUC expected from k trials like these (unbiased estimator over the finished "
         "trials of every seed's study; exact for random search). Test: the expected test macro AUC of the trial valid "
-        "picks. [95% bootstrap band over trials].",
+        "picks. [" + band_note(curves) + "]. A verdict names a leader only where the 95% band of the two families' "
+        "paired difference (the same resampled valid images) excludes 0.",
         "",
         "| family | trials (k) | valid | test |",
         "|---|---|---|---|",

@@ -5,13 +5,18 @@ skipped with its reason, never fatal (the report and the dashboard list the rest
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import zlib
+from dataclasses import dataclass, field
 from itertools import combinations
 from pathlib import Path
 
+import numpy as np
+
+from benchmarks.data.dataset import Dataset
 from benchmarks.evaluation.metrics import with_interval
 
-from .curves import budget_verdict, expected_max_bands
+from .curves import BAND_RESAMPLES, budget_verdict, expected_max_bands
+from .valid_resamples import ValidResampler
 
 STUDY_JSON = "study.json"
 
@@ -55,6 +60,8 @@ class FamilyCurve:
     curves: dict  # expected_max_bands over the pooled trials: valid for every finished trial, test for complete ones
     trials: int
     complete: int
+    resampled: int = 0  # trials scored on resampled valid images (the rest add no valid-image noise to the band)
+    samples: np.ndarray | None = field(default=None, repr=False)  # resampled valid curves, for paired verdicts
 
     @property
     def budget(self) -> str:
@@ -68,32 +75,57 @@ def within_budget(record: dict) -> list[dict]:
     return sorted(finished, key=lambda t: t["number"])[: record["budget"]["trials"]]
 
 
-def family_curves(studies: list[StudyRecord]) -> list[FamilyCurve]:
-    """One curve per family and settings, over the finished trials of all its seeds' studies (k trials like these)."""
+def family_curves(studies: list[StudyRecord], dataset: Dataset | None = None) -> list[FamilyCurve]:
+    """One curve per family and settings, over the finished trials of all its seeds' studies (k trials like these);
+    bands over trials and, for trials whose predictions are kept, over the valid images (``dataset``: the studies'
+    dataset when the caller has it loaded; otherwise each trial's run names it)."""
     groups: dict[tuple, list[StudyRecord]] = {}
     for study in studies:
         groups.setdefault((study.family, study.comparable_key), []).append(study)
+    resampler = ValidResampler(BAND_RESAMPLES, dataset)
     curves = []
     for (family, _), members in groups.items():
-        scored = [t for s in members for t in within_budget(s.record) if t.get("valid") is not None]
+        scored = [(s, t) for s in members for t in within_budget(s.record) if t.get("valid") is not None]
         if not scored:
             continue
-        valid = [t["valid"] for t in scored]
-        bands = expected_max_bands(valid)
-        complete = [t for t in scored if t.get("test") is not None]
+        pools = [resampler.samples(s.path.parent, [t for m, t in scored if m is s]) for s in members]
+        valid_samples = np.concatenate([pool for pool, _ in pools], axis=1)
+        stream = zlib.crc32(family.encode())
+        valid = [t["valid"] for _, t in scored]
+        bands, samples = expected_max_bands(valid, valid_samples=valid_samples, stream=stream, with_samples=True)
+        complete = [i for i, (_, t) in enumerate(scored) if t.get("test") is not None]
         if complete:
-            test_bands = expected_max_bands([t["valid"] for t in complete], [t["test"] for t in complete])
+            test_bands = expected_max_bands(
+                [valid[i] for i in complete],
+                [scored[i][1]["test"] for i in complete],
+                valid_samples=valid_samples[:, complete],
+                stream=stream,
+            )
             bands.update({k: v for k, v in test_bands.items() if k.startswith("test")})
         title = members[0].record.get("title", family)
-        curves.append(FamilyCurve(family, title, members, bands, len(scored), len(complete)))
+        resampled = sum(count for _, count in pools)
+        curves.append(FamilyCurve(family, title, members, bands, len(scored), len(complete), resampled, samples))
     return curves
 
 
 def verdicts(curves: list[FamilyCurve]) -> list[str]:
-    """For every pair of families: how their expected best valid macro AUC compares across budgets."""
+    """For every pair of families: how their expected best valid macro AUC compares across budgets (the paired
+    difference of their resampled curves)."""
     return [
-        budget_verdict(a.title, a.curves, b.title, b.curves) for a, b in combinations(curves, 2) if a.family != b.family
+        budget_verdict(a.title, a.curves, b.title, b.curves, samples=(a.samples, b.samples))
+        for a, b in combinations(curves, 2)
+        if a.family != b.family
     ]
+
+
+def band_note(curves: list[FamilyCurve]) -> str:
+    """What the bands are over, said beside every table: trials, and valid images for the trials that kept their
+    predictions."""
+    counts = ", ".join(f"{c.title} {c.resampled} of {c.trials}" for c in curves)
+    return (
+        "95% bootstrap band over trials and valid images (each trial rescored on the same resampled valid images; "
+        f"trials with predictions: {counts}; the others, pruned, keep their recorded score)"
+    )
 
 
 def curve_table(curve: FamilyCurve, ks: tuple[int, ...] = (1, 2, 4, 8, 16, 32)) -> list[dict]:
@@ -130,7 +162,8 @@ def report_section(results: Path, fingerprint: str) -> tuple[str, list]:
         "<h2>Tuning</h2><p>Each family tuned on this dataset (<code>python -m benchmarks tune</code>) with "
         f"{' / '.join(html.escape(b) for b in budgets)} per study; expected best valid macro AUC with k trials "
         "(unbiased estimator, Dodge et al. 2019; exact for random search), the expected test macro AUC of the trial "
-        "valid picks, [95% bootstrap band over trials]. Selection never read test.</p>"
+        "valid picks, ["
+        f"{html.escape(band_note(curves))}]. Selection never read test.</p>"
     ]
     if len(budgets) > 1:
         parts.append("<p><b>The families were given different budgets</b>: compare them at equal k only.</p>")

@@ -9,7 +9,7 @@ import streamlit as st
 
 from benchmarks.data.dataset import Dataset
 from benchmarks.evaluation.charts import expected_max_overlay
-from benchmarks.tuning.records import family_curves, read_studies, verdicts
+from benchmarks.tuning.records import band_note, family_curves, read_studies, verdicts
 
 
 def render(dataset: Dataset, results: Path) -> None:
@@ -17,14 +17,13 @@ def render(dataset: Dataset, results: Path) -> None:
     st.caption(
         "Each family tuned on this dataset by `python -m benchmarks tune` with a declared budget. The curve: the best "
         "valid macro AUC a family is expected to reach with k trials like these (Dodge et al. 2019, unbiased "
-        "estimator; exact for random search, TPE's later trials learn from earlier ones), the band 95% over "
-        "bootstrap resamples of the trials; dotted: the test macro AUC of the trial valid would pick. Selection "
-        "never reads test."
+        "estimator; exact for random search, TPE's later trials learn from earlier ones); dotted: the test macro AUC "
+        "of the trial valid would pick. Selection never reads test."
     )
     studies, skipped = read_studies(results, dataset.fingerprint)
     for line in skipped:
         st.warning(line)
-    curves = family_curves(studies)
+    curves = family_curves(studies, dataset)
     if not curves:
         st.info(
             "No tuning study on this dataset yet. Run, with the same budget for each family: `python -m benchmarks "
@@ -32,6 +31,9 @@ def render(dataset: Dataset, results: Path) -> None:
         )
         return
     st.plotly_chart(expected_max_overlay({c.title: c.curves for c in curves}), width="stretch")
+    st.caption(
+        f"Bands: {band_note(curves)}. A verdict names a leader only where the band of the paired difference excludes 0."
+    )
     for line in verdicts(curves):
         st.markdown(f"- {line}")
     budgets = {c.title: c.budget for c in curves}
