@@ -3,6 +3,7 @@ framework's own callbacks the options ask for."""
 
 from __future__ import annotations
 
+import math
 import os
 import time
 
@@ -58,12 +59,17 @@ class RunRecorder(Callback):
         names = [n for n in self.learn.recorder.metric_names if n not in ("epoch", "time")]
         values = self.learn.recorder.values[-1] if self.learn.recorder.values else []
         row = {"phase": self.phase, "epoch": self.learn.epoch, "seconds": round(time.perf_counter() - started, 2)}
-        row.update({name: (None if v is None else round(float(v), 5)) for name, v in zip(names, values)})
+        # a metric fastai could not compute (a valid label with no positive image) is NaN: run.json records null
+        row.update({name: (round(float(v), 5) if _finite(v) else None) for name, v in zip(names, values)})
         save_checkpoint(self.learn)
         self.target_run.update(
             history=self.target_run.info.get("history", []) + [row],
             progress={"phase": self.phase, "epoch": self.learn.epoch},
         )
+
+
+def _finite(value) -> bool:
+    return value is not None and math.isfinite(float(value))
 
 
 def save_checkpoint(learn) -> None:

@@ -50,7 +50,17 @@ def make_dataloaders(dataset: Dataset, backbone: Backbone, config: TrainConfig, 
         item_tfms=item_tfm,
         batch_tfms=[*augmentations(config), Normalize.from_stats(list(backbone.mean), list(backbone.std))],
     )
-    return block.dataloaders(training_frame(dataset), bs=config.bs, num_workers=config.num_workers)
+    return block.dataloaders(training_frame(dataset), bs=batch_size(dataset, config), num_workers=config.num_workers)
+
+
+def batch_size(dataset: Dataset, config: TrainConfig) -> int:
+    """--bs, or the train split's size where that is smaller: fastai drops a train epoch's incomplete last batch, so
+    a batch larger than the split would train on nothing (a fold of a small dataset can be that small)."""
+    train_images = len(dataset.rows("train"))
+    if train_images >= config.bs:
+        return config.bs
+    print(f"--bs {config.bs} is more than the {train_images} training images: batches of {train_images}")
+    return max(1, train_images)
 
 
 def augmentations(config: TrainConfig) -> list:

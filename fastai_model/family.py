@@ -35,6 +35,7 @@ FAMILIES = (
         throughput_probes={"num_workers=0": (), "num_workers=1": ("--num-workers", "1")},
         search_space=SEARCH_SPACE,
         epoch_metric="roc_auc_score",  # RocAucMulti(average="macro") on valid, each epoch
+        cross_validated_options={"no-keep-best": True},
         exporter="fastai_model.export",
         presets_from="fastai_model.config:PRESETS",
         unreachable_formats={

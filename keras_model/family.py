@@ -38,6 +38,7 @@ FAMILIES = (
         throughput_probes={"tf.data": ()},
         search_space=SEARCH_SPACE,
         epoch_metric="val_macro_auc",  # keep-best's scikit-learn valid macro AUC, put into each epoch's logs
+        cross_validated_options={"no-keep-best": True},
         exporter="keras_model.export",
         presets_from="keras_model.config:PRESETS",
         unreachable_formats={

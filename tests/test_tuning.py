@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -26,6 +27,7 @@ from benchmarks.runner import cells
 from benchmarks.runner.spec import Cell, read_spec
 from benchmarks.tuning.curves import budget_verdict, expected_max, expected_max_bands
 from benchmarks.tuning.records import family_curves, read_studies, report_section
+from benchmarks.tuning.records import verdicts as budget_verdicts
 from tests.conftest import refused
 
 TINY_STUDY = ["--img-size", "64", "--trials", "3", "--fix", "epochs=1", "freeze-epochs=0", "--cpus-per-trial", "2"]
@@ -157,6 +159,69 @@ def test_trials_are_rescored_on_the_same_resampled_valid_images_and_a_lost_run_o
     (folder / "study.json").write_text(json.dumps(study))
     samples, resampled = ValidResampler(5, dataset).samples(folder, study["trials"])
     assert resampled == 1 and (samples[:, 0] == study["trials"][0]["valid"]).all()
+
+
+def test_a_cross_validated_study_chooses_on_the_mean_of_its_folds_and_promotes_a_run_on_the_own_split(
+    tiny_scenes, tmp_path, capsys
+):
+    from benchmarks.data.dataset import load_dataset
+    from benchmarks.tuning.valid_resamples import ValidResampler
+
+    dataset = load_dataset(tiny_scenes)
+    argv = ["tune", str(tiny_scenes), "--family", "linear_probe", "--img-size", "64", "--results", str(tmp_path)]
+    assert cli([*argv, "--trials", "2", "--folds", "2"]) == 0
+    folder, study = study_of(tmp_path)
+    assert study["settings"]["folds"] == 2
+    folds = [load_dataset(folder / "folds" / f"fold-{i}") for i in range(2)]
+    held_out = [set(f.rows("valid")["image"]) for f in folds]
+    assert not held_out[0] & held_out[1]  # every train + valid image is held out exactly once ...
+    assert held_out[0] | held_out[1] == set(dataset.rows(["train", "valid"])["image"])
+    assert all(set(f.rows("test")["image"]) == set(dataset.rows("test")["image"]) for f in folds)  # ... test whole
+    for t in study["trials"]:
+        fold_valid = [load_run(folder / "trials" / name).info["dataset"]["path"] for name in t["runs"]]
+        assert fold_valid == [str(f.root) for f in folds]
+        assert t["valid"] == pytest.approx(np.mean(t["fold_valid"]), abs=1e-5)
+    promoted = load_run(tmp_path / study["promoted"])  # the chosen values, trained on the dataset's own split
+    assert promoted.info["dataset"]["fingerprint"] == dataset.fingerprint
+    assert promoted.params["tuning"]["selection"] == "mean valid macro AUC over 2 folds of train + valid"
+    _, resampled = ValidResampler(5, dataset).samples(folder, study["trials"])
+    assert resampled == 2  # each fold's valid images resampled, the folds averaged
+
+    cli([*argv, "--trials", "2"])  # choosing on valid is another study: its own folder, no folds
+    curves = family_curves(read_studies(tmp_path)[0], dataset)  # one curve each, never compared with each other
+    assert sorted(c.title for c in curves) == ["linear probe", "linear probe (2-fold CV)"] and not budget_verdicts(
+        curves
+    )
+    capsys.readouterr()
+    assert cli([*argv, "--trials", "2", "--folds", "15"]) != 0
+    assert re.search(r"--folds 15: label '\w+' has \d+ positive train \+ valid image", capsys.readouterr().err)
+
+
+@pytest.mark.training
+def test_a_cross_validated_fastai_study_trains_every_fold_without_keep_best(tiny_scenes, tmp_path):
+    argv = [*tune_argv(tiny_scenes, tmp_path), *TINY_STUDY, "--folds", "2"]
+    argv[argv.index("--trials") + 1] = "1"
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    folder, study = study_of(tmp_path)
+    (only,) = study["trials"]
+    runs = [load_run(folder / "trials" / name) for name in [*only["runs"], study["promoted"]]]
+    assert len(runs) == 3 and all(run.status == "done" for run in runs)
+    assert all(run.params.get("keep_best") is False and "kept" not in run.info for run in runs), [
+        (run.params.get("keep_best"), run.info.get("kept")) for run in runs
+    ]
+
+
+def test_runs_of_a_cross_validated_study_turn_keep_best_off_where_the_trainer_has_it():
+    from benchmarks.data.dataset import Dataset
+    from benchmarks.tuning.settings import StudySettings
+
+    dataset = Dataset(Path("d"), "d", ["a"], None, "sha256:x")
+    for kind, flag in (("fastai", True), ("keras", True), ("linear_probe", False)):
+        plain = StudySettings(dataset, families()[kind]).cell({}).argv(Path("r"))
+        folded = StudySettings(dataset, families()[kind], folds=3, fold_roots=(Path("f0"),))
+        assert "--no-keep-best" not in plain and ("--no-keep-best" in folded.cell({}).argv(Path("r"))) == flag
+        assert [c.dataset for c in folded.fold_cells({})] == [Path("f0")]
 
 
 def test_a_paired_verdict_sees_a_lead_that_overlapping_bands_hide():
@@ -336,7 +401,7 @@ def test_every_tunable_family_declares_knobs_its_own_command_accepts():
 def test_a_grid_spec_with_a_tune_block_tunes_every_tunable_model_with_the_same_budget(tiny_scenes, tmp_path):
     spec = tmp_path / "tuned.toml"
     spec.write_text(
-        f'name = "tuned"\nseeds = [0, 1]\n\n[tune]\ntrials = 4\nsampler = "random"\n\n[[datasets]]\npath = '
+        f'name = "tuned"\nseeds = [0, 1]\n\n[tune]\ntrials = 4\nsampler = "random"\nfolds = 3\n\n[[datasets]]\npath = '
         f'"{tiny_scenes}"\n\n[[models]]\nfamily = "fastai"\noptions = {{img-size = 64, epochs = 1}}\n\n'
         '[[models]]\nfamily = "linear_probe"\n\n[[models]]\nfamily = "prior"\n'
     )
@@ -347,6 +412,7 @@ def test_a_grid_spec_with_a_tune_block_tunes_every_tunable_model_with_the_same_b
     for argv in tuned:
         assert argv[:2] == ["benchmarks", "tune"] and argv[argv.index("--trials") + 1] == "4"
         assert argv[argv.index("--sampler") + 1] == "random"
+        assert argv[argv.index("--folds") + 1] == "3"
     fastai = next(argv for argv in tuned if "fastai" in argv)
     assert fastai[fastai.index("--img-size") + 1] == "64" and fastai[fastai.index("--fix") + 1] == "epochs=1"
     spec.write_text(spec.read_text().replace("epochs = 1", "epochs = 1, bs = 8"))

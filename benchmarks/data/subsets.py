@@ -73,7 +73,7 @@ def write_subset(dataset: Dataset, out: Path, per_label: int, draw: int = 0) -> 
     chosen = train.iloc[np.sort(order[: subset_size(targets, order, per_label)])]
     items = pd.concat([chosen, dataset.rows(["valid", "test"])], ignore_index=True)
     for image in items["image"]:
-        _link_or_copy(dataset.root / image, out / image)
+        link_or_copy(dataset.root / image, out / image)
     return write_dataset(
         out,
         items,
@@ -106,7 +106,8 @@ def subset_info(root: Path | str) -> dict | None:
     return info if isinstance(info, dict) else None
 
 
-def _link_or_copy(source: Path, target: Path) -> None:
+def link_or_copy(source: Path, target: Path) -> None:
+    """A derived dataset's image: a hard link to the original (no copy of the bytes), a copy across file systems."""
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
         os.link(source, target)

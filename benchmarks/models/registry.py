@@ -105,6 +105,9 @@ class ModelFamily:
     grid: GridSupport | None = None  # how a benchmark grid runs one cell of this family (None: not in grids)
     search_space: tuple[Knob, ...] = ()  # what ``benchmarks tune`` varies (empty: the family is not tunable)
     epoch_metric: str | None = None  # the history row's valid macro AUC per epoch, which the tuner's pruner reads
+    # options every run of a cross-validated study takes (``tune --folds``): the folds choose what keep-best would
+    # have chosen on one small valid split, so the trainers' keep-best is turned off there
+    cross_validated_options: dict = field(default_factory=dict)
     # ``python -m tools.export``: the module that writes this family's models in exchange formats (its FORMATS,
     # export_model and exchange_pixels), and the formats it cannot reach, each with the reason
     exporter: str | None = None

@@ -15,7 +15,8 @@ from benchmarks.errors import BenchmarkError
 from benchmarks.models.registry import GridSupport, families
 
 TOP_KEYS = {"name", "seeds", "datasets", "models", "resources", "tune"}
-TUNE_KEYS = {"trials", "budget-seconds", "sampler", "prune"}  # [tune]: every tunable model is tuned with this budget
+# [tune]: every tunable model is tuned with this budget (and, with folds, chosen by cross-validation)
+TUNE_KEYS = {"trials", "budget-seconds", "sampler", "prune", "folds"}
 DATASET_KEYS = {"path", "build", "subsets"}
 SUBSET_KEYS = {"per-label", "draws"}  # subsets = {...}: nested train subsets for learning curves (benchmarks subset)
 MODEL_KEYS = {"family", "backbones", "preset", "options", "datasets", "cpus", "gpus"}
@@ -89,7 +90,7 @@ class Cell:
         """The study this cell stands for: its options are knobs held fixed (``img-size`` is every trial's size)."""
         argv = ["benchmarks", "tune", str(self.dataset), "--family", self.family, "--results", str(results)]
         argv += ["--trials", str(self.tune["trials"]), "--cpus-per-trial", f"{self.cpus:g}"]
-        for name in ("budget-seconds", "sampler"):
+        for name in ("budget-seconds", "sampler", "folds"):
             if name in self.tune:
                 argv += [f"--{name}", str(self.tune[name])]
         if self.tune.get("prune") is False:
@@ -230,6 +231,8 @@ def _tune(table, path: Path) -> dict | None:
         raise BenchmarkError(f'{path}: [tune] sampler must be "tpe" or "random"')
     if not isinstance(table.get("prune", True), bool):
         raise BenchmarkError(f"{path}: [tune] prune must be true or false")
+    if type(table.get("folds", 1)) is not int or table.get("folds", 1) < 1:
+        raise BenchmarkError(f"{path}: [tune] folds must be a whole number, 2 or more for cross-validated choice")
     return dict(table)
 
 

@@ -30,7 +30,15 @@ def _on_ray(ray) -> RunBatch:
     remote = ray.remote(run_trial)
 
     def run_batch(tasks: list[TrialTask]) -> list[dict]:
-        tasks = [replace(t, study_dir=t.study_dir.resolve(), cell=absolute_cell(t.cell)) for t in tasks]
+        tasks = [
+            replace(
+                t,
+                study_dir=t.study_dir.resolve(),
+                cell=absolute_cell(t.cell),
+                other_folds=tuple(absolute_cell(c) for c in t.other_folds),
+            )
+            for t in tasks
+        ]
         refs = [remote.options(num_cpus=t.cell.cpus, num_gpus=t.cell.gpus, max_retries=0).remote(t) for t in tasks]
         outcomes = []
         for task, ref in zip(tasks, refs):

@@ -62,6 +62,7 @@ class FamilyCurve:
     complete: int
     resampled: int = 0  # trials scored on resampled valid images (the rest add no valid-image noise to the band)
     samples: np.ndarray | None = field(default=None, repr=False)  # resampled valid curves, for paired verdicts
+    folds: int = 1  # 2+: the trials were scored by cross-validation (a curve comparable only with its like)
 
     @property
     def budget(self) -> str:
@@ -103,18 +104,20 @@ def family_curves(studies: list[StudyRecord], dataset: Dataset | None = None) ->
             )
             bands.update({k: v for k, v in test_bands.items() if k.startswith("test")})
         title = members[0].record.get("title", family)
+        folds = int(members[0].record["settings"].get("folds", 1))
+        title += f" ({folds}-fold CV)" if folds > 1 else ""
         resampled = sum(count for _, count in pools)
-        curves.append(FamilyCurve(family, title, members, bands, len(scored), len(complete), resampled, samples))
+        curves.append(FamilyCurve(family, title, members, bands, len(scored), len(complete), resampled, samples, folds))
     return curves
 
 
 def verdicts(curves: list[FamilyCurve]) -> list[str]:
-    """For every pair of families: how their expected best valid macro AUC compares across budgets (the paired
-    difference of their resampled curves)."""
+    """For every pair of families chosen the same way (on valid, or with the same folds): how their expected best
+    valid macro AUC compares across budgets (the paired difference of their resampled curves)."""
     return [
         budget_verdict(a.title, a.curves, b.title, b.curves, samples=(a.samples, b.samples))
         for a, b in combinations(curves, 2)
-        if a.family != b.family
+        if a.family != b.family and a.folds == b.folds
     ]
 
 

@@ -49,6 +49,8 @@ class StudySettings:
     sampler: str = "tpe"
     prune: bool = True
     cpus: float = 1  # threads per trial: part of the study, because float sums depend on them
+    folds: int = 1  # 2+: each trial trains on K folds of train + valid and scores their mean valid (``--folds``)
+    fold_roots: tuple[Path, ...] = ()  # the fold datasets, once written (not part of the study's identity)
 
     @property
     def knobs(self):
@@ -68,6 +70,7 @@ class StudySettings:
             "sampler": self.sampler,
             "prune": self.prune,
             "cpus": self.cpus,
+            **({"folds": self.folds} if self.folds > 1 else {}),  # absent for 1: older studies keep their names
         }
 
     @property
@@ -76,12 +79,16 @@ class StudySettings:
         parts = [self.dataset.name, self.family.kind, self.backbone or "", f"seed{self.seed}", digest]
         return re.sub(r"[^A-Za-z0-9_.-]+", "_", "-".join(p for p in parts if p))
 
-    def cell(self, params: dict) -> Cell:
-        """The trial as a grid cell: the family's command with the fixed and proposed knobs as flags."""
+    def cell(self, params: dict, dataset_root: Path | None = None) -> Cell:
+        """The trial as a grid cell: the family's command with the fixed and proposed knobs as flags (on a fold's
+        dataset, or the dataset's own split; a cross-validated study's runs all take the family's
+        ``cross_validated_options``)."""
         support = self.family.grid
         options = {**({"img-size": self.img_size} if self.img_size else {}), **self.fixed, **params}
+        if self.folds > 1:
+            options.update(self.family.cross_validated_options)
         return Cell(
-            self.dataset.root,
+            dataset_root or self.dataset.root,
             self.family.kind,
             support,
             self.backbone if support.takes_backbone else None,
@@ -91,6 +98,10 @@ class StudySettings:
             self.cpus,
             0,
         )
+
+    def fold_cells(self, params: dict) -> tuple[Cell, ...]:
+        """A cross-validated trial: one cell per fold dataset (empty for a study that chooses on valid)."""
+        return tuple(self.cell(params, root) for root in self.fold_roots)
 
 
 def check_settings(family: ModelFamily, backbone: str | None, preset: str | None, sampler: str) -> None:

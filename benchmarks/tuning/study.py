@@ -12,13 +12,16 @@ from __future__ import annotations
 import shutil
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from benchmarks.atomic import atomic_write_json
+from benchmarks.data.folds import write_folds
 from benchmarks.errors import BenchmarkError, RunError, interruptible
 from benchmarks.evaluation.machine import environment
 from benchmarks.evaluation.results import Run, load_run, report_run
 from benchmarks.models.search_space import describe_values
+from benchmarks.runner.cells import run_cell
 
 from .executors import trial_executor
 from .records import STUDY_JSON
@@ -28,7 +31,7 @@ from .trial import TrialTask
 
 REQUEUED = "requeued"
 FAILURES_BEFORE_GIVING_UP = 3  # a study whose first trials all failed stops (each would fail the same way)
-RECORDED = ("valid", "test", "seconds", "run", "error")  # a trial's outcome, kept in the journal
+RECORDED = ("valid", "test", "seconds", "run", "runs", "fold_valid", "error")  # a trial's outcome, in the journal
 STATES = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed", "RUNNING": "running"}  # Optuna's, in study.json
 
 
@@ -62,6 +65,11 @@ def run_study(
     interruptible()
     folder = study_folder(results, settings)
     folder.mkdir(parents=True, exist_ok=True)
+    if settings.folds > 1:
+        made = write_folds(settings.dataset, folder / "folds", settings.folds, settings.seed)
+        settings = replace(settings, fold_roots=tuple(d.root for d in made))
+        held_out = len(made[0].rows("valid"))
+        print(f"{settings.folds} folds over train + valid (~{held_out} images held out each): {folder / 'folds'}")
     study = open_study(folder, settings.name, create=True)
     study.set_user_attr("settings", settings.identity())
     _requeue_orphans(study)
@@ -134,14 +142,16 @@ def _batch_size(study, budget: Budget, parallel: int) -> int:
 def _propose(study, folder: Path, settings: StudySettings, space: dict, slot: int, budget: Budget) -> TrialTask:
     study.sampler = sampler_for(settings.seed, len(_finished(study)), slot, budget.trials, settings.sampler)
     trial = study.ask(space)
+    folds = settings.fold_cells(trial.params)
     return TrialTask(
         study_dir=folder,
         study_name=study.study_name,
         trial_id=trial._trial_id,
         number=trial.number,
-        cell=settings.cell(trial.params),
+        cell=folds[0] if folds else settings.cell(trial.params),
         epoch_metric=settings.family.epoch_metric,
         prune=settings.prune,
+        other_folds=folds[1:],
     )
 
 
@@ -150,7 +160,7 @@ def _tell(study, task: TrialTask, outcome: dict, budget: Budget) -> None:
     from optuna.trial import TrialState
 
     trial = optuna.trial.Trial(study, task.trial_id)
-    for key in ("run", "valid", "test", "seconds", "log", "error"):
+    for key in ("run", "runs", "fold_valid", "valid", "test", "seconds", "log", "error"):
         if outcome.get(key) is not None:
             trial.set_user_attr(key, outcome[key])
     state = outcome["state"]
@@ -193,7 +203,8 @@ def promote(folder: Path, chosen, settings: StudySettings, budget: Budget) -> Ru
     """The chosen trial's run copied into the results folder (checkpoints left behind), named as the family's tuned
     model: ``preset`` tuned, the study's settings in ``params.tuning`` (so tuned runs of several seeds group as one
     model), the study itself in ``study``."""
-    source = folder / "trials" / chosen.user_attrs["run"]
+    name = final_run(folder, chosen, settings) if settings.folds > 1 else chosen.user_attrs["run"]
+    source = folder / "trials" / name
     target = folder.parent.parent / source.name
     if not target.exists():
         staging = target.with_name(f".{target.name}.promoting")
@@ -213,6 +224,9 @@ def promote(folder: Path, chosen, settings: StudySettings, budget: Budget) -> Ru
                 "pruner": "median" if settings.prune else "none",
                 "fixed": identity["fixed"],
                 "start_preset": identity["preset"],
+                "selection": f"mean valid macro AUC over {settings.folds} folds of train + valid"
+                if settings.folds > 1
+                else "valid macro AUC",
             },
         },
         study={
@@ -226,6 +240,19 @@ def promote(folder: Path, chosen, settings: StudySettings, budget: Budget) -> Ru
     )
     report_run(run)
     return run
+
+
+def final_run(folder: Path, chosen, settings: StudySettings) -> str:
+    """A cross-validated study's chosen values trained once on the dataset's own train split (its valid tunes the
+    thresholds, as for every run): the model that is promoted and scored on test. A resumed study finds it."""
+    cell = settings.cell(chosen.params)
+    entry = run_cell(cell, folder / "trials", folder / "logs", name=f"final-{chosen.number:04d}")
+    if entry["status"] != "done":
+        raise BenchmarkError(
+            f"{folder}: trial {chosen.number}'s values, trained on the dataset's own split, failed: "
+            f"{entry.get('error')} (log: {entry['log']}); run the same command to try again"
+        )
+    return entry["run"]
 
 
 def write_record(folder: Path, study, settings: StudySettings, budget: Budget, parallel: int, promoted=None) -> Path:
@@ -277,9 +304,10 @@ def _trial_record(trial, folder: Path) -> dict:
     }
     if record["state"] == "complete" and record.get("run"):
         try:
-            record["train_s"] = load_run(folder / "trials" / record["run"]).timings.get("train_s")
+            runs = [load_run(folder / "trials" / name) for name in record.get("runs") or [record["run"]]]
+            record["train_s"] = sum(run.timings.get("train_s") or 0.0 for run in runs)
         except RunError:
-            pass  # the run folder was removed: the record keeps the rest
+            pass  # a run folder was removed: the record keeps the rest
     if record["state"] == "pruned" and trial.intermediate_values:
         record["valid"] = round(max(trial.intermediate_values.values()), 5)
         record["epochs_run"] = len(trial.intermediate_values)

@@ -3,13 +3,16 @@ ordinary run (a grid cell with the trial's values as flags), its valid macro AUC
 epoch so the pruner can stop it, and its valid and test scores read back from the shared evaluator's metrics.json.
 
 Selection reads ``valid`` only; ``test`` is kept for the expected-max curve of test scores and is never looked at
-when a configuration is chosen.
+when a configuration is chosen. A cross-validated trial (``tune --folds K``) runs one cell per fold, the pruner
+watching the first; its ``valid`` and ``test`` are the means over the folds, and ``runs`` names every fold's run.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from benchmarks.evaluation.results import Run, load_run, read_metrics
 from benchmarks.runner.cells import INTERRUPTED_EXIT_CODES, run_cell
@@ -30,6 +33,7 @@ class TrialTask:
     cell: Cell
     epoch_metric: str | None
     prune: bool
+    other_folds: tuple[Cell, ...] = ()  # a cross-validated trial: the folds after the first (``cell``)
 
     @property
     def log_name(self) -> str:
@@ -41,7 +45,28 @@ def run_trial(task: TrialTask) -> dict:
     signal, so it is not the configuration's failure), with ``valid`` / ``test`` macro AUC, ``run`` (its folder
     name), ``seconds`` and, for a failure, the command's one-line ``error``."""
     watch = _pruning_watch(task) if task.prune and task.epoch_metric else None
-    entry = run_cell(task.cell, task.study_dir / "trials", task.study_dir / "logs", name=task.log_name, watch=watch)
+    first = _run_one(task, task.cell, task.log_name, watch)
+    if not task.other_folds or first["state"] != "complete":
+        return first
+    folds = [first]
+    for fold, cell in enumerate(task.other_folds, start=1):
+        outcome = _run_one(task, cell, f"{task.log_name}-fold{fold}", None)
+        if outcome["state"] != "complete":
+            return {**outcome, "seconds": sum(f["seconds"] for f in [*folds, outcome])}
+        folds.append(outcome)
+    return {
+        **first,
+        "valid": float(np.mean([f["valid"] for f in folds])),
+        "test": float(np.mean([f["test"] for f in folds])),
+        "seconds": round(sum(f["seconds"] for f in folds), 1),
+        "runs": [f["run"] for f in folds],
+        "fold_valid": [round(f["valid"], 5) for f in folds],
+    }
+
+
+def _run_one(task: TrialTask, cell: Cell, log_name: str, watch) -> dict:
+    """One cell of the trial, scored from its metrics.json."""
+    entry = run_cell(cell, task.study_dir / "trials", task.study_dir / "logs", name=log_name, watch=watch)
     outcome = {"number": task.number, "seconds": entry["seconds"], "log": entry["log"]}
     if entry["status"] == "stopped":
         return {**outcome, "state": "pruned"}

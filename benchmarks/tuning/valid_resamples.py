@@ -5,6 +5,8 @@ Every trial of every family on a dataset is scored on the same resampled images 
 valid split's size), so family A's resample b and family B's resample b hold the same images and their difference
 is paired. A trial whose run kept no predictions (a pruned trial, a deleted or damaged run folder) repeats its
 recorded score on every resample: it adds no valid-image noise, which the page says by counting the trials that do.
+A cross-validated trial's score is the mean over its folds, each fold's valid images resampled (fold i is the same
+images for every family of the same seed, so the pairing holds).
 """
 
 from __future__ import annotations
@@ -42,16 +44,19 @@ class ValidResampler:
         return np.stack(columns, axis=1), resampled
 
     def _trial(self, study_dir: Path, trial: dict) -> np.ndarray | None:
-        if trial.get("state") != "complete" or not trial.get("run"):
+        names = trial.get("runs") or ([trial["run"]] if trial.get("run") else [])
+        if trial.get("state") != "complete" or not names:
             return None
-        try:
-            run = load_run(inside(study_dir / "trials", trial["run"], f"{study_dir / 'study.json'}: trial run"))
-            dataset = self._dataset(run)
-            targets, scores = aligned_scores(run, dataset, "valid")
-        except (BenchmarkError, OSError, KeyError, ValueError):
-            return None
-        counts = draw_counts(len(targets), self.resamples, BAND_SEED)
-        values = macro_of(per_label_samples(targets, scores, counts)["roc_auc"])
+        per_run = []
+        for name in names:  # a cross-validated trial: every fold's run, each on its own valid images
+            try:
+                run = load_run(inside(study_dir / "trials", name, f"{study_dir / 'study.json'}: trial run"))
+                targets, scores = aligned_scores(run, self._dataset(run), "valid")
+            except (BenchmarkError, OSError, KeyError, ValueError, TypeError):
+                return None
+            counts = draw_counts(len(targets), self.resamples, BAND_SEED)
+            per_run.append(macro_of(per_label_samples(targets, scores, counts)["roc_auc"]))
+        values = np.nanmean(np.stack(per_run), axis=0) if len(per_run) > 1 else per_run[0]
         return np.where(np.isfinite(values), values, float(trial["valid"]))
 
     def _dataset(self, run) -> Dataset:
