@@ -18,8 +18,8 @@ from iterstrat.ml_stratifiers import MultilabelStratifiedKFold
 
 from benchmarks.errors import DatasetError
 
-from .dataset import Dataset, load_dataset, write_dataset
-from .subsets import link_or_copy
+from .dataset import Dataset, load_dataset
+from .subsets import write_derived
 
 FOLDS_KEY = "fold"  # dataset.json: {"of": fingerprint, "of_name", "folds", "fold", "seed"}
 
@@ -68,16 +68,13 @@ def write_folds(dataset: Dataset, out: Path, folds: int, seed: int = 0) -> list[
             continue
         items = pool.assign(split=np.where(assigned == fold, "valid", "train"))
         items = pd.concat([items, dataset.rows("test")], ignore_index=True)
-        for image in items["image"]:
-            link_or_copy(dataset.root / image, root / image)
         made.append(
-            write_dataset(
+            write_derived(
+                dataset,
                 root,
                 items,
-                dataset.labels,
                 name=f"{dataset.name} (fold {fold} of {folds})",
                 description=f"{dataset.name}'s train + valid images with fold {fold} of {folds} as valid; test whole",
-                source=str(dataset.root),
                 extra={FOLDS_KEY: wanted},
             )
         )

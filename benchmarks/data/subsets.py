@@ -72,15 +72,12 @@ def write_subset(dataset: Dataset, out: Path, per_label: int, draw: int = 0) -> 
     order = stratified_order(targets, draw)
     chosen = train.iloc[np.sort(order[: subset_size(targets, order, per_label)])]
     items = pd.concat([chosen, dataset.rows(["valid", "test"])], ignore_index=True)
-    for image in items["image"]:
-        link_or_copy(dataset.root / image, out / image)
-    return write_dataset(
+    return write_derived(
+        dataset,
         out,
         items,
-        dataset.labels,
         name=f"{dataset.name} ({per_label} per label, draw {draw})",
         description=f"{dataset.name}'s train split cut to {per_label} images per label; valid and test whole",
-        source=str(dataset.root),
         extra={
             SUBSET_KEY: {
                 "of": dataset.fingerprint,
@@ -104,6 +101,15 @@ def subset_info(root: Path | str) -> dict | None:
     except (OSError, ValueError, AttributeError):
         return None
     return info if isinstance(info, dict) else None
+
+
+def write_derived(dataset: Dataset, out: Path, items: pd.DataFrame, *, name: str, description: str, extra: dict):
+    """A dataset made of another's images (a subset, a fold) at ``out``: the images linked, its records written."""
+    for image in items["image"]:
+        link_or_copy(dataset.root / image, Path(out) / image)
+    return write_dataset(
+        out, items, dataset.labels, name=name, description=description, source=str(dataset.root), extra=extra
+    )
 
 
 def link_or_copy(source: Path, target: Path) -> None:
