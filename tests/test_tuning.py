@@ -126,6 +126,7 @@ def test_a_smaller_budget_chooses_among_its_first_trials_as_if_the_study_had_sto
     assert again["chosen"] == max(first_two, key=lambda t: (t["valid"], -t["number"]))["number"]
     promoted = load_run(tmp_path / again["promoted"])
     assert promoted.info["study"]["trial"] == again["chosen"] and promoted.params["tuning"]["budget"] == "2 trials"
+    assert "selection" not in promoted.params["tuning"]  # chosen on valid: groups with tuned runs made before folds
 
 
 def test_trials_are_rescored_on_the_same_resampled_valid_images_and_a_lost_run_only_loses_its_noise(

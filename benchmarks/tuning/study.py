@@ -224,9 +224,12 @@ def promote(folder: Path, chosen, settings: StudySettings, budget: Budget) -> Ru
                 "pruner": "median" if settings.prune else "none",
                 "fixed": identity["fixed"],
                 "start_preset": identity["preset"],
-                "selection": f"mean valid macro AUC over {settings.folds} folds of train + valid"
-                if settings.folds > 1
-                else "valid macro AUC",
+                # only where it is not valid: tuned runs chosen on valid keep grouping with the ones made before
+                **(
+                    {"selection": f"mean valid macro AUC over {settings.folds} folds of train + valid"}
+                    if settings.folds > 1
+                    else {}
+                ),
             },
         },
         study={
