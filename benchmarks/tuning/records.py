@@ -137,8 +137,8 @@ def curve_table(curve: FamilyCurve, ks: tuple[int, ...] = (1, 2, 4, 8, 16, 32)) 
     n = len(curve.curves["k"])
     for k in sorted({k for k in ks if k < n} | {n}):
         row = {"family": curve.title, "trials": k, "valid": _at(curve.curves, "valid", k - 1)}
-        if k <= len(curve.curves.get("test") or []):
-            row["test"] = _at(curve.curves, "test", k - 1)
+        # beyond the complete trials' count (pruned ones have no test score) the test curve has no value
+        row["test"] = _at(curve.curves, "test", k - 1) if k <= len(curve.curves.get("test") or []) else "—"
         rows.append(row)
     return rows
 
