@@ -81,6 +81,22 @@ def test_a_grid_of_one_change_variants_names_each_by_its_change(tmp_path, datase
     ]
 
 
+def test_tuned_runs_of_several_seeds_are_one_model_and_cross_validated_ones_another(tmp_path, dataset):
+    results = tmp_path / "r"
+    study = {"budget": "16 trials", "start_preset": "quick"}
+    made = []
+    for seed, lr, c, folds in ((0, 0.002, 0.1, None), (1, 0.03, 1.0, None), (2, 0.004, 0.5, None), (0, 0.01, 3.0, 3)):
+        tuning = {**study, **({"selection": f"{folds}-fold CV over train + valid"} if folds else {})}
+        run = _run(results, dataset, "fastai", seed, 0.5, preset="tuned", lr=lr, c_grid=[c], tuning=tuning)
+        run.update(study={"chosen": {"lr": lr, "c": c}})  # what the study chose: not the model's identity
+        made.append(run)
+    groups = {g.name: len(g.runs) for g in group_runs([load_run(run.path) for run in made])}
+    assert groups == {
+        "fastai·lite0·tuned (tuning.selection=—)": 3,
+        "fastai·lite0·tuned (tuning.selection=3-fold CV over train + valid)": 1,
+    }
+
+
 def test_group_ci_covers_seeds_and_images_and_stored_samples_match_recomputed(tmp_path, dataset):
     results = tmp_path / "r"
     runs = [_run(results, dataset, "fastai", s, 0.4, preset="quick") for s in (0, 1, 2)]

@@ -171,6 +171,7 @@ def test_a_cross_validated_study_chooses_on_the_mean_of_its_folds_and_promotes_a
     dataset = load_dataset(tiny_scenes)
     argv = ["tune", str(tiny_scenes), "--family", "linear_probe", "--img-size", "64", "--results", str(tmp_path)]
     assert cli([*argv, "--trials", "2", "--folds", "2"]) == 0
+    assert "keep stamp instances (each stamp is in one split) apart and the folds cannot" in capsys.readouterr().err
     folder, study = study_of(tmp_path)
     assert study["settings"]["folds"] == 2
     folds = [load_dataset(folder / "folds" / f"fold-{i}") for i in range(2)]
@@ -184,7 +185,7 @@ def test_a_cross_validated_study_chooses_on_the_mean_of_its_folds_and_promotes_a
         assert t["valid"] == pytest.approx(np.mean(t["fold_valid"]), abs=1e-5)
     promoted = load_run(tmp_path / study["promoted"])  # the chosen values, trained on the dataset's own split
     assert promoted.info["dataset"]["fingerprint"] == dataset.fingerprint
-    assert promoted.params["tuning"]["selection"] == "mean valid macro AUC over 2 folds of train + valid"
+    assert promoted.params["tuning"]["selection"] == "2-fold CV over train + valid"
     _, resampled = ValidResampler(5, dataset).samples(folder, study["trials"])
     assert resampled == 2  # each fold's valid images resampled, the folds averaged
 

@@ -130,9 +130,18 @@ def cmd_tune(args) -> None:
     check_settings(family, backbone, preset, args.sampler)
     dataset = load_dataset(args.dataset)
     if args.folds != 1:
-        from benchmarks.data.folds import check_folds
+        import sys
+
+        from benchmarks.data.folds import check_folds, grouped_splits
 
         check_folds(dataset, args.folds)
+        if grouped_splits(dataset):
+            print(
+                f"warning: {dataset.root}'s splits keep {grouped_splits(dataset)} apart and the folds cannot: fold "
+                "valid images share them with fold train, so the fold score rewards memorising them (docs/tuning.md, "
+                "'Small data'); its own valid split is the honest one to choose on",
+                file=sys.stderr,
+            )
     cpus = args.cpus_per_trial or max(1, (os.cpu_count() or 1) // args.max_parallel)
     settings = StudySettings(
         dataset=dataset,

@@ -50,6 +50,16 @@ def check_folds(dataset: Dataset, folds: int, where: str = "--folds") -> None:
         )
 
 
+def grouped_splits(dataset: Dataset) -> str | None:
+    """What the dataset's splits keep apart that folds over train + valid cannot (None: nothing declared). StampScenes
+    puts each stamp in one split, so its valid images show objects train never saw; a fold mixes train and valid
+    scenes, so fold valid images share stamps with fold train and the fold score rewards memorising them."""
+    stamps = dataset.info.get("stamps")
+    if isinstance(stamps, list) and any(isinstance(s, dict) and s.get("split") for s in stamps):
+        return "stamp instances (each stamp is in one split)"
+    return dataset.info.get("split_groups")
+
+
 def write_folds(dataset: Dataset, out: Path, folds: int, seed: int = 0) -> list[Dataset]:
     """The K fold datasets under ``out`` (``fold-0`` ...), reused when already written from the same dataset with
     the same folds and seed (a resumed study finds them); anything else there is refused, never overwritten."""

@@ -43,12 +43,23 @@ SEED_RESAMPLING_SEED = 1  # the seed draw is independent of the image draw (BOOT
 
 def settings_of(run: Run) -> dict:
     """The run's settings, without those at a default older runs do not record (so old and new runs made the same
-    way group together)."""
+    way group together), and, for a tuned run, without the values its study chose: they differ from seed to seed
+    like a learned weight, and the model is "tuned with this study's settings" (``params.tuning``)."""
+    chosen = study_choices(run)
     return {
         k: v
         for k, v in run.params.items()
-        if k not in NOT_SETTINGS and not (k in PARAM_DEFAULTS_WHEN_MISSING and v == PARAM_DEFAULTS_WHEN_MISSING[k])
+        if k not in NOT_SETTINGS
+        and k not in chosen
+        and not (k in PARAM_DEFAULTS_WHEN_MISSING and v == PARAM_DEFAULTS_WHEN_MISSING[k])
     }
+
+
+def study_choices(run: Run) -> set[str]:
+    """The params a tuning study set (its knobs' names, ``label-smoothing`` as ``label_smoothing``; the probe's
+    ``c`` is recorded as ``c_grid``); empty for a run no study chose."""
+    knobs = {name.replace("-", "_") for name in ((run.info.get("study") or {}).get("chosen") or {})}
+    return {k for k in run.params if k in knobs or k.split("_")[0] in knobs - set(run.params)}
 
 
 def seed_of(run: Run):
@@ -97,6 +108,7 @@ def _distinguishing(mine: dict, namesakes: list[dict]) -> dict:
     def value(settings: dict, key: str):
         return settings.get(key, PARAM_DEFAULTS_WHEN_MISSING.get(key, "—"))
 
+    mine, namesakes = _flat(mine), [_flat(settings) for settings in namesakes]
     shown = {}
     for key in sorted({k for settings in namesakes for k in settings}):
         counts = Counter(json.dumps(value(settings, key), default=str) for settings in namesakes).most_common()
@@ -106,6 +118,17 @@ def _distinguishing(mine: dict, namesakes: list[dict]) -> dict:
         if not usual_is_unique or json.dumps(value(mine, key), default=str) != counts[0][0]:
             shown[key] = value(mine, key)
     return shown
+
+
+def _flat(settings: dict, prefix: str = "") -> dict:
+    """Nested settings as dotted keys (``tuning.selection``), so a name shows the one value that differs."""
+    flat = {}
+    for key, value in settings.items():
+        if isinstance(value, dict) and value:
+            flat.update(_flat(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
 
 
 def newest_per_model(results: Path | str, dataset) -> list[Run]:

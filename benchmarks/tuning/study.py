@@ -225,11 +225,7 @@ def promote(folder: Path, chosen, settings: StudySettings, budget: Budget) -> Ru
                 "fixed": identity["fixed"],
                 "start_preset": identity["preset"],
                 # only where it is not valid: tuned runs chosen on valid keep grouping with the ones made before
-                **(
-                    {"selection": f"mean valid macro AUC over {settings.folds} folds of train + valid"}
-                    if settings.folds > 1
-                    else {}
-                ),
+                **({"selection": f"{settings.folds}-fold CV over train + valid"} if settings.folds > 1 else {}),
             },
         },
         study={
