@@ -76,6 +76,12 @@ def within_budget(record: dict) -> list[dict]:
     return sorted(finished, key=lambda t: t["number"])[: record["budget"]["trials"]]
 
 
+def study_title(record: dict) -> str:
+    """The family's title, and how the study chose where it was not on valid: "fastai (3-fold CV)"."""
+    folds = int(record["settings"].get("folds", 1))
+    return record.get("title", record["family"]) + (f" ({folds}-fold CV)" if folds > 1 else "")
+
+
 def family_curves(studies: list[StudyRecord], dataset: Dataset | None = None) -> list[FamilyCurve]:
     """One curve per family and settings, over the finished trials of all its seeds' studies (k trials like these);
     bands over trials and, for trials whose predictions are kept, over the valid images (``dataset``: the studies'
@@ -103,9 +109,8 @@ def family_curves(studies: list[StudyRecord], dataset: Dataset | None = None) ->
                 stream=stream,
             )
             bands.update({k: v for k, v in test_bands.items() if k.startswith("test")})
-        title = members[0].record.get("title", family)
+        title = study_title(members[0].record)
         folds = int(members[0].record["settings"].get("folds", 1))
-        title += f" ({folds}-fold CV)" if folds > 1 else ""
         resampled = sum(count for _, count in pools)
         curves.append(FamilyCurve(family, title, members, bands, len(scored), len(complete), resampled, samples, folds))
     return curves

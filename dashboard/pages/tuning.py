@@ -9,7 +9,7 @@ import streamlit as st
 
 from benchmarks.data.dataset import Dataset
 from benchmarks.evaluation.charts import expected_max_overlay
-from benchmarks.tuning.records import band_note, family_curves, read_studies, verdicts
+from benchmarks.tuning.records import band_note, family_curves, read_studies, study_title, verdicts
 
 
 def render(dataset: Dataset, results: Path) -> None:
@@ -43,7 +43,7 @@ def render(dataset: Dataset, results: Path) -> None:
         record = study.record
         chosen = record.get("chosen")
         with st.expander(
-            f"{record['title']} · seed {record['settings']['seed']} · {record['spent']['trials']} trials "
+            f"{study_title(record)} · seed {record['settings']['seed']} · {record['spent']['trials']} trials "
             f"({record['budget']['described']}) · {record['spent']['wall_s']:.0f} s"
         ):
             rows = [
