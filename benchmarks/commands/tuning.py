@@ -33,6 +33,8 @@ valid, the test split untouched) and scores the mean of the K valid macro AUCs, 
 valid image instead of one small valid split (75 images on 300 photos cannot tell a +0.02 gain from noise). Each
 trial costs K runs; the pruner watches the first fold. The trainers' keep-best is off in such a study (the folds
 choose instead), and the chosen values are trained once more on the dataset's own split: that run is promoted.
+Folds mix train and valid images: where the splits keep instances apart (StampScenes' stamps, a dataset.json
+"split_groups" entry) the fold score rewards memorising them, and tune warns; choose on valid there.
 
 The curve (python -m benchmarks tuning-curve): for k = 1..N, the best valid macro AUC a family is expected to reach
 with k trials like these (Dodge et al. 2019; the unbiased estimator), and the test score of the trial valid picks.
@@ -135,9 +137,10 @@ def cmd_tune(args) -> None:
         from benchmarks.data.folds import check_folds, grouped_splits
 
         check_folds(dataset, args.folds)
-        if grouped_splits(dataset):
+        kept_apart = grouped_splits(dataset)
+        if kept_apart:
             print(
-                f"warning: {dataset.root}'s splits keep {grouped_splits(dataset)} apart and the folds cannot: fold "
+                f"warning: {dataset.root}'s splits keep {kept_apart} apart and the folds cannot: fold "
                 "valid images share them with fold train, so the fold score rewards memorising them (docs/tuning.md, "
                 "'Small data'); its own valid split is the honest one to choose on",
                 file=sys.stderr,
