@@ -22,7 +22,7 @@ class TrainConfig(CommonConfig):
     item_tfm: str = "resize"  # "resize" keeps every labelled object in view; "rrc" = RandomResizedCrop
     reproducible: bool = False  # set_seed(seed, reproducible=True): deterministic cuDNN, slower
     lr_find_iters: int = 100
-    num_workers: int = 0  # DataLoader processes; 0 keeps both cores for the model on small CPUs
+    num_workers: int | None = None  # DataLoader processes; None: none on a CPU (its cores train), a few with a GPU
     named_lrs: ClassVar[tuple[str, ...]] = ("auto", "find")  # find: lr_find's valley, whatever the head
 
 
@@ -96,4 +96,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--lr-find-iters", type=int, help="lr_find iterations (default 100)")
     parser.add_argument("--reproducible", action="store_true", default=None, help="set_seed(reproducible=True)")
+    parser.add_argument(
+        "--num-workers",
+        type=int,
+        help="DataLoader worker processes that decode and augment images (default: 0 on a CPU, whose cores train; "
+        "up to 8 with a GPU)",
+    )
     return parser

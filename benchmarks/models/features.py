@@ -29,7 +29,7 @@ def torch_loadable() -> bool:
     return "torchvision" in sys.modules or "tensorflow" not in sys.modules
 
 
-FEATURE_RUNTIMES = ("openvino", "native")  # which network computed a cache entry: part of its name
+FEATURE_RUNTIMES = ("openvino", "cuda", "native")  # which network computed a cache entry: part of its name
 
 
 def cached_features_path(dataset: Dataset, backbone: Backbone, img_size: int, runtime: str) -> Path:
@@ -84,9 +84,10 @@ def extract(paths: list[Path], backbone: Backbone, img_size: int) -> tuple[np.nd
 
 class FeatureNetwork:
     """The frozen backbone as decoded images → pooled features: what the probe trains on and serves with, LP-FT's
-    head is fitted on, and the cache holds. Run by its OpenVINO export (made once per backbone and size under the
-    cache, accepted within ``PARITY_TOLERANCE`` of PyTorch's features on fixed images), by PyTorch (``native``) where
-    that export cannot be made or does not match (one line says so)."""
+    head is fitted on, and the cache holds. Run by PyTorch on the GPU where there is one (``cuda``); else by its
+    OpenVINO export (made once per backbone and size under the cache, accepted within ``PARITY_TOLERANCE`` of
+    PyTorch's features on fixed images), by PyTorch on the CPU (``native``) where that export cannot be made or does
+    not match (one line says so)."""
 
     def __init__(self, backbone: Backbone, img_size: int):
         import torch
@@ -94,8 +95,10 @@ class FeatureNetwork:
         threads = os.environ.get("OMP_NUM_THREADS", "")  # a grid cell's share of the machine, when one is set
         torch.set_num_threads(int(threads) if threads.isdigit() and int(threads) > 0 else os.cpu_count() or 1)
         self.backbone, self.img_size = backbone, img_size
-        self.model = backbone.create_torch_model(num_classes=0).eval().to(memory_format=torch.channels_last)
-        self.network, self.runtime = self._compiled()
+        self.device = "cuda" if torch.cuda.is_available() else "cpu"
+        model = backbone.create_torch_model(num_classes=0).eval()
+        self.model = model.to(self.device, memory_format=torch.channels_last)
+        self.network, self.runtime = (self.native, "cuda") if self.device == "cuda" else self._compiled()
 
     def features(self, images: list) -> np.ndarray:
         return self.network(self.network_input(images))
@@ -107,7 +110,8 @@ class FeatureNetwork:
         import torch
 
         with torch.inference_mode():
-            return self.model(torch.from_numpy(batch).contiguous(memory_format=torch.channels_last)).numpy()
+            pixels = torch.from_numpy(batch).to(self.device).contiguous(memory_format=torch.channels_last)
+            return self.model(pixels).cpu().numpy()
 
     def _compiled(self):
         example = self.network_input(probe_images())
