@@ -171,7 +171,9 @@ def test_a_cross_validated_study_chooses_on_the_mean_of_its_folds_and_promotes_a
     dataset = load_dataset(tiny_scenes)
     argv = ["tune", str(tiny_scenes), "--family", "linear_probe", "--img-size", "64", "--results", str(tmp_path)]
     assert cli([*argv, "--trials", "2", "--folds", "2"]) == 0
-    assert "keep stamp instances (each stamp is in one split) apart and the folds cannot" in capsys.readouterr().err
+    warning = capsys.readouterr().err
+    assert "keep stamp instances (each stamp is in one split) apart and plain folds cannot" in warning
+    assert "add --group-folds" in warning  # the dataset records its stamps: the remedy is offered
     folder, study = study_of(tmp_path)
     assert study["settings"]["folds"] == 2
     folds = [load_dataset(folder / "folds" / f"fold-{i}") for i in range(2)]
@@ -197,6 +199,86 @@ def test_a_cross_validated_study_chooses_on_the_mean_of_its_folds_and_promotes_a
     capsys.readouterr()
     assert cli([*argv, "--trials", "2", "--folds", "15"]) != 0
     assert re.search(r"--folds 15: label '\w+' has \d+ positive train \+ valid image", capsys.readouterr().err)
+
+
+def instance_dataset(root: Path) -> Path:
+    """3 labels × 6 instances; each instance in two images alone, and pairs of instances in 12 more (train + valid),
+    with objects.jsonl saying which instances each image shows."""
+    from tests.conftest import make_dataset
+
+    rows, objects = [], []
+    instances = [(f"{label}{i}", label) for label in "abc" for i in range(6)]
+    for n, (instance, label) in enumerate(instances * 2):
+        image = f"images/solo{n}.png"
+        rows.append((image, label, "train" if n % 4 else "valid"))
+        objects.append({"image": image, "stamp": instance, "label": label})
+    for n in range(12):
+        (first, label_1), (second, label_2) = instances[n], instances[(n * 5 + 7) % len(instances)]
+        image = f"images/pair{n}.png"
+        rows.append((image, " ".join(sorted({label_1, label_2})), "train"))
+        objects += [
+            {"image": image, "stamp": first, "label": label_1},
+            {"image": image, "stamp": second, "label": label_2},
+        ]
+    rows += [(f"images/test{n}.png", label, "test") for n, label in enumerate("abcabc")]
+    make_dataset(root, rows, ["a", "b", "c"])
+    (root / "objects.jsonl").write_text("".join(json.dumps(o) + "\n" for o in objects))
+    return root
+
+
+def test_grouped_folds_keep_every_instance_in_one_fold(tmp_path):
+    from benchmarks.data.dataset import load_dataset
+    from benchmarks.data.folds import instance_groups, write_folds
+
+    dataset = load_dataset(instance_dataset(tmp_path / "instances"))
+    shown, _ = instance_groups(dataset)
+    folds = write_folds(dataset, tmp_path / "folds", 3, seed=0, grouped=True)
+    held_out = [set(fold.rows("valid")["image"]) for fold in folds]
+    for fold, valid in zip(folds, held_out):
+        trained = set(fold.rows("train")["image"])
+        assert not {i for im in trained for i in shown[im]} & {i for im in valid for i in shown[im]}
+        assert set(fold.rows("test")["image"]) == set(dataset.rows("test")["image"])
+        assert fold.info["fold"]["grouped"] == "instances"
+    assert sum(map(len, held_out)) == len(set().union(*held_out))  # each image held out at most once
+    spanning = {im for im in shown if len({i for i in shown[im]}) > 1}
+    assert set().union(*held_out) >= {im for im in shown if im.startswith("images/solo")}  # one instance: held out
+    assert len(spanning & set().union(*held_out)) < len(spanning)  # some pairs span folds and sit out everywhere
+    again = write_folds(dataset, tmp_path / "folds", 3, seed=0, grouped=True)  # a resumed study finds them
+    assert [f.fingerprint for f in again] == [f.fingerprint for f in folds]
+    with pytest.raises(BenchmarkError, match="holds another dataset or other folds"):
+        write_folds(dataset, tmp_path / "folds", 3, seed=0)  # plain folds never overwrite grouped ones
+
+
+def test_grouped_folds_refuse_what_they_cannot_do_in_one_line(tmp_path, capsys):
+    from benchmarks.data.dataset import load_dataset
+    from benchmarks.data.folds import write_folds
+
+    root = instance_dataset(tmp_path / "instances")
+    with pytest.raises(BenchmarkError, match=r"fold \d's (valid|train) holds no image of '\w'.*use fewer folds"):
+        write_folds(load_dataset(root), tmp_path / "many", 7, seed=0, grouped=True)  # 6 instances of a label
+    (root / "objects.jsonl").write_text('{"image": "images/solo0.png"}\n')
+    with pytest.raises(BenchmarkError, match=r"objects.jsonl:1: not an object record"):
+        write_folds(load_dataset(root), tmp_path / "damaged", 2, seed=0, grouped=True)
+    (root / "objects.jsonl").unlink()
+    with pytest.raises(BenchmarkError, match="records no object instances"):
+        write_folds(load_dataset(root), tmp_path / "none", 2, seed=0, grouped=True)
+    refused(capsys, ["tune", str(root), "--family", "linear_probe", "--group-folds"], "--group-folds: give --folds K")
+
+
+def test_a_study_chosen_by_grouped_folds_is_its_own_curve(tmp_path, capsys):
+    root = instance_dataset(tmp_path / "instances")
+    argv = ["tune", str(root), "--family", "linear_probe", "--img-size", "32", "--results", str(tmp_path / "r")]
+    assert cli([*argv, "--trials", "2", "--folds", "2", "--group-folds"]) == 0
+    assert "each object instance in one fold" in capsys.readouterr().out
+    assert cli([*argv, "--trials", "2", "--folds", "2"]) == 0
+    studies, _ = read_studies(tmp_path / "r")
+    curves = family_curves(studies)
+    assert sorted(c.title for c in curves) == ["linear probe (2-fold CV by instance)", "linear probe (2-fold CV)"]
+    promoted = [load_run(p) for p in (tmp_path / "r").iterdir() if (p / "run.json").is_file()]
+    assert {r.params["tuning"]["selection"] for r in promoted} == {
+        "2-fold CV over train + valid",
+        "2-fold CV by instance over train + valid",
+    }
 
 
 @pytest.mark.training
@@ -414,7 +496,13 @@ def test_a_grid_spec_with_a_tune_block_tunes_every_tunable_model_with_the_same_b
     for argv in tuned:
         assert argv[:2] == ["benchmarks", "tune"] and argv[argv.index("--trials") + 1] == "4"
         assert argv[argv.index("--sampler") + 1] == "random"
-        assert argv[argv.index("--folds") + 1] == "3"
+        assert argv[argv.index("--folds") + 1] == "3" and "--group-folds" not in argv
+    spec.write_text(spec.read_text().replace("folds = 3", "folds = 3\ngroup-folds = true"))
+    assert all("--group-folds" in c.argv(tmp_path) for c in read_spec(spec).cells if "tune" in c.argv(tmp_path))
+    spec.write_text(spec.read_text().replace("folds = 3\n", "folds = 1\n"))
+    with pytest.raises(BenchmarkError, match=r"\[tune\] group-folds must be true or false, and true only with folds"):
+        read_spec(spec)
+    spec.write_text(spec.read_text().replace("folds = 1\ngroup-folds = true", "folds = 3"))
     fastai = next(argv for argv in tuned if "fastai" in argv)
     assert fastai[fastai.index("--img-size") + 1] == "64" and fastai[fastai.index("--fix") + 1] == "epochs=1"
     spec.write_text(spec.read_text().replace("epochs = 1", "epochs = 1, bs = 8"))

@@ -34,7 +34,9 @@ valid image instead of one small valid split (75 images on 300 photos cannot tel
 trial costs K runs; the pruner watches the first fold. The trainers' keep-best is off in such a study (the folds
 choose instead), and the chosen values are trained once more on the dataset's own split: that run is promoted.
 Folds mix train and valid images: where the splits keep instances apart (StampScenes' stamps, a dataset.json
-"split_groups" entry) the fold score rewards memorising them, and tune warns; choose on valid there.
+"split_groups" entry) the fold score rewards memorising them, and tune warns. --group-folds keeps each instance in
+one fold where the dataset records them (objects.jsonl: image, stamp, label), at the cost of training images per fold
+(an image whose instances span folds is held out nowhere); else choose on valid there.
 
 The curve (python -m benchmarks tuning-curve): for k = 1..N, the best valid macro AUC a family is expected to reach
 with k trials like these (Dodge et al. 2019; the unbiased estimator), and the test score of the trial valid picks.
@@ -69,6 +71,12 @@ def add_commands(commands) -> None:
         default=1,
         help="choose on K-fold cross-validation over train + valid (K runs per trial; for small datasets); default 1: "
         "on the dataset's valid split",
+    )
+    p.add_argument(
+        "--group-folds",
+        action="store_true",
+        help="with --folds: keep each object instance (StampScenes' stamps, from objects.jsonl) in one fold, as the "
+        "splits do; costs training images per fold",
     )
     p.add_argument("--executor", choices=["local", "ray"], default="local", help="local child processes, or Ray")
     p.add_argument("--address", default=None, help="Ray cluster address (default: a local Ray started here)")
@@ -131,18 +139,25 @@ def cmd_tune(args) -> None:
     backbone = None if args.backbone == DEFAULT_BACKBONE else args.backbone
     check_settings(family, backbone, preset, args.sampler)
     dataset = load_dataset(args.dataset)
+    if args.group_folds and args.folds < 2:
+        raise BenchmarkError("--group-folds: give --folds K (2 or more) too; it says how the folds are made")
     if args.folds != 1:
         import sys
 
-        from benchmarks.data.folds import check_folds, grouped_splits
+        from benchmarks.data.folds import check_folds, grouped_splits, instance_groups
 
         check_folds(dataset, args.folds)
         kept_apart = grouped_splits(dataset)
-        if kept_apart:
+        if kept_apart and not args.group_folds:
+            remedy = (
+                "add --group-folds to keep each instance in one fold, or choose on its own valid split"
+                if instance_groups(dataset)
+                else "its own valid split is the honest one to choose on"
+            )
             print(
-                f"warning: {dataset.root}'s splits keep {kept_apart} apart and the folds cannot: fold "
+                f"warning: {dataset.root}'s splits keep {kept_apart} apart and plain folds cannot: fold "
                 "valid images share them with fold train, so the fold score rewards memorising them (docs/tuning.md, "
-                "'Small data'); its own valid split is the honest one to choose on",
+                f"'Small data'); {remedy}",
                 file=sys.stderr,
             )
     cpus = args.cpus_per_trial or max(1, (os.cpu_count() or 1) // args.max_parallel)
@@ -158,6 +173,7 @@ def cmd_tune(args) -> None:
         prune=args.prune,
         cpus=cpus,
         folds=args.folds,
+        group_folds=args.group_folds,
     )
     run = run_study(
         settings,
@@ -171,7 +187,7 @@ def cmd_tune(args) -> None:
 
     overall = (read_metrics(run) or {}).get("overall", {})
     print(
-        f"tuned {family.title}: trial {run.info['study']['trial']} chosen on valid (macro AUC "
+        f"tuned {family.title}: trial {run.info['study']['trial']} chosen on {settings.selection} (macro AUC "
         f"{run.info['study']['valid_macro_auc']:.4f}); promoted to {run.path}, test macro AUC "
         f"{overall.get('macro_roc_auc', float('nan')):.3f} (its one test evaluation)"
     )

@@ -16,7 +16,7 @@ from benchmarks.models.registry import GridSupport, families
 
 TOP_KEYS = {"name", "seeds", "datasets", "models", "resources", "tune"}
 # [tune]: every tunable model is tuned with this budget (and, with folds, chosen by cross-validation)
-TUNE_KEYS = {"trials", "budget-seconds", "sampler", "prune", "folds"}
+TUNE_KEYS = {"trials", "budget-seconds", "sampler", "prune", "folds", "group-folds"}
 DATASET_KEYS = {"path", "build", "subsets"}
 SUBSET_KEYS = {"per-label", "draws"}  # subsets = {...}: nested train subsets for learning curves (benchmarks subset)
 MODEL_KEYS = {"family", "backbones", "preset", "options", "datasets", "cpus", "gpus"}
@@ -95,6 +95,8 @@ class Cell:
                 argv += [f"--{name}", str(self.tune[name])]
         if self.tune.get("prune") is False:
             argv.append("--no-prune")
+        if self.tune.get("group-folds"):
+            argv.append("--group-folds")
         argv += ["--seed", str(self.seed or 0)]
         if self.backbone:
             argv += ["--backbone", self.backbone]
@@ -233,6 +235,10 @@ def _tune(table, path: Path) -> dict | None:
         raise BenchmarkError(f"{path}: [tune] prune must be true or false")
     if type(table.get("folds", 1)) is not int or table.get("folds", 1) < 1:
         raise BenchmarkError(f"{path}: [tune] folds must be a whole number, 2 or more for cross-validated choice")
+    if not isinstance(table.get("group-folds", False), bool) or (
+        table.get("group-folds") and table.get("folds", 1) < 2
+    ):
+        raise BenchmarkError(f"{path}: [tune] group-folds must be true or false, and true only with folds = 2 or more")
     return dict(table)
 
 

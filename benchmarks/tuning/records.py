@@ -16,6 +16,7 @@ from benchmarks.data.dataset import Dataset
 from benchmarks.evaluation.metrics import with_interval
 
 from .curves import BAND_RESAMPLES, budget_verdict, expected_max_bands
+from .settings import selection_of
 from .valid_resamples import ValidResampler
 
 STUDY_JSON = "study.json"
@@ -62,7 +63,7 @@ class FamilyCurve:
     complete: int
     resampled: int = 0  # trials scored on resampled valid images (the rest add no valid-image noise to the band)
     samples: np.ndarray | None = field(default=None, repr=False)  # resampled valid curves, for paired verdicts
-    folds: int = 1  # 2+: the trials were scored by cross-validation (a curve comparable only with its like)
+    selection: str = "valid"  # or "3-fold CV" ...: how the trials were scored (comparable only with its like)
 
     @property
     def budget(self) -> str:
@@ -78,8 +79,8 @@ def within_budget(record: dict) -> list[dict]:
 
 def study_title(record: dict) -> str:
     """The family's title, and how the study chose where it was not on valid: "fastai (3-fold CV)"."""
-    folds = int(record["settings"].get("folds", 1))
-    return record.get("title", record["family"]) + (f" ({folds}-fold CV)" if folds > 1 else "")
+    selection = selection_of(record["settings"])
+    return record.get("title", record["family"]) + (f" ({selection})" if selection != "valid" else "")
 
 
 def family_curves(studies: list[StudyRecord], dataset: Dataset | None = None) -> list[FamilyCurve]:
@@ -110,9 +111,11 @@ def family_curves(studies: list[StudyRecord], dataset: Dataset | None = None) ->
             )
             bands.update({k: v for k, v in test_bands.items() if k.startswith("test")})
         title = study_title(members[0].record)
-        folds = int(members[0].record["settings"].get("folds", 1))
+        selection = selection_of(members[0].record["settings"])
         resampled = sum(count for _, count in pools)
-        curves.append(FamilyCurve(family, title, members, bands, len(scored), len(complete), resampled, samples, folds))
+        curves.append(
+            FamilyCurve(family, title, members, bands, len(scored), len(complete), resampled, samples, selection)
+        )
     return curves
 
 
@@ -122,7 +125,7 @@ def verdicts(curves: list[FamilyCurve]) -> list[str]:
     return [
         budget_verdict(a.title, a.curves, b.title, b.curves, samples=(a.samples, b.samples))
         for a, b in combinations(curves, 2)
-        if a.family != b.family and a.folds == b.folds
+        if a.family != b.family and a.selection == b.selection
     ]
 
 

@@ -37,6 +37,15 @@ class Budget:
         return finished >= self.trials or (self.seconds is not None and seconds >= self.seconds)
 
 
+def selection_of(settings: dict) -> str:
+    """ "valid", "3-fold CV" or "3-fold CV by instance" from a study's recorded settings: studies compare only with
+    studies that chose the same way."""
+    folds = int(settings.get("folds", 1))
+    if folds < 2:
+        return "valid"
+    return f"{folds}-fold CV" + (" by instance" if settings.get("group_folds") else "")
+
+
 @dataclass(frozen=True)
 class StudySettings:
     dataset: Dataset
@@ -50,6 +59,7 @@ class StudySettings:
     prune: bool = True
     cpus: float = 1  # threads per trial: part of the study, because float sums depend on them
     folds: int = 1  # 2+: each trial trains on K folds of train + valid and scores their mean valid (``--folds``)
+    group_folds: bool = False  # folds keep each object instance in one fold (``--group-folds``)
     fold_roots: tuple[Path, ...] = ()  # the fold datasets, once written (not part of the study's identity)
 
     @property
@@ -71,7 +81,13 @@ class StudySettings:
             "prune": self.prune,
             "cpus": self.cpus,
             **({"folds": self.folds} if self.folds > 1 else {}),  # absent for 1: older studies keep their names
+            **({"group_folds": True} if self.group_folds else {}),
         }
+
+    @property
+    def selection(self) -> str:
+        """How a trial is scored, said wherever the chosen run is: on valid, or by which cross-validation."""
+        return selection_of(self.identity())
 
     @property
     def name(self) -> str:

@@ -15,6 +15,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
+
 from benchmarks.atomic import atomic_write_json
 from benchmarks.data.folds import write_folds
 from benchmarks.errors import BenchmarkError, RunError, interruptible
@@ -66,10 +68,14 @@ def run_study(
     folder = study_folder(results, settings)
     folder.mkdir(parents=True, exist_ok=True)
     if settings.folds > 1:
-        made = write_folds(settings.dataset, folder / "folds", settings.folds, settings.seed)
+        made = write_folds(settings.dataset, folder / "folds", settings.folds, settings.seed, settings.group_folds)
         settings = replace(settings, fold_roots=tuple(d.root for d in made))
-        held_out = len(made[0].rows("valid"))
-        print(f"{settings.folds} folds over train + valid (~{held_out} images held out each): {folder / 'folds'}")
+        held_out, trained = (round(np.mean([len(d.rows(s)) for d in made])) for s in ("valid", "train"))
+        apart = ", each object instance in one fold" if settings.group_folds else ""
+        print(
+            f"{settings.folds} folds over train + valid{apart} (~{held_out} images held out and ~{trained} trained on "
+            f"each): {folder / 'folds'}"
+        )
     study = open_study(folder, settings.name, create=True)
     study.set_user_attr("settings", settings.identity())
     _requeue_orphans(study)
@@ -225,7 +231,7 @@ def promote(folder: Path, chosen, settings: StudySettings, budget: Budget) -> Ru
                 "fixed": identity["fixed"],
                 "start_preset": identity["preset"],
                 # only where it is not valid: tuned runs chosen on valid keep grouping with the ones made before
-                **({"selection": f"{settings.folds}-fold CV over train + valid"} if settings.folds > 1 else {}),
+                **({"selection": f"{settings.selection} over train + valid"} if settings.folds > 1 else {}),
             },
         },
         study={
