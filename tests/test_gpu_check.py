@@ -50,7 +50,7 @@ def test_page_names_the_machine_rescored_runs_and_whether_a_seed_repeats(fastai_
     assert not (tmp_path / "results" / "cpu-machine" / again.name / "model_state.pt").exists()  # weights stay behind
 
 
-def test_an_archive_member_that_escapes_its_folder_is_refused(tmp_path):
+def test_an_archive_member_that_escapes_its_folder_is_refused(tmp_path, capsys):
     evidence = tmp_path / "machine"
     evidence.mkdir()
     (tmp_path / "kept.txt").write_text("kept")
@@ -60,6 +60,13 @@ def test_an_archive_member_that_escapes_its_folder_is_refused(tmp_path):
     with pytest.raises(BenchmarkError, match="runs.tar.gz: cannot unpack"):
         gpu_page.unpacked_runs(evidence, tmp_path / "results")
     assert (tmp_path / "kept.txt").read_text() == "kept"
+    (evidence / "gpu.json").write_text("{not json")
+    assert (
+        gpu_check.main(["page", str(evidence), "--results", str(tmp_path / "r"), "--out", str(tmp_path / "p.md")]) == 2
+    )
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "gpu.json: unreadable" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "p.md").exists()  # nothing half-written
 
 
 def test_a_failing_step_is_recorded_and_the_report_still_written(tiny_scenes, tmp_path):
