@@ -23,7 +23,7 @@ from datetime import datetime
 from pathlib import Path
 
 from benchmarks.data.dataset import load_dataset
-from benchmarks.errors import BenchmarkError
+from benchmarks.errors import run_cli
 
 WEIGHTS = ("export.pkl", "model_state.pt", "checkpoints")  # what stays on the GPU machine: tens of MB per run
 
@@ -133,17 +133,11 @@ def main(argv: list[str] | None = None) -> int:
     page.add_argument("--results", type=Path, default=Path("results/gpu"), help="where their runs are unpacked")
     page.add_argument("--out", type=Path, default=Path("docs/gpu.md"))
     args = parser.parse_args(argv)
-    try:
-        if args.command == "run":
-            run_checks(args.dataset, args.out, args.runs, args.batch_sizes, args.step_timeout)
-            return 0
-        from tools.gpu_page import write_page
+    if args.command == "run":
+        return run_cli(lambda: run_checks(args.dataset, args.out, args.runs, args.batch_sizes, args.step_timeout))
+    from tools.gpu_page import write_page
 
-        write_page(args.evidence, args.results, args.out)
-    except BenchmarkError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    return run_cli(lambda: write_page(args.evidence, args.results, args.out))
 
 
 if __name__ == "__main__":
