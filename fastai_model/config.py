@@ -4,6 +4,7 @@ saved whole into run.json."""
 from __future__ import annotations
 
 import argparse
+import os
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -62,7 +63,17 @@ def make_config(preset: str | None = None, **overrides) -> TrainConfig:
         raise BenchmarkError("--lr find: Keras has no lr_find, so --recipe matched takes a number or auto (1e-3)")
     if config.recipe == "matched":
         config.train_bn = False  # every BatchNorm layer frozen whole, as in Keras
+    if config.num_workers is None:  # resolved here, so run.json records the number that ran (0 on a CPU, as before)
+        config.num_workers = default_loader_workers()
     return config
+
+
+def default_loader_workers() -> int:
+    """No worker processes on a CPU, whose few cores are better spent on the model than on decoding beside it; with a
+    GPU, up to 8 processes decode and augment while the GPU trains (one process cannot keep it busy)."""
+    import torch
+
+    return min(8, max((os.cpu_count() or 1) - 1, 0)) if torch.cuda.is_available() else 0
 
 
 def build_parser() -> argparse.ArgumentParser:

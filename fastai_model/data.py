@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import pandas as pd
 from fastai.vision.all import (
     ColReader,
@@ -52,19 +50,8 @@ def make_dataloaders(dataset: Dataset, backbone: Backbone, config: TrainConfig, 
         item_tfms=item_tfm,
         batch_tfms=[*augmentations(config), Normalize.from_stats(list(backbone.mean), list(backbone.std))],
     )
-    workers = loader_workers(config)
+    workers = config.num_workers
     return block.dataloaders(training_frame(dataset), bs=batch_size(dataset, config), num_workers=workers)
-
-
-def loader_workers(config: TrainConfig) -> int:
-    """``num_workers``, or where unset: none on a CPU, whose few cores are better spent on the model than on
-    decoding beside it; with a GPU, up to 8 processes decode and augment while the GPU trains (one process cannot
-    keep it busy)."""
-    if config.num_workers is not None:
-        return config.num_workers
-    import torch
-
-    return min(8, max((os.cpu_count() or 1) - 1, 0)) if torch.cuda.is_available() else 0
 
 
 def batch_size(dataset: Dataset, config: TrainConfig) -> int:

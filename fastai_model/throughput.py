@@ -29,7 +29,7 @@ from benchmarks.models.backbones import get_backbone, normalise, prepare_image  
 from benchmarks.training.options import PRECISIONS  # noqa: E402
 
 from .config import make_config  # noqa: E402
-from .data import loader_workers, make_dataloaders  # noqa: E402
+from .data import make_dataloaders  # noqa: E402
 from .learner import build_learner, precision_mode  # noqa: E402
 
 
@@ -99,7 +99,7 @@ def plain_throughput(dataset, backbone, config, warmup: int, batches: int) -> fl
     model = learn.model.train().to(device, memory_format=torch.channels_last)
     data = TrainImages(dataset.image_paths("train"), dataset.targets("train"), backbone, config.img_size)
     loader = torch.utils.data.DataLoader(
-        data, batch_size=config.bs, shuffle=True, drop_last=True, num_workers=loader_workers(config)
+        data, batch_size=config.bs, shuffle=True, drop_last=True, num_workers=config.num_workers
     )
     optimiser = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=config.wd)
     loss_fn = torch.nn.BCEWithLogitsLoss()
