@@ -8,9 +8,11 @@ exactly the overhead being measured. Prints one JSON object (used by ``python -m
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import json
 import math
+import sys
 import time
 import warnings
 from functools import partial
@@ -22,9 +24,11 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from fastai.callback.core import Callback, CancelFitException  # noqa: E402
 from fastai.optimizer import OptimWrapper  # noqa: E402
+from fastai.vision.augment import RandTransform  # noqa: E402
 
 from benchmarks.data.dataset import load_dataset  # noqa: E402
 from benchmarks.data.images import open_rgb  # noqa: E402
+from benchmarks.errors import BenchmarkError, run_cli  # noqa: E402
 from benchmarks.models.backbones import get_backbone, normalise, prepare_image  # noqa: E402
 from benchmarks.training.options import PRECISIONS  # noqa: E402
 
@@ -41,37 +45,65 @@ def stamp() -> float:
 
 
 class BatchClock(Callback):
-    """Timestamps after each training batch; stops the fit after ``warmup + batches``."""
+    """(epoch, timestamp) after each training batch; stops the fit after ``warmup + batches``."""
 
     def __init__(self, warmup: int, batches: int):
         self.warmup, self.batches, self.stamps = warmup, batches, []
 
     def after_batch(self):
         if self.training:
-            self.stamps.append(stamp())
+            self.stamps.append((self.epoch, stamp()))
             if len(self.stamps) >= self.warmup + self.batches:
                 raise CancelFitException
 
 
-def images_per_second(stamps: list[float], warmup: int, bs: int) -> float:
-    timed = stamps[warmup - 1 :]
-    return (len(timed) - 1) * bs / (timed[-1] - timed[0])
+def images_per_second(stamps: list[tuple[int, float]], warmup: int, bs: int) -> float:
+    """Over the gaps between consecutive training batches of one epoch, after ``warmup`` batches: a small dataset
+    is gone round more than once, and the valid pass and loader restart between epochs are not training."""
+    gaps = [b - a for (ea, a), (eb, b) in zip(stamps[warmup - 1 : -1], stamps[warmup:], strict=True) if ea == eb]
+    if not gaps:
+        raise BenchmarkError(f"--bs {bs}: fewer than two batches an epoch; use a smaller batch or more images")
+    return len(gaps) * bs / sum(gaps)
 
 
-def fastai_throughput(dataset, backbone, config, warmup: int, batches: int, torch_optimizer: bool = False) -> float:
+def fastai_throughput(
+    dataset,
+    backbone,
+    config,
+    warmup: int,
+    batches: int,
+    torch_optimizer: bool = False,
+    augment: bool = True,
+    profile: Path | None = None,
+) -> float:
     """The trainer's learner (its augmentation, callbacks and optimizer); ``torch_optimizer``: the same AdamW by
-    PyTorch (through fastai's ``OptimWrapper``) instead of fastai's per-parameter Python loop."""
+    PyTorch (through fastai's ``OptimWrapper``) instead of fastai's per-parameter Python loop; ``augment=False``:
+    without its batch augmentation (the casts and Normalize stay); ``profile``: PyTorch's profiler over the timed
+    batches, its table of operators by self time written there (the figure returned is then slowed by it)."""
     learn = build_learner(
         make_dataloaders(dataset, backbone, config), backbone, config, path=Path("/tmp"), monitor_auc=False
     )
     if torch_optimizer:
         learn.opt_func = partial(OptimWrapper, opt=torch.optim.AdamW, betas=(0.9, 0.99), eps=1e-5)
+    if not augment:
+        learn.dls.train.after_batch.fs = learn.dls.train.after_batch.fs.filter(
+            lambda t: not isinstance(t, RandTransform)
+        )
     learn.unfreeze()
     clock = BatchClock(warmup, batches)
     epochs = math.ceil((warmup + batches) / len(learn.dls.train))  # a small dataset is gone round more than once
-    with learn.no_bar(), learn.no_logging():  # stdout carries only the JSON result
+    profiler = torch.profiler.profile(activities=profiled_activities()) if profile else contextlib.nullcontext()
+    with learn.no_bar(), learn.no_logging(), profiler:  # stdout carries only the JSON result
         learn.fit(epochs, 1e-4, cbs=clock)
+    if profile:
+        sort_by = "self_cuda_time_total" if torch.cuda.is_available() else "self_cpu_time_total"
+        profile.write_text(profiler.key_averages().table(sort_by=sort_by, row_limit=30, max_name_column_width=60))
     return images_per_second(clock.stamps, warmup, config.bs)
+
+
+def profiled_activities() -> list:
+    activities = [torch.profiler.ProfilerActivity.CPU]
+    return activities + [torch.profiler.ProfilerActivity.CUDA] if torch.cuda.is_available() else activities
 
 
 class TrainImages(torch.utils.data.Dataset):
@@ -88,9 +120,9 @@ class TrainImages(torch.utils.data.Dataset):
         )
 
 
-def plain_throughput(dataset, backbone, config, warmup: int, batches: int) -> float:
+def plain_throughput(dataset, backbone, config, warmup: int, batches: int, loss_scaler: bool = False) -> float:
     """The same model in a hand-written loop: AdamW, BCE-with-logits, channels_last, the same autocast, no
-    augmentation."""
+    augmentation; ``loss_scaler``: with PyTorch's fp16 ``GradScaler``, as fastai's mixed precision has (fp16 only)."""
     learn = build_learner(
         make_dataloaders(dataset, backbone, config), backbone, config, path=Path("/tmp"), monitor_auc=False
     )
@@ -109,21 +141,24 @@ def plain_throughput(dataset, backbone, config, warmup: int, batches: int) -> fl
         dtype=torch.float16 if mode == "fp16" else torch.bfloat16,
         enabled=mode != "fp32",
     )
+    scaler = torch.amp.GradScaler("cuda", enabled=loss_scaler and mode == "fp16")
     stamps = []
-    for x, y in itertools.chain.from_iterable(itertools.repeat(loader)):  # as many epochs as the batches need
+    batches_of_epochs = ((epoch, batch) for epoch in itertools.count() for batch in loader)  # as many as needed
+    for epoch, (x, y) in batches_of_epochs:
         optimiser.zero_grad()
         with autocast:
             x = x.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
             loss = loss_fn(model(x).float(), y.to(device, non_blocking=True))
-        loss.backward()
-        optimiser.step()
-        stamps.append(stamp())
+        scaler.scale(loss).backward()
+        scaler.step(optimiser)
+        scaler.update()
+        stamps.append((epoch, stamp()))
         if len(stamps) >= warmup + batches:
             break
     return images_per_second(stamps, warmup, config.bs)
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m fastai_model.throughput", description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", type=Path, required=True)
     parser.add_argument("--img-size", type=int, default=160)
@@ -132,11 +167,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--precision", default="auto", choices=PRECISIONS)
     parser.add_argument(
+        "--variants",
+        action="store_true",
+        help="also the learner without batch augmentation and the plain loop with fp16's loss scaler: where the gap is",
+    )
+    parser.add_argument("--profile", type=Path, help="write PyTorch's profile of the trainer's learner here")
+    parser.add_argument(
         "--num-workers",
         type=int,
         help="DataLoader worker processes for both loops (default: 0 on a CPU, up to 8 with a GPU)",
     )
     args = parser.parse_args(argv)
+    return run_cli(lambda: report(args))
+
+
+def report(args: argparse.Namespace) -> None:
+    """Every figure, printed as one JSON object."""
     dataset = load_dataset(args.dataset)
     backbone = get_backbone("lite0")
     config = make_config(
@@ -146,6 +192,16 @@ def main(argv: list[str] | None = None) -> None:
     plain = plain_throughput(dataset, backbone, config, args.warmup, args.batches)
     trainer = fastai_throughput(dataset, backbone, config, args.warmup, args.batches)
     wrapped = fastai_throughput(dataset, backbone, config, args.warmup, args.batches, torch_optimizer=True)
+    variants = {}
+    if args.variants:
+        variants["fastai_no_augmentation_img_per_s"] = fastai_throughput(
+            dataset, backbone, config, args.warmup, args.batches, augment=False
+        )
+        variants["plain_loss_scaler_img_per_s"] = plain_throughput(
+            dataset, backbone, config, args.warmup, args.batches, loss_scaler=True
+        )
+    if args.profile:
+        fastai_throughput(dataset, backbone, config, args.warmup, args.batches, profile=args.profile)
     print(
         json.dumps(
             {
@@ -158,10 +214,11 @@ def main(argv: list[str] | None = None) -> None:
                 "plain_torch_img_per_s": round(plain, 2),
                 "fastai_torch_adamw_img_per_s": round(wrapped, 2),
                 "ratio": round(trainer / plain, 3),
+                **{name: round(rate, 2) for name, rate in variants.items()},
             }
         )
     )
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,4 +1,5 @@
-"""Keras 3's backend for a run: TensorFlow, JAX or PyTorch, the same model code, weights, recipe and tf.data input.
+"""Keras 3's backend for a run: TensorFlow, JAX or PyTorch, the same model code, weights and recipe; input through
+tf.data where TensorFlow is installed, else Keras' backend-neutral PyDataset (``--loader``, keras_model/inputs.py).
 
 Keras reads its backend once, when it is first imported (``KERAS_BACKEND``), so the choice is made before that:
 ``python -m keras_model.train --backend jax`` sets it from the command line; in a process where Keras is already
@@ -9,25 +10,44 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
 
 from benchmarks.errors import BenchmarkError
 
 BACKENDS = ("tensorflow", "jax", "torch")  # Keras' own names
 DEFAULT = "tensorflow"
+LOADERS = ("tf.data", "pydataset")  # keras_model/inputs.py
 
 
 def installed_backends() -> tuple[str, ...]:
-    """The backends whose framework is installed here (TensorFlow always is: tf.data feeds every backend)."""
+    """The backends whose framework is installed here."""
     return tuple(name for name in BACKENDS if importlib.util.find_spec(name) is not None)
+
+
+def default_loader() -> str:
+    """tf.data where TensorFlow is installed (whatever the backend), else the PyDataset that needs none."""
+    return "tf.data" if importlib.util.find_spec("tensorflow") is not None else "pydataset"
 
 
 def choose_from_argv(argv: list[str]) -> None:
     """``--backend NAME`` (or ``--backend=NAME``) into ``KERAS_BACKEND``, before Keras is imported. Only the
-    command line's own process calls this; a wrong name is left for argparse to refuse with the choices."""
+    command line's own process calls this; a wrong name is left for argparse to refuse with the choices. Without
+    either, on a machine without TensorFlow, the first installed of PyTorch and JAX (run.json names it)."""
     for i, word in enumerate(argv):
         value = argv[i + 1] if word == "--backend" and i + 1 < len(argv) else word.partition("=")[2]
         if (word == "--backend" or word.startswith("--backend=")) and value in BACKENDS:
             os.environ["KERAS_BACKEND"] = value
+    installed = installed_backends()
+    if not os.environ.get("KERAS_BACKEND") and DEFAULT not in installed and installed:
+        os.environ["KERAS_BACKEND"] = "torch" if "torch" in installed else installed[0]
+    wanted = os.environ.get("KERAS_BACKEND") or DEFAULT
+    if wanted in BACKENDS and wanted not in installed:
+        print(
+            f"error: Keras backend {wanted!r} is not installed here; pip install {wanted}, or choose --backend "
+            f"{' or '.join(installed) or 'jax or torch after installing one'}",
+            file=sys.stderr,
+        )
+        raise SystemExit(2)
 
 
 def loaded(requested: str | None) -> str:

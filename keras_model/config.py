@@ -13,7 +13,7 @@ from benchmarks.errors import BenchmarkError
 from benchmarks.training.options import MATCHED, CommonConfig, add_common_arguments, refuse_unmatched
 from benchmarks.training.options import make_config as make_common_config
 
-from .backends import BACKENDS
+from .backends import BACKENDS, LOADERS, default_loader
 
 DEFAULT_BACKEND = "tensorflow"  # Keras' own default
 
@@ -29,6 +29,7 @@ class TrainConfig(CommonConfig):
     dropout: float = MATCHED.dropout
     mixup_alpha: float = 0.2
     backend: str | None = None  # Keras' backend; None: whichever this process loaded (KERAS_BACKEND, else tensorflow)
+    loader: str | None = None  # input: tf.data or pydataset; None: tf.data where TensorFlow is installed
 
 
 # Presets, chosen on StampScenes' valid split with the grids in benchmarks/grids/ (figures: docs/results.md), the same
@@ -59,6 +60,14 @@ def make_config(preset: str | None = None, **overrides) -> TrainConfig:
         config = dataclasses.replace(config, backend=default_backend())
     if config.backend not in BACKENDS:
         raise BenchmarkError(f"--backend {config.backend!r}: choose one of {', '.join(BACKENDS)}")
+    if config.loader is None:  # resolved here, so run.json records the input that ran
+        config = dataclasses.replace(config, loader=default_loader())
+    if config.loader not in LOADERS:
+        raise BenchmarkError(f"--loader {config.loader!r}: choose one of {', '.join(LOADERS)}")
+    if config.loader == "tf.data" and default_loader() != "tf.data":
+        raise BenchmarkError("--loader tf.data: TensorFlow is not installed here; use --loader pydataset")
+    if config.backend == "tensorflow" and default_loader() != "tf.data":
+        raise BenchmarkError("--backend tensorflow: TensorFlow is not installed here; use --backend jax or torch")
     if not 0 < config.fine_tune_lr_factor <= 1:
         raise BenchmarkError(f"--fine-tune-lr-factor {config.fine_tune_lr_factor}: must be in (0, 1]")
     refuse_unmatched(
@@ -94,7 +103,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--backend",
         choices=BACKENDS,
-        help="Keras 3 backend that runs the model: tensorflow (default, or $KERAS_BACKEND), jax or torch; input "
-        "is tf.data for all three, the weights and recipe are the same",
+        help="Keras 3 backend that runs the model: tensorflow (default, or $KERAS_BACKEND), jax or torch; the "
+        "weights and recipe are the same",
+    )
+    parser.add_argument(
+        "--loader",
+        choices=LOADERS,
+        help="input pipeline: tf.data (default where TensorFlow is installed, on every backend) or pydataset "
+        "(Keras' backend-neutral PyDataset: JAX or PyTorch without TensorFlow)",
     )
     return parser

@@ -14,10 +14,10 @@ import tensorflow as tf  # noqa: E402  (after keras: one TensorFlow import path)
 
 from benchmarks.data.dataset import Dataset
 from benchmarks.data.images import open_rgb
-from benchmarks.training.options import MATCHED
 
-from .backbone import keras
+from .augmentation import augmentation, mixup_layer
 from .config import TrainConfig
+from .view import resizer
 
 AUTOTUNE = tf.data.AUTOTUNE
 TF_DECODABLE = {".jpg", ".jpeg", ".png", ".gif", ".bmp"}  # what tf.io.decode_image reads; others go through PIL
@@ -27,13 +27,8 @@ def resize_square(pixels, size: int):
     """Shorter side to ``size``, centre crop, uint8 out: the same view for training, evaluation and serving. Keras'
     ``Resizing`` layer, which runs TensorFlow's ops inside tf.data whatever Keras' backend (``keras.ops`` would
     hand a symbolic tensor to the torch or JAX backend)."""
-    resized = _resizer(size)(pixels)
+    resized = resizer(size)(pixels)
     return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
-
-
-@functools.cache
-def _resizer(size: int) -> keras.layers.Resizing:
-    return keras.layers.Resizing(size, size, crop_to_aspect_ratio=True, antialias=True, dtype="float32")
 
 
 @functools.cache
@@ -72,31 +67,6 @@ def decoded_images(paths: list[Path], size: int) -> tf.data.Dataset:
     return files.map(lambda p: resize_square(decode(p), size), num_parallel_calls=AUTOTUNE, deterministic=True).cache()
 
 
-# Input-pipeline layers compute in float32 whatever the model's dtype policy: under mixed_bfloat16 they would hand
-# bf16 batches to MixUp, whose float32 mixing weights then refuse them (found by `benchmarks tune` on an AMX CPU).
-PIPELINE_DTYPE = "float32"
-
-
-def augmentation(config: TrainConfig) -> keras.layers.Pipeline:
-    """Keras preprocessing layers: flips, small rotations, zoom-in, shifts and lighting (labels stay valid), in the
-    ranges both frameworks use; the matched recipe has no shifts (fastai's has none). A ``Pipeline``, not a
-    ``Sequential``: it stays TensorFlow inside tf.data whatever Keras' backend."""
-    seed, f32 = config.seed, {"dtype": PIPELINE_DTYPE}
-    shift = keras.layers.RandomTranslation(0.05, 0.05, fill_mode="reflect", seed=seed + 3, **f32)
-    shifts = [] if config.recipe == "matched" else [shift]
-    return keras.layers.Pipeline(
-        [
-            keras.layers.RandomFlip("horizontal", seed=seed, **f32),
-            keras.layers.RandomRotation(MATCHED.rotate_degrees / 360, fill_mode="reflect", seed=seed + 1, **f32),
-            keras.layers.RandomZoom((-MATCHED.zoom, 0.0), fill_mode="reflect", seed=seed + 2, **f32),
-            *shifts,
-            keras.layers.RandomContrast(MATCHED.lighting, seed=seed + 4, **f32),
-            keras.layers.RandomBrightness(MATCHED.lighting, value_range=(0, 255), seed=seed + 5, **f32),
-        ],
-        name="augmentation",
-    )
-
-
 def training_data(dataset: Dataset, config: TrainConfig) -> tf.data.Dataset:
     images = decoded_images(dataset.image_paths("train"), config.img_size)
     targets = tf.data.Dataset.from_tensor_slices(dataset.targets("train").astype(np.float32))
@@ -108,7 +78,7 @@ def training_data(dataset: Dataset, config: TrainConfig) -> tf.data.Dataset:
         lambda x, y: (augment(tf.cast(x, tf.float32), training=True), y), num_parallel_calls=AUTOTUNE
     )
     if config.mixup:
-        mixup = keras.layers.MixUp(alpha=config.mixup_alpha, seed=config.seed, dtype=PIPELINE_DTYPE)
+        mixup = mixup_layer(config)
 
         def mix(x, y):
             mixed = mixup({"images": x, "labels": y})

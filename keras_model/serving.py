@@ -10,10 +10,8 @@ from PIL import Image
 from benchmarks.atomic import atomic_write, atomic_write_json
 from benchmarks.errors import RunError
 from benchmarks.evaluation.results import read_run_file
-from benchmarks.serving.tf_runtime import traced_forward
 
 from .backbone import keras
-from .data import traced_resize_square
 
 MODEL_FILE = "model.keras"
 CONFIG_FILE = "serving.json"
@@ -47,6 +45,8 @@ def square_pixels(image: Image.Image, size: int) -> np.ndarray:
     pixels = np.asarray(image.convert("RGB"), dtype=np.uint8)
     if pixels.shape[:2] == (size, size):
         return pixels
+    from .data import traced_resize_square  # TensorFlow serves; training on JAX or PyTorch may lack it
+
     return traced_resize_square(size)(pixels).numpy()
 
 
@@ -69,6 +69,8 @@ class KerasPredictor:
             raise RunError(
                 f"{model_path}: cannot load the Keras model ({exc.__class__.__name__}); the file may be damaged"
             ) from None
+        from benchmarks.serving.tf_runtime import traced_forward  # TensorFlow serves (see save_serving_artifact)
+
         self._forward = traced_forward(self.model, self.img_size)
 
     def preprocess(self, images: list[Image.Image]) -> np.ndarray:

@@ -1,9 +1,10 @@
 """``python -m keras_model.train``: fine-tune the ported ImageNet EfficientNet-Lite with Keras 3 on a dataset in our
 format.
 
-The story: open the run -> tf.data pipelines -> ported body + sigmoid head -> learning rate -> fine-tune (phase 1
-body frozen, phase 2 unfrozen at a much lower LR) -> sigmoid scores for valid and test -> close the run (results
-format, the shared evaluator). ``fastai_model/train.py`` reads in the same order with the same names.
+The story: open the run -> input (tf.data, or Keras' PyDataset without TensorFlow) -> ported body + sigmoid head ->
+learning rate -> fine-tune (phase 1 body frozen, phase 2 unfrozen at a much lower LR) -> sigmoid scores for valid
+and test -> close the run (results format, the shared evaluator). ``fastai_model/train.py`` reads in the same order
+with the same names.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ if __name__ == "__main__":  # the command line's --backend, before Keras is firs
 from .backbone import keras  # noqa: E402
 from .callbacks import KeepBestCallback, load_checkpoint, training_callbacks  # noqa: E402
 from .config import TrainConfig, build_parser, head_lr, make_config  # noqa: E402
-from .data import evaluation_data, training_data  # noqa: E402
+from .inputs import evaluation_input, training_input  # noqa: E402
 from .model import build_classifier, compile_phase, precision_policy, set_body_trainable  # noqa: E402
 from .serving import save_serving_artifact  # noqa: E402
 
@@ -48,7 +49,7 @@ def train(dataset_dir: Path | None, results_dir: Path, config: TrainConfig, resu
     opening = open_run(KIND, config, dataset_dir, resume)
     dataset, config, backbone = opening.dataset, opening.config, opening.backbone
     config.backend = backends.loaded(config.backend)
-    set_seed(config.seed)
+    set_seed(config.seed, config.loader)
     policy = precision_policy(config.precision, config.recipe, config.backend)
     keras.mixed_precision.set_dtype_policy(policy)
     strategy = distributed.strategy(config.backend)
@@ -56,8 +57,8 @@ def train(dataset_dir: Path | None, results_dir: Path, config: TrainConfig, resu
     print(f"run: {run.path}")
     with recording(run):
         run.update(status="running", **distributed.run_fields(strategy, config.bs))
-        train_data = training_data(dataset, config)
-        valid_data = evaluation_data(dataset, ["valid"], config)
+        train_data = training_input(dataset, config)
+        valid_data = evaluation_input(dataset, ["valid"], config)
         monitor_auc = bool(rankable(dataset.targets("valid")).all())
         with strategy.scope():  # build, compile, fit, evaluate and predict under one strategy
             if opening.resume:
@@ -70,7 +71,7 @@ def train(dataset_dir: Path | None, results_dir: Path, config: TrainConfig, resu
             clock = Stopwatch()
             keeper = None
             if keep_best_applies(config, dataset.targets("valid"), resumed=opening.resume is not None):
-                valid_images = evaluation_data(dataset, ["valid"], config, with_targets=False)
+                valid_images = evaluation_input(dataset, ["valid"], config, with_targets=False)
                 keeper = KeepBestCallback(model, run, config, valid_images, dataset.targets("valid"))
             steps = math.ceil(len(dataset.rows("train")) / config.bs)
             fine_tune(model, run, config, train_data, valid_data, steps, opening.resume, keeper, monitor_auc)
@@ -86,13 +87,15 @@ def train(dataset_dir: Path | None, results_dir: Path, config: TrainConfig, resu
     return score_run(run, dataset)
 
 
-def set_seed(seed: int) -> None:
-    """Keras' seed, and TensorFlow's op determinism: with a seed alone the augmentation map's random layers race
-    for the seed state in parallel tf.data calls, and the same seed gave different runs."""
-    import tensorflow as tf
-
+def set_seed(seed: int, loader: str = "tf.data") -> None:
+    """Keras' seed, and for tf.data TensorFlow's op determinism: with a seed alone the augmentation map's random
+    layers race for the seed state in parallel tf.data calls, and the same seed gave different runs. (The PyDataset
+    draws in batch order on one worker.)"""
     keras.utils.set_random_seed(seed)
-    tf.config.experimental.enable_op_determinism()
+    if loader == "tf.data":
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
 
 
 def fine_tune(
@@ -143,7 +146,7 @@ def fine_tune(
 def predict_eval_splits(model, dataset: Dataset, config: TrainConfig) -> tuple[np.ndarray, float]:
     """Sigmoid scores for every valid and test image (``EVAL_SPLITS`` order), and the seconds they took."""
     clock = Stopwatch()
-    scores = model.predict(evaluation_data(dataset, EVAL_SPLITS, config, with_targets=False), verbose=0)
+    scores = model.predict(evaluation_input(dataset, EVAL_SPLITS, config, with_targets=False), verbose=0)
     return np.asarray(scores), clock.seconds()
 
 

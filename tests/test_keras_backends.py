@@ -1,5 +1,6 @@
-"""Keras on each of its backends: the same port, recipe and tf.data input; every backend installed here trains one
-epoch from the command line, and its model is served (on TensorFlow, in this process) as it was scored."""
+"""Keras on each of its backends: the same port and recipe; every backend installed here trains one epoch from the
+command line (PyTorch as on a machine without TensorFlow: through Keras' PyDataset), and its model is served (on
+TensorFlow, in this process) as it was scored."""
 
 import json
 import os
@@ -15,7 +16,7 @@ from benchmarks.data.images import open_rgb
 from benchmarks.errors import BenchmarkError
 from benchmarks.models.backbones import get_backbone, normalise, prepare_image
 from benchmarks.models.compiled import PARITY_TOLERANCE, probe_images
-from keras_model.backends import BACKENDS, choose_from_argv, installed_backends
+from keras_model.backends import BACKENDS, LOADERS, choose_from_argv, installed_backends
 
 pytestmark = pytest.mark.training
 OTHER_BACKENDS = [name for name in installed_backends() if name != "tensorflow"]
@@ -27,6 +28,19 @@ model = imagenet_model(get_backbone("lite0"))
 pooled = keras.Model(model.input, model.get_layer("pool").output)
 np.save(sys.argv[1], keras.ops.convert_to_numpy(pooled(np.load(sys.argv[2]).astype("float32"))))
 print(keras.backend.backend())
+"""
+# Runs a module as on a machine where TensorFlow is not installed (the import system cannot find it).
+WITHOUT_TENSORFLOW = """
+import importlib.machinery, runpy, sys
+class NoTensorFlow(importlib.machinery.PathFinder):
+    @classmethod
+    def find_spec(cls, name, path=None, target=None):
+        if name.split(".")[0] in ("tensorflow", "tf_keras", "tensorboard"):
+            return None
+        return importlib.machinery.PathFinder.find_spec(name, path, target)
+sys.meta_path = [NoTensorFlow if f is importlib.machinery.PathFinder else f for f in sys.meta_path]
+sys.argv = sys.argv[1:]
+runpy.run_module(sys.argv[0], run_name="__main__", alter_sys=True)
 """
 
 
@@ -58,17 +72,23 @@ def test_the_port_gives_pytorchs_features_on_every_backend(backend, tmp_path):
 
 @pytest.mark.parametrize("backend", OTHER_BACKENDS)
 def test_each_backend_trains_from_the_command_line_and_is_served_as_scored(backend, tiny_scenes, tmp_path):
+    """JAX through tf.data beside TensorFlow; PyTorch with no TensorFlow at all (no --backend: the trainer picks the
+    installed one), through the PyDataset, as on a GPU machine with PyTorch alone."""
     from benchmarks.serving.predictors import load_predictor
 
-    argv = ["--dataset", str(tiny_scenes), "--results", str(tmp_path), "--backend", backend]
+    argv = ["--dataset", str(tiny_scenes), "--results", str(tmp_path)]
     tiny = ["--img-size", "64", "--epochs", "1", "--freeze-epochs", "0", "--bs", "8", "--lr", "1e-3"]
-    done = subprocess.run(
-        [sys.executable, "-m", "keras_model.train", *argv, *tiny], capture_output=True, text=True, timeout=600
-    )
+    if backend == "torch":
+        command = [sys.executable, "-c", WITHOUT_TENSORFLOW, "keras_model.train", *argv, *tiny]
+    else:
+        command = [sys.executable, "-m", "keras_model.train", *argv, "--backend", backend, *tiny]
+    env = {key: value for key, value in os.environ.items() if key != "KERAS_BACKEND"}
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
     (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]
     info = json.loads((run_dir / "run.json").read_text())
     assert info["status"] == "done" and info["params"]["backend"] == backend
+    assert info["params"]["loader"] == ("pydataset" if backend == "torch" else "tf.data")
     assert info["params"]["precision"] == "auto" and info["timings"]["train_s"] > 0
     scored = pd.read_csv(run_dir / "predictions.csv").query("split == 'test'").set_index("image")
     served = load_predictor(run_dir, "native").predict([open_rgb(tiny_scenes / rel) for rel in scored.index])
@@ -92,3 +112,49 @@ def test_the_command_line_sets_keras_backend_before_keras_is_imported(monkeypatc
     assert os.environ["KERAS_BACKEND"] == "torch"
     choose_from_argv(["--backend", "theano"])  # not a backend: argparse refuses it with the choices
     assert os.environ["KERAS_BACKEND"] == "torch"
+
+
+def test_without_tensorflow_asking_for_it_is_one_clear_line(tiny_scenes, tmp_path):
+    argv = ["keras_model.train", "--dataset", str(tiny_scenes), "--results", str(tmp_path), "--backend", "tensorflow"]
+    done = subprocess.run(
+        [sys.executable, "-c", WITHOUT_TENSORFLOW, *argv], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip() == (
+        "error: Keras backend 'tensorflow' is not installed here; pip install tensorflow, or choose --backend jax "
+        "or torch"
+    )
+    assert not list(tmp_path.iterdir())
+
+
+def test_the_pydataset_sees_what_tf_data_sees_and_reshuffles_each_epoch(tiny_scenes):
+    """Evaluation: the same pixels as tf.data (the shared view, resized here: 64-px images at 48), within one grey
+    level on rounding ties. Training: every image once per epoch, a new order each epoch, a seed repeats itself."""
+    from benchmarks.data.dataset import load_dataset
+    from keras_model.config import make_config
+    from keras_model.inputs import evaluation_input, training_input
+
+    dataset = load_dataset(tiny_scenes)
+    config = {loader: make_config(img_size=48, bs=8, epochs=1, loader=loader) for loader in LOADERS}
+    via_tf_data = np.concatenate(
+        [np.asarray(x) for x, _ in evaluation_input(dataset, ["valid", "test"], config["tf.data"])]
+    )
+    batches = evaluation_input(dataset, ["valid", "test"], config["pydataset"])
+    via_pydataset = np.concatenate([batches[i][0] for i in range(len(batches))])
+    assert via_pydataset.shape == via_tf_data.shape == (16, 48, 48, 3)
+    differ = np.abs(via_pydataset - via_tf_data)
+    assert differ.max() <= 1 and (differ > 0).mean() < 1e-3
+
+    def epoch(batches) -> tuple[np.ndarray, np.ndarray]:
+        pixels, targets = zip(*(batches[i] for i in range(len(batches))), strict=True)
+        batches.on_epoch_end()
+        return np.concatenate(pixels), np.concatenate(targets)
+
+    train = training_input(dataset, config["pydataset"])
+    first, second = epoch(train), epoch(train)
+    sorted_rows = lambda targets: targets[np.lexsort(targets.T)]  # noqa: E731
+    for pixels, targets in (first, second):
+        assert pixels.shape == (32, 48, 48, 3) and pixels.dtype == np.float32
+        np.testing.assert_array_equal(sorted_rows(targets), sorted_rows(dataset.targets("train").astype(np.float32)))
+    assert not np.array_equal(first[0], second[0])
+    np.testing.assert_array_equal(epoch(training_input(dataset, config["pydataset"]))[0], first[0])

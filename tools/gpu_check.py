@@ -1,8 +1,10 @@
 """``python -m tools.gpu_check``: the trainers' GPU checks, run on a GPU machine and written up here.
 
 ``run`` (on the GPU machine, through ``scripts/gpu-check.sh``): the card and software named, fastai's training
-throughput against its plain PyTorch loop, and ``--preset quick`` runs (seed 0 twice: is a GPU run reproducible?),
-each timed as a whole; the run folders come back without their weights (``runs.tar.gz``), with ``gpu.json``.
+throughput against its plain PyTorch loop (with the variants that locate the gap, and PyTorch's profile), and
+``--preset quick`` runs of fastai and of Keras (seed 0 twice: is a GPU run reproducible?), each timed as a whole; the
+run folders come back without their weights (``runs.tar.gz``), with ``gpu.json``. Keras runs on the backend asked
+for, through Keras' backend-neutral PyDataset: the GPU machine has PyTorch and no TensorFlow.
 
 ``page`` (here): unpacks those runs into a results folder, scores them with the shared evaluator (the same code that
 scores every run, on this machine's pinned stack), and writes ``docs/gpu.md`` beside the same preset's runs on this
@@ -23,9 +25,10 @@ from datetime import datetime
 from pathlib import Path
 
 from benchmarks.data.dataset import load_dataset
-from benchmarks.errors import run_cli
+from benchmarks.errors import BenchmarkError, run_cli
 
-WEIGHTS = ("export.pkl", "model_state.pt", "checkpoints")  # what stays on the GPU machine: tens of MB per run
+WEIGHTS = ("export.pkl", "model_state.pt", "model.keras", "checkpoints")  # what stays behind: tens of MB per run
+TRAINERS = {"fastai": "fastai_model.train", "keras": "keras_model.train"}
 
 
 def card_facts() -> dict:
@@ -41,7 +44,7 @@ def card_facts() -> dict:
         "cuda": torch.version.cuda,
         "packages": {},
     }
-    for name in ("torch", "torchvision", "timm", "fastai", "numpy", "scikit-learn", "pandas"):
+    for name in ("torch", "torchvision", "timm", "fastai", "keras", "numpy", "scikit-learn", "pandas"):
         try:
             from importlib.metadata import version
 
@@ -76,26 +79,55 @@ def step(argv: list[str], log: Path, timeout_s: float) -> dict:
     return {"argv": argv, "wall_s": wall, "status": status, "stdout": stdout}
 
 
-def run_checks(dataset: Path, out: Path, runs: list[str], batch_sizes: list[int], timeout_s: float) -> dict:
+def run_entry(entry: str) -> tuple[str, str, str]:
+    """``[TRAINER:]PRESET:SEED`` (the trainer fastai unless named) into its three parts."""
+    parts = entry.split(":")
+    trainer, (preset, seed) = (parts[0], parts[1:]) if len(parts) == 3 else ("fastai", parts)
+    if trainer not in TRAINERS or len(parts) not in (2, 3) or not seed.isdigit():
+        raise BenchmarkError(f"--runs {entry!r}: give [fastai:|keras:]PRESET:SEED, e.g. quick:0 or keras:quick:1")
+    return trainer, preset, seed
+
+
+def run_checks(
+    dataset: Path,
+    out: Path,
+    runs: list[str],
+    batch_sizes: list[int],
+    timeout_s: float,
+    keras_backend: str = "torch",
+    profile: bool = False,
+) -> dict:
+    entries = [run_entry(entry) for entry in runs]  # a mistyped entry is refused before an hour of work
     out.mkdir(parents=True, exist_ok=True)
     log, results = out / "log.txt", Path("/tmp/gpu-check-results")
     report = {"card": card_facts(), "dataset": str(dataset), "throughput": [], "runs": []}
     print(json.dumps(report["card"]), flush=True)
-    train_images = len(load_dataset(dataset).rows("train"))
+    load_dataset(dataset)  # a damaged dataset is one line here, before the first step
     for bs in batch_sizes:
-        warmup = 3
-        batches = min(20, train_images // bs - warmup)  # within one epoch: no valid pass between the stamps
+        warmup, batches = 3, 20  # timed within epochs (the probe skips epoch boundaries): any dataset size will do
         flags = ["--img-size", "224", "--bs", str(bs), "--batches", str(batches), "--warmup", str(warmup)]
+        if profile:
+            flags += ["--variants", "--profile", str(out / f"profile-bs{bs}.txt")]
         probe = step(["fastai_model.throughput", "--dataset", str(dataset), *flags], log, timeout_s)
         if probe["status"] == 0:
             report["throughput"].append(json.loads(probe["stdout"][probe["stdout"].rindex("{") :]))
-    for preset, _, seed in (entry.partition(":") for entry in runs):
-        train = ["fastai_model.train", "--dataset", str(dataset), "--preset", preset, "--seed", seed]
+    for trainer, preset, seed in entries:
+        train = [TRAINERS[trainer], "--dataset", str(dataset), "--preset", preset, "--seed", seed]
+        if trainer == "keras":
+            train += ["--backend", keras_backend, "--loader", "pydataset"]
         done = step([*train, "--results", str(results)], log, timeout_s)
         run_lines = [line for line in done["stdout"].splitlines() if line.startswith("run: ")]
         run = run_lines[0].removeprefix("run: ").strip() if run_lines else None
+        named = {"trainer": f"keras ({keras_backend})"} if trainer == "keras" else {}
         report["runs"].append(
-            {"preset": preset, "seed": int(seed), "wall_s": done["wall_s"], "status": done["status"], "run": run}
+            {
+                **named,
+                "preset": preset,
+                "seed": int(seed),
+                "wall_s": done["wall_s"],
+                "status": done["status"],
+                "run": run,
+            }
         )
     with tarfile.open(out / "runs.tar.gz", "w:gz") as tar:
         for entry in report["runs"]:
@@ -120,7 +152,20 @@ def main(argv: list[str] | None = None) -> int:
         "--runs",
         nargs="*",
         default=["quick:0", "quick:0", "quick:1"],
-        help="trainer runs as PRESET:SEED (default quick:0 quick:0 quick:1: seed 0 twice asks if a GPU run repeats)",
+        help="trainer runs as [fastai:|keras:]PRESET:SEED (default quick:0 quick:0 quick:1, fastai: seed 0 twice asks "
+        "if a GPU run repeats)",
+    )
+    run.add_argument(
+        "--keras-backend",
+        default="torch",
+        choices=["torch", "jax", "tensorflow"],
+        help="Keras runs' backend (default torch: the GPU machine has PyTorch), input through Keras' PyDataset",
+    )
+    run.add_argument(
+        "--profile",
+        action="store_true",
+        help="the throughput probes also time fastai without augmentation and the plain loop with fp16's loss "
+        "scaler, and write PyTorch's profile of the learner (profile-bsN.txt)",
     )
     run.add_argument("--batch-sizes", type=int, nargs="*", default=[32], help="throughput probes' batch sizes")
     run.add_argument(
@@ -134,7 +179,17 @@ def main(argv: list[str] | None = None) -> int:
     page.add_argument("--out", type=Path, default=Path("docs/gpu.md"))
     args = parser.parse_args(argv)
     if args.command == "run":
-        return run_cli(lambda: run_checks(args.dataset, args.out, args.runs, args.batch_sizes, args.step_timeout))
+        return run_cli(
+            lambda: run_checks(
+                args.dataset,
+                args.out,
+                args.runs,
+                args.batch_sizes,
+                args.step_timeout,
+                args.keras_backend,
+                args.profile,
+            )
+        )
     from tools.gpu_page import write_page
 
     return run_cli(lambda: write_page(args.evidence, args.results, args.out))
