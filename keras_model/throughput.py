@@ -1,9 +1,9 @@
 """Training throughput of the Keras trainer against a plain ``model.fit`` on the same model and data.
 
 Both train the whole body (phase-2 settings) with the same backbone, image size, batch size and
-precision policy, from the same decoded, cached images; the trainer adds its augmentation layers,
-callbacks and LR schedule, which is exactly the overhead being measured. Prints one JSON object
-(used by ``python -m tools.bench``).
+precision policy, from the same decoded, cached images, through the same input path (``--loader``), on the
+same backend (``--backend``); the trainer adds its augmentation layers, callbacks and LR schedule, which is
+exactly the overhead being measured. Prints one JSON object (used by ``python -m tools.bench``).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -20,11 +21,16 @@ from benchmarks.evaluation.results import create_run
 from benchmarks.models.backbones import get_backbone
 from benchmarks.training.options import PRECISIONS
 
-from .backbone import keras
-from .callbacks import training_callbacks
-from .config import make_config
-from .data import AUTOTUNE, decoded_images, tf, training_data
-from .model import build_classifier, compile_phase, precision_policy, set_body_trainable
+from . import backends
+
+if __name__ == "__main__":  # the command line's --backend, before Keras is first imported
+    backends.choose_from_argv(sys.argv[1:])
+
+from .backbone import keras  # noqa: E402
+from .callbacks import training_callbacks  # noqa: E402
+from .config import make_config  # noqa: E402
+from .inputs import evaluation_input, training_input  # noqa: E402
+from .model import build_classifier, compile_phase, precision_policy, set_body_trainable  # noqa: E402
 
 
 class EpochClock(keras.callbacks.Callback):
@@ -41,13 +47,6 @@ class EpochClock(keras.callbacks.Callback):
         self.seconds.append(time.perf_counter() - self.started)
 
 
-def plain_data(dataset, config):
-    """Decoded, cached, shuffled, batched: no augmentation."""
-    images = decoded_images(dataset.image_paths("train"), config.img_size).map(lambda x: tf.cast(x, tf.float32))
-    targets = tf.data.Dataset.from_tensor_slices(dataset.targets("train").astype("float32"))
-    return tf.data.Dataset.zip(images, targets).shuffle(1000, seed=0).batch(config.bs).prefetch(AUTOTUNE)
-
-
 def measure(model, data, n_images: int, callbacks: list) -> float:
     """Images per second over the second epoch: the first one decodes and fills the cache."""
     clock = EpochClock()
@@ -61,11 +60,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--img-size", type=int, default=160)
     parser.add_argument("--bs", type=int, default=32)
     parser.add_argument("--precision", default="auto", choices=PRECISIONS)
+    parser.add_argument("--backend", choices=backends.BACKENDS, help="Keras' backend (default: as the trainer's)")
+    parser.add_argument("--loader", choices=backends.LOADERS, help="input path (default: as the trainer's)")
     args = parser.parse_args(argv)
     dataset = load_dataset(args.dataset)
     backbone = get_backbone("lite0")
-    config = make_config(img_size=args.img_size, bs=args.bs, epochs=1, precision=args.precision)
-    policy = precision_policy(config.precision)
+    config = make_config(
+        img_size=args.img_size, bs=args.bs, epochs=1, precision=args.precision, backend=args.backend, loader=args.loader
+    )
+    config.backend = backends.loaded(config.backend)
+    policy = precision_policy(config.precision, config.recipe, config.backend)
     keras.mixed_precision.set_dtype_policy(policy)
     keras.utils.set_random_seed(0)
     n_train = len(dataset.rows("train"))
@@ -76,18 +80,21 @@ def main(argv: list[str] | None = None) -> None:
         set_body_trainable(model, config.unfreeze)
         if name == "plain":
             model.compile(optimizer=keras.optimizers.AdamW(1e-4), loss="binary_crossentropy")
-            rates[name] = measure(model, plain_data(dataset, config), n_train, [])
+            plain = evaluation_input(dataset, ["train"], config)  # decoded, cached, batched: no augmentation
+            rates[name] = measure(model, plain, n_train, [])
         else:
             compile_phase(model, config, len(dataset.labels), "unfrozen", steps)
             with tempfile.TemporaryDirectory() as tmp:
                 run = create_run(tmp, kind="keras", dataset=dataset, params=config.to_dict(), backbone=backbone.name)
                 rates[name] = measure(
-                    model, training_data(dataset, config), n_train, training_callbacks(run, config, "unfrozen")
+                    model, training_input(dataset, config), n_train, training_callbacks(run, config, "unfrozen")
                 )
     print(
         json.dumps(
             {
                 "img_size": args.img_size,
+                "backend": config.backend,
+                "loader": config.loader,
                 "bs": args.bs,
                 "precision": policy,
                 "images_per_epoch": n_train,

@@ -96,11 +96,12 @@ def run_checks(
     timeout_s: float,
     keras_backend: str = "torch",
     profile: bool = False,
+    keras_batch_sizes: tuple[int, ...] = (),
 ) -> dict:
     entries = [run_entry(entry) for entry in runs]  # a mistyped entry is refused before an hour of work
     out.mkdir(parents=True, exist_ok=True)
     log, results = out / "log.txt", Path("/tmp/gpu-check-results")
-    report = {"card": card_facts(), "dataset": str(dataset), "throughput": [], "runs": []}
+    report = {"card": card_facts(), "dataset": str(dataset), "throughput": [], "keras_throughput": [], "runs": []}
     print(json.dumps(report["card"]), flush=True)
     load_dataset(dataset)  # a damaged dataset is one line here, before the first step
     for bs in batch_sizes:
@@ -111,6 +112,11 @@ def run_checks(
         probe = step(["fastai_model.throughput", "--dataset", str(dataset), *flags], log, timeout_s)
         if probe["status"] == 0:
             report["throughput"].append(json.loads(probe["stdout"][probe["stdout"].rindex("{") :]))
+    for bs in keras_batch_sizes:  # the trainer's fit against a plain fit, both through the PyDataset
+        flags = ["--img-size", "224", "--bs", str(bs), "--backend", keras_backend, "--loader", "pydataset"]
+        probe = step(["keras_model.throughput", "--dataset", str(dataset), *flags], log, timeout_s)
+        if probe["status"] == 0:
+            report["keras_throughput"].append(json.loads(probe["stdout"][probe["stdout"].rindex("{") :]))
     for trainer, preset, seed in entries:
         train = [TRAINERS[trainer], "--dataset", str(dataset), "--preset", preset, "--seed", seed]
         if trainer == "keras":
@@ -162,6 +168,13 @@ def main(argv: list[str] | None = None) -> int:
         help="Keras runs' backend (default torch: the GPU machine has PyTorch), input through Keras' PyDataset",
     )
     run.add_argument(
+        "--keras-batch-sizes",
+        type=int,
+        nargs="*",
+        default=[],
+        help="Keras throughput probes' batch sizes (its trainer against a plain fit; none by default)",
+    )
+    run.add_argument(
         "--profile",
         action="store_true",
         help="the throughput probes also time fastai without augmentation and the plain loop with fp16's loss "
@@ -188,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.step_timeout,
                 args.keras_backend,
                 args.profile,
+                tuple(args.keras_batch_sizes),
             )
         )
     from tools.gpu_page import write_page

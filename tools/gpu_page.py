@@ -198,6 +198,27 @@ def render(machines: list[tuple[Path, dict, dict[str, Run]]]) -> str:
                 + " | ".join(f"{rate:.0f}" if rate else "—" for rate in rates)
                 + f" | {probe['ratio']:.2f} | {link} |"
             )
+    keras_probes = [
+        (evidence, probe) for evidence, report, _ in machines for probe in report.get("keras_throughput") or []
+    ]
+    if keras_probes:
+        lines += [
+            "",
+            "## Keras training throughput (`python -m keras_model.throughput --img-size 224 --bs B --backend B "
+            "--loader pydataset`)",
+            "",
+            "The whole body trained (phase-2 settings), both through the PyDataset: the trainer's fit (its "
+            "augmentation layers, callbacks, schedule) and a plain `model.fit` on the same cached images without "
+            "augmentation. Images/s over the second epoch.",
+            "",
+            "| evidence | backend | batch | precision | trainer img/s | plain fit img/s | trainer / plain |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for evidence, probe in keras_probes:
+            lines.append(
+                f"| `{evidence.name}` | {probe['backend']} | {probe['bs']} | {probe['precision']} | "
+                f"{probe['keras_img_per_s']:.0f} | {probe['plain_fit_img_per_s']:.0f} | {probe['ratio']:.2f} |"
+            )
     keras_ran = any(
         entry.get("trainer", "").startswith("keras") for _, report, _ in machines for entry in report["runs"]
     )
