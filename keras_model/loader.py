@@ -3,14 +3,15 @@ TensorFlow (a GPU machine with PyTorch alone; a user who never installed TensorF
 
 The same steps as the tf.data pipeline (``data.py``) in the same order: decode once (PIL, EXIF rotation as
 everywhere), the shared view (``view.py``), cache as uint8; per epoch a seeded shuffle, then per batch the same Keras
-augmentation layers and MixUp, run by the backend itself (on its GPU where it has one). Batches come out as numpy:
-Keras' trainer moves them to the backend's device.
+augmentation layers and MixUp, run by the backend itself (on its GPU where it has one), in worker threads beside
+the training where a GPU trains. Batches come out as numpy: Keras' trainer moves them to the backend's device.
 """
 
 from __future__ import annotations
 
 import functools
 import math
+import os
 import sys
 
 import numpy as np
@@ -21,6 +22,7 @@ from benchmarks.data.images import open_rgb
 
 from .augmentation import augmentation, mixup_layer
 from .backbone import keras
+from .backends import has_gpu
 from .config import TrainConfig
 from .view import square_uint8
 
@@ -38,14 +40,24 @@ def square_images(paths: tuple[str, ...], size: int) -> np.ndarray:
 
 class ImageBatches(keras.utils.PyDataset):
     """float32 batches of the cached images (with their targets where given): in dataset order for evaluation, or
-    reshuffled each epoch and augmented for training."""
+    reshuffled each epoch and augmented for training. Each training batch draws its augmentation from its own seed
+    (the run's seed, the epoch, the batch), so ``workers`` threads may make batches in any order, beside the
+    training, and a seed still repeats its run exactly."""
 
-    def __init__(self, images: np.ndarray, targets: np.ndarray | None, bs: int, config: TrainConfig | None = None):
-        super().__init__()  # one worker: the seeded layers draw in batch order, so a seed repeats its run
+    def __init__(
+        self,
+        images: np.ndarray,
+        targets: np.ndarray | None,
+        bs: int,
+        config: TrainConfig | None = None,
+        workers: int = 1,
+    ):
+        super().__init__(workers=workers, use_multiprocessing=False)
         self.images, self.targets, self.bs = images, targets, bs
-        self.augment = augmentation(config) if config is not None else None
+        self.augment = augmentation(config).layers if config is not None else None
         self.mixup = mixup_layer(config) if config is not None and config.mixup else None
-        self.shuffler = np.random.default_rng(config.seed) if config is not None else None
+        self.seed, self.epoch = (config.seed if config is not None else 0), -1
+        self.shuffler = np.random.default_rng(self.seed) if config is not None else None
         self.order = np.arange(len(images))
         self.on_epoch_end()
 
@@ -60,24 +72,41 @@ class ImageBatches(keras.utils.PyDataset):
         targets = self.targets[rows]
         if self.augment is None:
             return pixels, targets
-        pixels = self.augment(pixels, training=True)
-        if self.mixup is not None:
-            mixed = self.mixup({"images": pixels, "labels": targets})
-            pixels, targets = mixed["images"], mixed["labels"]
+        pixels, targets = self.augmented(pixels, targets, index)
         return keras.ops.convert_to_numpy(pixels), keras.ops.convert_to_numpy(targets).astype(np.float32)
+
+    def augmented(self, pixels: np.ndarray, targets: np.ndarray, index: int):
+        """Keras' own layers, each asked for its random transformation with this batch's seed, then applying it
+        (what a layer's ``call`` does with its shared seed generator, whose draws would follow the threads' order)."""
+        seeds = np.random.SeedSequence([self.seed, self.epoch, index]).generate_state(len(self.augment) + 1)
+        seeds = [int(seed) % (2**31 - 1) for seed in seeds]
+        for layer, seed in zip(self.augment, seeds, strict=False):
+            pixels = layer.backend.convert_to_tensor(pixels)
+            pixels = layer.transform_images(pixels, layer.get_random_transformation(pixels, seed=seed))
+        if self.mixup is not None:
+            data = {"images": pixels, "labels": self.mixup.backend.convert_to_tensor(targets)}
+            change = self.mixup.get_random_transformation(data, seed=seeds[-1])
+            pixels = self.mixup.transform_images(pixels, change)
+            targets = self.mixup.transform_labels(data["labels"], change)
+        return pixels, targets
 
     def on_epoch_end(self) -> None:
         if self.shuffler is not None:
             self.order = self.shuffler.permutation(len(self.images))
+            self.epoch += 1
 
 
 def _images(dataset: Dataset, splits, config: TrainConfig) -> np.ndarray:
     return square_images(tuple(str(p) for p in dataset.image_paths(splits)), config.img_size)
 
 
-def training_batches(dataset: Dataset, config: TrainConfig) -> ImageBatches:
+def training_batches(dataset: Dataset, config: TrainConfig, workers: int | None = None) -> ImageBatches:
+    """Augmenting threads beside the training: up to 8 with a GPU (which waits on them otherwise), one on a CPU,
+    whose cores train."""
+    if workers is None:
+        workers = min(8, os.cpu_count() or 1) if has_gpu(config.backend) else 1
     targets = dataset.targets("train").astype(np.float32)
-    return ImageBatches(_images(dataset, "train", config), targets, config.bs, config)
+    return ImageBatches(_images(dataset, "train", config), targets, config.bs, config, workers)
 
 
 def evaluation_batches(

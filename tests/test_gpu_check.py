@@ -17,12 +17,12 @@ from tools import gpu_check, gpu_page
 REPO = Path(__file__).resolve().parents[1]
 
 
-def evidence_from(runs: list[Path], folder: Path, card: dict, entries: list[dict]) -> Path:
+def evidence_from(runs: list[Path], folder: Path, card: dict, entries: list[dict], **probes) -> Path:
     folder.mkdir(parents=True)
     with tarfile.open(folder / "runs.tar.gz", "w:gz") as tar:
         for run in runs:
             tar.add(run, arcname=run.name, filter=lambda info: None if gpu_check.weights(info.name) else info)
-    (folder / "gpu.json").write_text(json.dumps({"card": card, "runs": entries, "throughput": []}))
+    (folder / "gpu.json").write_text(json.dumps({"card": card, "runs": entries, "throughput": [], **probes}))
     return folder
 
 
@@ -36,7 +36,11 @@ def test_page_names_the_machine_rescored_runs_and_whether_a_seed_repeats(fastai_
         {"preset": "quick", "seed": 0, "wall_s": 11.0, "status": 0, "run": f"/elsewhere/{again.name}"},
         {"preset": "full", "seed": 0, "wall_s": 3.0, "status": 1, "run": None},
     ]
-    evidence = evidence_from([fastai_run.path, again], tmp_path / "cpu-machine", card, entries)
+    keras_probe = {"backend": "torch", "bs": 32, "precision": "float32", "keras_img_per_s": 20.0}
+    keras_probe |= {"plain_fit_img_per_s": 40.0, "ratio": 0.5}
+    evidence = evidence_from(
+        [fastai_run.path, again], tmp_path / "cpu-machine", card, entries, keras_throughput=[keras_probe]
+    )
     out = tmp_path / "gpu.md"
     gpu_page.write_page([evidence], tmp_path / "results", out)
     page = out.read_text()
@@ -46,6 +50,7 @@ def test_page_names_the_machine_rescored_runs_and_whether_a_seed_repeats(fastai_
     assert "| `cpu-machine` | fastai | full | 0 | failed (exit 1) |" in page
     assert "run 2 times: predictions identical" in page
     assert "The Keras trainer: not yet run" in page
+    assert "| `cpu-machine` | torch | 32 | float32 | 20 | 40 | 0.50 |" in page
     assert (tmp_path / "results" / "cpu-machine" / again.name / "metrics.json").is_file()
     assert not (tmp_path / "results" / "cpu-machine" / again.name / "model_state.pt").exists()  # weights stay behind
 

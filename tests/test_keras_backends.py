@@ -129,7 +129,8 @@ def test_without_tensorflow_asking_for_it_is_one_clear_line(tiny_scenes, tmp_pat
 
 def test_the_pydataset_sees_what_tf_data_sees_and_reshuffles_each_epoch(tiny_scenes):
     """Evaluation: the same pixels as tf.data (the shared view, resized here: 64-px images at 48), within one grey
-    level on rounding ties. Training: every image once per epoch, a new order each epoch, a seed repeats itself."""
+    level on rounding ties. Training: every image once per epoch, a new order each epoch, a seed repeats itself
+    whatever order its batches are made in."""
     from benchmarks.data.dataset import load_dataset
     from keras_model.config import make_config
     from keras_model.inputs import evaluation_input, training_input
@@ -158,3 +159,10 @@ def test_the_pydataset_sees_what_tf_data_sees_and_reshuffles_each_epoch(tiny_sce
         np.testing.assert_array_equal(sorted_rows(targets), sorted_rows(dataset.targets("train").astype(np.float32)))
     assert not np.array_equal(first[0], second[0])
     np.testing.assert_array_equal(epoch(training_input(dataset, config["pydataset"]))[0], first[0])
+    # each batch draws from its own seed: made in any order (worker threads), an epoch is the same
+    backwards = training_input(dataset, config["pydataset"])
+    reversed_batches = [backwards[i][0] for i in reversed(range(len(backwards)))]
+    np.testing.assert_array_equal(np.concatenate(reversed_batches[::-1]), first[0])
+    mixing = make_config(img_size=48, bs=8, epochs=1, loader="pydataset", mixup=True)
+    pixels, targets = training_input(dataset, mixing)[0]
+    assert pixels.shape == (8, 48, 48, 3) and ((targets > 0) & (targets < 1)).any()  # MixUp's soft targets

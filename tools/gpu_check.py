@@ -26,8 +26,10 @@ from pathlib import Path
 
 from benchmarks.data.dataset import load_dataset
 from benchmarks.errors import BenchmarkError, run_cli
+from benchmarks.evaluation.machine import environment
 
-WEIGHTS = ("export.pkl", "model_state.pt", "model.keras", "checkpoints")  # what stays behind: tens of MB per run
+# what stays behind: the weights (tens of MB per run) and what the page's re-scoring writes again here
+WEIGHTS = ("export.pkl", "model_state.pt", "model.keras", "checkpoints", "metrics.json", "bootstrap.npz")
 TRAINERS = {"fastai": "fastai_model.train", "keras": "keras_model.train"}
 
 
@@ -35,9 +37,12 @@ def card_facts() -> dict:
     """The GPU, its driver and the software that ran on it: named beside every figure on the page."""
     import torch
 
+    host = environment()
     facts = {
         "date": datetime.now().isoformat(timespec="seconds"),
         "python": platform.python_version(),
+        "cpu": host["cpu"],
+        "cpu_features": host["cpu_features"],
         "cpu_count": os.cpu_count(),
         "gpus": torch.cuda.device_count(),
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
