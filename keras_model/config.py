@@ -103,8 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--backend",
         choices=BACKENDS,
-        help="Keras 3 backend that runs the model: tensorflow (default, or $KERAS_BACKEND), jax or torch; the "
-        "weights and recipe are the same",
+        help="Keras 3 backend that runs the model: tensorflow (default; $KERAS_BACKEND; without TensorFlow: torch, "
+        "else jax), jax or torch; the weights and recipe are the same",
     )
     parser.add_argument(
         "--loader",
