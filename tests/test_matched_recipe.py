@@ -92,10 +92,13 @@ def test_matched_recipe_fixes_the_options_that_would_break_the_match():
 
 
 def test_runs_that_predate_a_setting_group_with_runs_at_its_default(fastai_run, tmp_path):
-    """Older runs do not record ``recipe`` (or ``loss``); they are the idiomatic BCE runs they were."""
-    assert PARAM_DEFAULTS_WHEN_MISSING == {
-        k: getattr(CommonConfig(), k) for k in PARAM_DEFAULTS_WHEN_MISSING
-    }  # the results format's defaults are the trainers' defaults
+    """Older runs do not record ``recipe`` (or ``loss``, or Keras' ``loader``); they are the idiomatic BCE tf.data runs
+    they were."""
+    from keras_model.config import make_config as make_keras_config
+
+    trainers_defaults = {k: getattr(CommonConfig(), k) for k in PARAM_DEFAULTS_WHEN_MISSING if k != "loader"}
+    trainers_defaults["loader"] = make_keras_config().loader  # Keras' own setting: tf.data beside TensorFlow
+    assert PARAM_DEFAULTS_WHEN_MISSING == trainers_defaults  # the results format's defaults are the trainers' defaults
     new = load_run(fastai_run.path)
     old = load_run(fastai_run.path)
     old.info["params"] = {k: v for k, v in new.params.items() if k not in ("recipe", "loss")}
