@@ -66,8 +66,6 @@ def make_config(preset: str | None = None, **overrides) -> TrainConfig:
         raise BenchmarkError(f"--loader {config.loader!r}: choose one of {', '.join(LOADERS)}")
     if config.loader == "tf.data" and default_loader() != "tf.data":
         raise BenchmarkError("--loader tf.data: TensorFlow is not installed here; use --loader pydataset")
-    if config.backend == "tensorflow" and default_loader() != "tf.data":
-        raise BenchmarkError("--backend tensorflow: TensorFlow is not installed here; use --backend jax or torch")
     if not 0 < config.fine_tune_lr_factor <= 1:
         raise BenchmarkError(f"--fine-tune-lr-factor {config.fine_tune_lr_factor}: must be in (0, 1]")
     refuse_unmatched(

@@ -39,7 +39,7 @@ def square_images(paths: tuple[str, ...], size: int) -> np.ndarray:
 class ImageBatches(keras.utils.PyDataset):
     """float32 batches of the cached images (with their targets where given): in dataset order for evaluation, or
     reshuffled each epoch and augmented for training. Each training batch draws its augmentation from its own seed
-    (the run's seed, the epoch, the batch), so batches made in any order (``workers`` threads) give the same run."""
+    (the run's seed, the epoch, the batch), so batches made in any order give the same run."""
 
     def __init__(
         self,
@@ -47,9 +47,8 @@ class ImageBatches(keras.utils.PyDataset):
         targets: np.ndarray | None,
         bs: int,
         config: TrainConfig | None = None,
-        workers: int = 1,
     ):
-        super().__init__(workers=workers, use_multiprocessing=False)
+        super().__init__()
         self.images, self.targets, self.bs = images, targets, bs
         self.augment = augmentation(config).layers if config is not None else None
         self.mixup = mixup_layer(config) if config is not None and config.mixup else None

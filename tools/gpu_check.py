@@ -87,8 +87,9 @@ def step(argv: list[str], log: Path, timeout_s: float) -> dict:
 def run_entry(entry: str) -> tuple[str, str, str]:
     """``[TRAINER:]PRESET:SEED`` (the trainer fastai unless named) into its three parts."""
     parts = entry.split(":")
-    trainer, (preset, seed) = (parts[0], parts[1:]) if len(parts) == 3 else ("fastai", parts)
-    if trainer not in TRAINERS or len(parts) not in (2, 3) or not seed.isdigit():
+    trainer, named = (parts[0], parts[1:]) if len(parts) == 3 else ("fastai", parts)
+    preset, seed = named if len(named) == 2 else ("", "")
+    if trainer not in TRAINERS or not preset or not seed.isdigit():
         raise BenchmarkError(f"--runs {entry!r}: give [fastai:|keras:]PRESET:SEED, e.g. quick:0 or keras:quick:1")
     return trainer, preset, seed
 
