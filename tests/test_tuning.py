@@ -390,7 +390,7 @@ def test_the_verdict_says_when_the_winner_depends_on_the_budget():
     assert budget_verdict("A", curve([0.9, 0.91]), "B", curve([0.5, 0.6])).startswith("A vs B: A ahead at every budget")
     assert "not distinguishable at any budget" in budget_verdict("A", curve([0.8, 0.8]), "B", curve([0.805, 0.805]))
     catching_up = budget_verdict("A", curve([0.80, 0.81, 0.82]), "B", curve([0.80, 0.84, 0.86]))
-    assert catching_up == "A vs B: not distinguishable at 1 trials; B at 2-3 trials (no budget where the other leads)"
+    assert catching_up == "A vs B: not distinguishable at 1 trial; B at 2-3 trials (no budget where the other leads)"
 
 
 def study_record(
