@@ -56,12 +56,17 @@ def _run(results, dataset, kind, seed, skill, **params):
 
 def test_seeds_of_one_model_form_one_group_and_settings_tell_models_apart(tmp_path, dataset):
     results = tmp_path / "r"
-    runs = [_run(results, dataset, "fastai", s, 0.5, preset="quick", epochs=2, lr_used=0.001 * (s + 1)) for s in (0, 1)]
+    runs = [
+        _run(results, dataset, "fastai", s, 0.5, preset="quick", epochs=2, lr_used=0.001 * (s + 1), num_workers=0)
+        for s in (0, 1)
+    ]
+    runs.append(_run(results, dataset, "fastai", 2, 0.5, preset="quick", epochs=2, num_workers=None))
     runs.append(_run(results, dataset, "fastai", 0, 0.5, preset="quick", epochs=3))
     groups = group_runs(runs)
-    assert [len(g.runs) for g in groups] == [2, 1]  # lr_used is what training found, not a setting
+    # lr_used is what training found, num_workers how it ran (None: runs of one afternoon, before it was resolved)
+    assert [len(g.runs) for g in groups] == [3, 1]
     assert [g.name for g in groups] == ["fastai·lite0·quick (epochs=2)", "fastai·lite0·quick (epochs=3)"]
-    assert find_group(groups, "fastai·lite0·quick (epochs=2)").seeds == [0, 1]
+    assert find_group(groups, "fastai·lite0·quick (epochs=2)").seeds == [0, 1, 2]
 
 
 def test_a_grid_of_one_change_variants_names_each_by_its_change(tmp_path, dataset):
