@@ -63,7 +63,7 @@ def test_seeds_of_one_model_form_one_group_and_settings_tell_models_apart(tmp_pa
     runs.append(_run(results, dataset, "fastai", 2, 0.5, preset="quick", epochs=2, num_workers=None))
     runs.append(_run(results, dataset, "fastai", 0, 0.5, preset="quick", epochs=3))
     groups = group_runs(runs)
-    # lr_used is what training found, num_workers how it ran (None: runs of one afternoon, before it was resolved)
+    # lr_used is what training found, num_workers how it ran (None where a run left it unresolved)
     assert [len(g.runs) for g in groups] == [3, 1]
     assert [g.name for g in groups] == ["fastai·lite0·quick (epochs=2)", "fastai·lite0·quick (epochs=3)"]
     assert find_group(groups, "fastai·lite0·quick (epochs=2)").seeds == [0, 1, 2]

@@ -36,7 +36,7 @@ from .robustness import corrupted_sets, mean_under_corruption, read_robustness
 METRICS = tuple(MACRO_OF_LABEL_SAMPLES)  # the macro metrics compared, each the mean of a per-label sample
 PER_LABEL = MACRO_OF_LABEL_SAMPLES
 # params a run records that are not settings: the seed itself, what training found (they differ by seed), and how
-# it was executed (fastai's loader processes: 0 on a CPU, a few beside a GPU, unset in runs of 2026-12-04 midday)
+# it was executed (fastai's loader processes, 0 on a CPU and a few beside a GPU, or None where left unresolved)
 NOT_SETTINGS = ("seed", "lr_used", "lr_find_suggestion", "chosen_c", "policy", "num_workers")
 ROBUST_AUC = "robust_auc"  # mean test macro AUC under corruption (``benchmarks robustness``), where scored
 SEED_RESAMPLING_SEED = 1  # the seed draw is independent of the image draw (BOOTSTRAP_SEED)
