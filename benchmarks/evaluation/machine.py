@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import platform
 import sys
+from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
 
@@ -54,16 +55,55 @@ def _cpu_name() -> str:
 # an AVX2-only and an AMX CPU differs, so every figure names them.
 CPU_FEATURES = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
 
+# oneDNN's dispatcher cap, honoured by PyTorch's, TensorFlow's and OpenVINO's oneDNN kernels: a machine capped at AVX2
+# computes like an AVX2-only one, so the features it reports (and the precision "auto" picks) follow the cap.
+ISA_CAP_VARIABLES = ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA")
+_HIDDEN_BY_CAP = {
+    "SSE41": ("avx", "amx"),
+    "AVX": ("avx2", "avx512", "amx"),
+    "AVX2": ("avx512", "amx"),
+    "AVX2_VNNI": ("avx512", "amx"),
+    "AVX2_VNNI_2": ("avx512", "amx"),
+    "AVX512_CORE": ("avx512_bf16", "amx"),
+    "AVX512_CORE_VNNI": ("avx512_bf16", "amx"),
+    "AVX512_CORE_BF16": ("amx",),
+    "AVX10_1_512": ("amx",),
+    "AVX512_CORE_FP16": ("amx",),
+}
+
+
+def isa_cap() -> str | None:
+    """The ISA oneDNN is capped at (``AVX2``), or None where nothing below the CPU's own is set."""
+    for name in ISA_CAP_VARIABLES:
+        value = os.environ.get(name, "").strip().upper()
+        if value:
+            return value if value in _HIDDEN_BY_CAP else None
+    return None
+
+
+@lru_cache(maxsize=1)
+def _cpuinfo_flags() -> frozenset[str]:
+    try:
+        text = Path("/proc/cpuinfo").read_text(encoding="utf-8")
+    except OSError:
+        return frozenset()
+    return frozenset(
+        flag for line in text.splitlines() if line.startswith("flags") for flag in line.split(":", 1)[1].split()
+    )
+
+
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags from /proc/cpuinfo, less those an ISA cap hides (empty where there is no cpuinfo)."""
+    hidden = _HIDDEN_BY_CAP.get(isa_cap() or "", ())
+    return {flag for flag in _cpuinfo_flags() if not flag.startswith(hidden)} if hidden else set(_cpuinfo_flags())
+
 
 def _cpu_features() -> list[str]:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-                return [name for name in CPU_FEATURES if name in flags]
-    except OSError:
-        pass
-    return []
+    """The speed-moving features as the frameworks see them, then the cap where one is set (``capped at AVX2``)."""
+    flags = cpu_flags()
+    features = [name for name in CPU_FEATURES if name in flags]
+    cap = isa_cap()
+    return features + [f"capped at {cap}"] if cap else features
 
 
 def process_start(pid: int) -> int | None:
