@@ -14,6 +14,7 @@ import os
 import shutil
 import sys
 import tempfile
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -49,7 +50,10 @@ def export_torch(model, xml_path: Path, example: np.ndarray) -> None:
     import torch
 
     shape = ov.PartialShape([-1, *example.shape[1:]])
-    network = ov.convert_model(model, example_input=torch.from_numpy(example), input=[shape])
+    with warnings.catch_warnings():
+        # OpenVINO traces with torch.jit.trace, which PyTorch marks deprecated: nothing a user can act on
+        warnings.filterwarnings("ignore", message=r".*torch\.jit\.trace", category=FutureWarning)
+        network = ov.convert_model(model, example_input=torch.from_numpy(example), input=[shape])
     ov.save_model(network, str(xml_path), compress_to_fp16=False)
 
 
