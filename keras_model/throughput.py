@@ -56,10 +56,12 @@ def measure(model, data, n_images: int, callbacks: list) -> float:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m keras_model.throughput", description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", type=Path, required=True)
-    parser.add_argument("--img-size", type=int, default=160)
-    parser.add_argument("--bs", type=int, default=32)
-    parser.add_argument("--precision", default="auto", choices=PRECISIONS)
+    parser.add_argument("--dataset", type=Path, required=True, help="dataset folder; its train split is read")
+    parser.add_argument("--img-size", type=int, default=160, help="training image size in px (default 160)")
+    parser.add_argument("--bs", type=int, default=32, help="batch size (default 32)")
+    parser.add_argument(
+        "--precision", default="auto", choices=PRECISIONS, help="as the trainer's --precision (default auto)"
+    )
     parser.add_argument("--backend", choices=backends.BACKENDS, help="Keras' backend (default: as the trainer's)")
     parser.add_argument("--loader", choices=backends.LOADERS, help="input path (default: as the trainer's)")
     args = parser.parse_args(argv)

@@ -3,7 +3,7 @@
 # capped at AVX2, so an AVX-512 machine estimates what a laptop without AVX-512 (or bf16) takes. Usage:
 #   bash scripts/as-avx2.sh make demo
 # An estimate of the instruction set's share only: clock, cache and core design still differ from a real AVX2-only
-# CPU, and OpenVINO's release wheels cap only their oneDNN kernels (docs/speed.md, "Estimating an AVX2-only CPU").
+# CPU, and OpenVINO's release wheels cap only their oneDNN kernels (docs/trainers.md, "On a CPU without AVX-512").
 set -euo pipefail
 [[ $# -gt 0 ]] || { echo "usage: bash scripts/as-avx2.sh COMMAND [ARGS...]"; exit 2; }
 export ONEDNN_MAX_CPU_ISA=AVX2      # oneDNN in PyTorch, TensorFlow and OpenVINO; run.json then says "capped at AVX2"
