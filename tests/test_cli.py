@@ -42,6 +42,8 @@ def test_end_to_end_prior_leaderboard_and_compare(tmp_path, tiny_scenes):
     run = next(results.iterdir())
     compared = _cli("compare", str(run), str(run))
     assert "no significant difference" in compared.stdout
+    by_id = _cli("compare", run.name, run.name, "--results", str(results))  # as the leaderboard prints it
+    assert by_id.returncode == 0 and "no significant difference" in by_id.stdout
 
 
 def test_the_imgbench_command_runs_the_same_verbs(tmp_path):

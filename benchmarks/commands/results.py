@@ -37,14 +37,14 @@ def add_commands(commands) -> None:
     p = commands.add_parser(
         "compare",
         help="paired bootstrap comparison of two runs, or two models over their seeds, on the same test images",
-        description="A minus B on the test split with a 95% CI. A and B are run folders, or model names as "
-        "`leaderboard --group-by model` prints them (e.g. fastai·lite0·quick): a model with several seeds is "
-        "compared over seeds and test images together, with P(A > B) over seed pairs, and the verdict says 'not "
-        "distinguishable from seed and test-image noise' when the CI contains 0.",
+        description="A minus B on the test split with a 95% CI. A and B are run folders (or run ids under "
+        "--results), or model names as `leaderboard --group-by model` prints them (e.g. fastai·lite0·quick): a model "
+        "with several seeds is compared over seeds and test images together, with P(A > B) over seed pairs, and the "
+        "verdict says 'not distinguishable from seed and test-image noise' when the CI contains 0.",
     )
-    p.add_argument("run_a", help="run folder or model name")
-    p.add_argument("run_b", help="run folder or model name")
-    p.add_argument("--results", type=Path, default=Path("results"), help="where model names are looked up")
+    p.add_argument("run_a", help="run folder, run id under --results, or model name")
+    p.add_argument("run_b", help="run folder, run id under --results, or model name")
+    p.add_argument("--results", type=Path, default=Path("results"), help="where run ids and model names are looked up")
     p.add_argument("--dataset", type=Path, default=None, help="only runs on this dataset (for model names)")
     p.add_argument("--json", action="store_true", help="print the full result as JSON")
     p.add_argument("--per-label", action="store_true", help="also each label's ROC-AUC difference with its CI")
@@ -211,7 +211,8 @@ def cmd_figures(args) -> None:
 
 
 def _group_for(name: str, args):
-    """A run folder is a group of one; anything else is a model name from `leaderboard --group-by model`."""
+    """A run folder (or a run id under --results, as the leaderboard prints it) is a group of one; anything else is
+    a model name from `leaderboard --group-by model`."""
     from benchmarks.data.dataset import load_dataset
     from benchmarks.evaluation.groups import Group, find_group, group_runs
     from benchmarks.evaluation.leaderboard import runs_for
@@ -219,6 +220,9 @@ def _group_for(name: str, args):
 
     if Path(name).is_dir() or "/" in name or name.startswith("."):  # a path: a run folder (or one not found)
         run = load_run(name)
+        return Group(run.run_id, [run])
+    if (args.results / name / "run.json").is_file():
+        run = load_run(args.results / name)
         return Group(run.run_id, [run])
     dataset = load_dataset(args.dataset, require_train_positives=False) if args.dataset else None
     runs = [run for run in runs_for(args.results, dataset) if run.status == "done"]
