@@ -30,7 +30,7 @@ from benchmarks.data.dataset import load_dataset  # noqa: E402
 from benchmarks.data.images import open_rgb  # noqa: E402
 from benchmarks.errors import BenchmarkError, run_cli  # noqa: E402
 from benchmarks.models.backbones import get_backbone, normalise, prepare_image  # noqa: E402
-from benchmarks.training.options import PRECISIONS  # noqa: E402
+from benchmarks.training.options import throughput_parser  # noqa: E402
 
 from .config import make_config  # noqa: E402
 from .data import make_dataloaders  # noqa: E402
@@ -159,15 +159,9 @@ def plain_throughput(dataset, backbone, config, warmup: int, batches: int, loss_
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m fastai_model.throughput", description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", type=Path, required=True, help="dataset folder; its train split is read")
-    parser.add_argument("--img-size", type=int, default=160, help="training image size in px (default 160)")
-    parser.add_argument("--bs", type=int, default=32, help="batch size (default 32)")
+    parser = throughput_parser("python -m fastai_model.throughput", __doc__.splitlines()[0])
     parser.add_argument("--batches", type=int, default=20, help="timed batches per loop (default 20)")
     parser.add_argument("--warmup", type=int, default=3, help="untimed batches first (default 3)")
-    parser.add_argument(
-        "--precision", default="auto", choices=PRECISIONS, help="as the trainer's --precision (default auto)"
-    )
     parser.add_argument(
         "--variants",
         action="store_true",

@@ -15,12 +15,11 @@ import statistics
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 from benchmarks.data.dataset import load_dataset
 from benchmarks.evaluation.results import create_run
 from benchmarks.models.backbones import get_backbone
-from benchmarks.training.options import PRECISIONS
+from benchmarks.training.options import throughput_parser
 
 from . import backends
 
@@ -63,13 +62,7 @@ def _timed_epochs(text: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m keras_model.throughput", description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", type=Path, required=True, help="dataset folder; its train split is read")
-    parser.add_argument("--img-size", type=int, default=160, help="training image size in px (default 160)")
-    parser.add_argument("--bs", type=int, default=32, help="batch size (default 32)")
-    parser.add_argument(
-        "--precision", default="auto", choices=PRECISIONS, help="as the trainer's --precision (default auto)"
-    )
+    parser = throughput_parser("python -m keras_model.throughput", __doc__.splitlines()[0])
     parser.add_argument(
         "--epochs",
         type=_timed_epochs,

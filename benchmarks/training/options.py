@@ -232,3 +232,15 @@ def add_common_arguments(parser: argparse.ArgumentParser, presets: dict[str, dic
         action="store_true",
         help="do nothing if a finished run with these settings exists for this dataset",
     )
+
+
+def throughput_parser(prog: str, description: str) -> argparse.ArgumentParser:
+    """The flags both trainers' throughput probes take (each trainer against its framework's plain loop)."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("--dataset", type=Path, required=True, help="dataset folder; its train split is read")
+    parser.add_argument("--img-size", type=int, default=160, help="training image size in px (default 160)")
+    parser.add_argument("--bs", type=int, default=32, help="batch size (default 32)")
+    parser.add_argument(
+        "--precision", default="auto", choices=PRECISIONS, help="as the trainer's --precision (default auto)"
+    )
+    return parser
