@@ -1,12 +1,18 @@
 """The machine a run records: an ISA cap (ONEDNN_MAX_CPU_ISA) is what the frameworks compute with, so it is what
 run.json names and what the trainers' automatic precision follows."""
 
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from benchmarks.evaluation import machine
 from benchmarks.runner.figures import describe_machine
 from benchmarks.training.hardware import cpu_has_native_bf16
 
+REPO = Path(__file__).resolve().parents[1]
 EPYC_FLAGS = frozenset({"sse4_1", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512_bf16"})
 
 
@@ -45,3 +51,19 @@ def test_no_cap_or_an_unknown_one_leaves_the_features_alone(epyc, value):
     epyc.setenv("ONEDNN_MAX_CPU_ISA", value)
     assert machine.isa_cap() is None
     assert machine.cpu_flags() == set(EPYC_FLAGS)
+
+
+def test_the_avx2_script_caps_pytorch_and_what_the_run_records():
+    check = (
+        "import json, torch; from benchmarks.evaluation.machine import environment; "
+        "print(json.dumps([torch.backends.cpu.get_cpu_capability(), environment()['cpu_features']]))"
+    )
+    done = subprocess.run(
+        ["bash", "scripts/as-avx2.sh", sys.executable, "-c", check], capture_output=True, text=True, cwd=REPO
+    )
+    assert done.returncode == 0, done.stderr[-1000:]
+    capability, features = json.loads(done.stdout.strip().splitlines()[-1])
+    assert capability in ("AVX2", "DEFAULT")  # DEFAULT: a CPU without AVX2, which the cap cannot raise
+    assert features[-1] == "capped at AVX2" and not any(f.startswith(("avx512", "amx")) for f in features)
+    usage = subprocess.run(["bash", "scripts/as-avx2.sh"], capture_output=True, text=True, cwd=REPO)
+    assert usage.returncode == 2 and "usage: bash scripts/as-avx2.sh COMMAND" in usage.stdout
