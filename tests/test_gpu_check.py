@@ -121,6 +121,7 @@ def test_keras_throughput_probe_takes_the_median_of_its_timed_epochs(tiny_scenes
     assert out.returncode == 0, out.stderr[-2000:]
     figures = json.loads(out.stdout.strip().splitlines()[-1])
     assert figures["timed_epochs"] == 2 and figures["keras_img_per_s"] > 0 and figures["plain_fit_img_per_s"] > 0
+    assert len(figures["keras_epochs_img_per_s"]) == len(figures["plain_fit_epochs_img_per_s"]) == 2
     assert figures["ratio"] == pytest.approx(figures["keras_img_per_s"] / figures["plain_fit_img_per_s"], abs=1e-2)
     refused = subprocess.run([*command, "--epochs", "0"], capture_output=True, text=True, cwd=REPO, timeout=120)
     assert refused.returncode == 2 and "--epochs: '0' is not a whole number of epochs" in refused.stderr
