@@ -14,27 +14,24 @@ import json
 import math
 import sys
 import time
-import warnings
 from functools import partial
 from pathlib import Path
 
-warnings.filterwarnings("ignore", category=FutureWarning)
+import numpy as np
+import torch
+from fastai.callback.core import Callback, CancelFitException
+from fastai.optimizer import OptimWrapper
+from fastai.vision.augment import RandTransform
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from fastai.callback.core import Callback, CancelFitException  # noqa: E402
-from fastai.optimizer import OptimWrapper  # noqa: E402
-from fastai.vision.augment import RandTransform  # noqa: E402
+from benchmarks.data.dataset import load_dataset
+from benchmarks.data.images import open_rgb
+from benchmarks.errors import BenchmarkError, run_cli
+from benchmarks.models.backbones import get_backbone, normalise, prepare_image
+from benchmarks.training.options import throughput_parser
 
-from benchmarks.data.dataset import load_dataset  # noqa: E402
-from benchmarks.data.images import open_rgb  # noqa: E402
-from benchmarks.errors import BenchmarkError, run_cli  # noqa: E402
-from benchmarks.models.backbones import get_backbone, normalise, prepare_image  # noqa: E402
-from benchmarks.training.options import throughput_parser  # noqa: E402
-
-from .config import make_config  # noqa: E402
-from .data import make_dataloaders  # noqa: E402
-from .learner import build_learner, precision_mode  # noqa: E402
+from .config import make_config
+from .data import make_dataloaders
+from .learner import build_learner, precision_mode
 
 
 def stamp() -> float:

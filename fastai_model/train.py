@@ -9,14 +9,10 @@ from __future__ import annotations
 
 import inspect
 import sys
-import warnings
 from pathlib import Path
 
 import matplotlib
 
-warnings.filterwarnings(
-    "ignore", message=".*torch.jit.script.*deprecated", category=FutureWarning
-)  # raised inside fastai's import
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402

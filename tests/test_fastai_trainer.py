@@ -1,6 +1,8 @@
 """fastai trainer on the 48-image, 64-px StampScenes built in conftest (one frozen + one unfrozen epoch)."""
 
 import json
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -223,3 +225,13 @@ def test_early_stopping_watches_valid_auc_as_keep_best_does_and_loss_only_where_
     assert (on_auc.monitor, on_auc.comp, on_auc.patience) == ("roc_auc_score", np.greater, 3)  # higher is better
     assert (on_loss.monitor, on_loss.comp) == ("valid_loss", np.less)
     assert not [cb for cb in training_callbacks(make_config()) if isinstance(cb, EarlyStoppingCallback)]
+
+
+def test_loading_a_fastai_model_prints_no_deprecation_warning():
+    """fastai's import calls torch.jit.script; a user measuring latency should not see PyTorch's deprecation."""
+    done = subprocess.run(
+        [sys.executable, "-W", "error::FutureWarning", "-c", "import fastai_model.serving"],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr[-500:]

@@ -109,7 +109,7 @@ def test_throughput_probe_times_the_trainer_its_variants_and_the_plain_loop_and_
     assert figures["fastai_torch_adamw_img_per_s"] > 0
     assert figures["fastai_no_augmentation_img_per_s"] > 0 and figures["plain_loss_scaler_img_per_s"] > 0
     assert "Self CPU" in (tmp_path / "profile.txt").read_text()  # PyTorch's table of operators
-    assert figures["ratio"] == pytest.approx(figures["fastai_img_per_s"] / figures["plain_torch_img_per_s"], abs=1e-3)
+    assert figures["ratio"] == pytest.approx(figures["fastai_img_per_s"] / figures["plain_torch_img_per_s"], rel=1e-2)
 
 
 @pytest.mark.training
@@ -122,6 +122,6 @@ def test_keras_throughput_probe_takes_the_median_of_its_timed_epochs(tiny_scenes
     figures = json.loads(out.stdout.strip().splitlines()[-1])
     assert figures["timed_epochs"] == 2 and figures["keras_img_per_s"] > 0 and figures["plain_fit_img_per_s"] > 0
     assert len(figures["keras_epochs_img_per_s"]) == len(figures["plain_fit_epochs_img_per_s"]) == 2
-    assert figures["ratio"] == pytest.approx(figures["keras_img_per_s"] / figures["plain_fit_img_per_s"], abs=1e-2)
+    assert figures["ratio"] == pytest.approx(figures["keras_img_per_s"] / figures["plain_fit_img_per_s"], rel=1e-2)
     refused = subprocess.run([*command, "--epochs", "0"], capture_output=True, text=True, cwd=REPO, timeout=120)
     assert refused.returncode == 2 and "--epochs: '0' is not a whole number of epochs" in refused.stderr
