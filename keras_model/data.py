@@ -23,6 +23,16 @@ AUTOTUNE = tf.data.AUTOTUNE
 TF_DECODABLE = {".jpg", ".jpeg", ".png", ".gif", ".bmp"}  # what tf.io.decode_image reads; others go through PIL
 
 
+def without_autotune(data: tf.data.Dataset) -> tf.data.Dataset:
+    """tf.data's autotuner off. With it on, destroying a finished iterator (one per Keras epoch, one per valid pass)
+    sometimes stalled for ~10 s with both cores idle: on a 2-core EPYC one epoch in three ran at 39 instead of
+    75 img/s. Off, parallel maps run at TensorFlow's default parallelism and prefetch grows its buffer by itself,
+    as fast as the autotuned epochs here (docs/trainers.md, "Keras' slow epochs")."""
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return data.with_options(options)
+
+
 def resize_square(pixels, size: int):
     """Shorter side to ``size``, centre crop, uint8 out: the same view for training, evaluation and serving. Keras'
     ``Resizing`` layer, which runs TensorFlow's ops inside tf.data whatever Keras' backend (``keras.ops`` would
@@ -85,7 +95,7 @@ def training_data(dataset: Dataset, config: TrainConfig) -> tf.data.Dataset:
             return mixed["images"], mixed["labels"]
 
         data = data.map(mix, num_parallel_calls=AUTOTUNE)
-    return data.prefetch(AUTOTUNE)
+    return without_autotune(data.prefetch(AUTOTUNE))
 
 
 def evaluation_data(
@@ -96,4 +106,4 @@ def evaluation_data(
     if with_targets:
         targets = tf.data.Dataset.from_tensor_slices(dataset.targets(splits).astype(np.float32))
         images = tf.data.Dataset.zip(images, targets)
-    return images.batch(config.bs).prefetch(AUTOTUNE)
+    return without_autotune(images.batch(config.bs).prefetch(AUTOTUNE))

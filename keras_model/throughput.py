@@ -49,8 +49,8 @@ class EpochClock(keras.callbacks.Callback):
 
 def measure(model, data, n_images: int, callbacks: list, epochs: int) -> list[float]:
     """Images per second of each of ``epochs`` timed epochs, after a first that decodes and fills the cache: the
-    median counts, and the list is printed, because on a 2-core CPU TensorFlow's epochs of one fit alternated
-    between about 40 and 70 img/s (one core idle in the slow ones)."""
+    median counts, and the list is printed, so an epoch that stalls (as tf.data's autotuner made one in three do on
+    2 cores, docs/trainers.md) shows instead of hiding in a mean."""
     clock = EpochClock()
     model.fit(data, epochs=1 + epochs, callbacks=[*callbacks, clock], verbose=0, shuffle=False)
     return [n_images / seconds for seconds in clock.seconds[1:]]

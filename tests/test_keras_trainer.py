@@ -19,7 +19,7 @@ from keras_model import callbacks as keras_callbacks
 from keras_model import train as train_module
 from keras_model.backbone import feature_extractor
 from keras_model.config import make_config
-from keras_model.data import traced_resize_square, training_data
+from keras_model.data import evaluation_data, traced_resize_square, training_data
 from keras_model.model import BODY, build_classifier, compile_phase, set_body_trainable
 from keras_model.serving import KerasPredictor
 from tests.conftest import make_dataset
@@ -70,6 +70,15 @@ def test_mixup_batches_stay_float32_under_a_mixed_bfloat16_model(tiny_scenes):
         keras.mixed_precision.set_dtype_policy("float32")
     assert images.dtype.name == labels.dtype.name == "float32"
     assert images.shape[1:] == (64, 64, 3) and 0 <= float(labels.numpy().min()) <= float(labels.numpy().max()) <= 1
+
+
+def test_training_and_evaluation_pipelines_run_without_tf_data_autotune(tiny_scenes):
+    """With the autotuner on, a finished iterator's teardown stalled ~10 s in one epoch in three (docs/trainers.md)."""
+    dataset, config = load_dataset(tiny_scenes), make_config(**TINY)
+    for data in (training_data(dataset, config), evaluation_data(dataset, ["valid"], config)):
+        assert data.options().autotune.enabled is False
+    batches = list(evaluation_data(dataset, ["valid"], config))
+    assert sum(len(labels) for _, labels in batches) == len(dataset.rows("valid"))
 
 
 def test_saved_model_loads_safely_and_predicts_what_training_wrote(trained, tiny_scenes):
