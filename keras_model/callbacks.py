@@ -11,6 +11,7 @@ import numpy as np
 from benchmarks.atomic import atomic_write
 from benchmarks.errors import BenchmarkError
 from benchmarks.evaluation.results import Run
+from benchmarks.evaluation.run_record import shared_loss_names
 from benchmarks.training.keep_best import KeepBest, start_label
 from benchmarks.training.lifecycle import note_within_epoch
 
@@ -40,7 +41,7 @@ class RunRecorder(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         row = {"phase": self.phase, "epoch": epoch, "seconds": round(time.perf_counter() - self.started, 2)}
-        row.update({name: round(float(value), 5) for name, value in (logs or {}).items()})
+        row.update({name: round(float(value), 5) for name, value in shared_loss_names(logs or {}).items()})
         save_checkpoint(self.model, self.target_run)
         self.target_run.update(
             history=self.target_run.info.get("history", []) + [row], progress={"phase": self.phase, "epoch": epoch}
@@ -64,9 +65,9 @@ def load_checkpoint(run: Run):
 
 
 class KeepBestCallback(keras.callbacks.Callback):
-    """Keep-best in Keras: the starting weights kept in memory; after each epoch the valid images are scored and
-    offered to the shared rule, whose "best so far" weights are saved (``KEPT``); ``restore`` puts back the kept
-    weights, or the start's."""
+    """Keep-best in Keras: the starting weights kept in memory; after each epoch the valid images are scored once,
+    offered to the shared rule, whose "best so far" weights are saved (``KEPT``), and their loss logged as fit's
+    own validation would; ``restore`` puts back the kept weights, or the start's."""
 
     def __init__(self, model, run: Run, config: TrainConfig, valid_images, valid_targets: np.ndarray):
         super().__init__()
@@ -80,11 +81,14 @@ class KeepBestCallback(keras.callbacks.Callback):
         return np.asarray(model.predict(self.valid_images, verbose=0), dtype=np.float32)
 
     def on_epoch_end(self, epoch, logs=None):
-        if self.rule.offer(self.valid_targets, self.score(self.model), f"{self.phase} epoch {epoch}"):
+        scores = self.score(self.model)
+        if self.rule.offer(self.valid_targets, scores, f"{self.phase} epoch {epoch}"):
             (self.run.path / KEPT).parent.mkdir(exist_ok=True)  # it runs before the run recorder makes it
             self.model.save_weights(self.run.path / KEPT)
         if logs is not None:  # Keras hands every callback the same dict: early stopping and the history read it
             logs[VALID_MACRO_AUC] = self.rule.epochs[-1]["valid_macro_auc"]
+            # the one valid pass of the epoch (fit gets no validation_data where keep-best runs), so its loss too
+            logs["val_loss"] = float(self.model.loss(self.valid_targets.astype(np.float32), scores))
 
     def restore(self) -> None:
         if self.rule.best_from is not None:

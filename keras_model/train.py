@@ -121,7 +121,7 @@ def fine_tune(
             compile_phase(model, config, n_labels, "frozen", steps)
         model.fit(
             train_data,
-            validation_data=valid_data,
+            validation_data=None if keeper is not None else valid_data,  # keep-best scores valid itself: one pass, not two
             epochs=config.freeze_epochs,
             initial_epoch=start.epoch,
             shuffle=False,
@@ -134,7 +134,7 @@ def fine_tune(
             compile_phase(model, config, n_labels, "unfrozen", steps)
         model.fit(
             train_data,
-            validation_data=valid_data,
+            validation_data=None if keeper is not None else valid_data,
             epochs=config.epochs,
             initial_epoch=start.epoch if start.phase == "unfrozen" else 0,
             shuffle=False,

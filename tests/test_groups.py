@@ -206,6 +206,14 @@ def test_runs_get_readable_names_and_two_runs_show_how_they_differ(tmp_path, dat
     assert histories == {names[a.run_id]: history}
     figure = charts.training_curves(histories)
     assert [trace.y for trace in figure.data] == [(0.4, 0.3), (0.5, None)]
+    run.info["history"] = [{"phase": "unfrozen", "epoch": 0, "loss": 0.5, "val_loss": 0.4}]  # Keras' own names
+    run.update()  # (what Keras runs before 2026-12-05 wrote): still drawn
+    assert leaderboard.training_histories(results, table)[names[a.run_id]][0] == {
+        "phase": "unfrozen",
+        "epoch": 0,
+        "train_loss": 0.5,
+        "valid_loss": 0.4,
+    }
 
 
 def test_hidden_and_tagged_runs_persist_and_a_damaged_file_is_survived(tmp_path, dataset, monkeypatch):

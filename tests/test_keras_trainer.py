@@ -45,8 +45,10 @@ def test_one_epoch_run_is_complete_and_scored(trained):
     info = json.loads((trained.path / "run.json").read_text())
     assert info["status"] == "done" and info["kind"] == "keras" and info["backbone"] == "lite0"
     assert [row["phase"] for row in info["history"]] == ["frozen", "unfrozen"]
-    assert {"loss", "val_loss", "auc", "val_auc", "seconds"} <= set(info["history"][0])
-    # keep-best's exact valid macro AUC, beside Keras' 200-threshold one, in every epoch's row
+    # the losses under fastai's names (the dashboard's curves read them); keep-best's exact valid macro AUC from
+    # the epoch's one valid pass (fit's own validation, with Keras' 200-threshold AUC, runs only without keep-best)
+    assert {"train_loss", "valid_loss", "auc", "seconds"} <= set(info["history"][0])
+    assert not {"loss", "val_loss", "val_auc"} & set(info["history"][0])
     kept = [e["valid_macro_auc"] for e in info["kept"]["epochs"]]  # rounded to 4 places there, 5 in the history
     assert [row["val_macro_auc"] for row in info["history"]] == pytest.approx(kept, abs=1e-4)
     predictions = pd.read_csv(trained.path / "predictions.csv")
@@ -166,6 +168,8 @@ def test_ctrl_c_marks_run_interrupted_and_resume_finishes_it(tiny_scenes, tmp_pa
     resumed = train_module.train(None, tmp_path, make_config(), resume=run_dir)
     info = load_run(resumed.path).info
     assert info["status"] == "done" and [r["phase"] for r in info["history"]] == ["frozen", "unfrozen"]
+    assert {"valid_loss", "val_macro_auc"} <= set(info["history"][0])  # keep-best's valid pass
+    assert {"valid_loss", "val_auc"} <= set(info["history"][1])  # resumed, so no keep-best: fit's own validation
 
 
 def test_label_without_training_positives_is_refused(tmp_path):
@@ -267,10 +271,14 @@ def test_with_keep_best_early_stopping_watches_its_exact_valid_macro_auc(tmp_pat
 
     keeper = Keeper()
     keeper.run = SimpleNamespace(path=tmp_path)  # where it saves the weights it keeps
-    keeper.set_model(keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)]))
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)])
+    model.compile(loss=keras.losses.BinaryCrossentropy(label_smoothing=0.1))
+    keeper.set_model(model)
     callbacks = keras_callbacks.training_callbacks(None, make_config(patience=2), "unfrozen", keeper)
     (stopper,) = [cb for cb in callbacks if isinstance(cb, keras.callbacks.EarlyStopping)]
     assert callbacks[0] is keeper and stopper.monitor == keras_callbacks.VALID_MACRO_AUC
-    logs = {"val_auc": 0.5, "val_loss": 1.0}
+    logs = {}  # fit has no validation_data where keep-best runs: the keeper's one valid pass gives the loss too
     keeper.on_epoch_end(0, logs)
     assert logs[keras_callbacks.VALID_MACRO_AUC] == pytest.approx(1.0)  # the scores rank every label perfectly
+    smoothed, p = keeper.valid_targets * 0.9 + 0.05, keeper.scores
+    assert logs["val_loss"] == pytest.approx(-np.mean(smoothed * np.log(p) + (1 - smoothed) * np.log(1 - p)), rel=1e-5)

@@ -7,6 +7,8 @@ import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 
+from benchmarks.evaluation.run_record import TRAIN_LOSS, VALID_LOSS
+
 
 def leaderboard_bars(table: pd.DataFrame, metric: str = "macro_auc") -> go.Figure:
     ci = table[f"{metric}_ci"].map(lambda c: c if isinstance(c, (list, tuple)) and len(c) == 2 else [None, None])
@@ -58,7 +60,7 @@ def training_curves(histories: dict[str, list[dict]]) -> go.Figure:
     colours = px.colors.qualitative.D3
     for i, (name, history) in enumerate(histories.items()):
         epochs = list(range(1, len(history) + 1))
-        for key, dash in (("valid_loss", "solid"), ("train_loss", "dot")):
+        for key, dash in ((VALID_LOSS, "solid"), (TRAIN_LOSS, "dot")):
             values = [row.get(key) for row in history]
             if any(isinstance(v, int | float) for v in values):
                 figure.add_scatter(

@@ -21,6 +21,7 @@ from benchmarks.errors import BenchmarkError
 
 from .latency import latency_of
 from .results import METRICS_JSON, PREDICTIONS_CSV, RUN_JSON, Run, list_runs, read_metrics
+from .run_record import shared_loss_names
 
 RUN_ID_TAG = "imgbench.run_id"
 DIGEST_TAG = "imgbench.digest"
@@ -158,7 +159,8 @@ def _metrics(run: Run, metrics: dict) -> list[tuple[str, float, int]]:
     p50, images_per_s, _ = latency_of(run)
     rows += [("latency_ms_batch_1_p50", p50, 0), ("images_per_s_batch_32", images_per_s, 0)]
     for step, row in enumerate(run.info.get("history") or []):
-        rows += [(f"epoch/{name}", value, step) for name, value in row.items() if name not in ("phase", "epoch")]
+        named = shared_loss_names(row)
+        rows += [(f"epoch/{name}", value, step) for name, value in named.items() if name not in ("phase", "epoch")]
     return [(name, float(value), step) for name, value, step in rows if _number(value)]
 
 

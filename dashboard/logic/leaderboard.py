@@ -11,6 +11,7 @@ from benchmarks.data.dataset import Dataset
 from benchmarks.errors import BenchmarkError
 from benchmarks.evaluation.leaderboard import HIDDEN, group_leaderboard, leaderboard
 from benchmarks.evaluation.results import Run, finished_runs_on, load_run
+from benchmarks.evaluation.run_record import shared_loss_names
 from benchmarks.models.registry import families
 
 DEFAULT_RESULTS = Path(os.environ.get("RESULTS_DIR", "results"))
@@ -118,7 +119,7 @@ def training_histories(results: Path, table: pd.DataFrame) -> dict[str, list[dic
         except BenchmarkError:
             continue
         if isinstance(history, list) and history and all(isinstance(row, dict) for row in history):
-            histories[name] = history
+            histories[name] = [shared_loss_names(row) for row in history]
     return histories
 
 
