@@ -162,13 +162,12 @@ def fine_tune_learning_rate(config: TrainConfig, steps_per_epoch: int):
     )
 
 
-def compile_phase(model: keras.Model, config: TrainConfig, n_labels: int, phase: str, steps_per_epoch: int) -> None:
+def compile_phase(model: keras.Model, config: TrainConfig, phase: str, steps_per_epoch: int) -> None:
     """Phase 1: AdamW at the head LR. Phase 2: warm-up + cosine decay (or a constant LR for ReduceLROnPlateau)
     peaking at ``lr x fine_tune_lr_factor``."""
     lr = fine_tune_learning_rate(config, steps_per_epoch) if phase == "unfrozen" else head_lr(config)
     adam = {"beta_1": MATCHED.beta_1, "beta_2": MATCHED.beta_2, "epsilon": MATCHED.epsilon}  # Keras' own defaults
     model.compile(
         optimizer=keras.optimizers.AdamW(learning_rate=lr, weight_decay=config.wd, **adam),
-        loss=loss_function(config),
-        metrics=[keras.metrics.AUC(multi_label=True, num_labels=n_labels, name="auc")],  # monitoring only
+        loss=loss_function(config),  # no metrics: the epoch's valid pass (callbacks.ValidPass) scores valid
     )

@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> None:
             plain = evaluation_input(dataset, ["train"], config)  # decoded, cached, batched: no augmentation
             rates[name] = measure(model, plain, n_train, [], args.epochs)
         else:
-            compile_phase(model, config, len(dataset.labels), "unfrozen", steps)
+            compile_phase(model, config, "unfrozen", steps)
             with tempfile.TemporaryDirectory() as tmp:
                 run = create_run(tmp, kind="keras", dataset=dataset, params=config.to_dict(), backbone=backbone.name)
                 rates[name] = measure(

@@ -35,7 +35,7 @@ if __name__ == "__main__":  # the command line's --backend, before Keras is firs
     backends.choose_from_argv(sys.argv[1:])
 
 from .backbone import keras  # noqa: E402
-from .callbacks import KeepBestCallback, load_checkpoint, training_callbacks  # noqa: E402
+from .callbacks import KeepBestCallback, ValidPass, load_checkpoint, training_callbacks  # noqa: E402
 from .config import TrainConfig, build_parser, head_lr, make_config  # noqa: E402
 from .inputs import evaluation_input, training_input  # noqa: E402
 from .model import build_classifier, compile_phase, precision_policy, set_body_trainable  # noqa: E402
@@ -58,7 +58,7 @@ def train(dataset_dir: Path | None, results_dir: Path, config: TrainConfig, resu
     with recording(run):
         run.update(status="running", **distributed.run_fields(strategy, config.bs))
         train_data = training_input(dataset, config)
-        valid_data = evaluation_input(dataset, ["valid"], config)
+        valid_images = evaluation_input(dataset, ["valid"], config, with_targets=False)
         monitor_auc = bool(rankable(dataset.targets("valid")).all())
         with strategy.scope():  # build, compile, fit, evaluate and predict under one strategy
             if opening.resume:
@@ -69,14 +69,14 @@ def train(dataset_dir: Path | None, results_dir: Path, config: TrainConfig, resu
                 if head is not None:  # LP-FT: Dense kernel is [features, labels]
                     model.get_layer("scores").set_weights([head[0].T, head[1]])
             clock = Stopwatch()
-            keeper = None
             if keep_best_applies(config, dataset.targets("valid"), resumed=opening.resume is not None):
-                valid_images = evaluation_input(dataset, ["valid"], config, with_targets=False)
-                keeper = KeepBestCallback(model, run, config, valid_images, dataset.targets("valid"))
+                valid_pass = KeepBestCallback(model, run, config, valid_images, dataset.targets("valid"))
+            else:
+                valid_pass = ValidPass(valid_images, dataset.targets("valid"))
             steps = math.ceil(len(dataset.rows("train")) / config.bs)
-            fine_tune(model, run, config, train_data, valid_data, steps, opening.resume, keeper, monitor_auc)
-            if keeper is not None:
-                keeper.restore()
+            fine_tune(model, run, config, train_data, valid_pass, steps, opening.resume, monitor_auc)
+            if isinstance(valid_pass, KeepBestCallback):
+                valid_pass.restore()
             train_s = opening.train_seconds(clock.seconds())
 
             scores, predict_s = predict_eval_splits(model, dataset, config)
@@ -103,42 +103,39 @@ def fine_tune(
     run: Run,
     config: TrainConfig,
     train_data,
-    valid_data,
+    valid_pass: ValidPass,
     steps: int,
     resume: ResumePoint | None,
-    keeper: KeepBestCallback | None = None,
     monitor_auc: bool = True,
 ) -> None:
     """Phase 1 with the body frozen, then phase 2 unfrozen at a much lower LR (the Keras transfer-learning guide).
     A resumed run continues at ``resume`` with the checkpoint's compiled optimizer, so its phase is not recompiled.
-    ``monitor_auc``: early stopping watches valid AUC (every label rankable on valid), else valid loss."""
+    ``valid_pass`` scores valid once per epoch (keep-best's where it runs); ``monitor_auc``: early stopping watches
+    valid AUC (every label rankable on valid), else valid loss."""
     verbose = 1 if sys.stdout.isatty() else 2
     start = resume or START
-    n_labels = len(run.labels)
     if start.phase == "frozen" and start.epoch < config.freeze_epochs:
         if resume is None:
             set_body_trainable(model, None)
-            compile_phase(model, config, n_labels, "frozen", steps)
+            compile_phase(model, config, "frozen", steps)
         model.fit(
             train_data,
-            validation_data=None if keeper is not None else valid_data,  # keep-best scores valid itself: one pass, not two
             epochs=config.freeze_epochs,
             initial_epoch=start.epoch,
             shuffle=False,
-            callbacks=training_callbacks(run, config, "frozen", keeper, monitor_auc),
+            callbacks=training_callbacks(run, config, "frozen", valid_pass, monitor_auc),
             verbose=verbose,
         )
     if config.epochs:
         if start.phase != "unfrozen":
             set_body_trainable(model, config.unfreeze)
-            compile_phase(model, config, n_labels, "unfrozen", steps)
+            compile_phase(model, config, "unfrozen", steps)
         model.fit(
             train_data,
-            validation_data=None if keeper is not None else valid_data,
             epochs=config.epochs,
             initial_epoch=start.epoch if start.phase == "unfrozen" else 0,
             shuffle=False,
-            callbacks=training_callbacks(run, config, "unfrozen", keeper, monitor_auc),
+            callbacks=training_callbacks(run, config, "unfrozen", valid_pass, monitor_auc),
             verbose=verbose,
         )
 

@@ -45,10 +45,10 @@ def test_one_epoch_run_is_complete_and_scored(trained):
     info = json.loads((trained.path / "run.json").read_text())
     assert info["status"] == "done" and info["kind"] == "keras" and info["backbone"] == "lite0"
     assert [row["phase"] for row in info["history"]] == ["frozen", "unfrozen"]
-    # the losses under fastai's names (the dashboard's curves read them); keep-best's exact valid macro AUC from
-    # the epoch's one valid pass (fit's own validation, with Keras' 200-threshold AUC, runs only without keep-best)
-    assert {"train_loss", "valid_loss", "auc", "seconds"} <= set(info["history"][0])
-    assert not {"loss", "val_loss", "val_auc"} & set(info["history"][0])
+    # the losses under fastai's names (the dashboard's curves read them) and the evaluator's exact valid macro AUC,
+    # from the epoch's one valid pass (keep-best's): no fit validation, no Keras AUC metric on training batches
+    assert {"train_loss", "valid_loss", "val_macro_auc", "seconds"} <= set(info["history"][0])
+    assert not {"loss", "val_loss", "auc", "val_auc"} & set(info["history"][0])
     kept = [e["valid_macro_auc"] for e in info["kept"]["epochs"]]  # rounded to 4 places there, 5 in the history
     assert [row["val_macro_auc"] for row in info["history"]] == pytest.approx(kept, abs=1e-4)
     predictions = pd.read_csv(trained.path / "predictions.csv")
@@ -132,7 +132,7 @@ def test_frozen_phase_leaves_the_body_unchanged(tiny_scenes):
     config = make_config(**TINY)
     model = build_classifier(get_backbone("lite0"), dataset.labels, config)
     set_body_trainable(model, None)
-    compile_phase(model, config, len(dataset.labels), "frozen", steps_per_epoch=4)
+    compile_phase(model, config, "frozen", steps_per_epoch=4)
     body_before = [w.copy() for w in model.get_layer(BODY).get_weights()]
     head_before = model.get_layer("scores").get_weights()[0].copy()
     model.fit(training_data(dataset, config), epochs=1, verbose=0, shuffle=False)
@@ -168,8 +168,8 @@ def test_ctrl_c_marks_run_interrupted_and_resume_finishes_it(tiny_scenes, tmp_pa
     resumed = train_module.train(None, tmp_path, make_config(), resume=run_dir)
     info = load_run(resumed.path).info
     assert info["status"] == "done" and [r["phase"] for r in info["history"]] == ["frozen", "unfrozen"]
-    assert {"valid_loss", "val_macro_auc"} <= set(info["history"][0])  # keep-best's valid pass
-    assert {"valid_loss", "val_auc"} <= set(info["history"][1])  # resumed, so no keep-best: fit's own validation
+    # resumed, so no keep-best: the plain valid pass still gives the epoch its valid loss and macro AUC
+    assert all({"valid_loss", "val_macro_auc"} <= set(row) for row in info["history"])
 
 
 def test_label_without_training_positives_is_refused(tmp_path):
@@ -246,12 +246,27 @@ def test_early_stopping_ends_a_phase_when_valid_auc_stops_rising_though_the_loss
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     stopper.set_model(model)
     stopper.on_train_begin()
-    stopper.on_epoch_end(0, {"val_auc": 0.80, "val_loss": 0.40})
+    stopper.on_epoch_end(0, {keras_callbacks.VALID_MACRO_AUC: 0.80, "val_loss": 0.40})
     assert not getattr(model, "stop_training", False)
-    stopper.on_epoch_end(1, {"val_auc": 0.78, "val_loss": 0.35})  # loss better, AUC worse: stop
+    stopper.on_epoch_end(1, {keras_callbacks.VALID_MACRO_AUC: 0.78, "val_loss": 0.35})  # loss better, AUC worse
     assert model.stop_training
     fallback = keras_callbacks.training_callbacks(run, make_config(patience=1), "unfrozen", monitor_auc=False)
     assert [cb.monitor for cb in fallback if isinstance(cb, keras.callbacks.EarlyStopping)] == ["val_loss"]
+
+
+def test_the_valid_pass_logs_valid_loss_and_macro_auc_and_only_the_loss_where_a_label_is_unrankable():
+    import keras
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2, activation="sigmoid")])
+    model.compile(loss="binary_crossentropy")
+    images = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [0.0, 0.0]], dtype=np.float32)
+    for targets, rankable in ((images.astype(int), True), (np.array([[1, 0], [1, 1], [1, 0], [1, 1]]), False)):
+        valid_pass = keras_callbacks.ValidPass(images, targets)
+        valid_pass.set_model(model)
+        logs = {}
+        valid_pass.on_epoch_end(0, logs)
+        assert logs["val_loss"] == pytest.approx(model.evaluate(images, targets, verbose=0), rel=1e-5)
+        assert (keras_callbacks.VALID_MACRO_AUC in logs) is rankable
 
 
 def test_with_keep_best_early_stopping_watches_its_exact_valid_macro_auc(tmp_path):
