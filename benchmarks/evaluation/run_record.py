@@ -13,12 +13,13 @@ from benchmarks.errors import RunError
 
 Status = Literal["running", "done", "failed", "interrupted"]
 TRAIN_LOSS, VALID_LOSS = "train_loss", "valid_loss"  # every trainer's history rows name their losses so (fastai's own)
-EARLIER_LOSS_NAMES = {"loss": TRAIN_LOSS, "val_loss": VALID_LOSS}  # Keras runs before 2026-12-05 kept Keras' names
+KERAS_LOSS_NAMES = {"loss": TRAIN_LOSS, "val_loss": VALID_LOSS}  # Keras' log names: mapped on write, and on read
 
 
 def shared_loss_names(row: dict) -> dict:
-    """A history row with its losses under the shared names, whichever release wrote it."""
-    return {EARLIER_LOSS_NAMES.get(name, name): value for name, value in row.items()}
+    """A history row (or Keras' epoch logs) with the losses under the shared names; Keras runs written before
+    2026-12-05 kept Keras' names, and read the same."""
+    return {KERAS_LOSS_NAMES.get(name, name): value for name, value in row.items()}
 
 
 class Record(BaseModel):
