@@ -3,7 +3,9 @@
 Both train the whole body (phase-2 settings) with the same backbone, image size, batch size and
 precision policy, from the same decoded, cached images, through the same input path (``--loader``), on the
 same backend (``--backend``); the trainer adds its augmentation layers, callbacks and LR schedule, which is
-exactly the overhead being measured. Prints one JSON object (used by ``python -m tools.bench``).
+exactly the overhead being measured. Also times the trainer's input alone (one epoch of augmented batches, the
+cache filled, no model): the share of an epoch the augmentation takes on cores the training step also needs. Prints
+one JSON object (used by ``python -m tools.bench``).
 """
 
 from __future__ import annotations
@@ -56,6 +58,20 @@ def measure(model, data, n_images: int, callbacks: list, epochs: int) -> list[fl
     return [n_images / seconds for seconds in clock.seconds[1:]]
 
 
+def input_seconds(data) -> float:
+    """Wall seconds to draw one epoch of batches from ``data`` (a tf.data pipeline or a ``PyDataset``), nothing
+    trained: what the input path itself costs."""
+    started = time.perf_counter()
+    if isinstance(data, keras.utils.PyDataset):
+        for index in range(len(data)):
+            data[index]
+        data.on_epoch_end()
+    else:
+        for _ in data:
+            pass
+    return time.perf_counter() - started
+
+
 def _timed_epochs(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of epochs of 1 or more")
@@ -96,13 +112,9 @@ def main(argv: list[str] | None = None) -> None:
             compile_phase(model, config, "unfrozen", steps)
             with tempfile.TemporaryDirectory() as tmp:
                 run = create_run(tmp, kind="keras", dataset=dataset, params=config.to_dict(), backbone=backbone.name)
-                rates[name] = measure(
-                    model,
-                    training_input(dataset, config),
-                    n_train,
-                    training_callbacks(run, config, "unfrozen"),
-                    args.epochs,
-                )
+                data = training_input(dataset, config)
+                rates[name] = measure(model, data, n_train, training_callbacks(run, config, "unfrozen"), args.epochs)
+                augmenting = statistics.median(input_seconds(data) for _ in range(3))
     print(
         json.dumps(
             {
@@ -118,6 +130,7 @@ def main(argv: list[str] | None = None) -> None:
                 "ratio": round(statistics.median(rates["trainer"]) / statistics.median(rates["plain"]), 3),
                 "keras_epochs_img_per_s": [round(rate, 1) for rate in rates["trainer"]],
                 "plain_fit_epochs_img_per_s": [round(rate, 1) for rate in rates["plain"]],
+                "input_s_per_epoch": round(augmenting, 3),
             }
         )
     )

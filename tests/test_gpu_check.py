@@ -122,6 +122,21 @@ def test_keras_throughput_probe_takes_the_median_of_its_timed_epochs(tiny_scenes
     figures = json.loads(out.stdout.strip().splitlines()[-1])
     assert figures["timed_epochs"] == 2 and figures["keras_img_per_s"] > 0 and figures["plain_fit_img_per_s"] > 0
     assert len(figures["keras_epochs_img_per_s"]) == len(figures["plain_fit_epochs_img_per_s"]) == 2
+    epoch_seconds = figures["images_per_epoch"] / figures["keras_img_per_s"]
+    assert 0 < figures["input_s_per_epoch"] < epoch_seconds  # the input alone: part of an epoch
     assert figures["ratio"] == pytest.approx(figures["keras_img_per_s"] / figures["plain_fit_img_per_s"], rel=1e-2)
     refused = subprocess.run([*command, "--epochs", "0"], capture_output=True, text=True, cwd=REPO, timeout=120)
     assert refused.returncode == 2 and "--epochs: '0' is not a whole number of epochs" in refused.stderr
+
+
+@pytest.mark.parametrize("loader", ["tf.data", "pydataset"])
+def test_the_keras_input_is_timed_over_one_whole_epoch_of_either_loader(tiny_scenes, loader):
+    from benchmarks.data.dataset import load_dataset
+    from keras_model.config import make_config as keras_config
+    from keras_model.inputs import training_input
+    from keras_model.throughput import input_seconds
+
+    data = training_input(load_dataset(tiny_scenes), keras_config(img_size=64, bs=8, loader=loader))
+    assert input_seconds(data) > 0
+    if loader == "pydataset":
+        assert data.epoch == 1  # the next timing draws the next epoch's order and augmentation
