@@ -98,7 +98,8 @@ def _images(dataset: Dataset, splits, config: TrainConfig) -> np.ndarray:
 
 def training_batches(dataset: Dataset, config: TrainConfig) -> ImageBatches:
     """One worker: 8 augmenting threads beside the H200's training gave no more images/s (95 against 99-100 with
-    one; Keras' PyTorch affine layers work image by image in Python), so the simpler path stays."""
+    one, when Keras' PyTorch affine layers still warped image by image; the one warp now runs on the batch,
+    ``augmentation.torch_warp``), so the simpler path stays."""
     targets = dataset.targets("train").astype(np.float32)
     return ImageBatches(_images(dataset, "train", config), targets, config.bs, config)
 
