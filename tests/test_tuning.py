@@ -68,6 +68,10 @@ def test_a_study_on_a_local_ray_cluster_resumes_after_a_kill_and_chooses_what_a_
     folder, study = study_of(results)
     assert [t["state"] for t in study["trials"]] == ["complete", "requeued", "complete", "complete"]
     assert trial(study, 2)["params"] == trial(study, 1)["params"]  # the killed trial's values, run again first
+    start = families()["fastai"].start_values("quick")
+    start = {k: v for k, v in start.items() if k not in ("epochs", "freeze-epochs")}  # fixed: not in the space
+    assert trial(study, 0)["params"] == start and trial(study, 0)["start"] == "quick"  # the preset comes first
+    assert study["start_trial"] == 0 and "the preset unless" in study["rule"]
     assert (folder / "logs" / "trial-0000.log").read_text().count("$ ") == 1  # a finished trial never runs again
     assert study["spent"]["trials"] == 3 and study["budget"]["described"] == "3 trials"
 
@@ -355,6 +359,75 @@ def test_the_median_pruner_reads_each_epoch_from_the_run_history(tmp_path):
 
     assert verdicts([0.1, 0.6]) == [False, True]
     assert verdicts([0.1, 0.9]) == [False, False]
+
+
+def test_trial_0_is_the_preset_and_every_trainer_knob_has_its_value():
+    from benchmarks.models.registry import family_of
+
+    keras = family_of("keras").start_values("quick")
+    assert keras == {
+        "lr": 1e-2, "fine-tune-lr-factor": 0.1, "epochs": 2, "freeze-epochs": 0, "unfreeze": 3, "wd": 0.01,
+        "mixup": False, "label-smoothing": 0.0, "dropout": 0.2, "schedule": "cosine", "head-init": "probe",
+    }  # fmt: skip
+    for family in (family_of("fastai"), family_of("keras")):
+        start = family.start_values("quick")
+        assert list(start) == [knob.option for knob in family.search_space], family.kind  # nothing left to chance
+        assert family.start_values("full")["epochs"] == 8
+        assert "lr" not in family.start_values(None)  # lr "auto" is no value of the space: the sampler draws it
+    assert family_of("linear_probe").start_values(None) == {}  # its default already picks C on valid
+
+
+def test_a_knob_admits_only_values_of_its_own_kind_and_range():
+    from benchmarks.models.search_space import choice, int_range, log_range
+
+    assert choice("unfreeze", 0, 3, 5).admits(3) and not choice("unfreeze", 0, 3, 5).admits(False)
+    assert choice("mixup", False, True).admits(False) and not choice("mixup", False, True).admits(0)
+    assert log_range("lr", 1e-4, 1e-1).admits(1e-2) and not log_range("lr", 1e-4, 1e-1).admits("auto")
+    assert not log_range("lr", 1e-4, 1e-1).admits(0.5) and not int_range("epochs", 1, 8).admits(2.5)
+    assert int_range("epochs", 1, 8).admits(2) and not int_range("epochs", 1, 8).admits(True)
+
+
+def made_up_study(values: dict[int, float], start: int | None):
+    """An in-memory study whose complete trials have these valid macro AUCs (trial ``start`` the preset's)."""
+    import optuna
+
+    study = optuna.create_study(direction="maximize")
+    space = {"lr": optuna.distributions.FloatDistribution(1e-4, 1e-1, log=True)}
+    for number, value in values.items():
+        attrs = {"run": f"run{number}", **({"start": "quick"} if number == start else {})}
+        study.add_trial(optuna.trial.create_trial(value=value, params={"lr": 1e-3}, distributions=space,
+                                                  user_attrs=attrs))  # fmt: skip
+    return study
+
+
+def test_a_study_leaves_its_preset_only_for_a_trial_ahead_of_it_beyond_valid_noise(tmp_path, monkeypatch):
+    """Trial 1 scores higher than the preset on valid but is ahead of it in only ~70 % of the paired resamples (a
+    gain the valid images cannot tell from noise): the preset stays. Trial 2 is ahead in every resample: chosen,
+    though trial 3 scored higher still on the full valid set, because trial 3's lead over the preset is noise."""
+    from benchmarks.tuning import study as tuning
+    from benchmarks.tuning.settings import Budget
+    from benchmarks.tuning.valid_resamples import ValidResampler
+
+    noise = np.random.default_rng(0).normal(0, 0.01, 1000)
+    resampled = {"run0": 0.80 + noise, "run1": 0.805 + noise + np.random.default_rng(1).normal(0, 0.01, 1000),
+                 "run2": 0.83 + noise, "run3": 0.84 + noise + np.random.default_rng(2).normal(0, 0.05, 1000),
+                 "gone": None}  # fmt: skip
+    monkeypatch.setattr(ValidResampler, "trial_samples", lambda self, folder, trial: resampled[trial["run"]])
+
+    chosen = tuning.choose(made_up_study({0: 0.80, 1: 0.805}, start=0), tmp_path, Budget(16))
+    assert (chosen.number, chosen.best) == (0, 1)
+    assert "trial 1 scored higher on valid, but not in 95%" in tuning.choice_line(chosen)
+    chosen = tuning.choose(made_up_study({0: 0.80, 1: 0.805, 2: 0.83, 3: 0.84}, start=0), tmp_path, Budget(16))
+    assert (chosen.number, chosen.start, chosen.share_ahead, chosen.best) == (2, 0, 1.0, 3)
+    assert tuning._choice_record(chosen) == {
+        "rule": "the preset unless ahead of it in 95% of paired valid resamples", "start_trial": 0,
+        "share_ahead_of_start": 1.0, "highest_valid_trial": 3,
+    }  # fmt: skip
+    assert tuning.choose(made_up_study({0: 0.80, 1: 0.805, 2: 0.83}, start=0), tmp_path, Budget(2)).number == 0
+    chosen = tuning.choose(made_up_study({0: 0.80, 1: 0.805}, start=None), tmp_path, Budget(16))  # the probe
+    assert chosen.number == 1 and "the highest valid macro AUC" in tuning.choice_line(chosen)
+    resampled["run0"] = None  # the preset's run folder is gone: nothing to pair with, the highest valid wins
+    assert tuning.choose(made_up_study({0: 0.80, 1: 0.805}, start=0), tmp_path, Budget(16)).number == 1
 
 
 def test_expected_max_is_the_mean_best_of_every_k_subset():

@@ -16,9 +16,14 @@ Each trial is an ordinary run of the family's own command (in RESULTS/tuning/STU
 family's search space set by Optuna's seeded TPE sampler (--sampler random: independent draws) and the rest from
 --preset. A trial reports its valid macro AUC after every epoch, and the median pruner stops one that falls below
 the median of the finished trials at the same epoch (not before 3 trials have finished, never at a first epoch).
-Selection reads valid only: the trial with the best valid macro AUC is promoted into RESULTS as the family's tuned
-run (preset "tuned"; run.json records the study), which the leaderboard, compare and the report show like any run.
-Its test score is its one test evaluation that counts.
+Trial 0 is the preset itself (fastai and Keras: --preset's values for every knob of the space), and it is the bar:
+another trial is chosen only if it beats trial 0 in 95% of paired resamples of the valid images (the trainers'
+keep-best rule, one level up), and then the one of those with the best valid macro AUC. The best of 16 noisy valid
+scores is otherwise chosen on noise as often as on merit, and can end below the default on test. Selection reads
+valid only; the chosen trial is promoted into RESULTS as the family's tuned run (preset "tuned"; run.json records
+the study and why it was chosen), which the leaderboard, compare and the report show like any run. Its test score is
+its one test evaluation that counts. The linear probe has no preset trial (its default already picks C on valid):
+its best valid macro AUC is chosen.
 
 Budget: --trials N finished trials (pruned and failed ones count), or --budget-seconds S of the study's wall time if
 that comes first. Give every family the same budget: equal trials for a fair search, or equal seconds for equal

@@ -133,6 +133,17 @@ class ModelFamily:
         module, name = self.presets_from.split(":")
         return tuple(sorted(getattr(importlib.import_module(module), name)))
 
+    def start_values(self, preset: str | None) -> dict:
+        """What the family's command does with ``preset`` for each knob of its space: a study's trial 0, so no study
+        can choose a configuration worse on valid than the default it set out to improve. Read from the presets
+        module's ``make_config`` (the command's own); a knob whose default is not in its range (lr "auto") is left
+        out, and a family without presets has no start."""
+        if self.presets_from is None:
+            return {}
+        config = importlib.import_module(self.presets_from.split(":")[0]).make_config(preset)
+        values = {knob.option: getattr(config, knob.option.replace("-", "_"), None) for knob in self.search_space}
+        return {knob.option: values[knob.option] for knob in self.search_space if knob.admits(values[knob.option])}
+
     def keeps_model(self, run: Run) -> bool:
         if self.predictor is None:
             return False

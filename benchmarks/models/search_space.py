@@ -27,6 +27,16 @@ class Knob:
     choices: tuple = ()
     why: str = ""
 
+    def admits(self, value) -> bool:
+        """Whether ``value`` is one the knob can take (a bool is not a number, and 0 is not False)."""
+        if self.kind == "choice":
+            return any(value == c and isinstance(value, bool) == isinstance(c, bool) for c in self.choices)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return False
+        if self.kind == "int" and not float(value).is_integer():
+            return False
+        return self.low <= value <= self.high
+
     def describe(self) -> str:
         values = " | ".join(str(c) for c in self.choices) if self.kind == "choice" else f"{self.low:g}..{self.high:g}"
         scale = " (log)" if self.kind == "log" else ""

@@ -48,7 +48,8 @@ def render_tuning_page(results: Path, dataset: Dataset, command: str) -> str:
             f"{record['spent']['wall_s']:.0f} | {_share(record.get('tuner_overhead'))} | "
             f"{_share(record.get('not_training'))} | "
             + (
-                f"{chosen['number']} ({chosen['valid']:.4f}): {describe_values(chosen['params'])} |"
+                f"{chosen['number']}{' (the preset)' if chosen.get('start') else ''} ({chosen['valid']:.4f}): "
+                f"{describe_values(chosen['params'])} |"
                 if chosen
                 else "— |"
             )

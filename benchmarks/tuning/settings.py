@@ -66,6 +66,11 @@ class StudySettings:
     def knobs(self):
         return [knob for knob in self.family.search_space if knob.option not in self.fixed]
 
+    @property
+    def start(self) -> dict:
+        """Trial 0's values: what the preset does for every knob the study varies (empty: no start trial)."""
+        return {k: v for k, v in self.family.start_values(self.preset).items() if k not in self.fixed}
+
     def identity(self) -> dict:
         """Everything that changes what a trial does or which trial comes next (not the budget, not the executor)."""
         return {
@@ -82,6 +87,7 @@ class StudySettings:
             "cpus": self.cpus,
             **({"folds": self.folds} if self.folds > 1 else {}),  # absent for 1: older studies keep their names
             **({"group_folds": True} if self.group_folds else {}),
+            **({"start": self.start} if self.start else {}),
         }
 
     @property

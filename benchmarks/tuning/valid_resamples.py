@@ -38,12 +38,13 @@ class ValidResampler:
         trial's predictions (the rest repeat the recorded score)."""
         columns, resampled = [], 0
         for trial in trials:
-            values = self._trial(study_dir, trial)
+            values = self.trial_samples(study_dir, trial)
             resampled += values is not None
             columns.append(values if values is not None else np.full(self.resamples, float(trial["valid"])))
         return np.stack(columns, axis=1), resampled
 
-    def _trial(self, study_dir: Path, trial: dict) -> np.ndarray | None:
+    def trial_samples(self, study_dir: Path, trial: dict) -> np.ndarray | None:
+        """One trial's valid macro AUC on every resample; None where it kept no predictions to rescore."""
         names = trial.get("runs") or ([trial["run"]] if trial.get("run") else [])
         if trial.get("state") != "complete" or not names:
             return None

@@ -50,6 +50,7 @@ def render(dataset: Dataset, results: Path) -> None:
                 {
                     "trial": t["number"],
                     "state": t["state"] + (" ← chosen" if t["number"] == chosen else ""),
+                    "start": "preset" if t.get("start") else "",
                     "valid macro AUC": t.get("valid"),
                     "test macro AUC": t.get("test"),
                     "seconds": t.get("seconds"),
