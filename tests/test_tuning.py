@@ -479,6 +479,7 @@ def study_record(
         "trials": [
             {"number": i, "state": "complete" if test is not None else "pruned", "params": {"lr": 0.01}, "valid": v}
             | ({"test": test} if test is not None else {})
+            | ({"start": "quick"} if i == 0 else {})  # trial 0: the preset, kept (chosen)
             for i, (v, test) in enumerate(values)
         ],
         "chosen": 0,
@@ -529,6 +530,19 @@ def test_the_dashboard_tuning_page_shows_the_curves_the_verdict_and_every_trial(
     assert [w.value for w in app.warning] == [next(iter(read_studies(tmp_path)[1]))]  # the damaged record, named
     assert len(app.expander) == 3 and len(app.dataframe) == 3
     assert "← chosen" in app.dataframe[0].value.to_string()
+    assert app.dataframe[0].value["start"].tolist() == ["preset", "", ""]
+
+
+def test_the_tuning_page_lists_every_study_and_says_when_the_preset_was_kept(tiny_scenes, tmp_path):
+    from benchmarks.data.dataset import load_dataset
+    from benchmarks.tuning.page import render_tuning_page
+
+    dataset = load_dataset(tiny_scenes)
+    write_studies(tmp_path, dataset.fingerprint)
+    page = render_tuning_page(tmp_path, dataset, "python -m benchmarks tuning-curve D --markdown P")
+    rows = [line for line in page.splitlines() if "| 3 trials |" in line]  # the studies table
+    assert len(rows) == 3 and all("| 0 (the preset) (0." in row for row in rows), rows
+    assert "No tuned run beside an untuned one on this dataset yet." in page
 
 
 def test_tuning_curve_prints_each_family_and_the_verdicts(tmp_path, capsys):
