@@ -55,7 +55,7 @@ class RandomAffine(keras.layers.RandomRotation):
         )
         if len(shape) == 3:
             matrix = ops.numpy.squeeze(matrix, axis=0)
-        return {"rotation_matrix": matrix, "angle": draw[:, 0] * self.degrees}
+        return {"rotation_matrix": matrix}  # Keras' "angle" only serves bounding boxes, which this layer refuses
 
     def transform_images(self, images, transformation, training=True):
         if training and transformation is not None and self.backend.name == "torch":
