@@ -222,14 +222,6 @@ class Choice:
     def value(self) -> float:
         return self.trial.value
 
-    @property
-    def params(self) -> dict:
-        return self.trial.params
-
-    @property
-    def user_attrs(self) -> dict:
-        return self.trial.user_attrs
-
 
 def choose(study, folder: Path, budget: Budget, confidence: float = START_CONFIDENCE) -> Choice | None:
     """Among the budget's first trials: the start trial (the preset) unless others beat it in at least
@@ -283,7 +275,7 @@ def promote(folder: Path, chosen: Choice, settings: StudySettings, budget: Budge
     """The chosen trial's run copied into the results folder (checkpoints left behind), named as the family's tuned
     model: ``preset`` tuned, the study's settings in ``params.tuning`` (so tuned runs of several seeds group as one
     model), the study itself in ``study``."""
-    name = final_run(folder, chosen, settings) if settings.folds > 1 else chosen.user_attrs["run"]
+    name = final_run(folder, chosen, settings) if settings.folds > 1 else chosen.trial.user_attrs["run"]
     source = folder / "trials" / name
     target = folder.parent.parent / source.name
     if not target.exists():
@@ -312,7 +304,7 @@ def promote(folder: Path, chosen: Choice, settings: StudySettings, budget: Budge
             "name": settings.name,
             "folder": str(folder.relative_to(folder.parent.parent)),
             "trial": chosen.number,
-            "chosen": chosen.params,
+            "chosen": chosen.trial.params,
             "valid_macro_auc": round(chosen.value, 4),
             "seed": settings.seed,
             **_choice_record(chosen),
@@ -322,10 +314,10 @@ def promote(folder: Path, chosen: Choice, settings: StudySettings, budget: Budge
     return run
 
 
-def final_run(folder: Path, chosen, settings: StudySettings) -> str:
+def final_run(folder: Path, chosen: Choice, settings: StudySettings) -> str:
     """A cross-validated study's chosen values trained once on the dataset's own train split (its valid tunes the
     thresholds, as for every run): the model that is promoted and scored on test. A resumed study finds it."""
-    cell = settings.cell(chosen.params)
+    cell = settings.cell(chosen.trial.params)
     entry = run_cell(cell, folder / "trials", folder / "logs", name=f"final-{chosen.number:04d}")
     if entry["status"] != "done":
         raise BenchmarkError(
