@@ -404,7 +404,7 @@ def test_a_study_leaves_its_preset_only_for_a_trial_ahead_of_it_beyond_valid_noi
     """Trial 1 scores higher than the preset on valid but is ahead of it in only ~70 % of the paired resamples (a
     gain the valid images cannot tell from noise): the preset stays. Trial 2 is ahead in every resample: chosen,
     though trial 3 scored higher still on the full valid set, because trial 3's lead over the preset is noise."""
-    from benchmarks.tuning import study as tuning
+    from benchmarks.tuning import selection as tuning
     from benchmarks.tuning.settings import Budget
     from benchmarks.tuning.valid_resamples import ValidResampler
 
@@ -414,20 +414,20 @@ def test_a_study_leaves_its_preset_only_for_a_trial_ahead_of_it_beyond_valid_noi
                  "gone": None}  # fmt: skip
     monkeypatch.setattr(ValidResampler, "trial_samples", lambda self, folder, trial: resampled[trial["run"]])
 
-    chosen = tuning.choose(made_up_study({0: 0.80, 1: 0.805}, start=0), tmp_path, Budget(16))
+    chosen = tuning.choose(made_up_study({0: 0.80, 1: 0.805}, start=0).trials, tmp_path, Budget(16))
     assert (chosen.number, chosen.best) == (0, 1)
     assert "trial 1 scored higher on valid, but not in 95%" in tuning.choice_line(chosen)
-    chosen = tuning.choose(made_up_study({0: 0.80, 1: 0.805, 2: 0.83, 3: 0.84}, start=0), tmp_path, Budget(16))
+    chosen = tuning.choose(made_up_study({0: 0.80, 1: 0.805, 2: 0.83, 3: 0.84}, start=0).trials, tmp_path, Budget(16))
     assert (chosen.number, chosen.start, chosen.share_ahead, chosen.best) == (2, 0, 1.0, 3)
-    assert tuning._choice_record(chosen) == {
+    assert tuning.choice_record(chosen) == {
         "rule": "the preset unless ahead of it in 95% of paired valid resamples", "start_trial": 0,
         "share_ahead_of_start": 1.0, "highest_valid_trial": 3,
     }  # fmt: skip
-    assert tuning.choose(made_up_study({0: 0.80, 1: 0.805, 2: 0.83}, start=0), tmp_path, Budget(2)).number == 0
-    chosen = tuning.choose(made_up_study({0: 0.80, 1: 0.805}, start=None), tmp_path, Budget(16))  # the probe
+    assert tuning.choose(made_up_study({0: 0.80, 1: 0.805, 2: 0.83}, start=0).trials, tmp_path, Budget(2)).number == 0
+    chosen = tuning.choose(made_up_study({0: 0.80, 1: 0.805}, start=None).trials, tmp_path, Budget(16))  # the probe
     assert chosen.number == 1 and "the highest valid macro AUC" in tuning.choice_line(chosen)
     resampled["run0"] = None  # the preset's run folder is gone: nothing to pair with, the highest valid wins
-    assert tuning.choose(made_up_study({0: 0.80, 1: 0.805}, start=0), tmp_path, Budget(16)).number == 1
+    assert tuning.choose(made_up_study({0: 0.80, 1: 0.805}, start=0).trials, tmp_path, Budget(16)).number == 1
 
 
 def test_expected_max_is_the_mean_best_of_every_k_subset():

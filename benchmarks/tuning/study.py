@@ -12,7 +12,7 @@ from __future__ import annotations
 import shutil
 import sys
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -25,19 +25,14 @@ from benchmarks.evaluation.results import Run, load_run, report_run
 from benchmarks.models.search_space import describe_values
 from benchmarks.runner.cells import run_cell
 
-from .curves import BAND_RESAMPLES
 from .executors import trial_executor
 from .records import STUDY_JSON
+from .selection import START, Choice, choice_line, choice_record, choose
 from .settings import Budget, StudySettings, study_folder
 from .storage import open_study, sampler_for
 from .trial import TrialTask
-from .valid_resamples import ValidResampler
 
 REQUEUED = "requeued"
-START = "start"  # the user attribute of trial 0, the preset's own values: what it is the start of
-# Another trial replaces the start only if it is ahead of it in this share of paired valid resamples: keep-best's rule
-# (benchmarks/training/keep_best.py) one level up, so the best of N noisy valid scores cannot win on noise alone
-START_CONFIDENCE = 0.95
 FAILURES_BEFORE_GIVING_UP = 3  # a study whose first trials all failed stops (each would fail the same way)
 RECORDED = ("valid", "test", "seconds", "run", "runs", "fold_valid", "error")  # a trial's outcome, in the journal
 STATES = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed", "RUNNING": "running"}  # Optuna's, in study.json
@@ -197,78 +192,10 @@ def _tell(study, task: TrialTask, outcome: dict, budget: Budget) -> None:
 
 
 def _chosen(study, folder: Path, budget: Budget) -> Choice:
-    chosen = choose(study, folder, budget)
+    chosen = choose(_finished(study), folder, budget)
     if chosen is None:
         raise BenchmarkError(f"{folder}: no trial finished, so nothing can be chosen; see its logs/")
     return chosen
-
-
-@dataclass(frozen=True)
-class Choice:
-    """The trial a study chose and why: ``trial`` (Optuna's), the ``start`` trial's number where there is one, and
-    ``share_ahead``, the share of paired valid resamples in which the chosen trial beats the start (None where it is
-    the start, or where there was no start or no predictions to pair)."""
-
-    trial: object
-    start: int | None = None
-    share_ahead: float | None = None
-    best: int | None = None  # the trial with the highest valid macro AUC, where it was not chosen
-
-    @property
-    def number(self) -> int:
-        return self.trial.number
-
-    @property
-    def value(self) -> float:
-        return self.trial.value
-
-
-def choose(study, folder: Path, budget: Budget, confidence: float = START_CONFIDENCE) -> Choice | None:
-    """Among the budget's first trials: the start trial (the preset) unless others beat it in at least
-    ``confidence`` of the paired valid resamples, then the one of those with the highest valid macro AUC (the
-    earliest on a tie). Without a start trial (the probe, older studies) or its predictions: the highest valid macro
-    AUC. Test is never consulted. None before any trial is complete."""
-    from optuna.trial import TrialState
-
-    within = sorted(_finished(study), key=lambda t: t.number)[: budget.trials]
-    complete = [t for t in within if t.state == TrialState.COMPLETE]
-    if not complete:
-        return None
-    best = max(complete, key=lambda t: (t.value, -t.number))
-    start = next((t for t in complete if t.user_attrs.get(START)), None)
-    if start is None or best is start:
-        return Choice(best, None if start is None else start.number)
-    resampler = ValidResampler(BAND_RESAMPLES)
-    bar = resampler.trial_samples(folder, _trial_record(start, folder))
-    if bar is None:  # the start's run is gone: nothing to pair with
-        return Choice(best, start.number)
-    shares = {}
-    for trial in complete:
-        if trial is not start:
-            values = resampler.trial_samples(folder, _trial_record(trial, folder))
-            shares[trial.number] = 0.0 if values is None else float(np.mean(values > bar))
-    ahead = [t for t in complete if shares.get(t.number, 0.0) >= confidence]
-    if not ahead:
-        return Choice(start, start.number, best=best.number)
-    chosen = max(ahead, key=lambda t: (t.value, -t.number))
-    return Choice(chosen, start.number, shares[chosen.number], None if chosen is best else best.number)
-
-
-def choice_line(chosen: Choice) -> str:
-    """Why the study chose what it chose, in one line."""
-    if chosen.start is None:
-        return f"chosen: trial {chosen.number}, the highest valid macro AUC ({chosen.value:.4f})"
-    if chosen.number == chosen.start and chosen.best is None:
-        return f"chosen: trial {chosen.number}, the preset itself: no trial scored higher on valid"
-    if chosen.number == chosen.start:
-        return (
-            f"chosen: trial {chosen.number}, the preset: trial {chosen.best} scored higher on valid, but not in "
-            f"{START_CONFIDENCE:.0%} of paired valid resamples (a gain valid cannot tell from noise)"
-        )
-    return (
-        f"chosen: trial {chosen.number} (valid macro AUC {chosen.value:.4f}), ahead of the preset (trial "
-        f"{chosen.start}) in {chosen.share_ahead:.0%} of paired valid resamples"
-    )
 
 
 def promote(folder: Path, chosen: Choice, settings: StudySettings, budget: Budget) -> Run:
@@ -307,7 +234,7 @@ def promote(folder: Path, chosen: Choice, settings: StudySettings, budget: Budge
             "chosen": chosen.trial.params,
             "valid_macro_auc": round(chosen.value, 4),
             "seed": settings.seed,
-            **_choice_record(chosen),
+            **choice_record(chosen),
         },
     )
     report_run(run)
@@ -337,7 +264,7 @@ def write_record(folder: Path, study, settings: StudySettings, budget: Budget, p
     wall = float(study.user_attrs.get("wall_s", 0.0))
     trial_s = sum(t.get("seconds", 0.0) for t in trials)
     train_s = sum(t.get("train_s") or 0.0 for t in trials)
-    chosen = choose(study, folder, budget)
+    chosen = choose(_finished(study), folder, budget)
     record = {
         "name": settings.name,
         "family": settings.family.kind,
@@ -360,23 +287,10 @@ def write_record(folder: Path, study, settings: StudySettings, budget: Budget, p
         "machine": {k: v for k, v in environment().items() if k in ("cpu", "cpu_features", "cpu_count")},
         "trials": trials,
         "chosen": None if chosen is None else chosen.number,
-        **({} if chosen is None else _choice_record(chosen)),
+        **({} if chosen is None else choice_record(chosen)),
         "promoted": promoted,
     }
     return atomic_write_json(folder / STUDY_JSON, record)
-
-
-def _choice_record(chosen: Choice) -> dict:
-    """How the choice was made, for study.json and the promoted run's ``study``."""
-    if chosen.start is None:
-        return {"rule": "the highest valid macro AUC"}
-    record = {"rule": f"the preset unless ahead of it in {START_CONFIDENCE:.0%} of paired valid resamples"}
-    record["start_trial"] = chosen.start
-    if chosen.share_ahead is not None:
-        record["share_ahead_of_start"] = round(chosen.share_ahead, 3)
-    if chosen.best is not None:
-        record["highest_valid_trial"] = chosen.best
-    return record
 
 
 def _trial_record(trial, folder: Path) -> dict:

@@ -1,0 +1,105 @@
+"""Which trial a study chooses: the preset's own trial 0 unless another trial beats it beyond the noise of the
+valid images, so the best of N noisy valid scores cannot replace the default on luck alone. Test is never read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .curves import BAND_RESAMPLES
+from .settings import Budget
+from .valid_resamples import ValidResampler
+
+START = "start"  # the user attribute of trial 0, the preset's own values: what it is the start of
+# Another trial replaces the start only if it is ahead of it in this share of paired valid resamples: keep-best's rule
+# (benchmarks/training/keep_best.py) one level up
+START_CONFIDENCE = 0.95
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The trial a study chose and why: ``trial`` (Optuna's), the ``start`` trial's number where there is one, and
+    ``share_ahead``, the share of paired valid resamples in which the chosen trial beats the start (None where it is
+    the start, or where there was no start or no predictions to pair)."""
+
+    trial: object
+    start: int | None = None
+    share_ahead: float | None = None
+    best: int | None = None  # the trial with the highest valid macro AUC, where it was not chosen
+
+    @property
+    def number(self) -> int:
+        return self.trial.number
+
+    @property
+    def value(self) -> float:
+        return self.trial.value
+
+
+def choose(finished: list, folder: Path, budget: Budget, confidence: float = START_CONFIDENCE) -> Choice | None:
+    """Among the budget's first ``finished`` trials (Optuna's): the start trial (the preset) unless others beat it
+    in at least ``confidence`` of the paired valid resamples, then the one of those with the highest valid macro AUC
+    (the earliest on a tie). Without a start trial (the probe, older studies) or its predictions: the highest valid
+    macro AUC. Test is never consulted. None before any trial is complete."""
+    from optuna.trial import TrialState
+
+    within = sorted(finished, key=lambda t: t.number)[: budget.trials]
+    complete = [t for t in within if t.state == TrialState.COMPLETE]
+    if not complete:
+        return None
+    best = max(complete, key=lambda t: (t.value, -t.number))
+    start = next((t for t in complete if t.user_attrs.get(START)), None)
+    if start is None or best is start:
+        return Choice(best, None if start is None else start.number)
+    resampler = ValidResampler(BAND_RESAMPLES)
+    bar = resampler.trial_samples(folder, _scored(start))
+    if bar is None:  # the start's run is gone: nothing to pair with
+        return Choice(best, start.number)
+    shares = {}
+    for trial in complete:
+        if trial is not start:
+            values = resampler.trial_samples(folder, _scored(trial))
+            shares[trial.number] = 0.0 if values is None else float(np.mean(values > bar))
+    ahead = [t for t in complete if shares.get(t.number, 0.0) >= confidence]
+    if not ahead:
+        return Choice(start, start.number, best=best.number)
+    chosen = max(ahead, key=lambda t: (t.value, -t.number))
+    return Choice(chosen, start.number, shares[chosen.number], None if chosen is best else best.number)
+
+
+def choice_line(chosen: Choice) -> str:
+    """Why the study chose what it chose, in one line."""
+    if chosen.start is None:
+        return f"chosen: trial {chosen.number}, the highest valid macro AUC ({chosen.value:.4f})"
+    if chosen.number == chosen.start and chosen.best is None:
+        return f"chosen: trial {chosen.number}, the preset itself: no trial scored higher on valid"
+    if chosen.number == chosen.start:
+        return (
+            f"chosen: trial {chosen.number}, the preset: trial {chosen.best} scored higher on valid, but not in "
+            f"{START_CONFIDENCE:.0%} of paired valid resamples (a gain valid cannot tell from noise)"
+        )
+    return (
+        f"chosen: trial {chosen.number} (valid macro AUC {chosen.value:.4f}), ahead of the preset (trial "
+        f"{chosen.start}) in {chosen.share_ahead:.0%} of paired valid resamples"
+    )
+
+
+def choice_record(chosen: Choice) -> dict:
+    """How the choice was made, for study.json and the promoted run's ``study``."""
+    if chosen.start is None:
+        return {"rule": "the highest valid macro AUC"}
+    record = {"rule": f"the preset unless ahead of it in {START_CONFIDENCE:.0%} of paired valid resamples"}
+    record["start_trial"] = chosen.start
+    if chosen.share_ahead is not None:
+        record["share_ahead_of_start"] = round(chosen.share_ahead, 3)
+    if chosen.best is not None:
+        record["highest_valid_trial"] = chosen.best
+    return record
+
+
+def _scored(trial) -> dict:
+    """What the valid resampler reads of a complete trial: its run(s) and its recorded score."""
+    attrs = trial.user_attrs
+    return {"state": "complete", "run": attrs.get("run"), "runs": attrs.get("runs"), "valid": trial.value}
