@@ -18,8 +18,8 @@ family's search space set by Optuna's seeded TPE sampler (--sampler random: inde
 the median of the finished trials at the same epoch (not before 3 trials have finished, never at a first epoch).
 Trial 0 is the preset itself (fastai and Keras: --preset's values for every knob of the space), and it is the bar:
 another trial is chosen only if it beats trial 0 in 95% of paired resamples of the valid images (the trainers'
-keep-best rule, one level up), and then the one of those with the best valid macro AUC. The best of 16 noisy valid
-scores is otherwise chosen on noise as often as on merit, and can end below the default on test. Selection reads
+keep-best rule, one level up), and then the one of those with the best valid macro AUC: the best of 16 noisy valid
+scores is partly the luckiest, and can end below the default on test (docs/tuning.md). Selection reads
 valid only; the chosen trial is promoted into RESULTS as the family's tuned run (preset "tuned"; run.json records
 the study and why it was chosen), which the leaderboard, compare and the report show like any run. Its test score is
 its one test evaluation that counts. The linear probe has no preset trial (its default already picks C on valid):
