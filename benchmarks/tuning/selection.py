@@ -8,14 +8,16 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.training.options import CommonConfig
+
 from .curves import BAND_RESAMPLES
 from .settings import Budget
 from .valid_resamples import ValidResampler
 
 START = "start"  # the user attribute of trial 0, the preset's own values: what it is the start of
 # Another trial replaces the start only if it is ahead of it in this share of paired valid resamples: keep-best's rule
-# (benchmarks/training/keep_best.py) one level up
-START_CONFIDENCE = 0.95
+# (benchmarks/training/keep_best.py) and its default confidence, one level up
+START_CONFIDENCE = CommonConfig.keep_best_confidence
 
 
 @dataclass(frozen=True)
