@@ -20,8 +20,9 @@ from benchmarks.training.lifecycle import note_within_epoch
 from . import distributed
 from .config import TrainConfig
 
-CHECKPOINT = "last"  # learn.save names: checkpoints/last.pth, checkpoints/best.pth
+CHECKPOINT = "last"  # learn.save names: checkpoints/last.pth, checkpoints/best.pth, checkpoints/start.pth
 KEPT = "best"
+START_WEIGHTS = "start"
 
 
 class RunRecorder(Callback):
@@ -112,6 +113,21 @@ class KeepBestCallback(Callback):
 
     def after_fit(self):
         self.learn.load(KEPT)
+
+
+def save_start(learn) -> None:
+    """The weights before any training, for ``--wise-ft``; on disk, so a resumed run averages with the same start."""
+    learn.save(START_WEIGHTS, with_opt=False)
+
+
+def average_with_start(learn, share: float) -> None:
+    """WiSE-FT (Wortsman et al. 2022): the model moves back to start + share × (trained − start), every floating
+    tensor (BatchNorm statistics too); integer counters stay as trained."""
+    start = torch.load(learn.path / learn.model_dir / f"{START_WEIGHTS}.pth", map_location="cpu", weights_only=True)
+    with torch.no_grad():
+        for name, tensor in learn.model.state_dict().items():
+            if tensor.is_floating_point():
+                tensor.lerp_(start[name].to(tensor.device, tensor.dtype), 1 - share)
 
 
 def training_callbacks(config: TrainConfig, monitor_auc: bool = True) -> list:

@@ -37,7 +37,7 @@ from benchmarks.training.lifecycle import (  # noqa: E402
 from benchmarks.training.options import MATCHED, warmup_steps  # noqa: E402
 
 from . import distributed  # noqa: E402
-from .callbacks import KeepBestCallback, RunRecorder, load_checkpoint  # noqa: E402
+from .callbacks import KeepBestCallback, RunRecorder, average_with_start, load_checkpoint, save_start  # noqa: E402
 from .config import TrainConfig, build_parser, make_config  # noqa: E402
 from .data import make_dataloaders  # noqa: E402
 from .learner import build_learner, head_kwargs  # noqa: E402
@@ -71,6 +71,8 @@ def train(dataset_dir: Path | None, results_dir: Path, config: TrainConfig, resu
         clock = Stopwatch()
         if opening.resume:
             load_checkpoint(learn, run)
+        elif config.wise_ft < 1:
+            save_start(learn)
         lr = learning_rate(learn, run, config, opening.resume, clock)
         recorder = RunRecorder(run)
         keeper = None
@@ -84,6 +86,8 @@ def train(dataset_dir: Path | None, results_dir: Path, config: TrainConfig, resu
         learn.remove_cbs([recorder, keeper] if keeper else [recorder])
         if keeper is not None:
             keeper.rule.record(run)
+        if config.wise_ft < 1:
+            average_with_start(learn, config.wise_ft)
         train_s = opening.train_seconds(clock.seconds())
 
         learn.to_fp32()  # score valid/test in fp32 as the serving artifact does: served scores = the leaderboard's

@@ -21,6 +21,7 @@ from .config import TrainConfig
 
 CHECKPOINT = Path("checkpoints") / "last.keras"
 KEPT = Path("checkpoints") / "kept.weights.h5"
+START_WEIGHTS = Path("checkpoints") / "start.weights.h5"
 VALID_MACRO_AUC = "val_macro_auc"  # the evaluator's scikit-learn figure, put into each epoch's logs
 
 
@@ -113,6 +114,22 @@ class KeepBestCallback(ValidPass):
         else:
             self.model.set_weights(self.start_weights)
         self.rule.record(self.run)
+
+
+def save_start(model, run: Run) -> None:
+    """The weights before any training, for ``--wise-ft``; on disk, so a resumed run averages with the same start."""
+    atomic_write(run.path / START_WEIGHTS, lambda tmp: model.save_weights(tmp), suffix=".weights.h5")
+
+
+def average_with_start(model, run: Run, share: float) -> None:
+    """WiSE-FT (Wortsman et al. 2022): the model moves back to start + share × (trained − start), every floating
+    weight (BatchNorm statistics too); integer counters stay as trained."""
+    trained = model.get_weights()
+    model.load_weights(run.path / START_WEIGHTS)
+    start = model.get_weights()
+    model.set_weights(
+        [s + share * (t - s) if np.issubdtype(t.dtype, np.floating) else t for s, t in zip(start, trained)]
+    )
 
 
 def training_callbacks(

@@ -35,7 +35,14 @@ if __name__ == "__main__":  # the command line's --backend, before Keras is firs
     backends.choose_from_argv(sys.argv[1:])
 
 from .backbone import keras  # noqa: E402
-from .callbacks import KeepBestCallback, ValidPass, load_checkpoint, training_callbacks  # noqa: E402
+from .callbacks import (  # noqa: E402
+    KeepBestCallback,
+    ValidPass,
+    average_with_start,
+    load_checkpoint,
+    save_start,
+    training_callbacks,
+)
 from .config import TrainConfig, build_parser, head_lr, make_config  # noqa: E402
 from .inputs import evaluation_input, training_input  # noqa: E402
 from .model import build_classifier, compile_phase, precision_policy, set_body_trainable  # noqa: E402
@@ -68,6 +75,8 @@ def train(dataset_dir: Path | None, results_dir: Path, config: TrainConfig, resu
                 head = initial_head(run, dataset, config)
                 if head is not None:  # LP-FT: Dense kernel is [features, labels]
                     model.get_layer("scores").set_weights([head[0].T, head[1]])
+                if config.wise_ft < 1:
+                    save_start(model, run)
             clock = Stopwatch()
             if keep_best_applies(config, dataset.targets("valid"), resumed=opening.resume is not None):
                 valid_pass = KeepBestCallback(model, run, config, valid_images, dataset.targets("valid"))
@@ -77,6 +86,8 @@ def train(dataset_dir: Path | None, results_dir: Path, config: TrainConfig, resu
             fine_tune(model, run, config, train_data, valid_pass, steps, opening.resume, monitor_auc)
             if isinstance(valid_pass, KeepBestCallback):
                 valid_pass.restore()
+            if config.wise_ft < 1:
+                average_with_start(model, run, config.wise_ft)
             train_s = opening.train_seconds(clock.seconds())
 
             scores, predict_s = predict_eval_splits(model, dataset, config)

@@ -152,6 +152,8 @@ def test_bad_options_are_one_line_errors():
         make_config(lr="fast")
     with pytest.raises(BenchmarkError, match="unknown preset"):
         make_config("turbo")
+    with pytest.raises(BenchmarkError, match="--wise-ft 0.0"):
+        make_config(wise_ft=0.0)
     assert train_module.main(["--dataset", "/no/such/place"]) == 2
 
 
@@ -167,6 +169,20 @@ def test_auto_lr_is_lr_find_for_a_random_head_and_fine_tunes_default_for_the_pro
     assert train_module.chosen_lr(make_config(lr="5e-4")) == 5e-4
     with pytest.raises(BenchmarkError, match="Keras has no lr_find"):
         make_config(lr="find", recipe="matched")
+
+
+def test_wise_ft_ends_halfway_between_the_start_and_the_trained_weights_and_serves_them(tiny_scenes, tmp_path):
+    run = train_module.train(tiny_scenes, tmp_path, make_config(**TINY, keep_best=False, wise_ft=0.5))
+    checkpoints = run.path / "checkpoints"
+    start = torch.load(checkpoints / "start.pth", weights_only=True)
+    # the last epoch, as trained (fastai pickles its optimizer state with fastcore types: a full load, of our own file)
+    trained = torch.load(checkpoints / "last.pth", weights_only=False)["model"]
+    served = torch.load(run.path / "model_state.pt", weights_only=True)
+    moved = [name for name, value in start.items() if value.is_floating_point() and not value.equal(trained[name])]
+    assert moved  # the unfrozen epoch changed the weights, so "halfway" is a real claim
+    for name in moved:
+        torch.testing.assert_close(served[name], (start[name] + trained[name]) / 2, rtol=1e-5, atol=1e-6)
+    assert load_run(run.path).params["wise_ft"] == 0.5
 
 
 def test_partial_unfreeze_with_frozen_batchnorm_trains_only_the_top_stages(tiny_scenes, tmp_path):

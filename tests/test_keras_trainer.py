@@ -127,6 +127,22 @@ def test_the_same_seed_trains_the_same_model(trained, tiny_scenes, tmp_path):
     pd.testing.assert_frame_equal(first, second)
 
 
+def test_wise_ft_ends_halfway_between_the_start_and_the_trained_weights_and_serves_them(tiny_scenes, tmp_path):
+    import keras
+
+    run = train_module.train(tiny_scenes, tmp_path, make_config(**TINY, keep_best=False, wise_ft=0.5))
+    model = keras.saving.load_model(run.path / keras_callbacks.CHECKPOINT)  # the last epoch, as trained
+    trained = model.get_weights()
+    model.load_weights(run.path / keras_callbacks.START_WEIGHTS)
+    start = model.get_weights()
+    served = keras.saving.load_model(run.path / "model.keras").get_weights()
+    moved = [i for i, (s, t) in enumerate(zip(start, trained)) if not np.array_equal(s, t)]
+    assert moved  # the unfrozen epoch changed the weights, so "halfway" is a real claim
+    for i in moved:
+        np.testing.assert_allclose(served[i], (start[i] + trained[i]) / 2, rtol=1e-5, atol=1e-6)
+    assert load_run(run.path).params["wise_ft"] == 0.5
+
+
 def test_frozen_phase_leaves_the_body_unchanged(tiny_scenes):
     dataset = load_dataset(tiny_scenes)
     config = make_config(**TINY)
@@ -185,6 +201,8 @@ def test_bad_options_are_one_line_errors(capsys):
         make_config(schedule="linear")
     with pytest.raises(BenchmarkError, match="--unfreeze 9"):
         make_config(unfreeze=9)
+    with pytest.raises(BenchmarkError, match="--wise-ft 1.5"):
+        make_config(wise_ft=1.5)
     assert train_module.main(["--dataset", "/no/such/place"]) == 2
     assert "dataset folder not found" in capsys.readouterr().err
     assert train_module.main([]) == 2

@@ -94,6 +94,7 @@ class CommonConfig:
     head_init: str = "probe"  # LP-FT: the head starts from the linear probe's fit; "random": the framework's own init
     keep_best: bool = True  # end with the best of {the starting model, each epoch} by valid macro AUC
     keep_best_confidence: float = 0.95  # an epoch replaces the start only if ahead in this share of paired resamples
+    wise_ft: float = 1.0  # the run ends on start + wise_ft × (trained − start) weights (WiSE-FT); 1: the trained ones
     recipe: str = "idiomatic"  # or "matched": one recipe for both frameworks (see MatchedRecipe)
     precision: str = "auto"  # see PRECISIONS
     preset: str = ""
@@ -149,6 +150,10 @@ def make_config(cls: type[Config], presets: dict[str, dict], preset: str | None 
         raise BenchmarkError(
             f"--keep-best-confidence {config.keep_best_confidence}: a share in [0, 1), e.g. 0.95; 0 keeps the epoch "
             "with the highest valid macro AUC however small its gain"
+        )
+    if not 0 < config.wise_ft <= 1:
+        raise BenchmarkError(
+            f"--wise-ft {config.wise_ft}: the fine-tuned weights' share in (0, 1], e.g. 0.5; 1 keeps them as trained"
         )
     if config.recipe not in RECIPES:
         raise BenchmarkError(f"--recipe {config.recipe!r}: choose {' or '.join(RECIPES)}")
@@ -212,6 +217,12 @@ def add_common_arguments(parser: argparse.ArgumentParser, presets: dict[str, dic
         type=float,
         help="keep-best trusts an epoch over the starting model only when it is ahead in this share of paired "
         "bootstrap resamples of the valid images (default 0.95; 0: the highest valid macro AUC, noise or not)",
+    )
+    parser.add_argument(
+        "--wise-ft",
+        type=float,
+        help="end on the starting weights moved this share of the way to the fine-tuned ones (WiSE-FT, Wortsman et "
+        "al. 2022: robust to images unlike the training ones); default 1, the fine-tuned weights",
     )
     parser.add_argument(
         "--recipe",
