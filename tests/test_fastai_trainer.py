@@ -16,7 +16,7 @@ from benchmarks.data.dataset import load_dataset  # noqa: E402
 from benchmarks.data.images import open_rgb  # noqa: E402
 from benchmarks.errors import BenchmarkError, DatasetError  # noqa: E402
 from benchmarks.evaluation.results import load_run  # noqa: E402
-from benchmarks.models.backbones import get_backbone  # noqa: E402
+from benchmarks.models.backbones import backbone_input, get_backbone  # noqa: E402
 from fastai_model import callbacks  # noqa: E402
 from fastai_model import train as train_module  # noqa: E402
 from fastai_model.config import make_config  # noqa: E402
@@ -70,6 +70,21 @@ def test_frozen_phase_leaves_the_body_unchanged(tiny_scenes, tmp_path):
     learn.fit_one_cycle(1, 1e-3)
     assert all(torch.equal(p, convs[n]) for n, p in learn.model[0].named_parameters() if p.ndim == 4)
     assert any(not torch.equal(a, b) for a, b in zip(head, learn.model[1].parameters()))
+
+
+def test_random_resized_crop_trains_on_crops_but_scores_valid_and_test_as_the_served_model_sees_them(tiny_scenes):
+    """fastai's RandomResizedCrop centre-crops valid images; the served model resizes the whole frame. With
+    ``--item-tfm rrc`` valid and test must still be the served model's input, so the scores that choose the epoch,
+    tune the thresholds and fill the leaderboard are the served model's."""
+    dataset, backbone = load_dataset(tiny_scenes), get_backbone("lite0")
+    loaders = {tfm: make_dataloaders(dataset, backbone, make_config(**TINY, item_tfm=tfm)) for tfm in ("resize", "rrc")}
+    resized, cropped = (loaders[tfm].valid.one_batch()[0] for tfm in ("resize", "rrc"))
+    assert torch.equal(cropped, resized)
+    frame = pd.DataFrame({"image": [str(p) for p in dataset.image_paths("test")[:4]], "labels": ""})
+    tests = [loaders[tfm].test_dl(frame).one_batch()[0] for tfm in ("resize", "rrc")]
+    assert torch.equal(*tests)
+    served = backbone_input([open_rgb(p) for p in dataset.image_paths("test")[:4]], backbone, 64)
+    torch.testing.assert_close(tests[0].float().cpu(), torch.from_numpy(served), atol=2e-2, rtol=0)
 
 
 def test_same_seed_same_predictions(trained, tiny_scenes, tmp_path):
