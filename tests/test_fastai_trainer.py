@@ -60,6 +60,16 @@ def test_serving_artifact_predicts_what_the_learner_predicts(trained, tiny_scene
     np.testing.assert_allclose(served, expected, atol=1e-4)
 
 
+def test_every_run_checks_that_its_served_model_gives_the_scores_it_recorded(trained, tiny_scenes):
+    from benchmarks.training.served_check import check_served_is_scored
+
+    dataset = load_dataset(tiny_scenes)
+    assert load_run(trained.path).info["served_check"]["max_abs_gap"] < 1e-3
+    recorded = pd.read_csv(trained.path / "predictions.csv").iloc[:, 2:].to_numpy()
+    with pytest.raises(BenchmarkError, match="the served model's scores are up to 0.3"):
+        check_served_is_scored(load_run(trained.path), dataset, recorded + 0.3)
+
+
 def test_frozen_phase_leaves_the_body_unchanged(tiny_scenes, tmp_path):
     dataset = load_dataset(tiny_scenes)
     config = make_config(**TINY)

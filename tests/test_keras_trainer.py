@@ -57,6 +57,7 @@ def test_one_epoch_run_is_complete_and_scored(trained):
     assert metrics["thresholds_tuned_on"] == "valid"
     assert (trained.path / "model.keras").is_file() and info["timings"]["predict_s"] > 0
     assert info["model"]["size_bytes"] < 20e6  # serving copy without optimizer state
+    assert info["served_check"]["max_abs_gap"] < 1e-3  # the served model gives the scores the run recorded
 
 
 def test_mixup_batches_stay_float32_under_a_mixed_bfloat16_model(tiny_scenes):

@@ -31,6 +31,7 @@ from benchmarks.evaluation.results import (
 from benchmarks.models.backbones import Backbone, get_backbone
 
 from .options import CommonConfig
+from .served_check import check_served_is_scored
 
 
 @dataclass(frozen=True)
@@ -105,10 +106,11 @@ def open_run(kind: str, config: CommonConfig, dataset_dir: Path | None, resume: 
 def close_run(
     run: Run, dataset: Dataset, scores: np.ndarray, artifact: Path, *, train_s: float, predict_s: float, **model
 ) -> None:
-    """Valid and test scores (``EVAL_SPLITS`` order) into predictions.csv, and the run marked done with its
-    timings and the served model (``artifact``, plus what the trainer says of it)."""
+    """Valid and test scores (``EVAL_SPLITS`` order) into predictions.csv, checked against the served model, and
+    the run marked done with its timings and the served model (``artifact``, plus what the trainer says of it)."""
     rows = dataset.rows(EVAL_SPLITS)
     run.write_predictions(list(rows["image"]), list(rows["split"]), scores)
+    check_served_is_scored(run, dataset, scores)
     run.finish(
         timings={"train_s": round(train_s, 2), "predict_s": round(predict_s, 2)},
         model={"path": artifact.name, "size_bytes": model_size_bytes(artifact), **model},
