@@ -49,6 +49,10 @@ from .model import build_classifier, compile_phase, precision_policy, set_body_t
 from .serving import save_serving_artifact  # noqa: E402
 
 KIND = "keras"
+# the server runs every Keras model on TensorFlow, which a JAX or PyTorch training process cannot switch to
+SERVED_ON_TENSORFLOW = (
+    "served on TensorFlow, not this process's backend; tests/test_keras_backends.py holds the two to 1e-4"
+)
 
 
 def train(dataset_dir: Path | None, results_dir: Path, config: TrainConfig, resume: Path | None = None) -> Run:
@@ -94,7 +98,17 @@ def train(dataset_dir: Path | None, results_dir: Path, config: TrainConfig, resu
         artifact = save_serving_artifact(
             model, run.path, backbone.name, dataset.labels, config.img_size, config.backend
         )
-        close_run(run, dataset, scores, artifact, train_s=train_s, predict_s=predict_s, precision=policy)
+        elsewhere = None if config.backend == "tensorflow" else SERVED_ON_TENSORFLOW
+        close_run(
+            run,
+            dataset,
+            scores,
+            artifact,
+            train_s=train_s,
+            predict_s=predict_s,
+            served_elsewhere=elsewhere,
+            precision=policy,
+        )
     return score_run(run, dataset)
 
 

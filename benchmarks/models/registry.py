@@ -9,6 +9,7 @@ framework: predictors and trainers are reached through the module names the fami
 from __future__ import annotations
 
 import importlib
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
@@ -189,7 +190,9 @@ def tunable_families() -> list[ModelFamily]:
 def load_predictor_class(family: ModelFamily) -> type:
     if family.predictor is None:
         raise BenchmarkError(f"a {family.kind} run keeps no model ({family.no_model_reason})")
-    if family.runtime == "tensorflow":
-        from . import torch_first  # noqa: F401  (PyTorch before TensorFlow, should a PyTorch model load later)
+    if family.runtime == "tensorflow" and "tensorflow" not in sys.modules:
+        # PyTorch before TensorFlow, should a PyTorch model load later; once TensorFlow is in (a Keras trainer
+        # checking its own served model), loading PyTorch would be the crash this order avoids
+        from . import torch_first  # noqa: F401
     module, name = family.predictor.split(":")
     return getattr(importlib.import_module(module), name)

@@ -104,13 +104,25 @@ def open_run(kind: str, config: CommonConfig, dataset_dir: Path | None, resume: 
 
 
 def close_run(
-    run: Run, dataset: Dataset, scores: np.ndarray, artifact: Path, *, train_s: float, predict_s: float, **model
+    run: Run,
+    dataset: Dataset,
+    scores: np.ndarray,
+    artifact: Path,
+    *,
+    train_s: float,
+    predict_s: float,
+    served_elsewhere: str | None = None,
+    **model,
 ) -> None:
     """Valid and test scores (``EVAL_SPLITS`` order) into predictions.csv, checked against the served model, and
-    the run marked done with its timings and the served model (``artifact``, plus what the trainer says of it)."""
+    the run marked done with its timings and the served model (``artifact``, plus what the trainer says of it).
+    ``served_elsewhere``: why this process cannot load the served model (recorded instead of the check)."""
     rows = dataset.rows(EVAL_SPLITS)
     run.write_predictions(list(rows["image"]), list(rows["split"]), scores)
-    check_served_is_scored(run, dataset, scores)
+    if served_elsewhere:
+        run.update(served_check={"skipped": served_elsewhere})
+    else:
+        check_served_is_scored(run, dataset, scores)
     run.finish(
         timings={"train_s": round(train_s, 2), "predict_s": round(predict_s, 2)},
         model={"path": artifact.name, "size_bytes": model_size_bytes(artifact), **model},
