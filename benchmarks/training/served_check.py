@@ -1,9 +1,9 @@
 """Served = scored, checked on every run: the served model's scores for a few images against those the run records.
 
 The leaderboard scores predictions.csv, which a trainer writes from its framework's own pipeline; the API, the
-dashboard and every runtime load the serving artifact instead. An option whose two paths part (fastai's
-RandomResizedCrop centre-cropped valid and test images the served model never cropped, until 2026-12-05) would
-make the leaderboard score a model nobody serves, so a run whose two disagree fails instead of being published.
+dashboard and every runtime load the serving artifact instead. An option whose two paths part (fastai's own
+RandomResizedCrop centre-crops valid and test images, which the served model never crops: fastai_model/data.py)
+makes the leaderboard score a model nobody serves, so a run whose two disagree fails instead of being published.
 """
 
 from __future__ import annotations
