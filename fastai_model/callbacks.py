@@ -116,8 +116,12 @@ class KeepBestCallback(Callback):
 
 
 def save_start(learn) -> None:
-    """The weights before any training, for ``--wise-ft``; on disk, so a resumed run averages with the same start."""
-    learn.save(START_WEIGHTS, with_opt=False)
+    """The weights before any training, for ``--wise-ft``; on disk, so a resumed run averages with the same start
+    (written to a temporary name and renamed, as the checkpoint is)."""
+    if not distributed.is_main():
+        return
+    temporary = learn.save(f"{START_WEIGHTS}.partial", with_opt=False)
+    os.replace(temporary, temporary.with_name(f"{START_WEIGHTS}.pth"))
 
 
 def average_with_start(learn, share: float) -> None:
