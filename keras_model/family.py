@@ -20,6 +20,7 @@ SEARCH_SPACE = (
     Knob("dropout", "float", 0.0, 0.5, why="Dropout rate before the sigmoid layer"),
     choice("schedule", "cosine", "plateau", why="CosineDecay with warm-up, or ReduceLROnPlateau"),
     choice("head-init", "probe", "random", why="probe: LP-FT"),
+    choice("wise-ft", 1.0, 0.5, why="0.5: end halfway between the start and the trained weights (WiSE-FT)"),
 )
 
 FAMILIES = (

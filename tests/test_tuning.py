@@ -368,6 +368,7 @@ def test_trial_0_is_the_preset_and_every_trainer_knob_has_its_value():
     assert keras == {
         "lr": 1e-2, "fine-tune-lr-factor": 0.1, "epochs": 2, "freeze-epochs": 0, "unfreeze": 3, "wd": 0.01,
         "mixup": False, "label-smoothing": 0.0, "dropout": 0.2, "schedule": "cosine", "head-init": "probe",
+        "wise-ft": 1.0,
     }  # fmt: skip
     for family in (family_of("fastai"), family_of("keras")):
         start = family.start_values("quick")
