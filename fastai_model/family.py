@@ -17,7 +17,13 @@ SEARCH_SPACE = (
     choice("label-smoothing", 0.0, 0.1),
     choice("item-tfm", "resize", "rrc", why="rrc: RandomResizedCrop, the stronger augmentation"),
     choice("head-init", "probe", "random", why="probe: LP-FT"),
-    choice("wise-ft", 1.0, 0.5, why="0.5: end halfway between the start and the trained weights (WiSE-FT)"),
+    choice(
+        "wise-ft",
+        1.0,
+        0.5,
+        why="0.5: end halfway between the probe and the trained model (WiSE-FT)",
+        only_with=("head-init", "probe"),
+    ),
 )
 
 FAMILIES = (

@@ -24,6 +24,7 @@ DEFAULT_LR = MATCHED.head_lr  # Keras has no lr_find: "auto" means Adam's usual 
 class TrainConfig(CommonConfig):
     # phase 2 peak LR = lr x this ("a much lower learning rate", Keras guide)
     fine_tune_lr_factor: float = MATCHED.fine_tune_lr_factor
+    fine_tune_lr: float | None = None  # phase 2's peak LR itself, in place of lr x fine_tune_lr_factor
     schedule: str = "cosine"  # phase 2: "cosine" (linear warm-up + cosine decay) or "plateau" (ReduceLROnPlateau)
     warmup: float = MATCHED.warmup  # share of phase-2 steps spent warming up (cosine schedule)
     dropout: float = MATCHED.dropout
@@ -68,10 +69,15 @@ def make_config(preset: str | None = None, **overrides) -> TrainConfig:
         raise BenchmarkError("--loader tf.data: TensorFlow is not installed here; use --loader pydataset")
     if not 0 < config.fine_tune_lr_factor <= 1:
         raise BenchmarkError(f"--fine-tune-lr-factor {config.fine_tune_lr_factor}: must be in (0, 1]")
+    if config.fine_tune_lr is not None and not 0 < config.fine_tune_lr < 1:
+        raise BenchmarkError(f"--fine-tune-lr {config.fine_tune_lr}: a learning rate in (0, 1), e.g. 1e-3")
+    if config.fine_tune_lr is not None and config.fine_tune_lr_factor != MATCHED.fine_tune_lr_factor:
+        raise BenchmarkError("--fine-tune-lr and --fine-tune-lr-factor both set phase 2's peak LR: give one")
     refuse_unmatched(
         config,
         schedule="cosine",
         fine_tune_lr_factor=MATCHED.fine_tune_lr_factor,
+        fine_tune_lr=None,
         warmup=MATCHED.warmup,
         dropout=MATCHED.dropout,
     )
@@ -80,6 +86,15 @@ def make_config(preset: str | None = None, **overrides) -> TrainConfig:
 
 def head_lr(config: TrainConfig) -> float:
     return DEFAULT_LR if config.lr == "auto" else float(config.lr)
+
+
+# What each search-space knob is under a config, where it is not the config field of that name (a study's trial 0)
+KNOB_VALUES = {"fine-tune-lr": lambda config: fine_tune_peak_lr(config)}
+
+
+def fine_tune_peak_lr(config: TrainConfig) -> float:
+    """Phase 2's peak LR: --fine-tune-lr, else the head's LR x --fine-tune-lr-factor."""
+    return config.fine_tune_lr if config.fine_tune_lr is not None else head_lr(config) * config.fine_tune_lr_factor
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -92,6 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_common_arguments(parser, PRESETS)
     parser.add_argument("--fine-tune-lr-factor", type=float, help="phase-2 peak LR as a share of --lr (default 0.1)")
+    parser.add_argument(
+        "--fine-tune-lr", type=float, help="phase-2 peak LR itself, instead of --lr x --fine-tune-lr-factor"
+    )
     parser.add_argument(
         "--schedule",
         choices=["cosine", "plateau"],

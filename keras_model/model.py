@@ -14,7 +14,7 @@ from benchmarks.training.options import ASL_CLIP, ASL_GAMMA_NEG, ASL_GAMMA_POS, 
 
 from .backbone import feature_extractor, keras
 from .backends import has_gpu
-from .config import TrainConfig, head_lr
+from .config import TrainConfig, fine_tune_peak_lr, head_lr
 
 BODY = "body"
 STEM_OR_HEAD = {
@@ -149,7 +149,7 @@ class AsymmetricLoss(keras.losses.Loss):
 def fine_tune_learning_rate(config: TrainConfig, steps_per_epoch: int):
     """Phase 2's LR: warm-up + cosine decay peaking at ``lr x fine_tune_lr_factor``, or that peak constant for
     ReduceLROnPlateau."""
-    peak = head_lr(config) * config.fine_tune_lr_factor
+    peak = fine_tune_peak_lr(config)
     if config.schedule != "cosine":
         return peak
     total = max(1, steps_per_epoch * config.epochs)

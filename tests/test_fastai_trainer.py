@@ -179,6 +179,8 @@ def test_bad_options_are_one_line_errors():
         make_config("turbo")
     with pytest.raises(BenchmarkError, match="--wise-ft 0.0"):
         make_config(wise_ft=0.0)
+    with pytest.raises(BenchmarkError, match="--wise-ft 0.5 with --head-init random"):
+        make_config(wise_ft=0.5, head_init="random")
     assert train_module.main(["--dataset", "/no/such/place"]) == 2
 
 

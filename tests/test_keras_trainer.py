@@ -197,6 +197,15 @@ def test_label_without_training_positives_is_refused(tmp_path):
         train_module.train(root, tmp_path / "r", make_config(**TINY))
 
 
+def test_fine_tune_lr_sets_phase_2s_peak_whatever_the_heads_lr():
+    from keras_model.model import fine_tune_learning_rate
+
+    assert fine_tune_learning_rate(make_config("quick", schedule="plateau"), 10) == pytest.approx(1e-3)
+    assert fine_tune_learning_rate(make_config("quick", schedule="plateau", fine_tune_lr=3e-4), 10) == 3e-4
+    cosine = fine_tune_learning_rate(make_config("quick", fine_tune_lr=3e-4), 10)
+    assert float(cosine(10**6)) < 3e-4 and cosine.get_config()["warmup_target"] == pytest.approx(3e-4)
+
+
 def test_bad_options_are_one_line_errors(capsys):
     with pytest.raises(BenchmarkError, match="--schedule 'linear'"):
         make_config(schedule="linear")
@@ -204,6 +213,10 @@ def test_bad_options_are_one_line_errors(capsys):
         make_config(unfreeze=9)
     with pytest.raises(BenchmarkError, match="--wise-ft 1.5"):
         make_config(wise_ft=1.5)
+    with pytest.raises(BenchmarkError, match="--fine-tune-lr 2.0"):
+        make_config(fine_tune_lr=2.0)
+    with pytest.raises(BenchmarkError, match="give one"):
+        make_config(fine_tune_lr=1e-3, fine_tune_lr_factor=0.5)
     assert train_module.main(["--dataset", "/no/such/place"]) == 2
     assert "dataset folder not found" in capsys.readouterr().err
     assert train_module.main([]) == 2

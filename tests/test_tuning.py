@@ -365,8 +365,9 @@ def test_trial_0_is_the_preset_and_every_trainer_knob_has_its_value():
     from benchmarks.models.registry import family_of
 
     keras = family_of("keras").start_values("quick")
+    assert keras.pop("fine-tune-lr") == pytest.approx(1e-3)  # quick's lr 1e-2 x its fine-tune-lr-factor 0.1
     assert keras == {
-        "lr": 1e-2, "fine-tune-lr-factor": 0.1, "epochs": 2, "freeze-epochs": 0, "unfreeze": 3, "wd": 0.01,
+        "lr": 1e-2, "epochs": 2, "freeze-epochs": 0, "unfreeze": 3, "wd": 0.01,
         "mixup": False, "label-smoothing": 0.0, "dropout": 0.2, "schedule": "cosine", "head-init": "probe",
         "wise-ft": 1.0,
     }  # fmt: skip
@@ -386,6 +387,28 @@ def test_a_knob_admits_only_values_of_its_own_kind_and_range():
     assert log_range("lr", 1e-4, 1e-1).admits(1e-2) and not log_range("lr", 1e-4, 1e-1).admits("auto")
     assert not log_range("lr", 1e-4, 1e-1).admits(0.5) and not int_range("epochs", 1, 8).admits(2.5)
     assert int_range("epochs", 1, 8).admits(2) and not int_range("epochs", 1, 8).admits(True)
+
+
+def test_wise_ft_is_drawn_only_for_trials_that_start_from_the_probes_head():
+    """WiSE-FT blends with the start, which under a random head is no model: such trials leave the knob out."""
+    import optuna
+
+    from benchmarks.data.dataset import Dataset
+    from benchmarks.tuning.settings import StudySettings
+    from benchmarks.tuning.study import distributions, propose
+
+    dataset = Dataset(Path("d"), "d", ["a"], None, "sha256:x")
+    for kind in ("fastai", "keras"):
+        settings = StudySettings(dataset, families()[kind], preset="quick")
+        assert settings.start["head-init"] == "probe" and settings.start["wise-ft"] == 1.0
+        study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0), direction="maximize")
+        drawn = [propose(study, settings, distributions(settings)).params for _ in range(24)]
+        assert {p["head-init"] for p in drawn} == {"probe", "random"}
+        assert all(("wise-ft" in p) == (p["head-init"] == "probe") for p in drawn), kind
+        assert {p["wise-ft"] for p in drawn if "wise-ft" in p} == {1.0, 0.5}
+        random_head = StudySettings(dataset, families()[kind], preset="quick", fixed={"head-init": "random"})
+        assert "wise-ft" not in random_head.start
+        assert "wise-ft" not in propose(study, random_head, distributions(random_head)).params
 
 
 def made_up_study(values: dict[int, float], start: int | None):
@@ -622,7 +645,7 @@ def test_bad_tune_options_are_refused_in_one_line(tiny_scenes, tmp_path, capsys,
 def test_list_spaces_prints_every_tunable_knob(capsys):
     assert cli(["tune", "--list-spaces"]) == 0
     out = capsys.readouterr().out
-    assert "fastai:" in out and "keras:" in out and "--fine-tune-lr-factor 0.01..1 (log)" in out and "--c 0.0001" in out
+    assert "fastai:" in out and "keras:" in out and "--fine-tune-lr 1e-05..0.002 (log)" in out and "--c 0.0001" in out
 
 
 def test_tune_help_explains_budgets_and_the_curve(capsys):

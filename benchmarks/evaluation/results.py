@@ -35,7 +35,13 @@ EVAL_SPLITS = ["valid", "test"]  # what predictions.csv holds; test is seen when
 # Settings added to the trainers after runs were made, with the value a run that does not record one was made with
 # (the default then and now): such a run matches, groups and reads as if it recorded it. A new setting whose default
 # changes what runs do is not listed: older runs then do not match it and are trained again.
-PARAM_DEFAULTS_WHEN_MISSING = {"loss": "bce", "recipe": "idiomatic", "loader": "tf.data", "wise_ft": 1.0}
+PARAM_DEFAULTS_WHEN_MISSING = {
+    "loss": "bce",
+    "recipe": "idiomatic",
+    "loader": "tf.data",
+    "wise_ft": 1.0,
+    "fine_tune_lr": None,  # Keras: lr x fine_tune_lr_factor
+}
 
 
 @dataclass

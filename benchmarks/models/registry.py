@@ -141,8 +141,14 @@ class ModelFamily:
         out, and a family without presets has no start."""
         if self.presets_from is None:
             return {}
-        config = importlib.import_module(self.presets_from.split(":")[0]).make_config(preset)
-        values = {knob.option: getattr(config, knob.option.replace("-", "_"), None) for knob in self.search_space}
+        module = importlib.import_module(self.presets_from.split(":")[0])
+        config, readers = module.make_config(preset), getattr(module, "KNOB_VALUES", {})
+        values = {
+            knob.option: readers[knob.option](config)
+            if knob.option in readers
+            else getattr(config, knob.option.replace("-", "_"), None)
+            for knob in self.search_space
+        }
         return {knob.option: values[knob.option] for knob in self.search_space if knob.admits(values[knob.option])}
 
     def keeps_model(self, run: Run) -> bool:

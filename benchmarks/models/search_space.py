@@ -18,7 +18,9 @@ KINDS = ("log", "float", "int", "choice")
 class Knob:
     """One tunable flag (``option`` without its dashes, e.g. ``lr``). ``log``: a float drawn on a log scale in
     [low, high]; ``float`` / ``int``: uniform in [low, high]; ``choice``: one of ``choices`` (a bool is a switch
-    flag: ``--mixup`` when True, absent when False). ``why`` says what the range is for (``tune --help``)."""
+    flag: ``--mixup`` when True, absent when False). ``why`` says what the range is for (``tune --help``).
+    ``only_with`` (another knob's option and value): the knob is drawn only in trials where that knob has that value
+    (WiSE-FT blends with the start, which is a model only under LP-FT's probe head); elsewhere its flag is left out."""
 
     option: str
     kind: str
@@ -26,6 +28,7 @@ class Knob:
     high: float | None = None
     choices: tuple = ()
     why: str = ""
+    only_with: tuple = ()
 
     def admits(self, value) -> bool:
         """Whether ``value`` is one the knob can take (a bool is not a number, and 0 is not False)."""
@@ -40,7 +43,12 @@ class Knob:
     def describe(self) -> str:
         values = " | ".join(str(c) for c in self.choices) if self.kind == "choice" else f"{self.low:g}..{self.high:g}"
         scale = " (log)" if self.kind == "log" else ""
-        return f"--{self.option} {values}{scale}" + (f": {self.why}" if self.why else "")
+        condition = f" (only with --{self.only_with[0]} {self.only_with[1]})" if self.only_with else ""
+        return f"--{self.option} {values}{scale}{condition}" + (f": {self.why}" if self.why else "")
+
+    def applies(self, values: dict) -> bool:
+        """Whether a trial with these other knobs' ``values`` draws this knob (see ``only_with``)."""
+        return not self.only_with or values.get(self.only_with[0]) == self.only_with[1]
 
 
 def log_range(option: str, low: float, high: float, why: str = "") -> Knob:
@@ -51,8 +59,8 @@ def int_range(option: str, low: int, high: int, why: str = "") -> Knob:
     return Knob(option, "int", low, high, why=why)
 
 
-def choice(option: str, *choices, why: str = "") -> Knob:
-    return Knob(option, "choice", choices=tuple(choices), why=why)
+def choice(option: str, *choices, why: str = "", only_with: tuple = ()) -> Knob:
+    return Knob(option, "choice", choices=tuple(choices), why=why, only_with=only_with)
 
 
 def describe_values(params: dict) -> str:

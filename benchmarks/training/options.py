@@ -155,6 +155,11 @@ def make_config(cls: type[Config], presets: dict[str, dict], preset: str | None 
         raise BenchmarkError(
             f"--wise-ft {config.wise_ft}: the fine-tuned weights' share in (0, 1], e.g. 0.5; 1 keeps them as trained"
         )
+    if config.wise_ft < 1 and config.head_init != "probe":
+        raise BenchmarkError(
+            f"--wise-ft {config.wise_ft} with --head-init {config.head_init}: WiSE-FT blends with the start, which a "
+            "random head makes no model; use --head-init probe or leave --wise-ft out"
+        )
     if config.recipe not in RECIPES:
         raise BenchmarkError(f"--recipe {config.recipe!r}: choose {' or '.join(RECIPES)}")
     if config.precision not in PRECISIONS:

@@ -69,7 +69,8 @@ class StudySettings:
     @property
     def start(self) -> dict:
         """Trial 0's values: what the preset does for every knob the study varies (empty: no start trial)."""
-        return {k: v for k, v in self.family.start_values(self.preset).items() if k not in self.fixed}
+        values = {**self.family.start_values(self.preset), **self.fixed}
+        return {k.option: values[k.option] for k in self.knobs if k.option in values and k.applies(values)}
 
     def identity(self) -> dict:
         """Everything that changes what a trial does or which trial comes next (not the budget, not the executor)."""

@@ -53,6 +53,29 @@ def distributions(settings: StudySettings) -> dict:
     return made
 
 
+def propose(study, settings: StudySettings, space: dict):
+    """A new trial with a value for every knob that applies to it: the unconditional knobs at once, then each
+    conditional one only where its condition holds (Optuna's define-by-run; TPE models each knob over the trials
+    that drew it)."""
+    conditional = [knob for knob in settings.knobs if knob.only_with]
+    trial = study.ask({name: d for name, d in space.items() if name not in {k.option for k in conditional}})
+    for knob in conditional:
+        if knob.applies({**settings.fixed, **trial.params}):
+            _suggest(trial, knob.option, space[knob.option])
+    return trial
+
+
+def _suggest(trial, name: str, distribution) -> None:
+    from optuna.distributions import CategoricalDistribution, IntDistribution
+
+    if isinstance(distribution, CategoricalDistribution):
+        trial.suggest_categorical(name, distribution.choices)
+    elif isinstance(distribution, IntDistribution):
+        trial.suggest_int(name, distribution.low, distribution.high, log=distribution.log)
+    else:
+        trial.suggest_float(name, distribution.low, distribution.high, log=distribution.log)
+
+
 def run_study(
     settings: StudySettings,
     budget: Budget,
@@ -151,7 +174,7 @@ def _batch_size(study, budget: Budget, parallel: int) -> int:
 
 def _propose(study, folder: Path, settings: StudySettings, space: dict, slot: int, budget: Budget) -> TrialTask:
     study.sampler = sampler_for(settings.seed, len(_finished(study)), slot, budget.trials, settings.sampler)
-    trial = study.ask(space)
+    trial = propose(study, settings, space)
     folds = settings.fold_cells(trial.params)
     return TrialTask(
         study_dir=folder,
