@@ -2,7 +2,7 @@
 
 from benchmarks.models.backbones import BACKBONES
 from benchmarks.models.registry import Command, DemoStep, GridSupport, ModelFamily
-from benchmarks.models.search_space import choice, int_range, log_range
+from benchmarks.models.search_space import WISE_FT, choice, int_range, log_range
 
 # What `benchmarks tune` varies, as fastai names it (fine_tune's base_lr, freeze_epochs, wd, MixUp, label smoothing,
 # the item transform). The ranges reach below and beyond the quick preset on purpose: small data wants lower LRs,
@@ -17,13 +17,7 @@ SEARCH_SPACE = (
     choice("label-smoothing", 0.0, 0.1),
     choice("item-tfm", "resize", "rrc", why="rrc: RandomResizedCrop, the stronger augmentation"),
     choice("head-init", "probe", "random", why="probe: LP-FT"),
-    choice(
-        "wise-ft",
-        1.0,
-        0.5,
-        why="0.5: end halfway between the probe and the trained model (WiSE-FT)",
-        only_with=("head-init", "probe"),
-    ),
+    WISE_FT,
 )
 
 FAMILIES = (

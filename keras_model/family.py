@@ -2,7 +2,7 @@
 
 from benchmarks.models.backbones import BACKBONES
 from benchmarks.models.registry import Command, DemoStep, GridSupport, ModelFamily
-from benchmarks.models.search_space import Knob, choice, int_range, log_range
+from benchmarks.models.search_space import WISE_FT, Knob, choice, int_range, log_range
 
 # What `benchmarks tune` varies, as the Keras transfer-learning guide names it: the head's learning rate and the
 # fine-tuning one (its own knob, capped at 2e-3: every StampScenes trial whose fine-tuning peak reached 2.2e-3 or
@@ -21,13 +21,7 @@ SEARCH_SPACE = (
     Knob("dropout", "float", 0.0, 0.5, why="Dropout rate before the sigmoid layer"),
     choice("schedule", "cosine", "plateau", why="CosineDecay with warm-up, or ReduceLROnPlateau"),
     choice("head-init", "probe", "random", why="probe: LP-FT"),
-    choice(
-        "wise-ft",
-        1.0,
-        0.5,
-        why="0.5: end halfway between the probe and the trained model (WiSE-FT)",
-        only_with=("head-init", "probe"),
-    ),
+    WISE_FT,
 )
 
 FAMILIES = (

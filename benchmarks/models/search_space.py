@@ -63,6 +63,16 @@ def choice(option: str, *choices, why: str = "", only_with: tuple = ()) -> Knob:
     return Knob(option, "choice", choices=tuple(choices), why=why, only_with=only_with)
 
 
+# Both trainers' shared ``--wise-ft`` (benchmarks/training/options.py), as each fine-tuning family's space offers it
+WISE_FT = choice(
+    "wise-ft",
+    1.0,
+    0.5,
+    why="0.5: end halfway between the probe and the trained model (WiSE-FT)",
+    only_with=("head-init", "probe"),
+)
+
+
 def describe_values(params: dict) -> str:
     """A trial's knob values in one short line (floats to 3 significant digits), for progress lines and tables."""
     return ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
