@@ -88,13 +88,13 @@ def head_lr(config: TrainConfig) -> float:
     return DEFAULT_LR if config.lr == "auto" else float(config.lr)
 
 
-# What each search-space knob is under a config, where it is not the config field of that name (a study's trial 0)
-KNOB_VALUES = {"fine-tune-lr": lambda config: fine_tune_peak_lr(config)}
-
-
 def fine_tune_peak_lr(config: TrainConfig) -> float:
     """Phase 2's peak LR: --fine-tune-lr, else the head's LR x --fine-tune-lr-factor."""
     return config.fine_tune_lr if config.fine_tune_lr is not None else head_lr(config) * config.fine_tune_lr_factor
+
+
+# What a search-space knob is under a config where no config field has its name (a study's trial 0: the preset)
+KNOB_VALUES = {"fine-tune-lr": fine_tune_peak_lr}
 
 
 def build_parser() -> argparse.ArgumentParser:

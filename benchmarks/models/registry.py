@@ -137,8 +137,8 @@ class ModelFamily:
     def start_values(self, preset: str | None) -> dict:
         """What the family's command does with ``preset`` for each knob of its space: a study's trial 0, so no study
         can choose a configuration worse on valid than the default it set out to improve. Read from the presets
-        module's ``make_config`` (the command's own); a knob whose default is not in its range (lr "auto") is left
-        out, and a family without presets has no start."""
+        module's ``make_config`` (the command's own; its ``KNOB_VALUES`` for a knob no config field is named after);
+        a knob whose default is not in its range (lr "auto") is left out, and a family without presets has no start."""
         if self.presets_from is None:
             return {}
         module = importlib.import_module(self.presets_from.split(":")[0])
