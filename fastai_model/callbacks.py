@@ -101,7 +101,10 @@ class KeepBestCallback(Callback):
     def __init__(self, learn, recorder: RunRecorder, config: TrainConfig):
         # get_preds fires before/after_epoch on the learner's callbacks, so this runs before the recorder is added
         scores, targets = learn.get_preds(dl=learn.dls.valid)
-        self.rule = KeepBest(targets.numpy(), scores.float().numpy(), config.keep_best_confidence, start_label(config))
+        start = start_label(config)
+        self.rule = KeepBest(
+            targets.numpy(), scores.float().numpy(), config.keep_best_confidence, start, recorder.target_run
+        )
         self.recorder = recorder
         learn.save(KEPT)
 

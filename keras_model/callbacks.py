@@ -97,7 +97,7 @@ class KeepBestCallback(ValidPass):
     def __init__(self, model, run: Run, config: TrainConfig, valid_images, valid_targets: np.ndarray):
         super().__init__(valid_images, valid_targets)
         self.run = run
-        self.rule = KeepBest(valid_targets, self.score(model), config.keep_best_confidence, start_label(config))
+        self.rule = KeepBest(valid_targets, self.score(model), config.keep_best_confidence, start_label(config), run)
         self.start_weights = model.get_weights()
         self.phase = "frozen"
         (run.path / KEPT).unlink(missing_ok=True)

@@ -55,6 +55,21 @@ def test_a_clear_gain_is_kept_and_the_best_trusted_epoch_wins(valid):
     assert [e["share_ahead_of_start"] for e in run.info["kept"]["epochs"]] == [1.0, 1.0, 1.0]
 
 
+def test_the_run_says_after_each_epoch_what_it_would_end_on(valid):
+    """What a tuning study's pruner reads: the start's score until an epoch beats it beyond the noise, written
+    before the first epoch so the history is never ahead of it."""
+    rng, targets, start = valid
+    run = FakeRun()
+    rule = KeepBest(targets, start, confidence=0.95, start="the start", run=run)
+    assert run.info["keep_best_progress"]["ends_on"] == []
+    rule.offer(targets, start + rng.normal(0, 2.0, start.shape), "unfrozen epoch 0")  # a dip
+    rule.offer(targets, targets + rng.normal(0, 0.5, targets.shape), "unfrozen epoch 1")  # a clear gain
+    rule.offer(targets, start, "unfrozen epoch 2")  # back where it started: the gain is still kept
+    ends_on = run.info["keep_best_progress"]["ends_on"]
+    start_auc = run.info["keep_best_progress"]["start_valid_macro_auc"]
+    assert ends_on[0] == start_auc and ends_on[1] > start_auc + 0.1 and ends_on[2] == ends_on[1]
+
+
 def test_confidence_zero_keeps_any_gain_and_a_worse_epoch_never_replaces_the_start(valid):
     rng, targets, start = valid
     worse = start + rng.normal(0, 2.0, start.shape)

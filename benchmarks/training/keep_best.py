@@ -51,12 +51,22 @@ class KeepBest:
     highest valid macro AUC of the epochs that do. ``confidence`` 0 keeps the highest valid macro AUC, noise or not.
     """
 
-    def __init__(self, targets: np.ndarray, start_scores: np.ndarray, confidence: float, start: str):
+    def __init__(self, targets: np.ndarray, start_scores: np.ndarray, confidence: float, start: str, run=None):
         self.targets, self.start_scores, self.confidence, self.start = targets, start_scores, confidence, start
         self.start_auc = macro_auc(targets, start_scores)
         self.best_auc, self.best_from, self.best_share = self.start_auc, None, None
         self.epochs: list[dict] = []
+        self.run, self.ends_on = run, []
+        self._publish()
         print(f"keep-best: {start} scores valid macro AUC {self.start_auc:.4f} before fine-tuning", flush=True)
+
+    def _publish(self) -> None:
+        """run.json's ``keep_best_progress``: after each epoch, the valid macro AUC the run would end on if it
+        stopped there. A tuning study's pruner reads it (benchmarks/tuning/trial.py): a run that dips below its start
+        still ends on the start, and an epoch ahead within the noise does not count."""
+        if self.run is not None:
+            progress = {"start_valid_macro_auc": round(self.start_auc, 5), "ends_on": self.ends_on}
+            self.run.update(keep_best_progress=progress)
 
     def offer(self, targets: np.ndarray, scores: np.ndarray, where: str) -> bool:
         if targets.shape != self.targets.shape or not np.array_equal(targets, self.targets):
@@ -70,10 +80,12 @@ class KeepBest:
             auc = self.start_auc + gain
             trusted = gain > 0 and share >= self.confidence
         self.epochs.append({"from": where, "valid_macro_auc": auc, "share_ahead_of_start": share})
-        if trusted and auc > self.best_auc:
+        better = trusted and auc > self.best_auc
+        if better:
             self.best_auc, self.best_from, self.best_share = auc, where, share
-            return True
-        return False
+        self.ends_on = [*self.ends_on, round(self.best_auc, 5)]
+        self._publish()
+        return better
 
     def record(self, run) -> None:
         """Say which weights the run ends with, in the output and in run.json (``kept``)."""

@@ -318,7 +318,7 @@ def write_record(folder: Path, study, settings: StudySettings, budget: Budget, p
 
 def _trial_record(trial, folder: Path) -> dict:
     """One trial in study.json; a pruned trial's ``valid`` is the best value it reported before it was stopped (for a
-    keep-best LP-FT trial never below its start: trial.py), and a
+    keep-best trial, what it would have ended on: trial.py), and a
     complete one's ``train_s`` the trainer's own fit time (its run's timings: the rest of the trial is overhead)."""
     record = {
         "number": trial.number,

@@ -91,10 +91,11 @@ def _pruning_watch(task: TrialTask):
     """Report each new epoch's valid macro AUC to the study (step = the epoch's index in the run's history) and
     answer whether the pruner stops the trial there.
 
-    A keep-best LP-FT trial never ends below its start, so what it reports is never below the start's valid score
-    either: the pruner then stops trials that fall behind the field, not those that dip before they climb (on
-    StampScenes-450 the timid trials all ended on the probe, the median, and a trial at 0.711, 0.777, 0.782 after
-    three epochs was stopped below it; such runs crossed the probe at epoch 4, docs/results.md)."""
+    A keep-best run reports what it would end on if stopped after that epoch (run.json's ``keep_best_progress``):
+    never below its start, and an epoch ahead of it within the noise counts as the start. The pruner then stops
+    trials that fall behind the field, not those that dip before they climb: on StampScenes-450 the timid trials all
+    ended on the probe (the median), and trials at 0.711, 0.777, 0.782 after three epochs were stopped below it,
+    where such runs had crossed the probe at epoch 4 (docs/results.md)."""
     import optuna
 
     study = open_study(task.study_dir, task.study_name)
@@ -103,25 +104,22 @@ def _pruning_watch(task: TrialTask):
 
     def watch(run: Run) -> bool:
         nonlocal reported
-        history = run.info.get("history", [])
-        floor = keep_best_floor(run.info)
+        values = _epoch_values(run.info, task.epoch_metric)
         prune = False
-        for step in range(reported, len(history)):
-            value = history[step].get(task.epoch_metric)
-            if value is not None:
-                trial.report(float(value) if floor is None else max(float(value), floor), step)
+        for step in range(reported, len(values)):
+            if values[step] is not None:
+                trial.report(float(values[step]), step)
                 prune = prune or trial.should_prune()
-        reported = len(history)
+        reported = len(values)
         return prune
 
     return watch
 
 
-def keep_best_floor(info: dict) -> float | None:
-    """The valid macro AUC a run's keep-best will not end below, from its run.json: the probe head's, for an LP-FT
-    run with keep-best on; None otherwise (a random head starts near 0.5, and without keep-best the last epoch is
-    what the run ends with)."""
-    params = info.get("params", {})
-    if not params.get("keep_best") or params.get("head_init") != "probe":
-        return None
-    return info.get("head_init", {}).get("probe_valid_macro_auc")
+def _epoch_values(info: dict, epoch_metric: str) -> list:
+    """Per epoch, the score the pruner judges: keep-best's "ends on" where the run keeps the best (written before
+    its first epoch, so it is never behind the history), else the epoch's own valid macro AUC."""
+    progress = info.get("keep_best_progress")
+    if progress is not None:
+        return list(progress.get("ends_on", []))
+    return [row.get(epoch_metric) for row in info.get("history", [])]
