@@ -103,7 +103,12 @@ class KeepBestCallback(Callback):
         scores, targets = learn.get_preds(dl=learn.dls.valid)
         start = start_label(config)
         self.rule = KeepBest(
-            targets.numpy(), scores.float().numpy(), config.keep_best_confidence, start, recorder.target_run
+            targets.numpy(),
+            scores.float().numpy(),
+            config.keep_best_confidence,
+            start,
+            recorder.target_run,
+            wise_ft=config.wise_ft,
         )
         self.recorder = recorder
         learn.save(KEPT)
@@ -115,7 +120,15 @@ class KeepBestCallback(Callback):
             self.learn.save(KEPT)
 
     def after_fit(self):
-        self.learn.load(KEPT)
+        if not self.rule.blends:  # under WiSE-FT the last epoch stays, to be blended and judged (``judge_blend``)
+            self.learn.load(KEPT)
+
+    def judge_blend(self, learn) -> None:
+        """After ``average_with_start`` (this callback removed, so ``learn`` is passed): the blend stays if it beats
+        the start on valid beyond the noise, else the start comes back (``kept`` in run.json says which)."""
+        scores, targets = learn.get_preds(dl=learn.dls.valid)
+        if not self.rule.judge_blend(targets.numpy(), scores.float().numpy()):
+            average_with_start(learn, 0.0)  # all the way back: the start's weights
 
 
 def save_start(learn) -> None:

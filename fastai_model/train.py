@@ -84,10 +84,12 @@ def train(dataset_dir: Path | None, results_dir: Path, config: TrainConfig, resu
         if distributed.leave_after_training():
             return run  # the main process scores and saves the model the processes trained together
         learn.remove_cbs([recorder, keeper] if keeper else [recorder])
-        if keeper is not None:
-            keeper.rule.record(run)
         if config.wise_ft < 1:
             average_with_start(learn, config.wise_ft)
+            if keeper is not None:
+                keeper.judge_blend(learn)
+        if keeper is not None:
+            keeper.rule.record(run)
         train_s = opening.train_seconds(clock.seconds())
 
         learn.to_fp32()  # score valid/test in fp32 as the serving artifact does: served scores = the leaderboard's

@@ -97,7 +97,10 @@ class KeepBestCallback(ValidPass):
     def __init__(self, model, run: Run, config: TrainConfig, valid_images, valid_targets: np.ndarray):
         super().__init__(valid_images, valid_targets)
         self.run = run
-        self.rule = KeepBest(valid_targets, self.score(model), config.keep_best_confidence, start_label(config), run)
+        start = start_label(config)
+        self.rule = KeepBest(
+            valid_targets, self.score(model), config.keep_best_confidence, start, run, wise_ft=config.wise_ft
+        )
         self.start_weights = model.get_weights()
         self.phase = "frozen"
         (run.path / KEPT).unlink(missing_ok=True)
@@ -109,10 +112,19 @@ class KeepBestCallback(ValidPass):
             self.model.save_weights(self.run.path / KEPT)
 
     def restore(self) -> None:
+        if self.rule.blends:  # under WiSE-FT the last epoch stays, to be blended and judged (``judge_blend``)
+            return
         if self.rule.best_from is not None:
             self.model.load_weights(self.run.path / KEPT)
         else:
             self.model.set_weights(self.start_weights)
+        self.rule.record(self.run)
+
+    def judge_blend(self, model) -> None:
+        """After ``average_with_start``: the blend stays if it beats the start on valid beyond the noise, else the
+        start comes back; either way run.json says which (``kept``)."""
+        if not self.rule.judge_blend(self.valid_targets, self.score(model)):
+            model.set_weights(self.start_weights)
         self.rule.record(self.run)
 
 

@@ -92,6 +92,8 @@ def train(dataset_dir: Path | None, results_dir: Path, config: TrainConfig, resu
                 valid_pass.restore()
             if config.wise_ft < 1:
                 average_with_start(model, run, config.wise_ft)
+                if isinstance(valid_pass, KeepBestCallback):
+                    valid_pass.judge_blend(model)
             train_s = opening.train_seconds(clock.seconds())
 
             scores, predict_s = predict_eval_splits(model, dataset, config)

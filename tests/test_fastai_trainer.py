@@ -17,6 +17,7 @@ from benchmarks.data.images import open_rgb  # noqa: E402
 from benchmarks.errors import BenchmarkError, DatasetError  # noqa: E402
 from benchmarks.evaluation.results import load_run  # noqa: E402
 from benchmarks.models.backbones import backbone_input, get_backbone  # noqa: E402
+from benchmarks.training import keep_best  # noqa: E402
 from fastai_model import callbacks  # noqa: E402
 from fastai_model import train as train_module  # noqa: E402
 from fastai_model.config import make_config  # noqa: E402
@@ -210,6 +211,20 @@ def test_wise_ft_ends_halfway_between_the_start_and_the_trained_weights_and_serv
     for name in moved:
         torch.testing.assert_close(served[name], (start[name] + trained[name]) / 2, rtol=1e-5, atol=1e-6)
     assert load_run(run.path).params["wise_ft"] == 0.5
+
+
+def test_under_wise_ft_keep_best_puts_the_start_back_when_the_blend_is_no_better(tiny_scenes, tmp_path, monkeypatch):
+    """The blend loses to the start on valid (forced here): the served weights are the start's, and run.json
+    says so."""
+    monkeypatch.setattr(keep_best, "paired_macro_auc_gain", lambda *args, **kwargs: (-0.1, 0.0))
+    run = train_module.train(tiny_scenes, tmp_path, make_config(**TINY, wise_ft=0.5))
+    start = torch.load(run.path / "checkpoints" / "start.pth", weights_only=True)
+    served = torch.load(run.path / "model_state.pt", weights_only=True)
+    for name, value in start.items():
+        if value.is_floating_point():
+            torch.testing.assert_close(served[name], value)
+    kept = load_run(run.path).info["kept"]
+    assert keep_best.kept_the_start(kept) and kept["wise_ft_blend"]["share_ahead_of_start"] == 0.0
 
 
 def test_partial_unfreeze_with_frozen_batchnorm_trains_only_the_top_stages(tiny_scenes, tmp_path):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from benchmarks.errors import BenchmarkError
-from benchmarks.training.keep_best import KeepBest
+from benchmarks.training.keep_best import KeepBest, kept_the_start
 from fastai_model.config import make_config
 
 
@@ -68,6 +68,25 @@ def test_the_run_says_after_each_epoch_what_it_would_end_on(valid):
     ends_on = run.info["keep_best_progress"]["ends_on"]
     start_auc = run.info["keep_best_progress"]["start_valid_macro_auc"]
     assert ends_on[0] == start_auc and ends_on[1] > start_auc + 0.1 and ends_on[2] == ends_on[1]
+
+
+def test_under_wise_ft_the_epochs_are_only_recorded_and_the_blend_is_judged(valid):
+    """The run ends on a blend of its start and its last epoch: keep-best saves no epoch, the pruner sees the start
+    until the end, and the blend stays only if it beats the start beyond the noise."""
+    rng, targets, start = valid
+    clear = targets + rng.normal(0, 0.5, targets.shape)
+    for blend, stays in ((clear, True), (start + rng.normal(0, 0.05, start.shape), False)):
+        run = FakeRun()
+        rule = KeepBest(targets, start, confidence=0.95, start="the start", run=run, wise_ft=0.5)
+        assert not rule.offer(targets, clear, "unfrozen epoch 0")  # a clear gain, but the weights stay as trained
+        assert run.info["keep_best_progress"]["ends_on"] == [run.info["keep_best_progress"]["start_valid_macro_auc"]]
+        assert rule.judge_blend(targets, blend) is stays
+        rule.record(run)
+        kept = run.info["kept"]
+        assert kept_the_start(kept) is not stays and "wise_ft_blend" in kept
+        assert (
+            kept["from"].startswith("the WiSE-FT blend (0.5 × the last epoch") if stays else kept["from"] == "the start"
+        )
 
 
 def test_confidence_zero_keeps_any_gain_and_a_worse_epoch_never_replaces_the_start(valid):

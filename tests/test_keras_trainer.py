@@ -15,6 +15,7 @@ from benchmarks.data.images import open_rgb
 from benchmarks.errors import BenchmarkError, DatasetError
 from benchmarks.evaluation.results import load_run
 from benchmarks.models.backbones import get_backbone
+from benchmarks.training import keep_best
 from keras_model import callbacks as keras_callbacks
 from keras_model import train as train_module
 from keras_model.backbone import feature_extractor
@@ -142,6 +143,22 @@ def test_wise_ft_ends_halfway_between_the_start_and_the_trained_weights_and_serv
     for i in moved:
         np.testing.assert_allclose(served[i], (start[i] + trained[i]) / 2, rtol=1e-5, atol=1e-6)
     assert load_run(run.path).params["wise_ft"] == 0.5
+
+
+def test_under_wise_ft_keep_best_puts_the_start_back_when_the_blend_is_no_better(tiny_scenes, tmp_path, monkeypatch):
+    """The blend loses to the start on valid (forced here): the served weights are the start's, and run.json
+    says so."""
+    import keras
+
+    monkeypatch.setattr(keep_best, "paired_macro_auc_gain", lambda *args, **kwargs: (-0.1, 0.0))
+    run = train_module.train(tiny_scenes, tmp_path, make_config(**TINY, wise_ft=0.5))
+    model = keras.saving.load_model(run.path / "model.keras")
+    served = model.get_weights()
+    model.load_weights(run.path / keras_callbacks.START_WEIGHTS)
+    for served_weight, start_weight in zip(served, model.get_weights()):
+        np.testing.assert_array_equal(served_weight, start_weight)
+    kept = load_run(run.path).info["kept"]
+    assert keep_best.kept_the_start(kept) and kept["wise_ft_blend"]["share_ahead_of_start"] == 0.0
 
 
 def test_frozen_phase_leaves_the_body_unchanged(tiny_scenes):

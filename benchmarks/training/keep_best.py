@@ -4,7 +4,8 @@ replaces the start only where its gain survives the valid set's noise.
 Why the noise test: on small data (75 valid images) epochs a hair above the LP-FT start on valid were kept, and on
 test they ended up below it (docs/results.md, "Small data"). Both trainers
 hand this rule their valid scores (the start's, then each epoch's); it asks the paired bootstrap the evaluator's
-comparisons use, on the same valid images, and the framework saves or restores weights as it answers.
+comparisons use, on the same valid images, and the framework saves or restores weights as it answers. Under
+``--wise-ft`` the run ends on a blend of its start and its last epoch, so the rule judges that blend instead.
 """
 
 from __future__ import annotations
@@ -40,9 +41,13 @@ def start_label(config) -> str:
 
 
 def kept_the_start(kept: dict | None) -> bool:
-    """From run.json's ``kept``: whether keep-best ended on the weights fine-tuning started from (no epoch beat
-    them on valid beyond the noise)."""
-    return bool(kept) and kept.get("from") not in {epoch.get("from") for epoch in kept.get("epochs", [])}
+    """From run.json's ``kept``: whether keep-best ended on the weights fine-tuning started from (no epoch, nor a
+    WiSE-FT blend, beat them on valid beyond the noise)."""
+    if not kept:
+        return False
+    if "start" in kept:
+        return kept.get("from") == kept["start"]
+    return kept.get("from") not in {epoch.get("from") for epoch in kept.get("epochs", [])}  # runs before 2026-12-05
 
 
 class KeepBest:
@@ -51,8 +56,13 @@ class KeepBest:
     highest valid macro AUC of the epochs that do. ``confidence`` 0 keeps the highest valid macro AUC, noise or not.
     """
 
-    def __init__(self, targets: np.ndarray, start_scores: np.ndarray, confidence: float, start: str, run=None):
+    def __init__(
+        self, targets: np.ndarray, start_scores: np.ndarray, confidence: float, start: str, run=None, wise_ft=1.0
+    ):
         self.targets, self.start_scores, self.confidence, self.start = targets, start_scores, confidence, start
+        # under WiSE-FT the run ends on a blend of its start and its last epoch (what the paper and our runs blend):
+        # the guard judges that blend once it exists (``judge_blend``), not the epochs, which stay as trained
+        self.wise_ft, self.blend = wise_ft, None
         self.start_auc = macro_auc(targets, start_scores)
         self.best_auc, self.best_from, self.best_share = self.start_auc, None, None
         self.epochs: list[dict] = []
@@ -68,32 +78,51 @@ class KeepBest:
             progress = {"start_valid_macro_auc": round(self.start_auc, 5), "ends_on": self.ends_on}
             self.run.update(keep_best_progress=progress)
 
+    @property
+    def blends(self) -> bool:
+        """Whether the weights are judged as a WiSE-FT blend after training: the epochs are only recorded, and the
+        framework leaves the last epoch's weights in place to be blended."""
+        return self.wise_ft < 1
+
     def offer(self, targets: np.ndarray, scores: np.ndarray, where: str) -> bool:
-        if targets.shape != self.targets.shape or not np.array_equal(targets, self.targets):
-            # the valid images came in another order (fastai's data-parallel validation gathers them per batch
-            # across processes): no pairing is possible, so the epoch is judged on its point value alone
-            auc, share = macro_auc(targets, scores), None
-            gain = auc - self.start_auc
-            trusted = gain > 0
-        else:
-            gain, share = paired_macro_auc_gain(targets, scores, self.start_scores, resamples=KEEP_BEST_RESAMPLES)
-            auc = self.start_auc + gain
-            trusted = gain > 0 and share >= self.confidence
+        auc, share, trusted = self._against_start(targets, scores)
         self.epochs.append({"from": where, "valid_macro_auc": auc, "share_ahead_of_start": share})
-        better = trusted and auc > self.best_auc
+        better = trusted and auc > self.best_auc and not self.blends
         if better:
             self.best_auc, self.best_from, self.best_share = auc, where, share
         self.ends_on = [*self.ends_on, round(self.best_auc, 5)]
         self._publish()
         return better
 
+    def judge_blend(self, targets: np.ndarray, scores: np.ndarray) -> bool:
+        """After training under ``--wise-ft``: True when the blend's valid scores beat the start beyond the noise
+        (the run ends on it), False when the framework should put the start back."""
+        auc, share, trusted = self._against_start(targets, scores)
+        if trusted:
+            where = f"the WiSE-FT blend ({self.wise_ft:g} × the last epoch + {1 - self.wise_ft:g} × the start)"
+            self.best_auc, self.best_from, self.best_share = auc, where, share
+        self.blend = {"valid_macro_auc": round(auc, 4), "share_ahead_of_start": share}
+        return trusted
+
+    def _against_start(self, targets: np.ndarray, scores: np.ndarray) -> tuple[float, float | None, bool]:
+        """Valid macro AUC, the share of paired resamples ahead of the start, and whether that gain is trusted."""
+        if targets.shape != self.targets.shape or not np.array_equal(targets, self.targets):
+            # the valid images came in another order (fastai's data-parallel validation gathers them per batch
+            # across processes): no pairing is possible, so the epoch is judged on its point value alone
+            auc = macro_auc(targets, scores)
+            return auc, None, auc > self.start_auc
+        gain, share = paired_macro_auc_gain(targets, scores, self.start_scores, resamples=KEEP_BEST_RESAMPLES)
+        return self.start_auc + gain, share, gain > 0 and share >= self.confidence
+
     def record(self, run) -> None:
         """Say which weights the run ends with, in the output and in run.json (``kept``)."""
         common = {
+            "start": self.start,
             "start_valid_macro_auc": round(self.start_auc, 4),
             "monitor": "valid macro ROC-AUC",
             "confidence": self.confidence,
             "epochs": [{**epoch, "valid_macro_auc": round(epoch["valid_macro_auc"], 4)} for epoch in self.epochs],
+            **({"wise_ft_blend": self.blend} if self.blend else {}),
         }
         if self.best_from is not None:
             kept = {"from": self.best_from, "valid_macro_auc": round(self.best_auc, 4)}
@@ -104,12 +133,13 @@ class KeepBest:
             )
         else:
             kept = {"from": self.start, "valid_macro_auc": round(self.start_auc, 4)}
-            best = max(self.epochs, key=lambda e: e["valid_macro_auc"], default=None)
+            what, judged = ("the WiSE-FT blend", [self.blend]) if self.blend else ("its best epoch", self.epochs)
+            best = max(judged, key=lambda e: e["valid_macro_auc"], default=None)
             if best is None or best["valid_macro_auc"] <= self.start_auc:
-                why = "no epoch scored above it on valid"
+                why = "no epoch scored above it on valid" if not self.blend else "the WiSE-FT blend scored no higher"
             else:
                 why = (
-                    f"its best epoch's gain (+{best['valid_macro_auc'] - self.start_auc:.4f}) is within the noise of "
+                    f"{what}'s gain (+{best['valid_macro_auc'] - self.start_auc:.4f}) is within the noise of "
                     f"{len(self.targets)} valid images (ahead in {best['share_ahead_of_start']:.0%} of resamples, "
                     f"{self.confidence:.0%} needed)"
                 )
