@@ -60,9 +60,7 @@ class KeepBest:
         self, targets: np.ndarray, start_scores: np.ndarray, confidence: float, start: str, run=None, wise_ft=1.0
     ):
         self.targets, self.start_scores, self.confidence, self.start = targets, start_scores, confidence, start
-        # under WiSE-FT the run ends on a blend of its start and its last epoch (what the paper and our runs blend):
-        # the guard judges that blend once it exists (``judge_blend``), not the epochs, which stay as trained
-        self.wise_ft, self.blend = wise_ft, None
+        self.wise_ft, self.blend = wise_ft, None  # below 1: see ``blends``
         self.start_auc = macro_auc(targets, start_scores)
         self.best_auc, self.best_from, self.best_share = self.start_auc, None, None
         self.epochs: list[dict] = []
