@@ -378,6 +378,7 @@ def test_trial_0_is_the_preset_and_every_trainer_knob_has_its_value():
         "mixup": False, "label-smoothing": 0.0, "dropout": 0.2, "schedule": "cosine", "head-init": "probe",
         "wise-ft": 1.0,
     }  # fmt: skip
+    assert family_of("fastai").start_values("quick")["lr-mult"] == 100  # fine_tune's own spread: trial 0 is quick
     for family in (family_of("fastai"), family_of("keras")):
         start = family.start_values("quick")
         assert list(start) == [knob.option for knob in family.search_space], family.kind  # nothing left to chance
