@@ -39,6 +39,7 @@ FAMILIES = (
         search_space=SEARCH_SPACE,
         epoch_metric="roc_auc_score",  # RocAucMulti(average="macro") on valid, each epoch
         cross_validated_options={"no-keep-best": True},
+        souper="fastai_model.soup",
         exporter="fastai_model.export",
         presets_from="fastai_model.config:PRESETS",
         unreachable_formats={

@@ -41,6 +41,7 @@ FAMILIES = (
         search_space=SEARCH_SPACE,
         epoch_metric="val_macro_auc",  # the valid pass's scikit-learn macro AUC, in each epoch's logs (callbacks.py)
         cross_validated_options={"no-keep-best": True},
+        souper="keras_model.soup",
         exporter="keras_model.export",
         presets_from="keras_model.config:PRESETS",
         unreachable_formats={

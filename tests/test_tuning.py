@@ -82,6 +82,16 @@ def test_a_study_on_a_local_ray_cluster_resumes_after_a_kill_and_chooses_what_a_
     resumed = [t for t in study["trials"] if t["state"] != "requeued"]
     assert [t["params"] for t in local_study["trials"]] == [t["params"] for t in resumed]
     assert trial(local_study, local_study["chosen"])["params"] == trial(study, study["chosen"])["params"]
+    souped = subprocess.run([*tune_argv(tiny_scenes, local), *TINY_STUDY, "--soup"], capture_output=True, text=True)
+    assert souped.returncode == 0, souped.stderr[-3000:]  # the finished study resumed: no trial runs, the soup is made
+    folder, local_study = study_of(local)
+    assert local_study["spent"]["trials"] == 3 and local_study["soup"]["for"][0] == local_study["chosen"]
+    soup_run = load_run(local / local_study["promoted"])
+    assert (
+        soup_run.params["tuning"]["soup"] == "greedy"
+        and soup_run.info["study"]["soup_trials"][0] == local_study["chosen"]
+    )
+    assert "soup: " in souped.stdout and (folder / "logs" / "soup.log").is_file()
 
     # the chosen trial's run, promoted: an ordinary run for the leaderboard and compare, which says it was tuned
     promoted = load_run(results / study["promoted"])
@@ -621,7 +631,10 @@ def test_a_grid_spec_with_a_tune_block_tunes_every_tunable_model_with_the_same_b
     spec.write_text(spec.read_text().replace("folds = 3\n", "folds = 1\n"))
     with pytest.raises(BenchmarkError, match=r"\[tune\] group-folds must be true or false, and true only with folds"):
         read_spec(spec)
-    spec.write_text(spec.read_text().replace("folds = 1\ngroup-folds = true", "folds = 3"))
+    spec.write_text(spec.read_text().replace("folds = 1\ngroup-folds = true", "soup = true"))
+    souped = {c.key: c.argv(tmp_path) for c in read_spec(spec).cells if "tune" in c.argv(tmp_path)}
+    assert all(("--soup" in argv) == ("fastai" in key) for key, argv in souped.items())  # the probe: nothing to soup
+    spec.write_text(spec.read_text().replace("soup = true", "folds = 3"))
     fastai = next(argv for argv in tuned if "fastai" in argv)
     assert fastai[fastai.index("--img-size") + 1] == "64" and fastai[fastai.index("--fix") + 1] == "epochs=1"
     spec.write_text(spec.read_text().replace("epochs = 1", "epochs = 1, bs = 8"))
@@ -642,6 +655,8 @@ def test_a_grid_spec_with_a_tune_block_tunes_every_tunable_model_with_the_same_b
         (["--family", "linear_probe", "--preset", "quick"], "--preset quick: linear_probe has no presets"),
         (["--family", "keras", "--preset", "fast"], "--preset fast: keras has the presets full, quick"),
         (["--family", "fastai", "--trials", "0"], "--trials 0: the budget needs at least one trial"),
+        (["--family", "linear_probe", "--soup"], "--soup: linear_probe has no fine-tuned weights to average"),
+        (["--family", "keras", "--soup", "--folds", "3"], "--soup: a cross-validated study's trials are fold models"),
         ([], "tune needs a DATASET folder and --family"),
     ],
 )

@@ -83,6 +83,12 @@ def add_commands(commands) -> None:
         help="with --folds: keep each object instance (StampScenes' stamps, from objects.jsonl) in one fold, as the "
         "splits do; costs training images per fold",
     )
+    p.add_argument(
+        "--soup",
+        action="store_true",
+        help="after the study, average the chosen trial's weights with the other trials' where valid macro AUC does "
+        "not drop (a greedy model soup; fastai and Keras, not with --folds) and promote the soup",
+    )
     p.add_argument("--executor", choices=["local", "ray"], default="local", help="local child processes, or Ray")
     p.add_argument("--address", default=None, help="Ray cluster address (default: a local Ray started here)")
     p.add_argument("--max-parallel", type=int, default=1, help="trials at once (default 1: 2 cores fit one)")
@@ -139,6 +145,10 @@ def cmd_tune(args) -> None:
         raise BenchmarkError(f"--budget-seconds {args.budget_seconds}: must be positive")
     if args.max_parallel < 1:
         raise BenchmarkError(f"--max-parallel {args.max_parallel}: at least 1")
+    if args.soup and not family.souper:
+        raise BenchmarkError(f"--soup: {family.kind} has no fine-tuned weights to average; soups are for fastai, keras")
+    if args.soup and args.folds > 1:
+        raise BenchmarkError("--soup: a cross-validated study's trials are fold models; choose on valid to soup them")
     preset = args.preset or ("quick" if family.grid.takes_preset else None)
     # the default backbone named or not is one study (a grid cell names it, a user may not)
     backbone = None if args.backbone == DEFAULT_BACKBONE else args.backbone
@@ -187,10 +197,17 @@ def cmd_tune(args) -> None:
         executor=args.executor,
         parallel=args.max_parallel,
         address=args.address,
+        soup=args.soup,
     )
     from benchmarks.evaluation.results import read_metrics
 
     overall = (read_metrics(run) or {}).get("overall", {})
+    soup = run.info.get("soup")
+    if soup:
+        print(
+            f"soup of {len(soup['ingredients'])} trials (trials {run.info['study']['soup_trials']}), valid macro AUC "
+            f"{soup['valid_macro_auc']:.4f}"
+        )
     print(
         f"tuned {family.title}: trial {run.info['study']['trial']} chosen on {settings.selection} (macro AUC "
         f"{run.info['study']['valid_macro_auc']:.4f}); promoted to {run.path}, test macro AUC "

@@ -114,6 +114,8 @@ class ModelFamily:
     exporter: str | None = None
     unreachable_formats: dict[str, str] = field(default_factory=dict)
     presets_from: str | None = None  # "module:NAME" of the dict of its presets (a framework-free config module)
+    # ``benchmarks tune --soup``: the module whose CLI averages this family's runs into one (a greedy model soup)
+    souper: str | None = None
 
     def demo_commands(self, dataset, results) -> list[tuple[str, list[str]]]:
         """``make demo``'s steps as (title, argv for ``python -m``); each skips itself when its run exists."""

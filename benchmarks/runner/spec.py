@@ -16,7 +16,7 @@ from benchmarks.models.registry import GridSupport, families
 
 TOP_KEYS = {"name", "seeds", "datasets", "models", "resources", "tune"}
 # [tune]: every tunable model is tuned with this budget (and, with folds, chosen by cross-validation)
-TUNE_KEYS = {"trials", "budget-seconds", "sampler", "prune", "folds", "group-folds"}
+TUNE_KEYS = {"trials", "budget-seconds", "sampler", "prune", "folds", "group-folds", "soup"}
 DATASET_KEYS = {"path", "build", "subsets"}
 SUBSET_KEYS = {"per-label", "draws"}  # subsets = {...}: nested train subsets for learning curves (benchmarks subset)
 MODEL_KEYS = {"family", "backbones", "preset", "options", "datasets", "cpus", "gpus"}
@@ -97,6 +97,8 @@ class Cell:
             argv.append("--no-prune")
         if self.tune.get("group-folds"):
             argv.append("--group-folds")
+        if self.tune.get("soup") and families()[self.family].souper:  # the probe has no weights to average
+            argv.append("--soup")
         argv += ["--seed", str(self.seed or 0)]
         if self.backbone:
             argv += ["--backbone", self.backbone]
@@ -239,6 +241,8 @@ def _tune(table, path: Path) -> dict | None:
         table.get("group-folds") and table.get("folds", 1) < 2
     ):
         raise BenchmarkError(f"{path}: [tune] group-folds must be true or false, and true only with folds = 2 or more")
+    if not isinstance(table.get("soup", False), bool) or (table.get("soup") and table.get("folds", 1) > 1):
+        raise BenchmarkError(f"{path}: [tune] soup must be true or false, and true only without folds")
     return dict(table)
 
 

@@ -29,6 +29,7 @@ from .executors import trial_executor
 from .records import STUDY_JSON
 from .selection import START, Choice, choice_line, choice_record, choose
 from .settings import Budget, StudySettings, study_folder
+from .soup_step import SOUP_ATTR, study_soup
 from .storage import open_study, sampler_for
 from .trial import TrialTask
 
@@ -84,8 +85,10 @@ def run_study(
     executor: str = "local",
     parallel: int = 1,
     address: str | None = None,
+    soup: bool = False,
 ) -> Run:
-    """Run (or resume) the study to its budget and return the promoted run of its chosen trial."""
+    """Run (or resume) the study to its budget and return the promoted run of its chosen trial (``soup``: of the
+    greedy soup made from it, where another trial joined)."""
     from optuna.trial import TrialState
 
     interruptible()
@@ -138,7 +141,8 @@ def run_study(
                 )
     chosen = _chosen(study, folder, budget)
     print(choice_line(chosen), flush=True)
-    promoted = promote(folder, chosen, settings, budget)
+    made = study_soup(study, folder, settings, _complete(study, budget), chosen) if soup else None
+    promoted = promote(folder, chosen, settings, budget, made)
     write_record(folder, study, settings, budget, parallel, promoted=promoted.run_id)
     return promoted
 
@@ -161,6 +165,14 @@ def _finished(study) -> list:
 
     done = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
     return [t for t in study.get_trials(deepcopy=False, states=done) if not t.user_attrs.get(REQUEUED)]
+
+
+def _complete(study, budget: Budget) -> list:
+    """The complete trials among the budget's first finished ones: what a study chooses (and soups) from."""
+    from optuna.trial import TrialState
+
+    within = sorted(_finished(study), key=lambda t: t.number)[: budget.trials]
+    return [t for t in within if t.state == TrialState.COMPLETE]
 
 
 def _batch_size(study, budget: Budget, parallel: int) -> int:
@@ -221,11 +233,14 @@ def _chosen(study, folder: Path, budget: Budget) -> Choice:
     return chosen
 
 
-def promote(folder: Path, chosen: Choice, settings: StudySettings, budget: Budget) -> Run:
-    """The chosen trial's run copied into the results folder (checkpoints left behind), named as the family's tuned
-    model: ``preset`` tuned, the study's settings in ``params.tuning`` (so tuned runs of several seeds group as one
-    model), the study itself in ``study``."""
-    name = final_run(folder, chosen, settings) if settings.folds > 1 else chosen.trial.user_attrs["run"]
+def promote(folder: Path, chosen: Choice, settings: StudySettings, budget: Budget, soup: dict | None = None) -> Run:
+    """The chosen trial's run (``soup``: the soup made from it) copied into the results
+    folder (checkpoints left behind), named as the family's tuned model: ``preset`` tuned, the study's settings in
+    ``params.tuning`` (so tuned runs of several seeds group as one model), the study itself in ``study``."""
+    if soup:
+        name = soup["run"]
+    else:
+        name = final_run(folder, chosen, settings) if settings.folds > 1 else chosen.trial.user_attrs["run"]
     source = folder / "trials" / name
     target = folder.parent.parent / source.name
     if not target.exists():
@@ -248,6 +263,7 @@ def promote(folder: Path, chosen: Choice, settings: StudySettings, budget: Budge
                 "start_preset": identity["preset"],
                 # only where it is not valid: tuned runs chosen on valid keep grouping with the ones made before
                 **({"selection": f"{settings.selection} over train + valid"} if settings.folds > 1 else {}),
+                **({"soup": "greedy"} if soup else {}),  # a soup is another model than its chosen trial alone
             },
         },
         study={
@@ -258,6 +274,7 @@ def promote(folder: Path, chosen: Choice, settings: StudySettings, budget: Budge
             "valid_macro_auc": round(chosen.value, 4),
             "seed": settings.seed,
             **choice_record(chosen),
+            **({"soup_trials": soup["trials"]} if soup else {}),
         },
     )
     report_run(run)
@@ -312,6 +329,7 @@ def write_record(folder: Path, study, settings: StudySettings, budget: Budget, p
         "chosen": None if chosen is None else chosen.number,
         **({} if chosen is None else choice_record(chosen)),
         "promoted": promoted,
+        **({"soup": study.user_attrs[SOUP_ATTR]} if SOUP_ATTR in study.user_attrs else {}),
     }
     return atomic_write_json(folder / STUDY_JSON, record)
 
