@@ -537,6 +537,8 @@ def write_studies(results: Path, fingerprint: str = "sha256:x") -> None:
     ):
         folder = results / "tuning" / record["name"]
         folder.mkdir(parents=True)
+        if record["settings"]["seed"] == 1:  # made with --soup: the chosen trial 0 averaged with trial 1
+            record["soup"] = {"for": [0, 1, 2], "run": "fastai-soup", "trials": [0, 1]}
         (folder / "study.json").write_text(json.dumps(record))
     (results / "tuning" / "damaged").mkdir()
     (results / "tuning" / "damaged" / "study.json").write_text("{not json")
@@ -573,6 +575,8 @@ def test_the_dashboard_tuning_page_shows_the_curves_the_verdict_and_every_trial(
     assert len(app.expander) == 3 and len(app.dataframe) == 3
     assert "← chosen" in app.dataframe[0].value.to_string()
     assert app.dataframe[0].value["start"].tolist() == ["preset", "", ""]
+    souped = next(d.value for d in app.dataframe if "in the soup" in d.value.to_string())
+    assert souped["state"].tolist()[:2] == ["complete ← chosen · in the soup", "complete · in the soup"]
 
 
 def test_the_tuning_page_lists_every_study_and_says_when_the_preset_was_kept(tiny_scenes, tmp_path):
@@ -584,6 +588,7 @@ def test_the_tuning_page_lists_every_study_and_says_when_the_preset_was_kept(tin
     page = render_tuning_page(tmp_path, dataset, "python -m benchmarks tuning-curve D --markdown P")
     rows = [line for line in page.splitlines() if "| 3 trials |" in line]  # the studies table
     assert len(rows) == 3 and all("| 0 (the preset) (0." in row for row in rows), rows
+    assert sum("; soup of trials 0, 1 |" in row for row in rows) == 1
     assert "No tuned run beside an untuned one on this dataset yet." in page
 
 

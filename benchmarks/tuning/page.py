@@ -49,7 +49,7 @@ def render_tuning_page(results: Path, dataset: Dataset, command: str) -> str:
             f"{_share(record.get('not_training'))} | "
             + (
                 f"{chosen['number']}{' (the preset)' if chosen.get('start') else ''} ({chosen['valid']:.4f}): "
-                f"{describe_values(chosen['params'])} |"
+                f"{describe_values(chosen['params'])}{_soup_note(record)} |"
                 if chosen
                 else "— |"
             )
@@ -107,3 +107,11 @@ def comparison_lines(results: Path, dataset: Dataset) -> list[str]:
 
 def _share(value: float | None) -> str:
     return "—" if value is None else f"{value:.1%}"
+
+
+def _soup_note(record: dict) -> str:
+    """Where the study ended on a greedy soup (``tune --soup``): which trials it averaged."""
+    soup = record.get("soup")
+    if not soup:
+        return ""
+    return f"; soup of trial{'s' if len(soup['trials']) > 1 else ''} {', '.join(map(str, soup['trials']))}"

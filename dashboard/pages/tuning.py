@@ -42,6 +42,7 @@ def render(dataset: Dataset, results: Path) -> None:
     for study in studies:
         record = study.record
         chosen = record.get("chosen")
+        souped = set((record.get("soup") or {}).get("trials", []))  # tune --soup: the trials averaged into one model
         with st.expander(
             f"{study_title(record)} · seed {record['settings']['seed']} · {record['spent']['trials']} trials "
             f"({record['budget']['described']}) · {record['spent']['wall_s']:.0f} s"
@@ -49,7 +50,9 @@ def render(dataset: Dataset, results: Path) -> None:
             rows = [
                 {
                     "trial": t["number"],
-                    "state": t["state"] + (" ← chosen" if t["number"] == chosen else ""),
+                    "state": t["state"]
+                    + (" ← chosen" if t["number"] == chosen else "")
+                    + (" · in the soup" if t["number"] in souped else ""),
                     "start": "preset" if t.get("start") else "",
                     "valid macro AUC": t.get("valid"),
                     "test macro AUC": t.get("test"),
