@@ -19,17 +19,18 @@ from .settings import StudySettings
 SOUP_ATTR = "soup"  # the study's user attribute: the soup made for a chosen trial and its candidates
 
 
-def candidates(complete: list, chosen: Choice) -> list:
-    """The chosen trial first, then every other complete trial with a run, best valid macro AUC first (the earliest
-    on a tie): the order greedy soup tries them in."""
-    others = [t for t in complete if t.number != chosen.number and t.user_attrs.get("run")]
+def candidates(complete: list, chosen: Choice, trials: Path) -> list:
+    """The chosen trial first, then every other complete trial whose run is still in ``trials``, best valid macro
+    AUC first (the earliest on a tie): the order greedy soup tries them in."""
+    kept = [t for t in complete if t.user_attrs.get("run") and (trials / t.user_attrs["run"]).is_dir()]
+    others = [t for t in kept if t.number != chosen.number]
     return [chosen.trial, *sorted(others, key=lambda t: (-t.value, t.number))]
 
 
 def study_soup(study, folder: Path, settings: StudySettings, complete: list, chosen: Choice) -> dict:
     """The soup of this study's chosen trial: ``{"for": [trial numbers tried], "run": its run's name, "trials":
     [numbers that joined]}``, made once (a resumed study with the same trials reuses it)."""
-    tried = candidates(complete, chosen)
+    tried = candidates(complete, chosen, folder / "trials")
     numbers = [t.number for t in tried]
     made = study.user_attrs.get(SOUP_ATTR)
     if made and made.get("for") == numbers and made.get("run") and (folder / "trials" / made["run"]).is_dir():
