@@ -205,7 +205,7 @@ def cmd_tune(args) -> None:
     soup = run.info.get("soup")
     if soup:
         print(
-            f"soup of {len(soup['ingredients'])} trials (trials {run.info['study']['soup_trials']}), valid macro AUC "
+            f"soup of trial(s) {', '.join(map(str, run.info['study']['soup_trials']))}, valid macro AUC "
             f"{soup['valid_macro_auc']:.4f}"
         )
     print(

@@ -88,7 +88,7 @@ def run_study(
     soup: bool = False,
 ) -> Run:
     """Run (or resume) the study to its budget and return the promoted run of its chosen trial (``soup``: of the
-    greedy soup made from it, where another trial joined)."""
+    greedy soup made from it)."""
     from optuna.trial import TrialState
 
     interruptible()
