@@ -45,10 +45,7 @@ def choose(finished: list, folder: Path, budget: Budget, confidence: float = STA
     in at least ``confidence`` of the paired valid resamples, then the one of those with the highest valid macro AUC
     (the earliest on a tie). Without a start trial (the probe, older studies) or its predictions: the highest valid
     macro AUC. Test is never consulted. None before any trial is complete."""
-    from optuna.trial import TrialState
-
-    within = sorted(finished, key=lambda t: t.number)[: budget.trials]
-    complete = [t for t in within if t.state == TrialState.COMPLETE]
+    complete = complete_within(finished, budget)
     if not complete:
         return None
     best = max(complete, key=lambda t: (t.value, -t.number))
@@ -69,6 +66,14 @@ def choose(finished: list, folder: Path, budget: Budget, confidence: float = STA
         return Choice(start, start.number, best=best.number)
     chosen = max(ahead, key=lambda t: (t.value, -t.number))
     return Choice(chosen, start.number, shares[chosen.number], None if chosen is best else best.number)
+
+
+def complete_within(finished: list, budget: Budget) -> list:
+    """The complete trials among the budget's first ``finished`` ones: what a study chooses (and soups) from."""
+    from optuna.trial import TrialState
+
+    within = sorted(finished, key=lambda t: t.number)[: budget.trials]
+    return [t for t in within if t.state == TrialState.COMPLETE]
 
 
 def choice_line(chosen: Choice) -> str:

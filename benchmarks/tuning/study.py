@@ -27,7 +27,7 @@ from benchmarks.runner.cells import run_cell
 
 from .executors import trial_executor
 from .records import STUDY_JSON
-from .selection import START, Choice, choice_line, choice_record, choose
+from .selection import START, Choice, choice_line, choice_record, choose, complete_within
 from .settings import Budget, StudySettings, study_folder
 from .soup_step import SOUP_ATTR, study_soup
 from .storage import open_study, sampler_for
@@ -141,7 +141,7 @@ def run_study(
                 )
     chosen = _chosen(study, folder, budget)
     print(choice_line(chosen), flush=True)
-    made = study_soup(study, folder, settings, _complete(study, budget), chosen) if soup else None
+    made = study_soup(study, folder, settings, complete_within(_finished(study), budget), chosen) if soup else None
     promoted = promote(folder, chosen, settings, budget, made)
     write_record(folder, study, settings, budget, parallel, promoted=promoted.run_id)
     return promoted
@@ -165,14 +165,6 @@ def _finished(study) -> list:
 
     done = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
     return [t for t in study.get_trials(deepcopy=False, states=done) if not t.user_attrs.get(REQUEUED)]
-
-
-def _complete(study, budget: Budget) -> list:
-    """The complete trials among the budget's first finished ones: what a study chooses (and soups) from."""
-    from optuna.trial import TrialState
-
-    within = sorted(_finished(study), key=lambda t: t.number)[: budget.trials]
-    return [t for t in within if t.state == TrialState.COMPLETE]
 
 
 def _batch_size(study, budget: Budget, parallel: int) -> int:
