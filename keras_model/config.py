@@ -25,6 +25,7 @@ class TrainConfig(CommonConfig):
     # phase 2 peak LR = lr x this ("a much lower learning rate", Keras guide)
     fine_tune_lr_factor: float = MATCHED.fine_tune_lr_factor
     fine_tune_lr: float | None = None  # phase 2's peak LR itself, in place of lr x fine_tune_lr_factor
+    lr_mult: float = 1  # phase 2: 1, one LR for all (the Keras guide); m, fastai's discriminative LRs (model.py)
     schedule: str = "cosine"  # phase 2: "cosine" (linear warm-up + cosine decay) or "plateau" (ReduceLROnPlateau)
     warmup: float = MATCHED.warmup  # share of phase-2 steps spent warming up (cosine schedule)
     dropout: float = MATCHED.dropout
@@ -71,6 +72,8 @@ def make_config(preset: str | None = None, **overrides) -> TrainConfig:
         raise BenchmarkError(f"--fine-tune-lr-factor {config.fine_tune_lr_factor}: must be in (0, 1]")
     if config.fine_tune_lr is not None and not 0 < config.fine_tune_lr < 1:
         raise BenchmarkError(f"--fine-tune-lr {config.fine_tune_lr}: a learning rate in (0, 1), e.g. 1e-3")
+    if not config.lr_mult >= 1:
+        raise BenchmarkError(f"--lr-mult {config.lr_mult}: must be 1 (one LR for all) or more, e.g. 10 or 100")
     if config.fine_tune_lr is not None and config.fine_tune_lr_factor != MATCHED.fine_tune_lr_factor:
         raise BenchmarkError("--fine-tune-lr and --fine-tune-lr-factor both set phase 2's peak LR: give one")
     refuse_unmatched(
@@ -78,6 +81,7 @@ def make_config(preset: str | None = None, **overrides) -> TrainConfig:
         schedule="cosine",
         fine_tune_lr_factor=MATCHED.fine_tune_lr_factor,
         fine_tune_lr=None,
+        lr_mult=1,
         warmup=MATCHED.warmup,
         dropout=MATCHED.dropout,
     )
@@ -109,6 +113,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--fine-tune-lr-factor", type=float, help="phase-2 peak LR as a share of --lr (default 0.1)")
     parser.add_argument(
         "--fine-tune-lr", type=float, help="phase-2 peak LR itself, instead of --lr x --fine-tune-lr-factor"
+    )
+    parser.add_argument(
+        "--lr-mult",
+        type=float,
+        help="phase 2's discriminative LRs, as fastai's --lr-mult: the head at the peak LR, the body's last stages "
+        "at peak / sqrt(M), its early stages at peak / M (default 1: one LR for all, as the Keras guide)",
     )
     parser.add_argument(
         "--schedule",

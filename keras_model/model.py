@@ -15,6 +15,7 @@ from benchmarks.training.options import ASL_CLIP, ASL_GAMMA_NEG, ASL_GAMMA_POS, 
 from .backbone import feature_extractor, keras
 from .backends import has_gpu
 from .config import TrainConfig, fine_tune_peak_lr, head_lr
+from .optimizer import DiscriminativeAdamW
 
 BODY = "body"
 STEM_OR_HEAD = {
@@ -81,16 +82,30 @@ def set_body_trainable(model: keras.Model, unfreeze_stages: int | None) -> None:
     if unfreeze_stages:
         first_stage = 7 - unfreeze_stages
         for layer in body.layers:
-            stage = (
-                int(layer.name.split("_")[1]) if layer.name.startswith("blocks_") else STEM_OR_HEAD.get(layer.name, 7)
-            )
-            layer.trainable = stage >= first_stage
+            layer.trainable = stage_of(layer.name) >= first_stage
     for layer in body.layers:
         if isinstance(layer, keras.layers.BatchNormalization):
             # Keras 3's fit() calls the model with training=True, which overrides the training=False given
             # at construction (keras-team/keras#20285); a non-trainable BatchNormalization always runs in
             # inference mode, so this is what actually keeps the ImageNet statistics.
             layer.trainable = False
+
+
+def stage_of(layer_name: str) -> int:
+    """The body layer's EfficientNet stage: -1 for the stem, 0-6 for the blocks, 7 for the head conv."""
+    return int(layer_name.split("_")[1]) if layer_name.startswith("blocks_") else STEM_OR_HEAD.get(layer_name, 7)
+
+
+def discriminative_scales(model: keras.Model, config: TrainConfig) -> dict[str, float]:
+    """Phase 2's learning rate per body variable as a share of the head's, in fastai's three groups
+    (``fastai_model/learner.py: stage_splitter``, ``fit_one_cycle(slice(lr / lr_mult, lr))``): the body's early
+    stages at 1/lr_mult, its last ``unfreeze`` stages (3 for the whole body) and head conv at 1/sqrt(lr_mult)."""
+    first_late = 7 - (config.unfreeze or 3)
+    return {
+        variable.path: 1 / config.lr_mult if stage_of(layer.name) < first_late else config.lr_mult**-0.5
+        for layer in model.get_layer(BODY).layers
+        for variable in layer.trainable_weights
+    }
 
 
 def loss_function(config: TrainConfig) -> keras.losses.Loss:
@@ -164,10 +179,15 @@ def fine_tune_learning_rate(config: TrainConfig, steps_per_epoch: int):
 
 def compile_phase(model: keras.Model, config: TrainConfig, phase: str, steps_per_epoch: int) -> None:
     """Phase 1: AdamW at the head LR. Phase 2: warm-up + cosine decay (or a constant LR for ReduceLROnPlateau)
-    peaking at ``lr x fine_tune_lr_factor``."""
+    peaking at ``lr x fine_tune_lr_factor``; with ``--lr-mult`` above 1 the body's groups at lower shares of it."""
     lr = fine_tune_learning_rate(config, steps_per_epoch) if phase == "unfrozen" else head_lr(config)
     adam = {"beta_1": MATCHED.beta_1, "beta_2": MATCHED.beta_2, "epsilon": MATCHED.epsilon}  # Keras' own defaults
+    if phase == "unfrozen" and config.lr_mult != 1:
+        scales = discriminative_scales(model, config)
+        optimizer = DiscriminativeAdamW(scales, learning_rate=lr, weight_decay=config.wd, **adam)
+    else:
+        optimizer = keras.optimizers.AdamW(learning_rate=lr, weight_decay=config.wd, **adam)
     model.compile(
-        optimizer=keras.optimizers.AdamW(learning_rate=lr, weight_decay=config.wd, **adam),
+        optimizer=optimizer,
         loss=loss_function(config),  # no metrics: the epoch's valid pass (callbacks.ValidPass) scores valid
     )

@@ -77,7 +77,7 @@ def test_each_backend_trains_from_the_command_line_and_is_served_as_scored(backe
     from benchmarks.serving.predictors import load_predictor
 
     argv = ["--dataset", str(tiny_scenes), "--results", str(tmp_path)]
-    tiny = ["--img-size", "64", "--epochs", "1", "--freeze-epochs", "0", "--bs", "8", "--lr", "1e-3"]
+    tiny = ["--img-size", "64", "--epochs", "1", "--freeze-epochs", "0", "--bs", "8", "--lr", "1e-3", "--lr-mult", "10"]
     if backend == "torch":
         command = [sys.executable, "-c", WITHOUT_TENSORFLOW, "keras_model.train", *argv, *tiny]
     else:
@@ -87,7 +87,7 @@ def test_each_backend_trains_from_the_command_line_and_is_served_as_scored(backe
     assert done.returncode == 0, done.stderr[-3000:]
     (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]
     info = json.loads((run_dir / "run.json").read_text())
-    assert info["status"] == "done" and info["params"]["backend"] == backend
+    assert info["status"] == "done" and info["params"]["backend"] == backend and info["params"]["lr_mult"] == 10
     assert info["params"]["loader"] == ("pydataset" if backend == "torch" else "tf.data")
     assert info["params"]["precision"] == "auto" and info["timings"]["train_s"] > 0
     assert "served on TensorFlow" in info["served_check"]["skipped"]  # this test checks it instead, below

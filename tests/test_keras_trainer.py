@@ -18,7 +18,7 @@ from benchmarks.models.backbones import get_backbone
 from benchmarks.training import keep_best
 from keras_model import callbacks as keras_callbacks
 from keras_model import train as train_module
-from keras_model.backbone import feature_extractor
+from keras_model.backbone import feature_extractor, keras
 from keras_model.config import make_config
 from keras_model.data import evaluation_data, traced_resize_square, training_data
 from keras_model.model import BODY, build_classifier, compile_phase, set_body_trainable
@@ -183,6 +183,45 @@ def test_unfreeze_top_stages_only(tiny_scenes):
     assert "blocks_4_0_conv_pw" not in trainable and "conv_stem" not in trainable
 
 
+def test_lr_mult_gives_fastais_three_groups_and_each_variable_its_share_of_the_step(tiny_scenes, tmp_path):
+    from keras_model.model import discriminative_scales
+    from keras_model.optimizer import DiscriminativeAdamW
+
+    dataset = load_dataset(tiny_scenes)
+    config = make_config(**TINY, unfreeze=0, lr_mult=100)
+    model = build_classifier(get_backbone("lite0"), dataset.labels, config)
+    set_body_trainable(model, config.unfreeze)
+    scales = discriminative_scales(model, config)
+    by_layer = {path.split("/")[-2]: scale for path, scale in scales.items()}
+    assert by_layer["conv_stem"] == by_layer["blocks_3_0_conv_pw"] == pytest.approx(0.01)
+    assert by_layer["blocks_4_0_conv_pw"] == by_layer["conv_head"] == pytest.approx(0.1)
+    assert not any("scores" in path for path in scales)  # the head at the peak itself
+    # one step with equal gradients moves each variable by its share of the rate; decoupled decay shrinks it by
+    # its share too
+    inputs = keras.Input((4,))
+    early = keras.layers.Dense(3, name="early")(inputs)
+    toy = keras.Model(inputs, keras.layers.Dense(2, name="head")(early))
+    weights = {v.path: np.asarray(v.numpy()).copy() for v in toy.trainable_variables}
+    optimizer = DiscriminativeAdamW({"early/kernel": 0.1}, learning_rate=1e-2, weight_decay=0.0)
+    optimizer.apply([np.ones(v.shape, "float32") for v in toy.trainable_variables], toy.trainable_variables)
+    moved = {v.path: np.abs(np.asarray(v.numpy()) - weights[v.path]).max() for v in toy.trainable_variables}
+    assert moved["early/kernel"] == pytest.approx(1e-3, rel=1e-3) and moved["head/bias"] == pytest.approx(
+        1e-2, rel=1e-3
+    )
+    weights = {v.path: np.asarray(v.numpy()).copy() for v in toy.trainable_variables}
+    optimizer = DiscriminativeAdamW({"early/kernel": 0.1}, learning_rate=1e-2, weight_decay=0.5)
+    optimizer.apply([np.zeros(v.shape, "float32") for v in toy.trainable_variables], toy.trainable_variables)
+    after = {v.path: np.asarray(v.numpy()) for v in toy.trainable_variables}
+    np.testing.assert_allclose(after["early/kernel"], weights["early/kernel"] * (1 - 0.5 * 1e-3), rtol=1e-6)
+    np.testing.assert_allclose(after["head/kernel"], weights["head/kernel"] * (1 - 0.5 * 1e-2), rtol=1e-6)
+    # a checkpoint keeps the optimizer and its groups (--resume recompiles nothing)
+    toy.compile(optimizer=optimizer, loss="mse")
+    toy.save(tmp_path / "toy.keras")
+    loaded = keras.saving.load_model(tmp_path / "toy.keras", safe_mode=True).optimizer
+    assert isinstance(loaded, DiscriminativeAdamW) and loaded.lr_scales == {"early/kernel": 0.1}
+    assert loaded.decoupled_weight_decay == 0.5
+
+
 def test_ctrl_c_marks_run_interrupted_and_resume_finishes_it(tiny_scenes, tmp_path, monkeypatch):
     original = keras_callbacks.RunRecorder.on_epoch_end
 
@@ -234,6 +273,10 @@ def test_bad_options_are_one_line_errors(capsys):
         make_config(fine_tune_lr=2.0)
     with pytest.raises(BenchmarkError, match="give one"):
         make_config(fine_tune_lr=1e-3, fine_tune_lr_factor=0.5)
+    with pytest.raises(BenchmarkError, match="--lr-mult 0.5"):
+        make_config(lr_mult=0.5)
+    with pytest.raises(BenchmarkError, match="--lr-mult 10"):
+        make_config(recipe="matched", lr_mult=10)
     assert train_module.main(["--dataset", "/no/such/place"]) == 2
     assert "dataset folder not found" in capsys.readouterr().err
     assert train_module.main([]) == 2
