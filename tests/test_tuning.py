@@ -384,11 +384,12 @@ def test_trial_0_is_the_preset_and_every_trainer_knob_has_its_value():
     keras = family_of("keras").start_values("quick")
     assert keras.pop("fine-tune-lr") == pytest.approx(1e-3)  # quick's lr 1e-2 x its fine-tune-lr-factor 0.1
     assert keras == {
-        "lr": 1e-2, "epochs": 2, "freeze-epochs": 0, "unfreeze": 3, "wd": 0.01,
+        "lr": 1e-2, "lr-mult": 1, "epochs": 2, "freeze-epochs": 0, "unfreeze": 3, "wd": 0.01,
         "mixup": False, "label-smoothing": 0.0, "dropout": 0.2, "schedule": "cosine", "head-init": "probe",
         "wise-ft": 1.0,
     }  # fmt: skip
     assert family_of("fastai").start_values("quick")["lr-mult"] == 100  # fine_tune's own spread: trial 0 is quick
+    # Keras' is 1, the guide's one LR for all
     for family in (family_of("fastai"), family_of("keras")):
         start = family.start_values("quick")
         assert list(start) == [knob.option for knob in family.search_space], family.kind  # nothing left to chance
@@ -673,7 +674,7 @@ def test_bad_tune_options_are_refused_in_one_line(tiny_scenes, tmp_path, capsys,
 def test_list_spaces_prints_every_tunable_knob(capsys):
     assert cli(["tune", "--list-spaces"]) == 0
     out = capsys.readouterr().out
-    assert "fastai:" in out and "keras:" in out and "--fine-tune-lr 1e-05..0.002 (log)" in out and "--c 0.0001" in out
+    assert "fastai:" in out and "keras:" in out and "--fine-tune-lr 1e-05..0.01 (log)" in out and "--c 0.0001" in out
 
 
 def test_tune_help_explains_budgets_and_the_curve(capsys):
