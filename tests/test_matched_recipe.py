@@ -96,7 +96,7 @@ def test_runs_that_predate_a_setting_group_with_runs_at_its_default(fastai_run, 
     they were."""
     from keras_model.config import make_config as make_keras_config
 
-    keras_only = ("loader", "fine_tune_lr")  # Keras' own settings (loader: tf.data beside TensorFlow)
+    keras_only = ("loader", "fine_tune_lr", "lr_mult")  # Keras' own settings (loader: tf.data beside TensorFlow)
     trainers_defaults = {k: getattr(CommonConfig(), k) for k in PARAM_DEFAULTS_WHEN_MISSING if k not in keras_only}
     trainers_defaults.update({k: getattr(make_keras_config(), k) for k in keras_only})
     assert PARAM_DEFAULTS_WHEN_MISSING == trainers_defaults  # the results format's defaults are the trainers' defaults

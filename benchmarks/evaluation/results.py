@@ -41,6 +41,7 @@ PARAM_DEFAULTS_WHEN_MISSING = {
     "loader": "tf.data",
     "wise_ft": 1.0,
     "fine_tune_lr": None,  # Keras: lr x fine_tune_lr_factor
+    "lr_mult": 1,  # Keras: one learning rate for all (fastai's runs always record theirs)
 }
 
 
