@@ -100,6 +100,11 @@ def test_tuned_runs_of_several_seeds_are_one_model_and_cross_validated_ones_anot
         "fastai·lite0·tuned (tuning.selection=—)": 3,
         "fastai·lite0·tuned (tuning.selection=3-fold CV over train + valid)": 1,
     }
+    # a study over another search space made another model (the runs promoted before spaces were recorded: —)
+    other = _run(results, dataset, "fastai", 1, 0.5, preset="tuned", lr=0.01, tuning={**study, "space": "1a2b3c"})
+    other.update(study={"chosen": {"lr": 0.01}})
+    names = {g.name: len(g.runs) for g in group_runs([load_run(run.path) for run in [*made[:3], other]])}
+    assert names == {"fastai·lite0·tuned (tuning.space=—)": 3, "fastai·lite0·tuned (tuning.space=1a2b3c)": 1}
 
 
 def test_group_ci_covers_seeds_and_images_and_stored_samples_match_recomputed(tmp_path, dataset):

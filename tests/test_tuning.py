@@ -22,7 +22,7 @@ from benchmarks.cli import main as cli
 from benchmarks.errors import BenchmarkError
 from benchmarks.evaluation.results import load_run
 from benchmarks.models.registry import families, tunable_families
-from benchmarks.models.search_space import parse_fixed
+from benchmarks.models.search_space import parse_fixed, space_digest
 from benchmarks.runner import cells
 from benchmarks.runner.spec import Cell, read_spec
 from benchmarks.tuning.curves import budget_verdict, expected_max, expected_max_bands
@@ -97,6 +97,8 @@ def test_a_study_on_a_local_ray_cluster_resumes_after_a_kill_and_chooses_what_a_
     promoted = load_run(results / study["promoted"])
     assert promoted.status == "done" and promoted.params["preset"] == "tuned"
     assert promoted.info["study"]["trial"] == study["chosen"] and promoted.params["tuning"]["budget"] == "3 trials"
+    searched = [knob for knob in families()["fastai"].search_space if knob.option not in ("epochs", "freeze-epochs")]
+    assert promoted.params["tuning"]["space"] == space_digest(searched)  # what was searched is part of the model
     assert not (promoted.path / "checkpoints").exists()
     assert subprocess.run(
         [sys.executable, "-m", "benchmarks", "baseline", "linear-probe", "--dataset", str(tiny_scenes), "--results",

@@ -22,7 +22,7 @@ from benchmarks.data.folds import write_folds
 from benchmarks.errors import BenchmarkError, RunError, interruptible
 from benchmarks.evaluation.machine import environment
 from benchmarks.evaluation.results import Run, load_run, report_run
-from benchmarks.models.search_space import describe_values
+from benchmarks.models.search_space import describe_values, space_digest
 from benchmarks.runner.cells import run_cell
 
 from .executors import trial_executor
@@ -253,6 +253,7 @@ def promote(folder: Path, chosen: Choice, settings: StudySettings, budget: Budge
                 "pruner": "median" if settings.prune else "none",
                 "fixed": identity["fixed"],
                 "start_preset": identity["preset"],
+                "space": space_digest(settings.knobs),
                 # only where it is not valid: tuned runs chosen on valid keep grouping with the ones made before
                 **({"selection": f"{settings.selection} over train + valid"} if settings.folds > 1 else {}),
                 **({"soup": "greedy"} if soup else {}),  # a soup is another model than its chosen trial alone
