@@ -98,7 +98,7 @@ def test_a_study_on_a_local_ray_cluster_resumes_after_a_kill_and_chooses_what_a_
     assert promoted.status == "done" and promoted.params["preset"] == "tuned"
     assert promoted.info["study"]["trial"] == study["chosen"] and promoted.params["tuning"]["budget"] == "3 trials"
     searched = [knob for knob in families()["fastai"].search_space if knob.option not in ("epochs", "freeze-epochs")]
-    assert promoted.params["tuning"]["space"] == space_digest(searched)  # what was searched is part of the model
+    assert promoted.params["tuning"]["space"] == space_digest([knob.describe() for knob in searched])  # the model's
     assert not (promoted.path / "checkpoints").exists()
     assert subprocess.run(
         [sys.executable, "-m", "benchmarks", "baseline", "linear-probe", "--dataset", str(tiny_scenes), "--results",
@@ -558,6 +558,13 @@ def test_seeds_pool_into_one_curve_per_family_and_a_damaged_record_is_skipped(tm
     assert "<h2>Tuning</h2>" in html and "fastai ahead at every budget from 1 to 3 trials" in html
     assert [title for title, _ in figures] == ["Tuning"]
     assert read_studies(tmp_path, "sha256:other")[0] == []
+    # a Keras study over another space: a second Keras curve, titled by its space as its tuned run is named
+    record = study_record("keras", "Keras", 0, [(0.70, 0.69), (0.72, 0.70)], "sha256:x")
+    record["settings"]["space"] = ["--lr-mult 1 | 10 | 100"]
+    (tmp_path / "tuning" / "wider").mkdir()
+    (tmp_path / "tuning" / "wider" / "study.json").write_text(json.dumps(record))
+    titles = sorted(c.title for c in family_curves(read_studies(tmp_path, "sha256:x")[0]))
+    assert titles == ["Keras (space 95a434)", "Keras (space e3b0c4)", "fastai"]  # space_digest of each
 
 
 def test_the_dashboard_tuning_page_shows_the_curves_the_verdict_and_every_trial(tiny_scenes, tmp_path, monkeypatch):

@@ -42,14 +42,10 @@ class Knob:
         return self.low <= value <= self.high
 
     def describe(self) -> str:
-        return self.values_text() + (f": {self.why}" if self.why else "")
-
-    def values_text(self) -> str:
-        """The flag and what it may take, without the why: ``--lr 0.0001..0.1 (log)``."""
         values = " | ".join(str(c) for c in self.choices) if self.kind == "choice" else f"{self.low:g}..{self.high:g}"
         scale = " (log)" if self.kind == "log" else ""
         condition = f" (only with --{self.only_with[0]} {self.only_with[1]})" if self.only_with else ""
-        return f"--{self.option} {values}{scale}{condition}"
+        return f"--{self.option} {values}{scale}{condition}" + (f": {self.why}" if self.why else "")
 
     def applies(self, values: dict) -> bool:
         """Whether a trial with these other knobs' ``values`` draws this knob (see ``only_with``)."""
@@ -78,11 +74,10 @@ WISE_FT = choice(
 )
 
 
-def space_digest(knobs) -> str:
-    """A short name for what a study searched (its knobs and their ranges, not their explanations): tuned models
-    searched over different spaces are different models on the leaderboard."""
-    text = "\n".join(knob.values_text() for knob in knobs)
-    return hashlib.sha256(text.encode()).hexdigest()[:6]
+def space_digest(described: list[str]) -> str:
+    """A short name for what a study searched, from its knobs as ``Knob.describe`` gives them (and study.json's
+    settings keep them): tuned models searched over different spaces are different models on the leaderboard."""
+    return hashlib.sha256("\n".join(described).encode()).hexdigest()[:6]
 
 
 def describe_values(params: dict) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import zlib
+from collections import Counter
 from dataclasses import dataclass, field
 from itertools import combinations
 from pathlib import Path
@@ -14,6 +15,7 @@ import numpy as np
 
 from benchmarks.data.dataset import Dataset
 from benchmarks.evaluation.metrics import with_interval
+from benchmarks.models.search_space import space_digest
 
 from .curves import BAND_RESAMPLES, budget_verdict, expected_max_bands
 from .settings import selection_of
@@ -116,6 +118,16 @@ def family_curves(studies: list[StudyRecord], dataset: Dataset | None = None) ->
         curves.append(
             FamilyCurve(family, title, members, bands, len(scored), len(complete), resampled, samples, selection)
         )
+    return with_distinct_titles(curves)
+
+
+def with_distinct_titles(curves: list[FamilyCurve]) -> list[FamilyCurve]:
+    """Curves of one family over different search spaces (a space changed between studies) titled apart by the
+    space's digest, the name a tuned run's ``params.tuning.space`` gives it on the leaderboard."""
+    titles = Counter(curve.title for curve in curves)
+    for curve in curves:
+        if titles[curve.title] > 1:
+            curve.title += f" (space {space_digest(curve.studies[0].record['settings']['space'])})"
     return curves
 
 

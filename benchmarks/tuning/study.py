@@ -253,7 +253,7 @@ def promote(folder: Path, chosen: Choice, settings: StudySettings, budget: Budge
                 "pruner": "median" if settings.prune else "none",
                 "fixed": identity["fixed"],
                 "start_preset": identity["preset"],
-                "space": space_digest(settings.knobs),
+                "space": space_digest(identity["space"]),
                 # only where it is not valid: tuned runs chosen on valid keep grouping with the ones made before
                 **({"selection": f"{settings.selection} over train + valid"} if settings.folds > 1 else {}),
                 **({"soup": "greedy"} if soup else {}),  # a soup is another model than its chosen trial alone
