@@ -26,7 +26,7 @@ from benchmarks.models.search_space import parse_fixed, space_digest
 from benchmarks.runner import cells
 from benchmarks.runner.spec import Cell, read_spec
 from benchmarks.tuning.curves import budget_verdict, expected_max, expected_max_bands
-from benchmarks.tuning.records import family_curves, read_studies, report_section
+from benchmarks.tuning.records import family_curves, read_studies, report_section, titled_studies
 from benchmarks.tuning.records import verdicts as budget_verdicts
 from tests.conftest import refused
 
@@ -563,8 +563,11 @@ def test_seeds_pool_into_one_curve_per_family_and_a_damaged_record_is_skipped(tm
     record["settings"]["space"] = ["--lr-mult 1 | 10 | 100"]
     (tmp_path / "tuning" / "wider").mkdir()
     (tmp_path / "tuning" / "wider" / "study.json").write_text(json.dumps(record))
-    titles = sorted(c.title for c in family_curves(read_studies(tmp_path, "sha256:x")[0]))
-    assert titles == ["Keras (space 95a434)", "Keras (space e3b0c4)", "fastai"]  # space_digest of each
+    studies = read_studies(tmp_path, "sha256:x")[0]
+    curves = family_curves(studies)
+    assert sorted(c.title for c in curves) == ["Keras (space 95a434)", "Keras (space e3b0c4)", "fastai"]  # digests
+    titles = {study.path.parent.name: title for title, study in titled_studies(studies, curves)}
+    assert titles["wider"] == "Keras (space 95a434)"  # the studies table and the dashboard name it as its curve
 
 
 def test_the_dashboard_tuning_page_shows_the_curves_the_verdict_and_every_trial(tiny_scenes, tmp_path, monkeypatch):

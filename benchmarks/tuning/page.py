@@ -15,7 +15,7 @@ from benchmarks.models.registry import BAR, baseline_kind
 from benchmarks.models.search_space import describe_values
 from benchmarks.runner.figures import commit, describe_machine
 
-from .records import band_note, curve_table, family_curves, read_studies, study_title, verdicts
+from .records import band_note, curve_table, family_curves, read_studies, titled_studies, verdicts
 
 TUNED = "tuned"
 
@@ -38,12 +38,12 @@ def render_tuning_page(results: Path, dataset: Dataset, command: str) -> str:
         "| chosen trial (valid macro AUC) |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for study in studies:
+    for title, study in titled_studies(studies, curves):
         record = study.record
         states = [t["state"] for t in record["trials"]]
         chosen = next((t for t in record["trials"] if t["number"] == record.get("chosen")), None)
         lines.append(
-            f"| {study_title(record)} | {record['settings']['seed']} | {record['budget']['described']} | "
+            f"| {title} | {record['settings']['seed']} | {record['budget']['described']} | "
             f"{states.count('complete')} / {states.count('pruned')} / {states.count('failed')} | "
             f"{record['spent']['wall_s']:.0f} | {_share(record.get('tuner_overhead'))} | "
             f"{_share(record.get('not_training'))} | "

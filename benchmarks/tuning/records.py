@@ -131,6 +131,12 @@ def with_distinct_titles(curves: list[FamilyCurve]) -> list[FamilyCurve]:
     return curves
 
 
+def titled_studies(studies: list[StudyRecord], curves: list[FamilyCurve]) -> list[tuple[str, StudyRecord]]:
+    """Each study with the title of the curve it is pooled into (a study with no scored trial yet: its own)."""
+    titles = {study.path: curve.title for curve in curves for study in curve.studies}
+    return [(titles.get(study.path, study_title(study.record)), study) for study in studies]
+
+
 def verdicts(curves: list[FamilyCurve]) -> list[str]:
     """For every pair of families chosen the same way (on valid, or with the same folds): how their expected best
     valid macro AUC compares across budgets (the paired difference of their resampled curves)."""

@@ -9,7 +9,7 @@ import streamlit as st
 
 from benchmarks.data.dataset import Dataset
 from benchmarks.evaluation.charts import expected_max_overlay
-from benchmarks.tuning.records import band_note, family_curves, read_studies, study_title, verdicts
+from benchmarks.tuning.records import band_note, family_curves, read_studies, titled_studies, verdicts
 
 
 def render(dataset: Dataset, results: Path) -> None:
@@ -39,12 +39,12 @@ def render(dataset: Dataset, results: Path) -> None:
     budgets = {c.title: c.budget for c in curves}
     if len(set(budgets.values())) > 1:
         st.warning(f"the families were not given the same budget: {budgets}; compare them at equal k only")
-    for study in studies:
+    for title, study in titled_studies(studies, curves):
         record = study.record
         chosen = record.get("chosen")
         souped = set((record.get("soup") or {}).get("trials", []))  # tune --soup: the trials averaged into one model
         with st.expander(
-            f"{study_title(record)} · seed {record['settings']['seed']} · {record['spent']['trials']} trials "
+            f"{title} · seed {record['settings']['seed']} · {record['spent']['trials']} trials "
             f"({record['budget']['described']}) · {record['spent']['wall_s']:.0f} s"
         ):
             rows = [
