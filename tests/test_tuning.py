@@ -28,6 +28,7 @@ from benchmarks.runner.spec import Cell, read_spec
 from benchmarks.tuning.curves import budget_verdict, expected_max, expected_max_bands
 from benchmarks.tuning.records import family_curves, read_studies, report_section, titled_studies
 from benchmarks.tuning.records import verdicts as budget_verdicts
+from benchmarks.tuning.settings import Budget
 from tests.conftest import refused
 
 TINY_STUDY = ["--img-size", "64", "--trials", "3", "--fix", "epochs=1", "freeze-epochs=0", "--cpus-per-trial", "2"]
@@ -78,6 +79,8 @@ def test_a_study_on_a_local_ray_cluster_resumes_after_a_kill_and_chooses_what_a_
     local = tmp_path / "local"  # the same seed, uninterrupted, without Ray: the same values in the same order
     plain = subprocess.run([*tune_argv(tiny_scenes, local), *TINY_STUDY], capture_output=True, text=True, timeout=900)
     assert plain.returncode == 0, plain.stderr[-3000:]
+    assert "2 trials to go: about " in plain.stdout and "1 trial to go: about " in plain.stdout  # the pace, each trial
+    assert "0 trials to go" not in plain.stdout
     _, local_study = study_of(local)
     resumed = [t for t in study["trials"] if t["state"] != "requeued"]
     assert [t["params"] for t in local_study["trials"]] == [t["params"] for t in resumed]
@@ -398,6 +401,16 @@ def test_trial_0_is_the_preset_and_every_trainer_knob_has_its_value():
         assert family.start_values("full")["epochs"] == 8
         assert "lr" not in family.start_values(None)  # lr "auto" is no value of the space: the sampler draws it
     assert family_of("linear_probe").start_values(None) == {}  # its default already picks C on valid
+
+
+def test_a_study_says_how_long_the_rest_of_its_budget_may_take():
+    assert Budget(16).pace([600.0, 1800.0], spent=2400) == (
+        "14 trials to go: about 4 h 40 min more at the mean 20 min per trial so far (pruned: shorter)"
+    )
+    assert Budget(16).pace([600.0, 1800.0], spent=2400, parallel=4).startswith("14 trials to go: about 1 h 20 min")
+    capped = Budget(16, seconds=3600).pace([600.0], spent=600)
+    assert capped == "15 trials to go, but the budget's wall time ends in 50 min"
+    assert Budget(2).pace([30.0, 30.0], spent=60) is None  # spent: nothing left to say
 
 
 def test_a_knob_admits_only_values_of_its_own_kind_and_range():

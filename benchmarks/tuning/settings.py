@@ -36,6 +36,26 @@ class Budget:
     def spent(self, finished: int, seconds: float) -> bool:
         return finished >= self.trials or (self.seconds is not None and seconds >= self.seconds)
 
+    def pace(self, trial_seconds: list[float], spent: float, parallel: int = 1) -> str | None:
+        """What is left at the pace so far, said after every trial: a 16-trial study on a few thousand images runs
+        for hours on a laptop (None once the budget is spent)."""
+        left = self.trials - len(trial_seconds)
+        if left <= 0 or not trial_seconds or self.spent(len(trial_seconds), spent):
+            return None
+        mean = sum(trial_seconds) / len(trial_seconds)
+        eta = mean * -(-left // parallel)
+        trials = f"{left} trial{'s' if left > 1 else ''} to go"
+        if self.seconds is not None and self.seconds - spent < eta:
+            return f"{trials}, but the budget's wall time ends in {_duration(self.seconds - spent)}"
+        return f"{trials}: about {_duration(eta)} more at the mean {_duration(mean)} per trial so far (pruned: shorter)"
+
+
+def _duration(seconds: float) -> str:
+    minutes = round(seconds / 60)
+    if minutes < 1:
+        return f"{seconds:.0f} s"
+    return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
+
 
 def selection_of(settings: dict) -> str:
     """ "valid", "3-fold CV" or "3-fold CV by instance" from a study's recorded settings: studies compare only with

@@ -131,6 +131,9 @@ def run_study(
                 )
                 raise KeyboardInterrupt
             finished = _finished(study)
+            pace = budget.pace([t.user_attrs.get("seconds", 0.0) for t in finished], spent, parallel)
+            if pace:
+                print(pace, flush=True)
             if len(finished) >= min(budget.trials, max(FAILURES_BEFORE_GIVING_UP, parallel)) and all(
                 t.state == TrialState.FAIL for t in finished
             ):  # every trial so far failed: a setup problem (a bad --fix, a broken install), not bad luck
