@@ -2,7 +2,9 @@
 dataset averaged into one model. Runs fine-tuned from the same start (LP-FT's probe head on the same pretrained body)
 stay in one basin, so their average is itself a good model, often better than each, and it serves at the cost of
 one. Greedy: the runs are tried in the order given (the study's chosen trial first, then by valid macro AUC) and one
-joins only where the soup's valid macro AUC does not drop. Test is never read before the soup is made.
+joins only where the soup's valid macro AUC does not drop; a run with the same weights as one already in the soup
+(trials that keep-best returned to the same start) is left out rather than counted twice. Test is never read before
+the soup is made.
 
 Each family supplies how to read, set and save its weights (``fastai_model/soup.py``, ``keras_model/soup.py``); the
 order, the rule, the run and its scoring are shared here.
@@ -11,6 +13,7 @@ order, the rule, the run and its scoring are shared here.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -50,6 +53,14 @@ def average(sums: list[np.ndarray], count: int, like: list[np.ndarray]) -> list[
     ]
 
 
+def weights_digest(weights: list[np.ndarray]) -> str:
+    """What makes two runs' weights the same model: a hash of every tensor's bytes, in order."""
+    digest = hashlib.sha256()
+    for w in weights:
+        digest.update(np.ascontiguousarray(w).tobytes())
+    return digest.hexdigest()
+
+
 def predict(predictor, images: list) -> np.ndarray:
     return np.concatenate([np.asarray(predictor.predict(images[i : i + BATCH])) for i in range(0, len(images), BATCH)])
 
@@ -67,11 +78,19 @@ def make_soup(kit: SoupKit, dataset: Dataset, results: Path, runs: list[Run]) ->
     best = macro_auc(targets, predict(base, valid))
     steps = [{"run": runs[0].run_id, "valid_macro_auc": round(best, 5), "joined": True}]
     print(f"soup: {runs[0].run_id} first, valid macro AUC {best:.4f}", flush=True)
+    # Trials that keep-best returned to the same start hold the same weights: one copy each, or the mean would
+    # weigh that model once per copy.
+    in_soup = {weights_digest(first): runs[0].run_id}
     for run in runs[1:]:
         weights = kit.weights(predictor_class(run.path))
         if [w.shape for w in weights] != [w.shape for w in first]:
             steps.append({"run": run.run_id, "joined": False, "why": "other weight shapes"})
             print(f"soup: {run.run_id} left out: its weights have other shapes", flush=True)
+            continue
+        same = in_soup.get(digest := weights_digest(weights))
+        if same:
+            steps.append({"run": run.run_id, "joined": False, "why": f"the same weights as {same}"})
+            print(f"soup: {run.run_id} left out: the same weights as {same}, already in the soup", flush=True)
             continue
         trial = [total + w for total, w in zip(sums, weights)]
         kit.set_weights(base, average(trial, count + 1, first))
@@ -81,6 +100,7 @@ def make_soup(kit: SoupKit, dataset: Dataset, results: Path, runs: list[Run]) ->
         print(f"soup: + {run.run_id}: valid macro AUC {score:.4f} ({'joins' if joined else 'left out'})", flush=True)
         if joined:
             sums, count, best = trial, count + 1, score
+            in_soup[digest] = run.run_id
     if count == 1:
         print(f"soup: no other run kept valid macro AUC up; the soup is {runs[0].run_id}'s model alone")
     kit.set_weights(base, average(sums, count, first))

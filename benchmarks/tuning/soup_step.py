@@ -58,5 +58,8 @@ def study_soup(study, folder: Path, settings: StudySettings, complete: list, cho
     joined = [by_run[r] for r in load_run(folder / "trials" / name).info["soup"]["ingredients"]]
     made = {"for": numbers, "run": name, "trials": joined}
     study.set_user_attr(SOUP_ATTR, made)
-    print(f"soup: trial(s) {', '.join(map(str, joined))} averaged into {name}", flush=True)
+    if len(joined) > 1:
+        print(f"soup: trials {', '.join(map(str, joined))} averaged into {name}", flush=True)
+    else:
+        print(f"soup: no other trial joined; {name} is trial {chosen.number}'s model alone", flush=True)
     return made
