@@ -13,7 +13,14 @@ from benchmarks.data.dataset import load_dataset  # noqa: E402
 from benchmarks.data.images import open_rgb  # noqa: E402
 from benchmarks.errors import BenchmarkError  # noqa: E402
 from benchmarks.models.backbones import get_backbone  # noqa: E402
-from benchmarks.models.baselines import LinearProbePredictor, _probabilities, fit_probe, probe_head, run_linear_probe  # noqa: E402
+from benchmarks.models.baselines import (  # noqa: E402
+    PROBE_C_GRID,
+    LinearProbePredictor,
+    _probabilities,
+    fit_probe,
+    probe_head,
+    run_linear_probe,
+)
 
 SIZE = 64
 
@@ -75,7 +82,7 @@ def test_keras_head_from_the_probe_predicts_what_the_probe_predicts(probe):
 def test_trained_runs_say_where_their_head_came_from(fastai_run, keras_run):
     for run in (fastai_run, keras_run):
         head = run.info["head_init"]
-        assert "linear probe" in head["from"] and head["c"] in (0.01, 0.1, 1.0)
+        assert "linear probe" in head["from"] and head["c"] in PROBE_C_GRID
 
 
 def test_random_head_keeps_fastais_own_head_and_bad_values_are_refused():

@@ -30,7 +30,7 @@ FAMILIES = (
         # deterministic (L-BFGS, C chosen on valid): one cell per dataset
         grid=GridSupport(seeded=False, takes_preset=False),
         # tuned too, so "tuned fine-tuning vs the probe" compares equal efforts: its one knob, the inverse L2
-        # strength (the untuned probe picks from 0.01, 0.1 and 1 on valid)
+        # strength (the untuned probe picks from baselines.PROBE_C_GRID, 1e-4 to 1, on valid)
         search_space=(log_range("c", 1e-4, 1e2, "logistic regression's C (inverse L2 strength), one for every label"),),
         demo=(DemoStep("linear probe on frozen lite0 features"),),
         bench=(DemoStep("linear probe (reused when done)", ("--skip-existing",)),),
