@@ -20,10 +20,10 @@ from .backbones import DEFAULT_BACKBONE, backbone_input, get_backbone
 from .compiled import export_torch
 from .features import backbone_features
 
-# C (inverse L2 strength) tried on valid. 1,280 pooled features and a few hundred to a few thousand images want strong
-# regularisation: on StampScenes and StampScenes-450 every tuned probe chose C near 1e-3 (test macro AUC +0.008 and
-# +0.009 over the old grid's best, 0.01), which the earlier (0.01, 0.1, 1) grid could not reach. Small C converges in
-# a few iterations, so the low end costs little; 0.1 and 1 stay for large datasets.
+# C (inverse L2 strength) tried on valid. 1,280 pooled features over a few hundred to a few thousand images want
+# strong regularisation (tuned probes on StampScenes and StampScenes-450 choose C near 1e-3; docs/results.md), and
+# LP-FT's head is this fit, so the grid reaches well below 0.01. Small C converges in a few iterations, so the low end
+# costs little; 0.1 and 1 stay for large datasets.
 PROBE_C_GRID = (1e-4, 3e-4, 1e-3, 3e-3, 0.01, 0.1, 1.0)
 PROBE_FILE = "linear_probe.npz"  # the scaler and per-label heads; the frozen backbone comes from the registry
 

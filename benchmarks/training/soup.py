@@ -102,7 +102,7 @@ def make_soup(kit: SoupKit, dataset: Dataset, results: Path, runs: list[Run]) ->
             sums, count, best = trial, count + 1, score
             in_soup[digest] = run.run_id
     if count == 1:
-        print(f"soup: no other run kept valid macro AUC up; the soup is {runs[0].run_id}'s model alone")
+        print(f"soup: no other run joined; the soup is {runs[0].run_id}'s model alone")
     kit.set_weights(base, average(sums, count, first))
     return _soup_run(kit, base, dataset, results, runs, steps, best)
 
