@@ -522,6 +522,8 @@ def test_the_verdict_says_when_the_winner_depends_on_the_budget():
     assert "not distinguishable at any budget" in budget_verdict("A", curve([0.8, 0.8]), "B", curve([0.805, 0.805]))
     catching_up = budget_verdict("A", curve([0.80, 0.81, 0.82]), "B", curve([0.80, 0.84, 0.86]))
     assert catching_up == "A vs B: not distinguishable at 1 trial; B at 2-3 trials (no budget where the other leads)"
+    crossing = budget_verdict("A", curve([0.90, 0.80, 0.80]), "B", curve([0.80, 0.80, 0.90]))
+    assert crossing.endswith("A at 1 trial; not distinguishable at 2 trials; B at 3 trials")
 
 
 def study_record(

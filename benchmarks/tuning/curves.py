@@ -112,7 +112,8 @@ def budget_verdict(
     for k in range(1, k_max + 1):
         if k == k_max or ahead[k] != ahead[start]:
             who = ahead[start] or "not distinguishable"
-            spans.append(f"{who} at {start + 1}" + (f"-{k} trials" if k > start + 1 else " trial"))
+            budget = f"{start + 1}-{k} trials" if k > start + 1 else f"{k} trial" + ("s" if k > 1 else "")
+            spans.append(f"{who} at {budget}")
             start = k
     if len(named) == 2:  # the curves cross: each family leads at some budget
         return f"{a} vs {b}: the winner depends on the budget — " + "; ".join(spans)
