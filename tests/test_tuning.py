@@ -614,6 +614,8 @@ def test_the_tuning_page_lists_every_study_and_says_when_the_preset_was_kept(tin
     dataset = load_dataset(tiny_scenes)
     write_studies(tmp_path, dataset.fingerprint)
     page = render_tuning_page(tmp_path, dataset, "python -m benchmarks tuning-curve D --markdown P")
+    sizes = dataset.items["split"].value_counts()
+    assert page.startswith(f"# Tuning on {dataset.name} ({sizes['train']} train / {sizes['valid']} valid / ")
     rows = [line for line in page.splitlines() if "| 3 trials |" in line]  # the studies table
     assert len(rows) == 3 and all("| 0 (the preset) (0." in row for row in rows), rows
     assert sum("; soup of trials 0, 1 |" in row for row in rows) == 1
