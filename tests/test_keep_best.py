@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from benchmarks.errors import BenchmarkError
+from benchmarks.evaluation.metrics import macro_auc
 from benchmarks.training.keep_best import KeepBest, kept_the_start
 from fastai_model.config import make_config
 
@@ -71,15 +72,18 @@ def test_the_run_says_after_each_epoch_what_it_would_end_on(valid):
 
 
 def test_under_wise_ft_the_epochs_are_only_recorded_and_the_blend_is_judged(valid):
-    """The run ends on a blend of its start and its last epoch: keep-best saves no epoch, the pruner sees the start
-    until the end, and the blend stays only if it beats the start beyond the noise."""
+    """The run ends on a blend of its start and its last epoch: keep-best saves no epoch, the pruner sees each
+    epoch's score where it beats the start beyond the noise (the start's otherwise) as the blend's stand-in, and the
+    blend stays only if it beats the start beyond the noise."""
     rng, targets, start = valid
     clear = targets + rng.normal(0, 0.5, targets.shape)
     for blend, stays in ((clear, True), (start + rng.normal(0, 0.05, start.shape), False)):
         run = FakeRun()
         rule = KeepBest(targets, start, confidence=0.95, start="the start", run=run, wise_ft=0.5)
         assert not rule.offer(targets, clear, "unfrozen epoch 0")  # a clear gain, but the weights stay as trained
-        assert run.info["keep_best_progress"]["ends_on"] == [run.info["keep_best_progress"]["start_valid_macro_auc"]]
+        assert not rule.offer(targets, start + rng.normal(0, 2.0, start.shape), "unfrozen epoch 1")  # a dip
+        start_auc = run.info["keep_best_progress"]["start_valid_macro_auc"]
+        assert run.info["keep_best_progress"]["ends_on"] == [round(macro_auc(targets, clear), 5), start_auc]
         assert rule.judge_blend(targets, blend) is stays
         rule.record(run)
         kept = run.info["kept"]

@@ -88,9 +88,18 @@ class KeepBest:
         better = trusted and auc > self.best_auc and not self.blends
         if better:
             self.best_auc, self.best_from, self.best_share = auc, where, share
-        self.ends_on = [*self.ends_on, round(self.best_auc, 5)]
+        self.ends_on = [*self.ends_on, round(self._would_end_on(auc, trusted), 5)]
         self._publish()
         return better
+
+    def _would_end_on(self, auc: float, trusted: bool) -> float:
+        """The valid macro AUC the run would end on if it stopped after this epoch. Under ``--wise-ft`` the blend
+        of the start and this epoch is only made after the last epoch, so this epoch's score stands in for it where
+        it beats the start beyond the noise: reporting the start instead let the pruner stop every blending trial
+        once the field had gained on its start (on StampScenes, 6 of fastai's 10 pruned trials, none ever seen)."""
+        if self.blends:
+            return auc if trusted else self.start_auc
+        return self.best_auc
 
     def judge_blend(self, targets: np.ndarray, scores: np.ndarray) -> bool:
         """After training under ``--wise-ft``: True when the blend's valid scores beat the start beyond the noise
