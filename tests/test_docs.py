@@ -55,6 +55,7 @@ NOT_CHECKED = {
     "docs/gpu.md",
     "docs/results.md",
     "docs/tuning-results.md",
+    "docs/tuning-results-stampscenes.md",
     "docs/robustness-results.md",
     "docs/export-results.md",
     "docs/serving-results.md",
