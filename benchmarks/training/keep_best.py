@@ -95,8 +95,8 @@ class KeepBest:
     def _would_end_on(self, auc: float, trusted: bool) -> float:
         """The valid macro AUC the run would end on if it stopped after this epoch. Under ``--wise-ft`` the blend
         of the start and this epoch is only made after the last epoch, so this epoch's score stands in for it where
-        it beats the start beyond the noise: reporting the start instead let the pruner stop every blending trial
-        once the field had gained on its start (on StampScenes, 6 of fastai's 10 pruned trials, none ever seen)."""
+        it beats the start beyond the noise: reporting the start would let the pruner stop every blending trial,
+        unseen, as soon as the field gains on its start (docs/tuning.md)."""
         if self.blends:
             return auc if trusted else self.start_auc
         return self.best_auc
