@@ -475,6 +475,11 @@ def test_a_study_leaves_its_preset_only_for_a_trial_ahead_of_it_beyond_valid_noi
     chosen = tuning.choose(made_up_study({0: 0.80, 1: 0.805}, start=0).trials, tmp_path, Budget(16))
     assert (chosen.number, chosen.best) == (0, 1)
     assert "trial 1 scored higher on valid, but not in 95%" in tuning.choice_line(chosen)
+    # how far trial 1 had to lead: the one-sided 95% normal quantile × the sd of its paired difference (~0.01)
+    spread = np.std(resampled["run1"] - resampled["run0"])
+    assert chosen.lead_needed == pytest.approx(1.6449 * spread, rel=1e-4) and 0.014 < chosen.lead_needed < 0.019
+    assert f"it needed a lead of about {chosen.lead_needed:+.3f}" in tuning.choice_line(chosen)
+    assert tuning.choice_record(chosen)["lead_needed"] == round(chosen.lead_needed, 4)
     chosen = tuning.choose(made_up_study({0: 0.80, 1: 0.805, 2: 0.83, 3: 0.84}, start=0).trials, tmp_path, Budget(16))
     assert (chosen.number, chosen.start, chosen.share_ahead, chosen.best) == (2, 0, 1.0, 3)
     assert tuning.choice_record(chosen) == {
@@ -486,6 +491,37 @@ def test_a_study_leaves_its_preset_only_for_a_trial_ahead_of_it_beyond_valid_noi
     assert chosen.number == 1 and "the highest valid macro AUC" in tuning.choice_line(chosen)
     resampled["run0"] = None  # the preset's run folder is gone: nothing to pair with, the highest valid wins
     assert tuning.choose(made_up_study({0: 0.80, 1: 0.805}, start=0).trials, tmp_path, Budget(16)).number == 1
+
+
+def test_the_tuning_page_says_how_far_each_studys_best_trial_had_to_lead_the_preset(tmp_path, monkeypatch):
+    """The best trial besides the preset: its valid lead and the lead the rule needed from it on these valid images;
+    nothing where it kept no predictions or ended on the preset's own weights, nor for a study without a preset."""
+    from benchmarks.tuning.records import StudyRecord, best_trial_lead, describe_lead
+    from benchmarks.tuning.valid_resamples import ValidResampler
+
+    rng = np.random.default_rng(0)
+    noise = rng.normal(0, 0.01, 1000)
+    resampled = {"run0": 0.80 + noise, "run1": 0.81 + noise + rng.normal(0, 0.02, 1000), "run2": 0.805 + noise,
+                 "same": 0.80 + noise, "gone": None}  # fmt: skip
+    monkeypatch.setattr(ValidResampler, "trial_samples", lambda self, folder, trial: resampled[trial["run"]])
+
+    def study(*trials):
+        record = {"budget": {"trials": 16}, "trials": [
+            {"number": i, "state": "complete", "valid": valid, "run": run, **({"start": "quick"} if i == 0 else {})}
+            for i, (valid, run) in enumerate(trials)]}  # fmt: skip
+        return StudyRecord(tmp_path / "tuning" / "s" / "study.json", record)
+
+    resampler = ValidResampler(1000)
+    lead, needed = best_trial_lead(study((0.80, "run0"), (0.81, "run1"), (0.805, "run2")), resampler)
+    assert lead == pytest.approx(0.01) and needed == pytest.approx(1.6449 * np.std(resampled["run1"] - noise), rel=1e-4)
+    assert best_trial_lead(study((0.80, "run0"), (0.81, "gone")), resampler) == (pytest.approx(0.01), None)
+    assert best_trial_lead(study((0.80, "run0"), (0.80, "same")), resampler) == (0.0, None)
+    assert best_trial_lead(study((0.80, "run0")), resampler) is None  # nothing besides the preset
+    assert describe_lead((0.01, 0.0234)) == "+0.010 / +0.023" and describe_lead(None) == "—"
+    assert describe_lead((0.01, None)) == "+0.010 / — (ended on the preset's weights)"
+    record = study((0.80, "run0"), (0.81, "run1")).record
+    record["trials"][0].pop("start")  # the probe's studies have no preset trial
+    assert best_trial_lead(StudyRecord(tmp_path / "s.json", record), resampler) is None
 
 
 def test_expected_max_is_the_mean_best_of_every_k_subset():
@@ -602,6 +638,7 @@ def test_the_dashboard_tuning_page_shows_the_curves_the_verdict_and_every_trial(
     assert [w.value for w in app.warning] == [next(iter(read_studies(tmp_path)[1]))]  # the damaged record, named
     assert len(app.expander) == 3 and len(app.dataframe) == 3
     assert "← chosen" in app.dataframe[0].value.to_string()
+    assert sum("the lead the preset rule needed from it" in c.value for c in app.caption) == 3  # one per study
     assert app.dataframe[0].value["start"].tolist() == ["preset", "", ""]
     souped = next(d.value for d in app.dataframe if "in the soup" in d.value.to_string())
     assert souped["state"].tolist()[:2] == ["complete ← chosen · in the soup", "complete · in the soup"]

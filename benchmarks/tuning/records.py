@@ -18,6 +18,7 @@ from benchmarks.evaluation.metrics import with_interval
 from benchmarks.models.search_space import space_digest
 
 from .curves import BAND_RESAMPLES, budget_verdict, expected_max_bands
+from .selection import lead_needed
 from .settings import selection_of
 from .valid_resamples import ValidResampler
 
@@ -77,6 +78,30 @@ def within_budget(record: dict) -> list[dict]:
     trials reads as if it had stopped there (as its choice does)."""
     finished = [t for t in record["trials"] if t["state"] in ("complete", "pruned", "failed")]
     return sorted(finished, key=lambda t: t["number"])[: record["budget"]["trials"]]
+
+
+def best_trial_lead(study: StudyRecord, resampler: ValidResampler) -> tuple[float, float | None] | None:
+    """The study's highest-valid trial besides its preset: its lead over the preset on valid, and the lead the
+    study's rule needed from it (``selection.lead_needed``; None where it kept no predictions or ended on the
+    preset's own weights). None for a study without a preset trial (the probe) or its predictions."""
+    trials = [t for t in within_budget(study.record) if t["state"] == "complete"]
+    start = next((t for t in trials if t.get("start")), None)
+    others = [t for t in trials if t is not start]
+    if start is None or not others:
+        return None
+    bar = resampler.trial_samples(study.path.parent, start)
+    if bar is None:
+        return None
+    best = max(others, key=lambda t: (t["valid"], -t["number"]))
+    return best["valid"] - start["valid"], lead_needed(bar, resampler.trial_samples(study.path.parent, best))
+
+
+def describe_lead(lead: tuple[float, float | None] | None) -> str:
+    """``best_trial_lead`` as "lead / needed", for tables and captions."""
+    if lead is None:
+        return "—"
+    gain, needed = lead
+    return f"{gain:+.3f} / " + ("— (ended on the preset's weights)" if needed is None else f"{needed:+.3f}")
 
 
 def study_title(record: dict) -> str:

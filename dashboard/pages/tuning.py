@@ -9,7 +9,17 @@ import streamlit as st
 
 from benchmarks.data.dataset import Dataset
 from benchmarks.evaluation.charts import expected_max_overlay
-from benchmarks.tuning.records import band_note, family_curves, read_studies, titled_studies, verdicts
+from benchmarks.tuning.curves import BAND_RESAMPLES
+from benchmarks.tuning.records import (
+    band_note,
+    best_trial_lead,
+    describe_lead,
+    family_curves,
+    read_studies,
+    titled_studies,
+    verdicts,
+)
+from benchmarks.tuning.valid_resamples import ValidResampler
 
 
 def render(dataset: Dataset, results: Path) -> None:
@@ -39,6 +49,7 @@ def render(dataset: Dataset, results: Path) -> None:
     budgets = {c.title: c.budget for c in curves}
     if len(set(budgets.values())) > 1:
         st.warning(f"the families were not given the same budget: {budgets}; compare them at equal k only")
+    resampler = ValidResampler(BAND_RESAMPLES, dataset)
     for title, study in titled_studies(studies, curves):
         record = study.record
         chosen = record.get("chosen")
@@ -64,5 +75,7 @@ def render(dataset: Dataset, results: Path) -> None:
             st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
             st.caption(
                 f"study folder {study.path.parent}; promoted run: {record.get('promoted') or 'not yet'}; machine "
-                f"{record.get('machine', {}).get('cpu', '?')}; tuner overhead {record.get('tuner_overhead')}"
+                f"{record.get('machine', {}).get('cpu', '?')}; tuner overhead {record.get('tuner_overhead')}; the best "
+                "trial besides the preset: its lead over it on valid / the lead the preset rule needed from it "
+                f'{describe_lead(best_trial_lead(study, resampler))} (docs/tuning.md, "Small valid splits")'
             )
