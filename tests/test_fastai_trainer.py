@@ -15,6 +15,7 @@ warnings.filterwarnings("ignore", category=FutureWarning)
 from benchmarks.data.dataset import load_dataset  # noqa: E402
 from benchmarks.data.images import open_rgb  # noqa: E402
 from benchmarks.errors import BenchmarkError, DatasetError  # noqa: E402
+from benchmarks.evaluation.resampling import PairedGain  # noqa: E402
 from benchmarks.evaluation.results import load_run  # noqa: E402
 from benchmarks.models.backbones import backbone_input, get_backbone  # noqa: E402
 from benchmarks.training import keep_best  # noqa: E402
@@ -216,7 +217,7 @@ def test_wise_ft_ends_halfway_between_the_start_and_the_trained_weights_and_serv
 def test_under_wise_ft_keep_best_puts_the_start_back_when_the_blend_is_no_better(tiny_scenes, tmp_path, monkeypatch):
     """The blend loses to the start on valid (forced here): the served weights are the start's, and run.json
     says so."""
-    monkeypatch.setattr(keep_best, "paired_macro_auc_gain", lambda *args, **kwargs: (-0.1, 0.0))
+    monkeypatch.setattr(keep_best, "paired_macro_auc_gain", lambda *args, **kwargs: PairedGain(-0.1, 0.0, 0.01))
     run = train_module.train(tiny_scenes, tmp_path, make_config(**TINY, wise_ft=0.5))
     start = torch.load(run.path / "checkpoints" / "start.pth", weights_only=True)
     served = torch.load(run.path / "model_state.pt", weights_only=True)

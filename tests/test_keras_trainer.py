@@ -13,6 +13,7 @@ import benchmarks.models.torch_first  # noqa: F401  (PyTorch before TensorFlow)
 from benchmarks.data.dataset import load_dataset
 from benchmarks.data.images import open_rgb
 from benchmarks.errors import BenchmarkError, DatasetError
+from benchmarks.evaluation.resampling import PairedGain
 from benchmarks.evaluation.results import load_run
 from benchmarks.models.backbones import get_backbone
 from benchmarks.training import keep_best
@@ -150,7 +151,7 @@ def test_under_wise_ft_keep_best_puts_the_start_back_when_the_blend_is_no_better
     says so."""
     import keras
 
-    monkeypatch.setattr(keep_best, "paired_macro_auc_gain", lambda *args, **kwargs: (-0.1, 0.0))
+    monkeypatch.setattr(keep_best, "paired_macro_auc_gain", lambda *args, **kwargs: PairedGain(-0.1, 0.0, 0.01))
     run = train_module.train(tiny_scenes, tmp_path, make_config(**TINY, wise_ft=0.5))
     model = keras.saving.load_model(run.path / "model.keras")
     served = model.get_weights()

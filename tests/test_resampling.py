@@ -7,6 +7,7 @@ from benchmarks.evaluation import evaluate
 from benchmarks.evaluation.metrics import confidence_interval, macro_auc
 from benchmarks.evaluation.resampling import (
     draw_counts,
+    lead_needed,
     paired_macro_auc_gain,
     per_label_samples,
     per_label_samples_by_resample,
@@ -57,7 +58,15 @@ def test_paired_gain_counts_the_resamples_where_the_better_model_leads():
     targets = (rng.random((150, 3)) < 0.4).astype(int)
     noise = rng.random((150, 3))
     strong, weak = targets * 0.6 + noise * 0.4, targets * 0.1 + noise * 0.9
-    gain, share = paired_macro_auc_gain(targets, strong, weak)
+    gain, share, spread = paired_macro_auc_gain(targets, strong, weak)
     assert gain == pytest.approx(macro_auc(targets, strong) - macro_auc(targets, weak)) and gain > 0.2
-    assert share == 1.0
-    assert paired_macro_auc_gain(targets, strong, strong)[1] == 0.0  # never strictly ahead of itself
+    assert share == 1.0 and 0 < spread < gain / 3  # ahead in every resample: the gain is many spreads wide
+    itself = paired_macro_auc_gain(targets, strong, strong)
+    assert itself.share_ahead == 0.0 and itself.spread == 0.0  # never strictly ahead of itself, never apart
+
+
+def test_the_lead_needed_is_the_one_sided_quantile_times_the_paired_spread():
+    assert lead_needed(0.01, 0.95) == pytest.approx(0.016449, rel=1e-4)
+    assert lead_needed(0.01, 0.99) == pytest.approx(0.023263, rel=1e-4)
+    assert lead_needed(0.0, 0.95) is None  # the two models never differ
+    assert lead_needed(0.01, 0.0) is None and lead_needed(0.01, 0.5) is None  # no confidence asked beyond a lead

@@ -10,6 +10,9 @@ draw, equal to 1e-12).
 
 from __future__ import annotations
 
+from statistics import NormalDist
+from typing import NamedTuple
+
 import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score
 
@@ -60,11 +63,18 @@ def _label_on_resamples(truth: np.ndarray, score: np.ndarray, counts: np.ndarray
     return np.where(defined, auc, np.nan), np.where(defined, ap, np.nan)
 
 
+class PairedGain(NamedTuple):
+    gain: float  # macro AUC difference on the full set
+    share_ahead: float  # share of paired resamples in which the model is strictly ahead
+    spread: float  # sd of the difference over the paired resamples
+
+
 def paired_macro_auc_gain(
     targets: np.ndarray, scores: np.ndarray, baseline: np.ndarray, *, resamples: int = 200, seed: int = 0
-) -> tuple[float, float]:
-    """Macro AUC of ``scores`` minus ``baseline``'s on the same images, and the share of paired resamples (the same
-    images drawn for both) in which ``scores`` is ahead: how sure one can be the gain is not noise."""
+) -> PairedGain:
+    """Macro AUC of ``scores`` minus ``baseline``'s on the same images, the share of paired resamples (the same
+    images drawn for both) in which ``scores`` is ahead, and the difference's spread: how sure one can be the gain
+    is not noise."""
     gain = (macro_auc(targets, scores) or 0.0) - (macro_auc(targets, baseline) or 0.0)
     counts = draw_counts(len(targets), resamples, seed)
     differences = macro_of(per_label_samples(targets, scores, counts)["roc_auc"]) - macro_of(
@@ -72,7 +82,17 @@ def paired_macro_auc_gain(
     )
     differences = differences[np.isfinite(differences)]
     share_ahead = float(np.mean(differences > 0)) if len(differences) else 0.0
-    return gain, share_ahead
+    return PairedGain(gain, share_ahead, float(np.std(differences)) if len(differences) else 0.0)
+
+
+def lead_needed(spread: float, confidence: float) -> float | None:
+    """How far ahead on the full set a model must be before it leads in ``confidence`` of the paired resamples: the
+    one-sided normal quantile times the difference's spread over them. Keep-best and the tuner's preset rule say it
+    where they keep the start, so a user sees how small a gain the valid split can confirm. None where the two
+    models never differ or ``confidence`` asks for no more than a lead (≤ 0.5)."""
+    if spread <= 1e-9 or confidence <= 0.5:
+        return None
+    return NormalDist().inv_cdf(confidence) * spread
 
 
 def per_label_samples_by_resample(targets: np.ndarray, scores: np.ndarray, resamples: int, seed: int) -> dict:

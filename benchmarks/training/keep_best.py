@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from benchmarks.evaluation.metrics import macro_auc, rankable
-from benchmarks.evaluation.resampling import paired_macro_auc_gain
+from benchmarks.evaluation.resampling import lead_needed, paired_macro_auc_gain
 
 KEEP_BEST_RESAMPLES = 200  # ~2-4 s per epoch on 500 valid images × 11 labels with scikit-learn
 
@@ -83,8 +83,8 @@ class KeepBest:
         return self.wise_ft < 1
 
     def offer(self, targets: np.ndarray, scores: np.ndarray, where: str) -> bool:
-        auc, share, trusted = self._against_start(targets, scores)
-        self.epochs.append({"from": where, "valid_macro_auc": auc, "share_ahead_of_start": share})
+        auc, share, trusted, needed = self._against_start(targets, scores)
+        self.epochs.append({"from": where, "valid_macro_auc": auc, "share_ahead_of_start": share, **needed})
         better = trusted and auc > self.best_auc and not self.blends
         if better:
             self.best_auc, self.best_from, self.best_share = auc, where, share
@@ -104,22 +104,30 @@ class KeepBest:
     def judge_blend(self, targets: np.ndarray, scores: np.ndarray) -> bool:
         """After training under ``--wise-ft``: True when the blend's valid scores beat the start beyond the noise
         (the run ends on it), False when the framework should put the start back."""
-        auc, share, trusted = self._against_start(targets, scores)
+        auc, share, trusted, needed = self._against_start(targets, scores)
         if trusted:
             where = f"the WiSE-FT blend ({self.wise_ft:g} × the last epoch + {1 - self.wise_ft:g} × the start)"
             self.best_auc, self.best_from, self.best_share = auc, where, share
-        self.blend = {"valid_macro_auc": round(auc, 4), "share_ahead_of_start": share}
+        self.blend = {"valid_macro_auc": round(auc, 4), "share_ahead_of_start": share, **needed}
         return trusted
 
-    def _against_start(self, targets: np.ndarray, scores: np.ndarray) -> tuple[float, float | None, bool]:
-        """Valid macro AUC, the share of paired resamples ahead of the start, and whether that gain is trusted."""
+    def _against_start(self, targets: np.ndarray, scores: np.ndarray) -> tuple[float, float | None, bool, dict]:
+        """Valid macro AUC, the share of paired resamples ahead of the start, whether that gain is trusted, and
+        ``{"lead_needed": ...}`` where the noise test can say how far ahead it had to be."""
         if targets.shape != self.targets.shape or not np.array_equal(targets, self.targets):
             # the valid images came in another order (fastai's data-parallel validation gathers them per batch
             # across processes): no pairing is possible, so the epoch is judged on its point value alone
             auc = macro_auc(targets, scores)
-            return auc, None, auc > self.start_auc
-        gain, share = paired_macro_auc_gain(targets, scores, self.start_scores, resamples=KEEP_BEST_RESAMPLES)
-        return self.start_auc + gain, share, gain > 0 and share >= self.confidence
+            return auc, None, auc > self.start_auc, {}
+        paired = paired_macro_auc_gain(targets, scores, self.start_scores, resamples=KEEP_BEST_RESAMPLES)
+        needed = lead_needed(paired.spread, self.confidence)
+        trusted = paired.gain > 0 and paired.share_ahead >= self.confidence
+        return (
+            self.start_auc + paired.gain,
+            paired.share_ahead,
+            trusted,
+            {} if needed is None else {"lead_needed": round(needed, 4)},
+        )
 
     def record(self, run) -> None:
         """Say which weights the run ends with, in the output and in run.json (``kept``)."""
@@ -148,8 +156,14 @@ class KeepBest:
                 why = (
                     f"{what}'s gain (+{best['valid_macro_auc'] - self.start_auc:.4f}) is within the noise of "
                     f"{len(self.targets)} valid images (ahead in {best['share_ahead_of_start']:.0%} of resamples, "
-                    f"{self.confidence:.0%} needed)"
+                    f"{self.confidence:.0%} needed{_lead(best)})"
                 )
             start = f"{self.start} (valid macro AUC {self.start_auc:.4f})"
             print(f"keep-best: the run ends where it started, {start}: {why}")
         run.update(kept={**kept, **common})
+
+
+def _lead(judged: dict) -> str:
+    """The lead the noise test needed from an epoch (or blend), where it could say."""
+    needed = judged.get("lead_needed")
+    return "" if needed is None else f": a lead of about +{needed:.3f} on these images"

@@ -18,7 +18,7 @@ from benchmarks.evaluation.metrics import with_interval
 from benchmarks.models.search_space import space_digest
 
 from .curves import BAND_RESAMPLES, budget_verdict, expected_max_bands
-from .selection import lead_needed
+from .selection import trial_lead_needed
 from .settings import selection_of
 from .valid_resamples import ValidResampler
 
@@ -82,7 +82,7 @@ def within_budget(record: dict) -> list[dict]:
 
 def best_trial_lead(study: StudyRecord, resampler: ValidResampler) -> tuple[float, float | None] | None:
     """The study's highest-valid trial besides its preset: its lead over the preset on valid, and the lead the
-    study's rule needed from it (``selection.lead_needed``; None where it kept no predictions or ended on the
+    study's rule needed from it (``selection.trial_lead_needed``; None where it kept no predictions or ended on the
     preset's own weights). None for a study without a preset trial (the probe) or its predictions."""
     trials = [t for t in within_budget(study.record) if t["state"] == "complete"]
     start = next((t for t in trials if t.get("start")), None)
@@ -93,7 +93,7 @@ def best_trial_lead(study: StudyRecord, resampler: ValidResampler) -> tuple[floa
     if bar is None:
         return None
     best = max(others, key=lambda t: (t["valid"], -t["number"]))
-    return best["valid"] - start["valid"], lead_needed(bar, resampler.trial_samples(study.path.parent, best))
+    return best["valid"] - start["valid"], trial_lead_needed(bar, resampler.trial_samples(study.path.parent, best))
 
 
 def describe_lead(lead: tuple[float, float | None] | None) -> str:

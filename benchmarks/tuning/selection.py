@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from statistics import NormalDist
 
 import numpy as np
 
+from benchmarks.evaluation.resampling import lead_needed
 from benchmarks.training.options import CommonConfig
 
 from .curves import BAND_RESAMPLES
@@ -64,24 +64,20 @@ def choose(finished: list, folder: Path, budget: Budget, confidence: float = STA
     shares = {number: 0.0 if values is None else float(np.mean(values > bar)) for number, values in resampled.items()}
     ahead = [t for t in complete if shares.get(t.number, 0.0) >= confidence]
     if not ahead:
-        needed = lead_needed(bar, resampled[best.number], confidence)
+        needed = trial_lead_needed(bar, resampled[best.number], confidence)
         return Choice(start, start.number, best=best.number, lead_needed=needed)
     chosen = max(ahead, key=lambda t: (t.value, -t.number))
     return Choice(chosen, start.number, shares[chosen.number], None if chosen is best else best.number)
 
 
-def lead_needed(bar: np.ndarray, values: np.ndarray | None, confidence: float = START_CONFIDENCE) -> float | None:
-    """How far a trial had to lead the start on valid for the rule to confirm it on these valid images: the
-    one-sided normal quantile of ``confidence`` times the spread (sd over the paired resamples) of its difference
-    from the start. The further a trial's predictions move from the start's, the larger the spread; on
-    StampScenes-450's 75 valid images the best trials of most studies needed +0.02 to +0.05 macro AUC, as much as
-    the gains the small-data target asks for (docs/tuning.md, "Small valid splits"). ``values``: the trial's valid
-    macro AUC on the resamples ``bar`` (the start's) was scored on; None where it kept no predictions, or ended on
-    the start's own weights (no spread)."""
-    if values is None:
-        return None
-    spread = float(np.std(values - bar))
-    return NormalDist().inv_cdf(confidence) * spread if spread > 1e-9 else None
+def trial_lead_needed(bar: np.ndarray, values: np.ndarray | None, confidence: float = START_CONFIDENCE) -> float | None:
+    """How far a trial had to lead the start on valid for the rule to confirm it on these valid images
+    (``resampling.lead_needed`` of its paired difference from the start). The further a trial's predictions move
+    from the start's, the larger the spread; on StampScenes-450's 75 valid images the best trials of most studies
+    needed +0.02 to +0.03 macro AUC, as much as the gains the small-data target asks for (docs/tuning.md, "Small
+    valid splits"). ``values``: the trial's valid macro AUC on the resamples ``bar`` (the start's) was scored on;
+    None where it kept no predictions, or ended on the start's own weights (no spread)."""
+    return None if values is None else lead_needed(float(np.std(values - bar)), confidence)
 
 
 def complete_within(finished: list, budget: Budget) -> list:
