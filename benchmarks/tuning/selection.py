@@ -31,7 +31,7 @@ class Choice:
     start: int | None = None
     share_ahead: float | None = None
     best: int | None = None  # the trial with the highest valid macro AUC, where it was not chosen
-    lead_needed: float | None = None  # the smallest valid lead over the start the rule confirms here (lead_needed)
+    lead_needed: float | None = None  # where the preset stayed: the lead its best rival needed (trial_lead_needed)
 
     @property
     def number(self) -> int:
