@@ -112,6 +112,8 @@ def test_every_page_renders_without_exceptions(app_env, page):
         assert not app.exception, app.exception
         assert sum("predicted:" in m.value for m in app.markdown) == 3  # fastai, Keras, TM replica
         assert sum("missed:" in c.value for c in app.caption) == 3  # the true labels are known for a test image
+    if page == "Train":  # the tiny dataset is small data: the preset chosen for its size comes first
+        assert next(s for s in app.selectbox if s.label == "preset").value == "small"
 
 
 def test_empty_results_folder_is_a_friendly_message(app_env, monkeypatch, tmp_path):

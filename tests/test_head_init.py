@@ -121,3 +121,20 @@ def test_the_quick_presets_lr_holds_for_lp_ft_only_and_the_users_lr_wins():
         assert make("quick", lr="5e-4").lr == 5e-4
         assert make("quick", recipe="matched", lr="5e-4").lr == 5e-4
         assert make("full").lr == presets["quick"]["lr"] and make("full", head_init="random").lr == "auto"
+
+
+def test_the_small_preset_blends_with_the_probes_head_and_a_random_head_drops_the_blend():
+    """ "small" ends on a WiSE-FT blend of the LP-FT start and the last epoch (chosen on small development draws):
+    a random head has no start worth blending with, so the preset's blend is dropped, and only a user's own
+    --wise-ft with a random head is refused."""
+    from fastai_model.config import make_config as fastai_config
+    from keras_model.config import make_config as keras_config
+
+    for make in (fastai_config, keras_config):
+        small = make("small")
+        assert small.preset == "small" and small.wise_ft < 1 and small.head_init == "probe"
+        assert small.epochs > make("quick").epochs  # small data takes more, gentler epochs
+        assert make("small", head_init="random").wise_ft == 1.0
+        assert make("small", wise_ft=1.0).wise_ft == 1.0
+        with pytest.raises(BenchmarkError, match="--wise-ft 0.5 with --head-init random"):
+            make("small", head_init="random", wise_ft=0.5)

@@ -69,9 +69,9 @@ def test_a_study_on_a_local_ray_cluster_resumes_after_a_kill_and_chooses_what_a_
     folder, study = study_of(results)
     assert [t["state"] for t in study["trials"]] == ["complete", "requeued", "complete", "complete"]
     assert trial(study, 2)["params"] == trial(study, 1)["params"]  # the killed trial's values, run again first
-    start = families()["fastai"].start_values("quick")
+    start = families()["fastai"].start_values("small")  # the tiny dataset is small data: "small" is the default
     start = {k: v for k, v in start.items() if k not in ("epochs", "freeze-epochs")}  # fixed: not in the space
-    assert trial(study, 0)["params"] == start and trial(study, 0)["start"] == "quick"  # the preset comes first
+    assert trial(study, 0)["params"] == start and trial(study, 0)["start"] == "small"  # the preset comes first
     assert study["start_trial"] == 0 and "the preset unless" in study["rule"]
     assert (folder / "logs" / "trial-0000.log").read_text().count("$ ") == 1  # a finished trial never runs again
     assert study["spent"]["trials"] == 3 and study["budget"]["described"] == "3 trials"
@@ -725,7 +725,7 @@ def test_a_grid_spec_with_a_tune_block_tunes_every_tunable_model_with_the_same_b
         (["--family", "fastai", "--fix", "epochs=many"], "--fix 'epochs=many': epochs takes a number"),
         (["--family", "fastai", "--fix", "item-tfm=crop"], "--fix 'item-tfm=crop': item-tfm is one of resize, rrc"),
         (["--family", "linear_probe", "--preset", "quick"], "--preset quick: linear_probe has no presets"),
-        (["--family", "keras", "--preset", "fast"], "--preset fast: keras has the presets full, quick"),
+        (["--family", "keras", "--preset", "fast"], "--preset fast: keras has the presets full, quick, small"),
         (["--family", "fastai", "--trials", "0"], "--trials 0: the budget needs at least one trial"),
         (["--family", "linear_probe", "--soup"], "--soup: linear_probe has no fine-tuned weights to average"),
         (["--family", "keras", "--soup", "--folds", "3"], "--soup: a cross-validated study's trials are fold models"),

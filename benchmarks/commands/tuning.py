@@ -16,7 +16,8 @@ Each trial is an ordinary run of the family's own command (in RESULTS/tuning/STU
 family's search space set by Optuna's seeded TPE sampler (--sampler random: independent draws) and the rest from
 --preset. A trial reports its valid macro AUC after every epoch, and the median pruner stops one that falls below
 the median of the finished trials at the same epoch (not before 3 trials have finished, never at a first epoch).
-Trial 0 is the preset itself (fastai and Keras: --preset's values for every knob of the space), and it is the bar:
+Trial 0 is the preset itself (fastai and Keras: --preset's values for every knob of the space; by default "small"
+on under 1,000 training images, chosen on small development draws, else "quick"), and it is the bar:
 another trial is chosen only if it beats trial 0 in 95% of paired resamples of the valid images (the trainers'
 keep-best rule, one level up), and then the one of those with the best valid macro AUC: the best of 16 noisy valid
 scores is partly the luckiest, and can end below the default on test (docs/tuning.md). Selection reads
@@ -64,7 +65,12 @@ def add_commands(commands) -> None:
     p.add_argument("--seed", type=int, default=0, help="the sampler's seed and every trial's training seed")
     p.add_argument("--backbone", default=None, help="lite0 (default), lite1 or lite2")
     p.add_argument("--img-size", type=int, default=None, help="every trial's image size (default: the backbone's)")
-    p.add_argument("--preset", default=None, help="what knobs outside the space start from (default: quick)")
+    p.add_argument(
+        "--preset",
+        default=None,
+        help="what knobs outside the space start from, and trial 0 (default: small under 1,000 training images, "
+        "else quick)",
+    )
     p.add_argument(
         "--fix", nargs="+", default=[], metavar="NAME=VALUE", help="hold knobs at one value, e.g. --fix epochs=1"
     )
@@ -124,7 +130,7 @@ def cmd_tune(args) -> None:
     from benchmarks.models.backbones import DEFAULT_BACKBONE
     from benchmarks.models.registry import family_of, tunable_families
     from benchmarks.models.search_space import parse_fixed
-    from benchmarks.tuning.settings import Budget, StudySettings, check_settings
+    from benchmarks.tuning.settings import Budget, StudySettings, check_settings, default_preset
     from benchmarks.tuning.study import run_study
 
     if args.list_spaces:
@@ -149,11 +155,11 @@ def cmd_tune(args) -> None:
         raise BenchmarkError(f"--soup: {family.kind} has no fine-tuned weights to average; soups are for fastai, keras")
     if args.soup and args.folds > 1:
         raise BenchmarkError("--soup: a cross-validated study's trials are fold models; choose on valid to soup them")
-    preset = args.preset or ("quick" if family.grid.takes_preset else None)
     # the default backbone named or not is one study (a grid cell names it, a user may not)
     backbone = None if args.backbone == DEFAULT_BACKBONE else args.backbone
-    check_settings(family, backbone, preset, args.sampler)
+    check_settings(family, backbone, args.preset, args.sampler)
     dataset = load_dataset(args.dataset)
+    preset = args.preset or default_preset(family, dataset)
     if args.group_folds and args.folds < 2:
         raise BenchmarkError("--group-folds: give --folds K (2 or more) too; it says how the folds are made")
     if args.folds != 1:

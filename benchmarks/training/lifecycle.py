@@ -30,7 +30,7 @@ from benchmarks.evaluation.results import (
 )
 from benchmarks.models.backbones import Backbone, get_backbone
 
-from .options import CommonConfig
+from .options import CommonConfig, small_data_note
 from .served_check import check_served_is_scored
 
 
@@ -99,6 +99,9 @@ def open_run(kind: str, config: CommonConfig, dataset_dir: Path | None, resume: 
             print(f"resuming {point.phase} phase at epoch {point.epoch}")
     else:
         run, point, dataset = None, None, load_dataset(dataset_dir)
+        note = small_data_note(config, len(dataset.rows("train")))
+        if note:
+            print(note)
     check_trainable(dataset)
     return Opening(kind, dataset, config, get_backbone(config.backbone), run, point)
 

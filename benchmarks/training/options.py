@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import ClassVar, TypeVar
@@ -108,6 +109,25 @@ Config = TypeVar("Config", bound=CommonConfig)
 # Presets start fine-tuning at once (no frozen epochs) because LP-FT's head is already fitted; a fresh random head
 # gets this many head-only epochs first unless --freeze-epochs says otherwise.
 RANDOM_HEAD_FREEZE_EPOCHS = 2
+# Below this many training images a study starts from the "small" preset and a "quick" run says so: "quick" was
+# chosen on StampScenes' 2,000, "small" on 300-image development draws (docs/results.md, 2026-12-07, second session).
+SMALL_DATA_TRAIN_IMAGES = 1000
+
+
+def preset_for(train_images: int, presets: Collection[str]) -> str:
+    """The preset a family's study starts from on a dataset this size: "small" where the family has one and the
+    training split is small, else "quick"."""
+    return "small" if train_images < SMALL_DATA_TRAIN_IMAGES and "small" in presets else "quick"
+
+
+def small_data_note(config: CommonConfig, train_images: int) -> str | None:
+    """One line for a run that uses "quick" on a small training split, where "small" fits better."""
+    if config.preset != "quick" or train_images >= SMALL_DATA_TRAIN_IMAGES:
+        return None
+    return (
+        f"note: {train_images} training images: --preset small was chosen for datasets this size (under "
+        f"{SMALL_DATA_TRAIN_IMAGES}); quick was chosen on 2,000 (docs/trainers.md, 'Presets')"
+    )
 
 
 def make_config(cls: type[Config], presets: dict[str, dict], preset: str | None = None, **overrides) -> Config:
@@ -124,6 +144,8 @@ def make_config(cls: type[Config], presets: dict[str, dict], preset: str | None 
         values["freeze_epochs"] = RANDOM_HEAD_FREEZE_EPOCHS  # the preset counts on the probe's head
     if "lr" not in explicit and (values.get("recipe") == "matched" or values.get("head_init") == "random"):
         values.pop("lr", None)  # a preset's LR was tuned for LP-FT's idiomatic recipe; the others keep "auto"
+    if values.get("head_init") == "random" and "wise_ft" not in explicit:
+        values.pop("wise_ft", None)  # a preset's WiSE-FT blends with the probe's head, which a random head lacks
     config = cls(**values)
     if config.img_size is None:
         config.img_size = get_backbone(config.backbone).input_size  # the size its weights were trained at

@@ -16,6 +16,7 @@ from benchmarks.data.dataset import Dataset
 from benchmarks.errors import BenchmarkError
 from benchmarks.models.registry import ModelFamily
 from benchmarks.runner.spec import Cell
+from benchmarks.training.options import SMALL_DATA_TRAIN_IMAGES, preset_for
 
 SAMPLERS = ("tpe", "random")
 
@@ -145,6 +146,22 @@ class StudySettings:
     def fold_cells(self, params: dict) -> tuple[Cell, ...]:
         """A cross-validated trial: one cell per fold dataset (empty for a study that chooses on valid)."""
         return tuple(self.cell(params, root) for root in self.fold_roots)
+
+
+def default_preset(family: ModelFamily, dataset: Dataset) -> str | None:
+    """The preset a study starts from when --preset is not given: "small" on a small training split (its trial 0 is
+    then the recipe chosen on small development draws, not StampScenes' "quick"), else "quick"; None for a family
+    without presets. Says which, and why, when it is "small"."""
+    if not family.grid.takes_preset:
+        return None
+    train_images = len(dataset.rows("train"))
+    preset = preset_for(train_images, family.presets())
+    if preset == "small":
+        print(
+            f"preset: small ({train_images} training images, under {SMALL_DATA_TRAIN_IMAGES}; --preset quick starts "
+            "from StampScenes' preset instead)"
+        )
+    return preset
 
 
 def check_settings(family: ModelFamily, backbone: str | None, preset: str | None, sampler: str) -> None:

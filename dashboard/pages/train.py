@@ -10,6 +10,7 @@ import streamlit as st
 import benchmarks.models.torch_first  # noqa: F401, I001  (PyTorch before TensorFlow in one process)
 from benchmarks.data.dataset import Dataset
 from benchmarks.models.registry import trainable_families
+from benchmarks.training.options import SMALL_DATA_TRAIN_IMAGES, preset_for
 from dashboard.logic import jobs
 
 
@@ -20,7 +21,15 @@ def render(dataset: Dataset, results: Path) -> None:
         trainers = {family.kind: family for family in trainable_families()}
         framework = a.selectbox("framework", list(trainers), format_func=lambda kind: trainers[kind].title)
         backbone = b.selectbox("backbone", trainers[framework].backbones)
-        preset = c.selectbox("preset", ["quick", "full", "(none)"])
+        presets = trainers[framework].presets()  # the same for both trainers; the form updates on submit only
+        suited = preset_for(len(dataset.rows("train")), presets)
+        preset = c.selectbox(
+            "preset",
+            [*presets, "(none)"],
+            index=presets.index(suited),
+            help=f"default: {suited} for {len(dataset.rows('train'))} training images (small under "
+            f"{SMALL_DATA_TRAIN_IMAGES}, chosen on small development draws; quick chosen on StampScenes)",
+        )
         img_size = a.number_input("image size (0 = the backbone's)", 0, 640, 0, 16)
         epochs = b.number_input("epochs (-1 = preset's)", -1, 100, -1)
         freeze_epochs = c.number_input("freeze epochs (-1 = preset's)", -1, 20, -1)
