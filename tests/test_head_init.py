@@ -133,6 +133,7 @@ def test_the_small_preset_blends_with_the_probes_head_and_a_random_head_drops_th
     for make in (fastai_config, keras_config):
         small = make("small")
         assert small.preset == "small" and small.wise_ft < 1 and small.head_init == "probe"
+        assert 0.5 < small.keep_best_confidence < make("quick").keep_best_confidence  # guarded, chosen on dev draws
         assert small.epochs > make("quick").epochs  # small data takes more, gentler epochs
         assert make("small", head_init="random").wise_ft == 1.0
         assert make("small", wise_ft=1.0).wise_ft == 1.0
