@@ -70,3 +70,10 @@ def test_the_lead_needed_is_the_one_sided_quantile_times_the_paired_spread():
     assert lead_needed(0.01, 0.99) == pytest.approx(0.023263, rel=1e-4)
     assert lead_needed(0.0, 0.95) is None  # the two models never differ
     assert lead_needed(0.01, 0.0) is None and lead_needed(0.01, 0.5) is None  # no confidence asked beyond a lead
+
+
+def test_a_share_just_below_the_bar_never_reads_as_the_bar():
+    from benchmarks.evaluation.resampling import share_text
+
+    assert share_text(0.795, 0.8) == "79.5%"  # keep-best refused it: "80% of resamples, 80% needed" would not say why
+    assert share_text(0.78, 0.8) == "78%" and share_text(0.80, 0.8) == "80%" and share_text(0.955, 0.95) == "96%"

@@ -107,3 +107,10 @@ def per_label_samples_by_resample(targets: np.ndarray, scores: np.ndarray, resam
             out["roc_auc"][b, keep] = roc_auc_score(y[:, keep], s[:, keep], average=None)
             out["ap"][b, keep] = average_precision_score(y[:, keep], s[:, keep], average=None)
     return out
+
+
+def share_text(share: float, needed: float) -> str:
+    """A share of resamples as a percentage that never reads as the bar it missed: 79.5 % against 80 % needed is
+    "79.5%", not "80%"."""
+    whole = f"{share:.0%}"
+    return f"{share:.1%}" if share < needed and whole == f"{needed:.0%}" else whole

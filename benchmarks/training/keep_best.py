@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from benchmarks.evaluation.metrics import macro_auc, rankable
-from benchmarks.evaluation.resampling import lead_needed, paired_macro_auc_gain
+from benchmarks.evaluation.resampling import lead_needed, paired_macro_auc_gain, share_text
 
 KEEP_BEST_RESAMPLES = 200  # ~2-4 s per epoch on 500 valid images × 11 labels with scikit-learn
 
@@ -155,7 +155,8 @@ class KeepBest:
             else:
                 why = (
                     f"{what}'s gain (+{best['valid_macro_auc'] - self.start_auc:.4f}) is within the noise of "
-                    f"{len(self.targets)} valid images (ahead in {best['share_ahead_of_start']:.0%} of resamples, "
+                    f"{len(self.targets)} valid images (ahead in "
+                    f"{share_text(best['share_ahead_of_start'], self.confidence)} of resamples, "
                     f"{self.confidence:.0%} needed{_lead(best)})"
                 )
             start = f"{self.start} (valid macro AUC {self.start_auc:.4f})"
