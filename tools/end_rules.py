@@ -6,8 +6,9 @@ the LP-FT start and every epoch's weights are kept in memory, and after training
 the start and the last epoch) scores the valid and test images, written to one ``.npz``. ``replay`` then scores
 every rule from those files with the shared evaluator (macro AUC; keep-best's own paired resamples): the gain over
 the start on test, per recipe and per dataset. Replay judges the fp32 scores a run serves; keep-best judged the
-epochs in the training precision (bf16 on some CPUs), so its valid figures can differ in the third decimal. The ``small`` presets were chosen this way on development draws,
-never on the dataset they are reported on (docs/results.md, 2026-12-07, second session).
+epochs in the training precision (bf16 on some CPUs), so its valid figures can differ in the third decimal. The
+``small`` presets were chosen this way on development draws, never on the dataset they are reported on
+(docs/results.md, 2026-12-07, second session).
 
     python -m tools.end_rules record keras dumps/k8-s6-0.npz -- --dataset data/stampscenes-450-s6 --preset quick \
         --epochs 8 --seed 0 --results results/devsel
