@@ -144,8 +144,13 @@ def average_with_start(learn, share: float) -> None:
     """WiSE-FT (Wortsman et al. 2022): the model moves back to start + share × (trained − start), every floating
     tensor (BatchNorm statistics too); integer counters stay as trained."""
     start = torch.load(learn.path / learn.model_dir / f"{START_WEIGHTS}.pth", map_location="cpu", weights_only=True)
+    blend_into(learn.model.state_dict(), start, share)
+
+
+def blend_into(state: dict, start: dict, share: float) -> None:
+    """In place: every floating tensor of ``state`` becomes start + share × (state − start); integer counters stay."""
     with torch.no_grad():
-        for name, tensor in learn.model.state_dict().items():
+        for name, tensor in state.items():
             if tensor.is_floating_point():
                 tensor.lerp_(start[name].to(tensor.device, tensor.dtype), 1 - share)
 

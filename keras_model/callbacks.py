@@ -138,10 +138,12 @@ def average_with_start(model, run: Run, share: float) -> None:
     weight (BatchNorm statistics too); integer counters stay as trained."""
     trained = model.get_weights()
     model.load_weights(run.path / START_WEIGHTS)
-    start = model.get_weights()
-    model.set_weights(
-        [s + share * (t - s) if np.issubdtype(t.dtype, np.floating) else t for s, t in zip(start, trained)]
-    )
+    model.set_weights(blend_weights(model.get_weights(), trained, share))
+
+
+def blend_weights(start: list, trained: list, share: float) -> list:
+    """start + share × (trained − start) for every floating array of ``get_weights()``; integer counters as trained."""
+    return [s + share * (t - s) if np.issubdtype(t.dtype, np.floating) else t for s, t in zip(start, trained)]
 
 
 def training_callbacks(

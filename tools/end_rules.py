@@ -2,13 +2,13 @@
 
 A trainer ends on one model (its last epoch, keep-best's choice at some confidence, or a WiSE-FT blend), so
 comparing those rules would cost one run each. ``record`` runs a trainer once with its keep-best callback watched:
-the LP-FT start and every epoch's weights are kept in memory, and after training each (and the WiSE-FT blend of
-the start and the last epoch) scores the valid and test images, written to one ``.npz``. ``replay`` then scores
-every rule from those files with the shared evaluator (macro AUC; keep-best's own paired resamples): the gain over
-the start on test, per recipe and per dataset. Replay judges the fp32 scores a run serves; keep-best judged the
-epochs in the training precision (bf16 on some CPUs), so its valid figures can differ in the third decimal. The
-``small`` presets were chosen this way on development draws, never on the dataset they are reported on
-(docs/results.md, 2026-12-07, second session).
+the LP-FT start and every epoch's weights are kept in memory, and after training each (and the WiSE-FT blends of
+the start and the last epoch, one per share in ``BLENDS``) scores the valid and test images, written to one
+``.npz``. ``replay`` then scores every rule from those files with the shared evaluator (macro AUC; keep-best's own
+paired resamples): the gain over the start on test, per recipe and per dataset. Replay judges the fp32 scores a run
+serves; keep-best judged the epochs in the training precision (bf16 on some CPUs), so its valid figures can differ in
+the third decimal. The ``small`` presets were chosen this way on development draws, never on the dataset they are
+reported on (docs/results.md, 2026-12-07, second session).
 
     python -m tools.end_rules record keras dumps/k8-s6-0.npz -- --dataset data/stampscenes-450-s6 --preset quick \
         --epochs 8 --seed 0 --results results/devsel
@@ -29,21 +29,14 @@ from benchmarks.atomic import atomic_write
 from benchmarks.errors import BenchmarkError, run_cli
 
 CONFIDENCES = (0.0, 0.5, 0.8, 0.95)  # keep-best's --keep-best-confidence values replayed
-BLEND = 0.5  # WiSE-FT's share of the last epoch, as --wise-ft 0.5
-START, BLENDED = "start", "wise-ft 0.5 of the last epoch"
+BLENDS = (0.25, 0.5, 0.75)  # WiSE-FT's share of the last epoch, as --wise-ft S (runs recorded before 2026-12-08: 0.5)
+START = "start"
 DUMP_NAME = re.compile(r"(?P<recipe>[^-]+)-(?P<dataset>.+)-(?P<seed>\d+)$")
+BLEND_NAME = re.compile(r"wise-ft (?P<share>[\d.]+) of the last epoch$")
 
 
-def blend(start, last, share: float = BLEND):
-    """start + share × (last − start) for every floating weight, integer counters as trained: what the trainers'
-    ``average_with_start`` does (numpy arrays for Keras, tensors for PyTorch)."""
-    pairs = zip(start, last) if isinstance(start, list) else ((start[k], v) for k, v in last.items())
-    mixed = [(a + share * (b - a)) if _floating(b) else b for a, b in pairs]
-    return mixed if isinstance(start, list) else dict(zip(last, mixed))
-
-
-def _floating(value) -> bool:
-    return value.is_floating_point() if hasattr(value, "is_floating_point") else np.issubdtype(value.dtype, np.floating)
+def blend_name(share: float) -> str:
+    return f"wise-ft {share:g} of the last epoch"
 
 
 def record(family: str, dump: Path, trainer_argv: list[str]) -> int:
@@ -63,6 +56,9 @@ def record(family: str, dump: Path, trainer_argv: list[str]) -> int:
         def start_of(callback, args):
             return [w.copy() for w in callback.start_weights]
 
+        def mix(start, last, share):
+            return callbacks.blend_weights(start, last, share)
+
         epoch_hook, model_of, epoch_of = "on_epoch_end", (lambda cb: cb.model), (lambda cb, args: args[0])
     elif family == "fastai":
         import fastai_model.callbacks as callbacks
@@ -76,6 +72,11 @@ def record(family: str, dump: Path, trainer_argv: list[str]) -> int:
 
         def start_of(callback, args):
             return weights(args[0])  # the learner: fastai hands it to the callback only once it joins
+
+        def mix(start, last, share):
+            mixed = {k: v.clone() for k, v in last.items()}
+            callbacks.blend_into(mixed, start, share)
+            return mixed
 
         epoch_hook, model_of, epoch_of = "after_epoch", (lambda cb: cb.learn), (lambda cb, args: cb.epoch)
     else:
@@ -97,7 +98,8 @@ def record(family: str, dump: Path, trainer_argv: list[str]) -> int:
         if not states:  # keep-best did not run: nothing to replay (``record`` says so)
             return scored(model, dataset, *rest)
         final = weights(model)
-        states.append((BLENDED, blend(states[0][1], states[-1][1])))
+        start, last = states[0][1], states[-1][1]
+        states.extend((blend_name(share), mix(start, last, share)) for share in BLENDS)
         scores = []
         for _, state in states:
             put(model, state)
@@ -134,10 +136,10 @@ def write_dump(dump: Path, names: list[str], scores: np.ndarray, dataset) -> Non
 
 def end_rules(dump: dict) -> dict[str, float]:
     """Test macro AUC of the model each end rule keeps, minus the start's: the last epoch, the epoch with the best
-    valid score, keep-best at each confidence, and the WiSE-FT blend with and without keep-best's judgement."""
+    valid score, keep-best at each confidence, and each WiSE-FT blend with and without keep-best's judgement."""
     from benchmarks.evaluation.metrics import macro_auc
     from benchmarks.evaluation.resampling import paired_macro_auc_gain
-    from benchmarks.training.keep_best import KEEP_BEST_RESAMPLES
+    from benchmarks.training.keep_best import KEEP_BEST_RESAMPLES, beats_start
 
     names, scores, targets = list(dump["names"]), dump["scores"], dump["targets"]
     valid, test = dump["split"] == "valid", dump["split"] == "test"
@@ -148,16 +150,19 @@ def end_rules(dump: dict) -> dict[str, float]:
         for s in scores
     ]
     epochs = [i for i, name in enumerate(names) if name.startswith("epoch")]
-    blended = names.index(BLENDED)
+    blends = {float(m["share"]): i for i, name in enumerate(names) if (m := BLEND_NAME.match(name))}
 
     def trusted(i: int, confidence: float) -> bool:
-        return valid_auc[i] > valid_auc[0] and ahead[i] >= confidence
+        return beats_start(valid_auc[i] - valid_auc[0], ahead[i], confidence)
 
-    rules = {"last epoch": epochs[-1], "best valid epoch": max(epochs, key=valid_auc.__getitem__), "blend": blended}
+    rules = {"last epoch": epochs[-1], "best valid epoch": max(epochs, key=valid_auc.__getitem__)}
     for confidence in CONFIDENCES:
         kept = [i for i in epochs if trusted(i, confidence)]
         rules[f"keep-best {confidence:g}"] = max(kept, key=valid_auc.__getitem__) if kept else 0
-        rules[f"blend, keep-best {confidence:g}"] = blended if trusted(blended, confidence) else 0
+    for share, i in sorted(blends.items()):
+        rules[f"blend {share:g}"] = i
+        for confidence in CONFIDENCES:
+            rules[f"blend {share:g}, keep-best {confidence:g}"] = i if trusted(i, confidence) else 0
     return {rule: test_auc[i] - test_auc[0] for rule, i in rules.items()}
 
 
@@ -177,13 +182,13 @@ def replay(dumps: list[Path]) -> str:
             gains[match["recipe"]][rule].append((match["dataset"], gain))
     lines = []
     for recipe, rules in gains.items():
-        datasets = sorted({d for d, _ in next(iter(rules.values()))})
-        runs = len(next(iter(rules.values())))
+        datasets = sorted({d for values in rules.values() for d, _ in values})
+        runs = max(len(values) for values in rules.values())
         lines += [f"\n**{recipe}** ({runs} runs)\n", "| end rule | mean | " + " | ".join(datasets) + " |"]
         lines.append("|---" * (2 + len(datasets)) + "|")
         for rule, values in rules.items():
-            per = [np.mean([g for d, g in values if d == dataset]) for dataset in datasets]
-            cells = " | ".join(f"{g:+.4f}" for g in per)
+            per = [[g for d, g in values if d == dataset] for dataset in datasets]
+            cells = " | ".join(f"{np.mean(g):+.4f}" if g else "—" for g in per)  # —: not recorded on that draw
             lines.append(f"| {rule} | {np.mean([g for _, g in values]):+.4f} | {cells} |")
     return "\n".join(lines).lstrip("\n")
 

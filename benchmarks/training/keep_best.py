@@ -50,6 +50,12 @@ def kept_the_start(kept: dict | None) -> bool:
     return kept.get("from") not in {epoch.get("from") for epoch in kept.get("epochs", [])}  # runs before 2026-12-05
 
 
+def beats_start(gain: float, share_ahead: float, confidence: float) -> bool:
+    """Keep-best's rule: weights replace the start when they score higher on valid and are ahead of it in at least
+    ``confidence`` of the paired resamples."""
+    return gain > 0 and share_ahead >= confidence
+
+
 class KeepBest:
     """The decision, framework-free. ``offer`` each epoch's valid scores: True means "save these weights, they are
     the best so far": the epoch beats the start in at least ``confidence`` of the paired resamples and has the
@@ -121,7 +127,7 @@ class KeepBest:
             return auc, None, auc > self.start_auc, {}
         paired = paired_macro_auc_gain(targets, scores, self.start_scores, resamples=KEEP_BEST_RESAMPLES)
         needed = lead_needed(paired.spread, self.confidence)
-        trusted = paired.gain > 0 and paired.share_ahead >= self.confidence
+        trusted = beats_start(paired.gain, paired.share_ahead, self.confidence)
         return (
             self.start_auc + paired.gain,
             paired.share_ahead,
