@@ -139,3 +139,7 @@ def test_the_small_preset_blends_with_the_probes_head_and_a_random_head_drops_th
         assert make("small", wise_ft=1.0).wise_ft == 1.0
         with pytest.raises(BenchmarkError, match="--wise-ft 0.5 with --head-init random"):
             make("small", head_init="random", wise_ft=0.5)
+    assert fastai_config("small").lr_mult == 10  # the unfrozen stages move at this gentle LR (dev draws)
+    assert fastai_config("small", recipe="matched").lr_mult == 100  # the matched recipe fixes it, as for quick
+    with pytest.raises(BenchmarkError, match="--lr-mult 10: --recipe matched"):
+        fastai_config("small", recipe="matched", lr_mult=10)  # given by the user: refused, not ignored
