@@ -8,7 +8,7 @@ the start and the last epoch, one per share in ``BLENDS``) scores the valid and 
 paired resamples): the gain over the start on test, per recipe and per dataset. Replay judges the fp32 scores a run
 serves; keep-best judged the epochs in the training precision (bf16 on some CPUs), so its valid figures can differ in
 the third decimal. The ``small`` presets were chosen this way on development draws, never on the dataset they are
-reported on (docs/results.md, 2026-12-07, second session).
+reported on (docs/results.md, 2026-12-07, second and third sessions).
 
     python -m tools.end_rules record keras dumps/k8-s6-0.npz -- --dataset data/stampscenes-450-s6 --preset quick \
         --epochs 8 --seed 0 --results results/devsel
@@ -29,7 +29,7 @@ from benchmarks.atomic import atomic_write
 from benchmarks.errors import BenchmarkError, run_cli
 
 CONFIDENCES = (0.0, 0.5, 0.8, 0.95)  # keep-best's --keep-best-confidence values replayed
-BLENDS = (0.25, 0.5, 0.75)  # WiSE-FT's share of the last epoch, as --wise-ft S (runs recorded before 2026-12-08: 0.5)
+BLENDS = (0.25, 0.5, 0.75)  # WiSE-FT's share of the last epoch, as --wise-ft S; replay reads whichever a record holds
 START = "start"
 DUMP_NAME = re.compile(r"(?P<recipe>[^-]+)-(?P<dataset>.+)-(?P<seed>\d+)$")
 BLEND_NAME = re.compile(r"wise-ft (?P<share>[\d.]+) of the last epoch$")
