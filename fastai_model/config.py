@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from benchmarks.errors import BenchmarkError
-from benchmarks.training.options import SMALL_DATA_GUARD, CommonConfig, add_common_arguments, refuse_unmatched
+from benchmarks.training.options import SMALL_DATA_GUARD, CommonConfig, add_common_arguments, apply_matched_recipe
 from benchmarks.training.options import make_config as make_common_config
 
 
@@ -65,9 +65,7 @@ def make_config(preset: str | None = None, **overrides) -> TrainConfig:
         raise BenchmarkError("--grad-accum must be at least 1")
     if config.item_tfm not in ("resize", "rrc"):
         raise BenchmarkError(f"--item-tfm {config.item_tfm!r}: choose resize or rrc")
-    if config.recipe == "matched" and overrides.get("lr_mult") is None:
-        config.lr_mult = 100  # a preset's spread (small's 10) is fastai's idiom; the matched recipe fixes it
-    refuse_unmatched(config, progressive=False, item_tfm="resize", lr_mult=100, grad_accum=1)
+    apply_matched_recipe(config, overrides, progressive=False, item_tfm="resize", lr_mult=100, grad_accum=1)
     if config.recipe == "matched" and config.lr == "find":
         raise BenchmarkError("--lr find: Keras has no lr_find, so --recipe matched takes a number or auto (1e-3)")
     if config.recipe == "matched":

@@ -10,7 +10,13 @@ import sys
 from dataclasses import dataclass
 
 from benchmarks.errors import BenchmarkError
-from benchmarks.training.options import MATCHED, SMALL_DATA_GUARD, CommonConfig, add_common_arguments, refuse_unmatched
+from benchmarks.training.options import (
+    MATCHED,
+    SMALL_DATA_GUARD,
+    CommonConfig,
+    add_common_arguments,
+    apply_matched_recipe,
+)
 from benchmarks.training.options import make_config as make_common_config
 
 from .backends import BACKENDS, LOADERS, default_loader
@@ -81,8 +87,9 @@ def make_config(preset: str | None = None, **overrides) -> TrainConfig:
         raise BenchmarkError(f"--lr-mult {config.lr_mult}: must be 1 (one LR for all) or more, e.g. 10 or 100")
     if config.fine_tune_lr is not None and config.fine_tune_lr_factor != MATCHED.fine_tune_lr_factor:
         raise BenchmarkError("--fine-tune-lr and --fine-tune-lr-factor both set phase 2's peak LR: give one")
-    refuse_unmatched(
+    apply_matched_recipe(
         config,
+        overrides,
         schedule="cosine",
         fine_tune_lr_factor=MATCHED.fine_tune_lr_factor,
         fine_tune_lr=None,

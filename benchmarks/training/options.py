@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 import math
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import ClassVar, TypeVar
@@ -59,17 +59,22 @@ class MatchedRecipe:
 MATCHED = MatchedRecipe()
 
 
-def refuse_unmatched(config, **fixed) -> None:
-    """``--recipe matched`` fixes these framework options; a different value given with it is refused, not ignored."""
+def apply_matched_recipe(config, explicit: Mapping[str, object], **fixed) -> None:
+    """``--recipe matched`` fixes these framework options in both trainers. A preset's own value gives way (the
+    preset chose it for the idiomatic recipe); a value the user typed (``explicit``: the flags given, None = not
+    given) is refused, not ignored."""
     if config.recipe != "matched":
         return
     for name, value in fixed.items():
-        if getattr(config, name) != value:
-            flag = "--" + name.replace("_", "-")
+        if getattr(config, name) == value:
+            continue
+        flag = "--" + name.replace("_", "-")
+        if explicit.get(name) is not None:
             raise BenchmarkError(
                 f"{flag} {getattr(config, name)}: --recipe matched sets it to {value} in both frameworks; drop {flag} "
                 "or use --recipe idiomatic"
             )
+        setattr(config, name, value)
 
 
 def warmup_steps(total_steps: int, share: float) -> int:
